@@ -1,0 +1,1 @@
+"""Backends run jobs somewhere: `local` (processes on this machine) and `kubernetes`."""

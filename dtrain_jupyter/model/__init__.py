@@ -1,0 +1,1 @@
+"""The job model: kinds, JobSpec <-> manifest, validation, status. Imports no backend."""
