@@ -3,6 +3,7 @@
     DTrainError                 base; carries an HTTP status for the server's one translation point
     ├── InvalidJob          422 a manifest or spec failed validation; carries every issue
     ├── InvalidRequest      400 a request (query, body shape, arguments) is malformed
+    │   └── RequestTooLarge 413 a request body is over the server's size limit
     ├── JobNotFound         404 no such job (kind, name, namespace)
     ├── NotFound            404 something else is missing (pod, output file)
     ├── JobExists           409 the name is taken
@@ -109,6 +110,12 @@ class InvalidRequest(DTrainError):
     status_code = 400
 
 
+class RequestTooLarge(InvalidRequest):
+    """Raised when a request body is larger than the server accepts (manifests are small)."""
+
+    status_code = 413
+
+
 class JobNotFound(DTrainError):
     """Raised when no job of that kind, name and namespace exists on the backend."""
 
@@ -166,6 +173,6 @@ class BackendUnavailable(DTrainError):
 
 _BY_NAME: dict[str, type[DTrainError]] = {
     cls.__name__: cls
-    for cls in (DTrainError, InvalidJob, InvalidRequest, JobNotFound, NotFound, JobExists,
+    for cls in (DTrainError, InvalidJob, InvalidRequest, RequestTooLarge, JobNotFound, NotFound, JobExists,
                 Forbidden, ClusterError, BackendUnavailable)
 }
