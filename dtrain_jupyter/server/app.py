@@ -1,0 +1,193 @@
+"""The jupyter_server extension: `c.DTrain.*` configuration, the service, the change feed, routes.
+
+`DTrain` holds every configurable trait; `DTrainApp` is the ExtensionApp that jupyter_server
+loads. Traitlets read a class's config section and those of its configurable bases, so both
+`c.DTrain.backend` (documented) and `c.DTrainApp.backend` work.
+
+Start-up stays cheap: backends are described by factories and built on first use (or by a
+background task started in `_start_jupyter_server_extension`, which never blocks the server);
+the Kubernetes backend module, and with it the `kubernetes` client, is imported only when the
+configuration names it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Dict, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets.config import Configurable
+
+from ..backends.base import Backend
+from ..service import JobService
+from .feed import ChangeFeed
+from .handlers import ROUTES
+
+KNOWN_BACKENDS = ("local", "kubernetes")
+MIB = 1 << 20
+
+
+class DTrain(Configurable):
+    """Configuration of the dtrain server extension (`c.DTrain.*`)."""
+
+    backend = Unicode(
+        "local",
+        help="Which backends serve jobs: 'local', 'kubernetes', or both side by side as "
+        "'local,kubernetes'. The first named is the default for requests that name none.",
+    ).tag(config=True)
+
+    namespace = Unicode(
+        "",
+        help="Default namespace for requests that name none. Empty: the kube context's namespace "
+        "on Kubernetes (or the pod's service-account namespace), 'default' locally.",
+    ).tag(config=True)
+
+    allowed_namespaces = List(
+        Unicode(), default_value=[],
+        help="When non-empty, the only namespaces this server lets anyone touch; others get "
+        "403 Forbidden. Empty (default): every namespace the backend may see.",
+    ).tag(config=True)
+
+    kube_context = Unicode(
+        "", help="kubeconfig context for the Kubernetes backend. Empty: the current context, "
+        "or in-cluster config inside a pod.",
+    ).tag(config=True)
+
+    kubeconfig = Unicode("", help="Path of the kubeconfig file. Empty: $KUBECONFIG or ~/.kube/config.").tag(config=True)
+
+    state_dir = Unicode(
+        help="Folder where the local backend keeps its jobs (manifests, state, logs). "
+        "Default: <jupyter data dir>/dtrain.",
+    ).tag(config=True)
+
+    output_root = Unicode(
+        "", help="Folder under which local jobs get their DTRAIN_OUTPUT_DIR. Empty: inside state_dir.",
+    ).tag(config=True)
+
+    output_mounts = Dict(
+        key_trait=Unicode(), value_trait=Unicode(), default_value={},
+        help="Output mapping for Kubernetes jobs: PersistentVolumeClaim name -> the local folder "
+        "where this server sees that volume, so job outputs can be listed and read.",
+    ).tag(config=True)
+
+    log_limit_bytes = Integer(
+        0, help="Largest log file the local backend keeps per replica, in bytes; 0: its default.",
+    ).tag(config=True)
+
+    grace_seconds = Float(
+        5.0, help="Seconds the local backend waits after SIGTERM before SIGKILL on delete.",
+    ).tag(config=True)
+
+    output_read_limit = Integer(
+        10 * MIB, help="Most bytes one output-file read returns (bytes; default 10 MiB).",
+    ).tag(config=True)
+
+    max_request_bytes = Integer(
+        MIB + 64 * 1024,
+        help="Largest request body accepted, in bytes (a 1 MiB manifest plus its JSON "
+        "envelope); larger bodies get 413.",
+    ).tag(config=True)
+
+    feed_size = Integer(
+        1000, help="How many job changes the change feed keeps; clients further behind re-list.",
+    ).tag(config=True)
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "dtrain")
+
+    @validate("backend")
+    def _check_backend(self, proposal: Any) -> str:
+        """Every named backend is one this project ships; at least one is named."""
+        names = [n.strip() for n in str(proposal["value"]).replace("+", ",").split(",") if n.strip()]
+        unknown = [n for n in names if n not in KNOWN_BACKENDS]
+        if not names or unknown:
+            raise TraitError(
+                f"c.DTrain.backend={proposal['value']!r}: use 'local', 'kubernetes' or 'local,kubernetes'"
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @validate("output_read_limit", "max_request_bytes", "feed_size")
+    def _check_positive(self, proposal: Any) -> int:
+        """Limits are positive."""
+        if int(proposal["value"]) <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be positive, not {proposal['value']}")
+        return int(proposal["value"])
+
+    @property
+    def backend_names(self) -> list[str]:
+        return self.backend.split(",")
+
+    def backend_factories(self) -> dict[str, Any]:
+        """name -> zero-argument callable building that backend (imports happen inside)."""
+        factories = {}
+        for name in self.backend_names:
+            factories[name] = self._local if name == "local" else self._kubernetes
+        return factories
+
+    def _local(self) -> Backend:
+        from ..backends.local import LocalBackend
+
+        return LocalBackend(
+            Path(self.state_dir),
+            output_root=Path(self.output_root) if self.output_root else None,
+            log_limit_bytes=self.log_limit_bytes or None,
+            grace_seconds=self.grace_seconds,
+        )
+
+    def _kubernetes(self) -> Backend:
+        from ..backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend(
+            context=self.kube_context or None,
+            kubeconfig=self.kubeconfig or None,
+            namespace=self.namespace or None,
+            allowed_namespaces=list(self.allowed_namespaces) or None,
+            output_mounts=dict(self.output_mounts) or None,
+        )
+
+
+class DTrainApp(ExtensionApp, DTrain):
+    """The dtrain server extension: REST API under <base_url>/dtrain/api/."""
+
+    name = "dtrain"
+    load_other_extensions = True
+
+    def initialize_settings(self) -> None:
+        self.service = JobService(
+            self.backend_factories(),
+            namespace=self.namespace,
+            allowed_namespaces=self.allowed_namespaces,
+            log=self.log,
+        )
+        self.feed = ChangeFeed(self.feed_size)
+        self.service.subscribe(self.feed.publish)
+        self._start_task: asyncio.Task[None] | None = None
+        self.settings.update(
+            dtrain_service=self.service,
+            dtrain_feed=self.feed,
+            dtrain_limits={"request": self.max_request_bytes, "output": self.output_read_limit},
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(ROUTES)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Start the backends in the background: the server answers at once, and a backend that
+        # cannot start (no cluster) only fails the requests that need it.
+        self.feed.bind(asyncio.get_running_loop())
+        self._start_task = asyncio.ensure_future(self.service.start_all())
+
+    async def stop_extension(self) -> None:
+        task = self._start_task
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.service.stop()

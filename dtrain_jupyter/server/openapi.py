@@ -1,0 +1,199 @@
+"""The OpenAPI 3 document of the dtrain REST API, served at <base_url>/dtrain/api/openapi.json.
+
+Written by hand next to the route table and kept true by a test: every route template of
+`handlers.ROUTE_TEMPLATES` with its verbs appears here, and nothing else does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .. import __version__
+
+_PATH_PARAMS = {
+    "backend": "Backend the job lives on: `local` or `kubernetes`.",
+    "namespace": "Namespace (a folder of the local backend's state, or a Kubernetes namespace).",
+    "plural": "Resource plural: `pytorchjobs`, `tfjobs`, `mpijobs`, `xgboostjobs`, `paddlejobs`, `jaxjobs`.",
+    "name": "Job name (metadata.name).",
+    "path": "File path relative to the job's output folder.",
+}
+
+
+def _q(name: str, schema: str, text: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": schema}, "description": text}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
+def _items(name: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(name)}}}
+
+
+_ERRORS = {code: {"$ref": f"#/components/responses/{name}"} for code, name in (
+    ("400", "InvalidRequest"), ("403", "Forbidden"), ("404", "NotFound"), ("503", "BackendUnavailable"))}
+
+_FILTERS = [
+    _q("namespace", "string", "Namespace to list; default: the configured or backend's namespace."),
+    _q("all_namespaces", "boolean", "List every namespace the server allows."),
+    _q("kind", "string", "Only this kind (PyTorchJob, TFJob, MPIJob, ...)."),
+    _q("phase", "string", "Only jobs in this phase (Pending, Running, Succeeded, Failed, ...)."),
+    _q("name", "string", "Only jobs with this name."),
+]
+_MANIFEST_BODY = {
+    "required": True,
+    "description": "A manifest: `{\"manifest\": {...}}`, `{\"yaml\": \"...\"}`, or YAML text "
+                   "(Content-Type application/yaml). At most c.DTrain.max_request_bytes (413 beyond).",
+    "content": {
+        "application/json": {"schema": _ref("ManifestBody")},
+        "application/yaml": {"schema": {"type": "string"}},
+    },
+}
+_DRY_RUN = _q("dry_run", "boolean", "Validate and ask the backend, create nothing.")
+_CREATED = {"201": _json(_ref("Job"), "Created; `Location` names the job."),
+            "409": {"$ref": "#/components/responses/JobExists"},
+            "413": {"$ref": "#/components/responses/RequestTooLarge"},
+            "422": {"$ref": "#/components/responses/InvalidJob"}}
+
+_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document.")}}},
+    "/backends": {"get": {"summary": "Configured backends: where each points, whether it is ready.",
+                          "responses": {"200": _json({"type": "object"}, "`{items: [backend descriptions]}`.")}}},
+    "/jobs": {
+        "get": {"summary": "Jobs of every backend (or of `backend`), filtered.",
+                "parameters": [_q("backend", "string", "Only this backend.")] + _FILTERS,
+                "responses": {"200": _json(_ref("JobList"), "Jobs, and `problems` of backends that could not answer.")}},
+        "post": {"summary": "Create a job on `backend` (default: the default backend).",
+                 "parameters": [_q("backend", "string", "Target backend."),
+                                _q("namespace", "string", "Target namespace when the manifest has none."), _DRY_RUN],
+                 "requestBody": _MANIFEST_BODY, "responses": _CREATED},
+    },
+    "/validate": {"post": {"summary": "Validate a manifest or YAML text offline; every issue with path, line, column.",
+                           "requestBody": _MANIFEST_BODY,
+                           "responses": {"200": _json(_ref("Validation"), "The verdict (also when invalid).")}}},
+    "/changes": {"get": {
+        "summary": "Change feed (long poll): changes after `cursor`, or `resync: true` when the cursor is too old.",
+        "parameters": [_q("cursor", "integer", "Cursor of the previous answer; absent: answer the current cursor with resync."),
+                       _q("timeout", "number", "Seconds to wait for a change (0-55, default 25).")],
+        "responses": {"200": _json(_ref("Changes"), "`{cursor, changes, resync}`.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}": {
+        "get": {"summary": "Jobs of one kind in one namespace.",
+                "parameters": [_q("phase", "string", "Only jobs in this phase.")],
+                "responses": {"200": _json(_items("Job"), "`{items: [Job]}`.")}},
+        "post": {"summary": "Create a job of this kind in this namespace.", "parameters": [_DRY_RUN],
+                 "requestBody": _MANIFEST_BODY, "responses": _CREATED},
+    },
+    "/{backend}/namespaces/{namespace}/{plural}/{name}": {
+        "get": {"summary": "One job with status, conditions and replica counts.",
+                "responses": {"200": _json(_ref("Job"), "The job.")}},
+        "delete": {"summary": "Delete the job and every replica of it.",
+                   "responses": {"202": _json(_ref("Job"), "The job as last seen (phase Deleting).")}},
+    },
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/pods": {"get": {
+        "summary": "The job's replicas with phase and reason.", "responses": {"200": _json(_items("Pod"), "`{items: [Pod]}`.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/log": {"get": {
+        "summary": "Log lines as NDJSON, one LogLine per line; streamed while following.",
+        "parameters": [_q("pod", "string", "One pod; absent: all pods merged."),
+                       _q("container", "string", "Container of the pod."),
+                       _q("follow", "boolean", "Keep streaming new lines."),
+                       _q("tail", "integer", "Only the last N lines (per pod)."),
+                       _q("since_seconds", "integer", "Only lines newer than this many seconds."),
+                       _q("previous", "boolean", "The previous (restarted) container's log."),
+                       _q("timestamps", "boolean", "Fill each line's timestamp.")],
+        "responses": {"200": {"description": "NDJSON; an error after the first line arrives as a last `{error, message}` line.",
+                              "content": {"application/x-ndjson": {"schema": _ref("LogLine")}}}}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/events": {"get": {
+        "summary": "Events of the job and its pods, oldest first.", "responses": {"200": _json(_items("Event"), "`{items: [Event]}`.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/outputs": {"get": {
+        "summary": "Files in the job's output location.", "responses": {"200": _json(_items("OutputFile"), "`{items: [OutputFile]}`.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/outputs/{path}": {"get": {
+        "summary": "One output file's bytes, size-limited (`X-DTrain-Truncated: true` when cut).",
+        "parameters": [_q("limit", "integer", "Most bytes to return (at most c.DTrain.output_read_limit).")],
+        "responses": {"200": {"description": "The bytes.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}}},
+}
+
+_OBJ = {"type": "object"}
+_SCHEMAS = {
+    "Error": {"type": "object", "required": ["error", "message"], "properties": {
+        "error": {"type": "string", "description": "Error type: InvalidJob, JobNotFound, Forbidden, ..."},
+        "message": {"type": "string", "description": "What went wrong and what to do."},
+        "issues": {"type": "array", "items": _ref("ValidationIssue")}}},
+    "ValidationIssue": {"type": "object", "properties": {
+        "path": {"type": "string"}, "message": {"type": "string"}, "line": {"type": "integer", "nullable": True},
+        "column": {"type": "integer", "nullable": True}, "document": {"type": "integer"}}},
+    "ManifestBody": {"type": "object", "properties": {"manifest": _OBJ, "yaml": {"type": "string"}}},
+    "Validation": {"type": "object", "properties": {
+        "valid": {"type": "boolean"}, "issues": {"type": "array", "items": _ref("ValidationIssue")},
+        "manifests": {"type": "array", "items": _OBJ}}},
+    "Job": {"type": "object", "properties": {
+        "backend": {"type": "string"}, "context": {"type": "string"}, "kind": {"type": "string"},
+        "apiVersion": {"type": "string"}, "name": {"type": "string"}, "namespace": {"type": "string"},
+        "uid": {"type": "string"}, "created": {"type": "string"}, "notes": {"type": "array", "items": {"type": "string"}},
+        "error": {"type": "string"}, "manifest": _OBJ, "status": {"type": "object", "properties": {
+            "phase": {"type": "string", "enum": ["Pending", "Running", "Restarting", "Succeeded", "Failed",
+                                                 "Suspended", "Deleting", "Unknown"]},
+            "reason": {"type": "string"}, "message": {"type": "string"},
+            "conditions": {"type": "array", "items": _OBJ}, "replicas": _OBJ,
+            "start_time": {"type": "string", "nullable": True}, "completion_time": {"type": "string", "nullable": True}}}}},
+    "JobList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Job")},
+                                                 "problems": {"type": "array", "items": _ref("Error")}}},
+    "Pod": {"type": "object", "properties": {k: {"type": "string"} for k in (
+        "name", "namespace", "job_name", "replica_type", "phase", "reason", "node")}},
+    "Event": {"type": "object", "properties": {k: {"type": "string"} for k in (
+        "type", "reason", "message", "object_kind", "object_name")}},
+    "OutputFile": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
+                                                    "mtime": {"type": "string"}}},
+    "LogLine": {"type": "object", "properties": {"pod": {"type": "string"}, "line": {"type": "string"},
+                                                 "timestamp": {"type": "string", "nullable": True}}},
+    "Changes": {"type": "object", "properties": {
+        "cursor": {"type": "integer"}, "resync": {"type": "boolean"},
+        "changes": {"type": "array", "items": {"type": "object", "properties": {
+            "type": {"type": "string", "enum": ["ADDED", "MODIFIED", "DELETED"]}, "job": _ref("Job")}}}}},
+}
+_RESPONSES = {name: _json(_ref("Error"), text) for name, text in (
+    ("InvalidRequest", "Malformed request (query, body shape)."),
+    ("RequestTooLarge", "Request body over the server's limit."),
+    ("InvalidJob", "The manifest is not valid; `issues` lists every problem."),
+    ("Forbidden", "Not authenticated, XSRF refused, or namespace outside c.DTrain.allowed_namespaces."),
+    ("NotFound", "No such job, pod, file or resource."),
+    ("JobExists", "The name is taken."),
+    ("BackendUnavailable", "The backend is not configured or cannot be reached."))}
+
+
+def documented_operations() -> dict[str, set[str]]:
+    """Path template -> documented HTTP verbs (lower case); what the route-table test compares."""
+    return {path: set(ops) for path, ops in _OPERATIONS.items()}
+
+
+def openapi_document(base_url: str = "/") -> dict[str, Any]:
+    """The whole document; `servers` points at this server's API root."""
+    paths: dict[str, Any] = {}
+    for template, ops in _OPERATIONS.items():
+        params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"},
+                   "description": _PATH_PARAMS[p]} for p in _PATH_PARAMS if "{" + p + "}" in template]
+        item: dict[str, Any] = {"parameters": params} if params else {}
+        for verb, op in ops.items():
+            op = copy.deepcopy(op)
+            op["responses"] = {**op["responses"], **_ERRORS}
+            op["security"] = [{"token": []}]
+            item[verb] = op
+        paths[template] = item
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "dtrain-jupyter API", "version": __version__,
+                 "description": "Distributed training jobs (PyTorchJob, TFJob, MPIJob) on a local-process "
+                                "or Kubernetes backend, served by the Jupyter server extension."},
+        "servers": [{"url": base_url.rstrip("/") + "/dtrain/api"}],
+        "paths": paths,
+        "components": {
+            "schemas": _SCHEMAS, "responses": _RESPONSES,
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                          "description": "`token <jupyter server token>`"}},
+        },
+    }
