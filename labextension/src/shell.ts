@@ -1,0 +1,208 @@
+/**
+ * The widget that hosts the Python panel: its own kernel, an OutputArea, a status banner.
+ *
+ * The panel itself is Python (`dtrain_jupyter.ui.show_panel`); this widget only gives it a
+ * kernel and a place to render. Lifecycle contract:
+ * - `start()` starts (or, after a page reload, reconnects to) the kernel of `sessionPath`,
+ *   binds a widget manager and runs the bootstrap code. It is idempotent.
+ * - A kernel restart, or a new kernel, re-runs the bootstrap (the Python app died with the
+ *   old kernel).
+ * - `dispose()` (closing the tab) shuts the kernel down. A page reload disposes nothing, so
+ *   the kernel survives and the restored tab reconnects to it.
+ */
+import { ISessionContext, SessionContext } from '@jupyterlab/apputils';
+import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { Kernel, ServiceManager } from '@jupyterlab/services';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { bindWidgetManager } from './widgets';
+
+/** The Python that renders the panel; `compact` picks the narrow sidebar layout. */
+export function bootstrapCode(compact: boolean): string {
+  return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'})`;
+}
+
+/** Kernel spec the panel runs on. */
+export const KERNEL_NAME = 'python3';
+
+export namespace DTrainShell {
+  export interface IOptions {
+    /** The app's service manager (sessions, kernel specs, contents). */
+    serviceManager: ServiceManager.IManager;
+    /** The app's rendermime registry; the shell works on a clone of it. */
+    rendermime: IRenderMimeRegistry;
+    /** Session path of the panel kernel; the same path reconnects to the same kernel. */
+    sessionPath: string;
+    /** Narrow layout for the left sidebar. */
+    compact: boolean;
+  }
+}
+
+/** Hosts one ipywidgets panel in its own kernel. */
+export class DTrainShell extends Panel {
+  constructor(options: DTrainShell.IOptions) {
+    super();
+    this.compact = options.compact;
+    this.sessionPath = options.sessionPath;
+    this._contents = options.serviceManager.contents;
+    this.addClass('dtrain-shell');
+    if (this.compact) {
+      this.addClass('dtrain-shell-sidebar');
+    }
+    this._banner = new Widget();
+    this._banner.addClass('dtrain-shell-banner');
+    this.addWidget(this._banner);
+
+    this._rendermime = options.rendermime.clone();
+    // Trusted: the widget view renderer is not "safe", and an untrusted model would fall back
+    // to the text/plain repr of the widget instead of rendering it.
+    this.outputArea = new OutputArea({
+      model: new OutputAreaModel({ trusted: true }),
+      rendermime: this._rendermime
+    });
+    this.outputArea.addClass('dtrain-shell-output');
+    this.addWidget(this.outputArea);
+
+    this.sessionContext = new SessionContext({
+      sessionManager: options.serviceManager.sessions,
+      specsManager: options.serviceManager.kernelspecs,
+      path: this.sessionPath,
+      name: 'Distributed Training',
+      type: 'dtrain',
+      kernelPreference: {
+        name: KERNEL_NAME,
+        shouldStart: true,
+        canStart: true,
+        shutdownOnDispose: true,
+        skipKernelRestartDialog: true
+      }
+    });
+    this.sessionContext.statusChanged.connect(this._onStatusChanged, this);
+    this.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
+  }
+
+  /** Narrow (sidebar) layout. */
+  readonly compact: boolean;
+  /** Session path of the panel kernel. */
+  readonly sessionPath: string;
+  /** The panel kernel's session. */
+  readonly sessionContext: ISessionContext;
+  /** Where the bootstrap output, and so the panel, renders. */
+  readonly outputArea: OutputArea;
+
+  /**
+   * Start or reconnect the kernel, bind the widget manager, run the bootstrap.
+   *
+   * Safe to call more than once: later calls return the first call's promise. Failures are
+   * shown in the banner, never thrown into the command that opened the panel.
+   */
+  start(): Promise<void> {
+    if (!this._started) {
+      this._started = this._start().catch(error => {
+        this._setBanner(`Could not start the panel kernel: ${errorMessage(error)}`, true);
+      });
+    }
+    return this._started;
+  }
+
+  /** Restart the panel kernel; the bootstrap re-runs when it is back. */
+  async restart(): Promise<void> {
+    await this.sessionContext.restartKernel();
+  }
+
+  /** The sidebar starts its kernel the first time it is shown, not at page load. */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this.compact) {
+      void this.start();
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._binding?.dispose();
+    this._binding = null;
+    // shutdownOnDispose: disposing the session context shuts the kernel down.
+    this.sessionContext.dispose();
+    super.dispose();
+  }
+
+  private async _start(): Promise<void> {
+    this._setBanner('Starting the panel kernel…');
+    await this.sessionContext.initialize();
+    await this.sessionContext.ready;
+    if (!this.sessionContext.session?.kernel) {
+      throw new Error(`no kernel could be started (kernel spec "${KERNEL_NAME}")`);
+    }
+    this._binding = await bindWidgetManager(
+      this.sessionContext,
+      this._rendermime,
+      this._contents,
+      this.sessionPath
+    );
+    this._bound = true;
+    await this._bootstrap();
+  }
+
+  /** Clear the area and run the bootstrap code in the panel kernel. */
+  private async _bootstrap(): Promise<void> {
+    if (this.isDisposed) {
+      return;
+    }
+    this.outputArea.model.clear();
+    this._setBanner('');
+    try {
+      await OutputArea.execute(bootstrapCode(this.compact), this.outputArea, this.sessionContext);
+    } catch (error) {
+      // The kernel died or restarted mid-run; the status handler runs the bootstrap again.
+      this._setBanner(`The panel did not start: ${errorMessage(error)}`, true);
+    }
+  }
+
+  private _onStatusChanged(_: ISessionContext, status: Kernel.Status): void {
+    if (status === 'restarting' || status === 'autorestarting') {
+      this._pendingBootstrap = true;
+      this._setBanner('Restarting the panel kernel…');
+    } else if (status === 'idle' && this._pendingBootstrap && this._bound) {
+      this._pendingBootstrap = false;
+      void this._bootstrap();
+    } else if (status === 'dead') {
+      this._setBanner('The panel kernel is dead. Restart it from the toolbar.', true);
+    }
+  }
+
+  private _onKernelChanged(
+    _: ISessionContext,
+    change: { oldValue: Kernel.IKernelConnection | null; newValue: Kernel.IKernelConnection | null }
+  ): void {
+    // The first kernel is bootstrapped by start(); only a replacement needs a new run.
+    if (this._bound && change.oldValue && change.newValue) {
+      this._pendingBootstrap = true;
+    }
+  }
+
+  private _setBanner(text: string, isError = false): void {
+    this._banner.node.textContent = text;
+    this._banner.toggleClass('dtrain-shell-error', isError);
+  }
+
+  private _banner: Widget;
+  private _rendermime: IRenderMimeRegistry;
+  private _contents: ServiceManager.IManager['contents'];
+  private _binding: IDisposable | null = null;
+  private _started: Promise<void> | null = null;
+  private _bound = false;
+  private _pendingBootstrap = false;
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    return error.message;
+  }
+  return String(error);
+}
