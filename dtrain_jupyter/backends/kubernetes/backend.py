@@ -1,0 +1,473 @@
+"""KubernetesBackend: Kubeflow jobs on a cluster, behind the same Backend protocol as local jobs.
+
+Reads (list, get, pods, events) are answered from list+watch informers (`cache.py`), never by
+asking the API server per refresh; writes go through the one API choke point (`api.py`).
+A supervisor thread discovers the served kinds (retrying with backoff while the API server
+is down, and again every few minutes so a newly installed operator is picked up) and keeps
+one job informer per served kind and scope, plus one for the jobs' pods and one for events.
+Problems are reported through describe() (ready False + message), never by crashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import logging
+import random
+import threading
+from typing import Any, AsyncIterator
+
+from ...errors import BackendUnavailable, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobNotFound, NotFound, ValidationIssue
+from ...model.job import Event, Job, LogLine, OutputFile, Pod
+from ...model.kinds import Framework, lookup
+from ...model.status import Phase
+from ..base import CAP_DRY_RUN, CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener
+from . import outputs as out
+from .api import Api, Call, Tuning, resource_path
+from .cache import Informer, Source, WatchTuning
+from .config import ClusterConfig, load_cluster_config
+from .discovery import Served, discover
+from .events import job_events, slim_event
+from .jobs import CachedJob, cached_job, job_from_object
+from .logs import LogOptions, stream_logs
+from .pods import POD_SELECTOR, belongs_to, job_pods, pod_requests, slim_pod
+
+log = logging.getLogger(__name__)
+
+
+class KubernetesBackend:
+    """Jobs on a Kubernetes cluster running the Kubeflow operators.
+
+    Args:
+        context: kube context; None takes the kubeconfig's current one (or in-cluster config).
+        kubeconfig: kubeconfig path(s); None honours KUBECONFIG, then ~/.kube/config.
+        namespace: default namespace for create; None takes the context's (or the pod's) namespace.
+        allowed_namespaces: when set, only these namespaces are watched and usable.
+        output_mounts: PVC claim name -> local path where this server sees that claim.
+        tuning, watch_tuning: timeouts, retries and backoff (tests shorten them).
+        rediscover_seconds: how often served kinds are looked up again.
+        start_wait: how long start() waits for the first sync before returning anyway.
+    """
+
+    name = "kubernetes"
+
+    def __init__(self, *, context: str | None = None, kubeconfig: str | None = None, namespace: str | None = None,
+                 allowed_namespaces: list[str] | None = None, output_mounts: dict[str, str] | None = None,
+                 tuning: Tuning | None = None, watch_tuning: WatchTuning | None = None,
+                 rediscover_seconds: float = 300.0, start_wait: float = 10.0) -> None:
+        self._context_arg = context
+        self._kubeconfig = kubeconfig
+        self._namespace_arg = namespace
+        self._allowed = list(dict.fromkeys(allowed_namespaces)) if allowed_namespaces else None
+        self._output_mounts = dict(output_mounts or {})
+        self._tuning = tuning or Tuning()
+        self._watch_tuning = watch_tuning or WatchTuning()
+        self._rediscover = rediscover_seconds
+        self._start_wait = start_wait
+        caps = {CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_PREVIOUS_LOGS}
+        self.capabilities = frozenset(caps | ({CAP_OUTPUTS} if self._output_mounts else set()))
+        self._cluster: ClusterConfig | None = None
+        self._api: Api | None = None
+        self._config_error: DTrainError | None = None
+        self._discovery_error: DTrainError | None = None
+        self._served: Served | None = None
+        self._job_informers: dict[tuple[str, str, str | None], Informer] = {}
+        self._pod_informers: dict[str | None, Informer] = {}
+        self._event_informers: dict[str | None, Informer] = {}
+        self._listeners: list[ChangeListener] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    # ---- life ------------------------------------------------------------------------------
+    @property
+    def namespace(self) -> str:
+        if self._namespace_arg:
+            return self._namespace_arg
+        ns = self._cluster.namespace if self._cluster else "default"
+        if self._allowed and ns not in self._allowed:
+            return self._allowed[0]
+        return ns
+
+    async def start(self) -> None:
+        """Load the configuration and begin discovery and watches; never raises for a cluster that is down."""
+        try:
+            self._cluster = await asyncio.to_thread(load_cluster_config, context=self._context_arg, kubeconfig=self._kubeconfig)
+        except DTrainError as e:
+            self._config_error = e
+            log.warning("kubernetes backend not configured: %s", e.message)
+            return
+        self._api = Api(self._cluster, self._tuning)
+        self._supervisor = threading.Thread(target=self._supervise, name="dtrain-kube-supervisor", daemon=True)
+        self._supervisor.start()
+        deadline = asyncio.get_running_loop().time() + self._start_wait
+        while asyncio.get_running_loop().time() < deadline and not self._settled():
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            informers = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
+        await asyncio.to_thread(lambda: [i.stop() for i in informers])
+        if self._supervisor is not None:
+            await asyncio.to_thread(self._supervisor.join, 2.0)
+        if self._api is not None:
+            self._api.close()
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def _scopes(self) -> list[str | None]:
+        return list(self._allowed) if self._allowed else [None]
+
+    def _settled(self) -> bool:
+        """Discovery finished and every informer has either synced or reported a problem."""
+        if self._discovery_error is not None:
+            return True
+        if self._served is None:
+            return False
+        with self._lock:
+            infs = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
+        return all(i.synced or i.error is not None for i in infs)
+
+    def _supervise(self) -> None:
+        assert self._api is not None
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                served = discover(self._api)
+            except DTrainError as e:
+                failures += 1
+                if self._discovery_error is None or self._discovery_error.message != e.message:
+                    log.warning("kubernetes discovery failed: %s (retrying with backoff)", e.message)
+                self._discovery_error = e
+                wt = self._watch_tuning
+                delay = min(wt.backoff_max, wt.backoff_base * 2 ** min(failures - 1, 10))
+                self._stop.wait(delay * (0.5 + random.random() / 2))
+                continue
+            failures = 0
+            self._discovery_error = None
+            self._apply_served(served)
+            self._stop.wait(self._rediscover)
+
+    def _apply_served(self, served: Served) -> None:
+        assert self._api is not None and self._cluster is not None
+        context = self._cluster.context
+        started: list[Informer] = []
+        stopped: list[Informer] = []
+        with self._lock:
+            wanted = {(fw.api_version, fw.plural, scope): fw for fw in served.frameworks for scope in self._scopes()}
+            for key in list(self._job_informers):
+                if key not in wanted:
+                    stopped.append(self._job_informers.pop(key))
+            for key, fw in wanted.items():
+                if key in self._job_informers:
+                    continue
+                inf = Informer(self._api, Source(fw.group, fw.version, fw.plural, key[2]),
+                               transform=lambda obj, fw=fw: cached_job(obj, fw, context), tuning=self._watch_tuning,
+                               fallback_namespace=self.namespace if key[2] is None else None)
+                inf.add_listener(self._on_job_change)
+                self._job_informers[key] = inf
+                started.append(inf)
+            for scope in self._scopes():
+                if scope not in self._pod_informers:
+                    self._pod_informers[scope] = Informer(
+                        self._api, Source("", "v1", "pods", scope, POD_SELECTOR), transform=slim_pod,
+                        tuning=self._watch_tuning, fallback_namespace=self.namespace if scope is None else None)
+                    started.append(self._pod_informers[scope])
+                if scope not in self._event_informers:
+                    self._event_informers[scope] = Informer(
+                        self._api, Source("", "v1", "events", scope), transform=slim_event,
+                        tuning=self._watch_tuning, fallback_namespace=self.namespace if scope is None else None)
+                    started.append(self._event_informers[scope])
+            self._served = served
+        for inf in stopped:
+            inf.stop(join=0)
+        for inf in started:
+            inf.start()
+
+    def _on_job_change(self, change: str, new: CachedJob | None, old: CachedJob | None) -> None:
+        entry = new if new is not None else old
+        if entry is None:
+            return
+        for listener in list(self._listeners):
+            try:
+                listener(change, entry.job)
+            except Exception:  # noqa: BLE001 - a listener's failure must not stop the watch
+                log.exception("job change listener failed")
+
+    # ---- describe --------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """{"backend", "context", "namespace", "server", "kinds", "ready", "message"}."""
+        problems: list[str] = []
+        notes: list[str] = []
+        if self._config_error is not None:
+            problems.append(self._config_error.message)
+        elif self._discovery_error is not None:
+            problems.append(self._discovery_error.message)
+        elif self._served is None:
+            problems.append("connecting to the Kubernetes API server")
+        with self._lock:
+            infs = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
+        for inf in infs:
+            if inf.error is not None and inf.error.message not in problems:
+                problems.append(inf.error.message)
+            elif not inf.synced and inf.error is None and self._served is not None:
+                problems.append(f"loading {inf.source.resource}")
+            if inf.note and inf.note not in notes:
+                notes.append(inf.note)
+        if self._served is not None and not self._served.kinds:
+            problems.append("no Kubeflow job kinds are installed on this cluster (no kubeflow.org job resources)")
+        return {
+            "backend": self.name,
+            "context": self._cluster.context if self._cluster else (self._context_arg or ""),
+            "namespace": self.namespace,
+            "server": self._cluster.server if self._cluster else "",
+            "kinds": self._served.describe() if self._served else {},
+            "ready": not problems,
+            "message": "; ".join(problems + notes),
+        }
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _api_or_raise(self) -> Api:
+        if self._config_error is not None:
+            raise BackendUnavailable(self._config_error.message)
+        if self._api is None:
+            raise BackendUnavailable("the Kubernetes backend has not been started")
+        return self._api
+
+    async def _served_or_raise(self) -> Served:
+        self._api_or_raise()
+        deadline = asyncio.get_running_loop().time() + self._tuning.read_timeout
+        while self._served is None:
+            if self._discovery_error is not None:
+                raise BackendUnavailable(self._discovery_error.message)
+            if asyncio.get_running_loop().time() > deadline:
+                raise BackendUnavailable("the Kubernetes API server has not answered discovery yet")
+            await asyncio.sleep(0.05)
+        return self._served
+
+    def _check_namespace(self, namespace: str) -> None:
+        if not isinstance(namespace, str) or not namespace:
+            raise InvalidRequest("a namespace is required")
+        if self._allowed is not None and namespace not in self._allowed:
+            raise Forbidden(
+                f"namespace {namespace!r} is not one this server may use (allowed: {', '.join(self._allowed)})",
+                verb="use", resource="namespaces", namespace=namespace,
+            )
+
+    def _covering(self, informers: dict[Any, Informer], namespace: str | None) -> list[Informer]:
+        """Informers whose scope holds `namespace` (all of them when namespace is None)."""
+        return [i for i in informers.values() if namespace is None or i.source.namespace in (None, namespace)]
+
+    async def _wait_synced(self, infs: list[Informer]) -> None:
+        deadline = asyncio.get_running_loop().time() + self._tuning.read_timeout
+        while any(not i.synced and i.error is None for i in infs) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+
+    def _job_informers_for(self, fw: Framework, namespace: str | None) -> list[Informer]:
+        with self._lock:
+            return [i for (api_version, plural, _), i in self._job_informers.items()
+                    if api_version == fw.api_version and plural == fw.plural
+                    and (namespace is None or i.source.namespace in (None, namespace))]
+
+    def _cached(self, fw: Framework, name: str, namespace: str) -> Job | None:
+        for inf in self._job_informers_for(fw, namespace):
+            entry = inf.get(namespace, name) if inf.synced else None
+            if entry is not None:
+                return dataclasses.replace(entry.job)
+        return None
+
+    def _not_covered(self, namespace: str) -> Forbidden:
+        with self._lock:
+            notes = [i.note for i in self._job_informers.values() if i.note]
+        return Forbidden(
+            (notes[0] + f", so namespace {namespace!r} cannot be read") if notes
+            else f"namespace {namespace!r} is not watched by this server",
+            verb="list", resource="jobs", namespace=namespace,
+        )
+
+    # ---- jobs ------------------------------------------------------------------------------
+    async def list(self, namespace: str | None = None) -> list[Job]:
+        """Jobs from the cache: one namespace, or every namespace this backend watches.
+
+        Raises:
+            Forbidden: the namespace is not allowed, or the cluster refuses to list it.
+            BackendUnavailable: nothing has been loaded yet and the API server cannot be reached.
+        """
+        await self._served_or_raise()
+        if namespace is not None:
+            self._check_namespace(namespace)
+        with self._lock:
+            infs = self._covering(self._job_informers, namespace)
+        if namespace is not None and not infs and self._job_informers:
+            raise self._not_covered(namespace)
+        await self._wait_synced(infs)
+        jobs: list[Job] = []
+        errors: list[DTrainError] = []
+        synced = 0
+        for inf in infs:
+            if not inf.synced:
+                if inf.error is not None:
+                    errors.append(inf.error)
+                continue
+            synced += 1
+            jobs.extend(dataclasses.replace(e.job) for e in inf.values() if namespace is None or e.job.namespace == namespace)
+        if errors and not synced:
+            forbidden = [e for e in errors if isinstance(e, Forbidden)]
+            raise forbidden[0] if forbidden else BackendUnavailable(errors[0].message)
+        if namespace is not None and errors and any(isinstance(e, Forbidden) for e in errors):
+            raise next(e for e in errors if isinstance(e, Forbidden))
+        jobs.sort(key=lambda j: (j.namespace, j.kind, j.name))
+        return jobs
+
+    async def get(self, kind: str, name: str, namespace: str) -> Job:
+        """One job, from the cache when it holds it, else from the API server. Raises JobNotFound."""
+        served = await self._served_or_raise()
+        self._check_namespace(namespace)
+        fws = served.for_kind(kind)
+        for fw in fws:
+            job = self._cached(fw, name, namespace)
+            if job is not None:
+                return job
+        api = self._api_or_raise()
+        for fw in fws:
+            path = resource_path(fw.group, fw.version, fw.plural, namespace, name)
+            try:
+                obj = await api.arequest("GET", path, Call("get", f"{fw.plural}.{fw.group}", namespace, kind, name))
+            except JobNotFound:
+                continue
+            return job_from_object(obj, fw, self._cluster.context if self._cluster else "")
+        raise JobNotFound(kind, name, namespace, backend=self.name)
+
+    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
+        """Ask the API server (dryRun=All) first, then create.
+
+        Raises:
+            InvalidJob: the manifest is not a job object, or the server refused it (issues carry field paths).
+            JobExists, Forbidden, NotFound (kind not installed), ClusterError, BackendUnavailable.
+        """
+        if not isinstance(manifest, dict):
+            raise InvalidJob([ValidationIssue("", "a job manifest must be a mapping")])
+        kind, api_version = manifest.get("kind"), manifest.get("apiVersion")
+        meta = manifest.get("metadata")
+        if not isinstance(kind, str) or not isinstance(api_version, str) or not isinstance(meta, dict):
+            raise InvalidJob([ValidationIssue(p, f"{p} is required") for p, ok in
+                              (("apiVersion", isinstance(api_version, str)), ("kind", isinstance(kind, str)),
+                               ("metadata", isinstance(meta, dict))) if not ok])
+        served = await self._served_or_raise()
+        fw = served.for_manifest(api_version, kind)
+        namespace = meta.get("namespace") or self.namespace
+        self._check_namespace(namespace)
+        body = copy.deepcopy(manifest)
+        body["metadata"]["namespace"] = namespace
+        name = str(meta.get("name") or meta.get("generateName") or "")
+        api = self._api_or_raise()
+        path = resource_path(fw.group, fw.version, fw.plural, namespace)
+        call = Call("create", f"{fw.plural}.{fw.group}", namespace, kind, name)
+        obj = await api.arequest("POST", path, call, query={"dryRun": "All"}, body=body)
+        if not dry_run:
+            obj = await api.arequest("POST", path, call, body=body)
+        return job_from_object(obj, fw, self._cluster.context if self._cluster else "")
+
+    async def delete(self, kind: str, name: str, namespace: str) -> Job:
+        """Delete with foreground propagation: the job stays (Deleting) until its pods are gone."""
+        job = await self.get(kind, name, namespace)
+        fw = lookup(job.api_version, job.kind)
+        if fw is None:
+            raise JobNotFound(kind, name, namespace, backend=self.name)
+        api = self._api_or_raise()
+        path = resource_path(fw.group, fw.version, fw.plural, namespace, name)
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"}
+        obj = await api.arequest("DELETE", path, Call("delete", f"{fw.plural}.{fw.group}", namespace, kind, name), body=body)
+        if isinstance(obj, dict) and obj.get("kind") == job.kind:
+            job = job_from_object(obj, fw, job.context)
+        job.status = dataclasses.replace(job.status, phase=Phase.DELETING, reason="Deleting",
+                                         message="deleting the job and its pods")
+        return job
+
+    # ---- pods, events, logs ----------------------------------------------------------------
+    async def _job_and_pods(self, kind: str, name: str, namespace: str) -> tuple[Job, Framework | None, list[dict[str, Any]]]:
+        job = await self.get(kind, name, namespace)
+        fw = lookup(job.api_version, job.kind)
+        with self._lock:
+            infs = self._covering(self._pod_informers, namespace)
+        await self._wait_synced(infs)
+        raw = [p for i in infs if i.synced for p in i.values() if belongs_to(p, job)]
+        had_replicas = any(c.active or c.succeeded or c.failed for c in job.status.replicas.values())
+        if not raw and (had_replicas or not any(i.synced for i in infs)):
+            # Pods of old operators lack today's labels (or the pod watch is refused): ask once,
+            # and keep the job's own pods by their controller ownerReference.
+            api = self._api_or_raise()
+            body = await api.arequest("GET", resource_path("", "v1", "pods", namespace), Call("list", "pods", namespace))
+            raw = [slim_pod(p) for p in body.get("items") or [] if isinstance(p, dict)]
+            raw = [p for p in raw if belongs_to({**p, "metadata": {**p["metadata"], "namespace": namespace}}, job)]
+        return job, fw, raw
+
+    async def pods(self, kind: str, name: str, namespace: str) -> list[Pod]:
+        job, fw, raw = await self._job_and_pods(kind, name, namespace)
+        return job_pods(job, raw, fw)
+
+    async def events(self, kind: str, name: str, namespace: str) -> list[Event]:
+        job, fw, raw = await self._job_and_pods(kind, name, namespace)
+        with self._lock:
+            infs = self._covering(self._event_informers, namespace)
+        await self._wait_synced(infs)
+        candidates = [e for i in infs if i.synced for e in i.values()]
+        if not any(i.synced for i in infs):
+            api = self._api_or_raise()
+            body = await api.arequest("GET", resource_path("", "v1", "events", namespace), Call("list", "events", namespace))
+            candidates = [s for s in (slim_event(e) for e in body.get("items") or [] if isinstance(e, dict)) if s]
+        names = [str(p["metadata"]["name"]) for p in raw]
+        requests = {str(p["metadata"]["name"]): pod_requests(p) for p in raw}
+        return job_events(job.kind, job.name, namespace, names, candidates, requests)
+
+    async def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None,
+                   container: str | None = None, follow: bool = False, tail: int | None = None,
+                   since_seconds: int | None = None, previous: bool = False,
+                   timestamps: bool = False) -> AsyncIterator[LogLine]:
+        """Log lines of one pod, or of every pod of the job merged (each line names its pod)."""
+        if tail is not None and (not isinstance(tail, int) or tail < 0):
+            raise InvalidRequest(f"tail must be a whole number of lines, not {tail!r}")
+        if since_seconds is not None and (not isinstance(since_seconds, int) or since_seconds <= 0):
+            raise InvalidRequest(f"since_seconds must be a positive whole number, not {since_seconds!r}")
+        job, fw, raw = await self._job_and_pods(kind, name, namespace)
+        if pod is not None and pod not in {p["metadata"]["name"] for p in raw}:
+            raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r} in namespace {namespace!r}")
+        fallback = {p["metadata"]["name"]: p for p in raw}
+
+        def list_pods() -> list[dict[str, Any]]:
+            with self._lock:
+                infs = self._covering(self._pod_informers, namespace)
+            current = {p["metadata"]["name"]: p for i in infs if i.synced for p in i.values() if belongs_to(p, job)}
+            merged = current or fallback
+            return [merged[pod]] if pod is not None and pod in merged else ([] if pod is not None else list(merged.values()))
+
+        def job_done() -> bool:
+            cached = self._cached(fw, name, namespace) if fw is not None else None
+            return cached is None or cached.status.phase.finished
+
+        opts = LogOptions(container=container, follow=follow, tail=tail, since_seconds=since_seconds,
+                          previous=previous, timestamps=timestamps)
+        async for line in stream_logs(self._api_or_raise(), namespace, name, fw, opts, list_pods=list_pods,
+                                      job_done=job_done, single=pod is not None):
+            yield line
+
+    # ---- outputs ---------------------------------------------------------------------------
+    async def _output_root(self, kind: str, name: str, namespace: str) -> Any:
+        job = await self.get(kind, name, namespace)
+        fw = lookup(job.api_version, job.kind)
+        if fw is None:
+            raise JobNotFound(kind, name, namespace, backend=self.name)
+        return await asyncio.to_thread(out.output_root, job, fw, self._output_mounts)
+
+    async def outputs(self, kind: str, name: str, namespace: str) -> list[OutputFile]:
+        """Files under the job's DTRAIN_OUTPUT_DIR, read where its claim is mounted. Raises NotFound."""
+        root = await self._output_root(kind, name, namespace)
+        return await asyncio.to_thread(out.list_outputs, root)
+
+    async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
+        root = await self._output_root(kind, name, namespace)
+        return await asyncio.to_thread(out.read_output, root, path, limit)
+

@@ -1,0 +1,335 @@
+"""List+watch informers: the in-memory cache every read of jobs, pods and events is served from.
+
+One `Informer` keeps one resource (in one namespace, or in all) in step with the API server,
+the way client-go's reflector does: list (paged), then watch from the list's
+resourceVersion; a dropped stream resumes from the last resourceVersion seen (bookmarks
+included); `410 Gone` (the history was compacted) re-lists and diffs the store so every
+listener still sees each change once. Repeated failures back off (capped) and are reported
+once per episode through `state`, never raised: the Jupyter server keeps running.
+
+Each informer runs on its own daemon thread, since the kubernetes client blocks; listeners
+are called on that thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import urllib3
+
+from ...errors import BackendUnavailable, DTrainError, Forbidden
+from .api import Api, Call, parse_status, resource_path, translate_status, translate_transport
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+# listener(change_type, new_value_or_None, old_value_or_None), called on the informer's thread.
+StoreListener = Callable[[str, Any, Any], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What one informer watches."""
+
+    group: str
+    version: str
+    plural: str
+    namespace: str | None = None        # None: all namespaces
+    label_selector: str | None = None
+
+    @property
+    def resource(self) -> str:
+        """The RBAC resource name: `pytorchjobs.kubeflow.org`, `pods`."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+@dataclass(frozen=True)
+class WatchTuning:
+    """Watch pacing; tests shorten it."""
+
+    page_size: int = 500
+    watch_timeout: int = 300          # server-side timeoutSeconds of one watch request
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+class _Gone(Exception):
+    """The resourceVersion we hold is too old (410): re-list."""
+
+
+class Informer:
+    """Keeps `store` equal to the server's objects of one Source, and tells listeners of changes."""
+
+    def __init__(self, api: Api, source: Source, *, transform: Callable[[dict[str, Any]], Any] | None = None,
+                 tuning: WatchTuning | None = None, fallback_namespace: str | None = None,
+                 on_state: Callable[["Informer"], None] | None = None) -> None:
+        """
+        Args:
+            api: the backend's API choke point.
+            source: the resource to mirror.
+            transform: raw object -> stored value; returning None drops the object.
+            tuning: watch pacing.
+            fallback_namespace: when listing across all namespaces is forbidden, mirror only this one.
+            on_state: called (on this thread) whenever `synced` or `error` changes.
+        """
+        self.api = api
+        self.source = source
+        self.tuning = tuning or WatchTuning()
+        self._transform = transform or (lambda obj: obj)
+        self._fallback = fallback_namespace
+        self._on_state = on_state
+        self._listeners: list[StoreListener] = []
+        self._lock = threading.Lock()
+        self._store: dict[Key, Any] = {}
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._resp: Any = None
+        self._thread: threading.Thread | None = None
+        self.error: DTrainError | None = None
+        self.note = ""           # e.g. "listing across namespaces is forbidden; watching 'team-a' only"
+        self.resource_version: str | None = None
+
+    # ---- reading -------------------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def values(self) -> list[Any]:
+        with self._lock:
+            return list(self._store.values())
+
+    def get(self, namespace: str, name: str) -> Any:
+        with self._lock:
+            return self._store.get((namespace, name))
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def add_listener(self, listener: StoreListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StoreListener) -> None:
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass
+
+    # ---- life ----------------------------------------------------------------------------
+    def start(self) -> None:
+        name = f"dtrain-informer-{self.source.plural}-{self.source.namespace or 'all'}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, join: float = 2.0) -> None:
+        self._stop.set()
+        resp = self._resp
+        if resp is not None:
+            try:
+                resp.shutdown()  # unblocks the read on the informer's thread
+            except Exception:  # noqa: BLE001 - the stream may already be closed
+                pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(join)
+
+    # ---- the loop ------------------------------------------------------------------------
+    def _path(self) -> str:
+        s = self.source
+        return resource_path(s.group, s.version, s.plural, s.namespace)
+
+    def _set_state(self, error: DTrainError | None) -> None:
+        changed = (error is None) != (self.error is None) or (
+            error is not None and self.error is not None and error.message != self.error.message)
+        if error is not None and changed:
+            log.warning("watch of %s %s: %s (retrying with backoff)", self.source.resource,
+                        self.source.namespace or "(all namespaces)", error.message)
+        elif error is None and self.error is not None:
+            log.info("watch of %s %s recovered", self.source.resource, self.source.namespace or "(all namespaces)")
+        self.error = error
+        if changed and self._on_state is not None:
+            self._on_state(self)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self.resource_version is None:
+                    self._list()
+                    was_synced = self.synced
+                    self._synced.set()
+                    failures = 0
+                    self._set_state(None)
+                    if not was_synced and self._on_state is not None:
+                        self._on_state(self)
+                self._watch()
+                failures = 0
+            except _Gone:
+                self.resource_version = None  # history compacted: re-list at once
+            except Forbidden as e:
+                if self.source.namespace is None and self._fallback and not self.synced:
+                    self.note = (f"listing {self.source.resource} across all namespaces is forbidden; "
+                                 f"watching namespace {self._fallback!r} only")
+                    log.info(self.note)
+                    self.source = Source(self.source.group, self.source.version, self.source.plural,
+                                         self._fallback, self.source.label_selector)
+                    self.resource_version = None
+                    continue
+                failures += 1
+                self._set_state(e)
+                self._stop.wait(self.tuning.backoff_max)
+            except DTrainError as e:
+                failures += 1
+                self._set_state(e)
+                delay = min(self.tuning.backoff_max, self.tuning.backoff_base * 2 ** min(failures - 1, 10))
+                self._stop.wait(delay * (0.5 + random.random() / 2))
+            except Exception as e:  # noqa: BLE001 - a watch thread must never die silently
+                failures += 1
+                log.exception("watch of %s failed unexpectedly", self.source.resource)
+                self._set_state(BackendUnavailable(f"watch of {self.source.resource} failed: {e}"))
+                self._stop.wait(self.tuning.backoff_max)
+
+    def _call(self, verb: str) -> Call:
+        return Call(verb, self.source.resource, self.source.namespace)
+
+    def _list(self) -> None:
+        fresh: dict[Key, Any] = {}
+        cont: str | None = None
+        while True:
+            query = {"limit": self.tuning.page_size, "continue": cont, "labelSelector": self.source.label_selector}
+            try:
+                body = self.api.request("GET", self._path(), self._call("list"), query=query)
+            except DTrainError as e:
+                if getattr(e, "fields", {}).get("code") == 410:
+                    raise _Gone() from e
+                raise
+            for obj in body.get("items") or []:
+                if not isinstance(obj, dict):
+                    continue
+                # List items carry no kind/apiVersion; put them back so a stored object is whole.
+                obj.setdefault("apiVersion", body.get("apiVersion") or self._api_version())
+                obj.setdefault("kind", str(body.get("kind", "")).removesuffix("List"))
+                value = self._transform(obj)
+                if value is not None:
+                    fresh[_key(obj)] = value
+            meta = body.get("metadata") or {}
+            cont = meta.get("continue")
+            if not cont:
+                self.resource_version = str(meta.get("resourceVersion") or "") or None
+                break
+        with self._lock:
+            old, self._store = self._store, fresh
+        for key, value in fresh.items():
+            prev = old.get(key)
+            if prev is None:
+                self._emit("ADDED", value, None)
+            elif _rv(prev) != _rv(value):
+                self._emit("MODIFIED", value, prev)
+        for key, prev in old.items():
+            if key not in fresh:
+                self._emit("DELETED", None, prev)
+        if self.resource_version is None:
+            self.resource_version = ""
+
+    def _api_version(self) -> str:
+        return f"{self.source.group}/{self.source.version}" if self.source.group else self.source.version
+
+    def _watch(self) -> None:
+        query = {
+            "watch": "true", "resourceVersion": self.resource_version or None, "allowWatchBookmarks": "true",
+            "timeoutSeconds": self.tuning.watch_timeout, "labelSelector": self.source.label_selector,
+        }
+        resp = self.api.request("GET", self._path(), self._call("watch"), query=query, stream=True,
+                                timeout=(self.api.tuning.connect_timeout, self.tuning.watch_timeout + 30))
+        self._resp = resp
+        try:
+            for event in _lines(resp):
+                if self._stop.is_set():
+                    return
+                self._apply(event)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            if self._stop.is_set():
+                return
+            # A dropped stream is normal (server restart, load balancer): resume from our version.
+            log.debug("watch of %s dropped: %s", self.source.resource, translate_transport(e, self._call("watch"), self.api.server))
+        finally:
+            self._resp = None
+            try:
+                resp.release_conn()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        etype = event.get("type")
+        obj = event.get("object") or {}
+        if etype == "ERROR":
+            status = parse_status(obj)
+            code = int(status.get("code") or 0)
+            if code == 410:
+                raise _Gone()
+            raise translate_status(code or 500, status, self._call("watch"), self.api.server)
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if etype == "BOOKMARK":
+            if rv:
+                self.resource_version = str(rv)
+            return
+        if etype not in ("ADDED", "MODIFIED", "DELETED") or not isinstance(obj, dict):
+            return
+        key = _key(obj)
+        value = self._transform(obj)
+        with self._lock:
+            prev = self._store.get(key)
+            if etype == "DELETED" or value is None:
+                self._store.pop(key, None)
+            else:
+                self._store[key] = value
+        if rv:
+            self.resource_version = str(rv)
+        if etype == "DELETED":
+            if prev is not None or value is not None:
+                self._emit("DELETED", None, prev if prev is not None else value)
+        elif value is not None:
+            self._emit("ADDED" if prev is None else "MODIFIED", value, prev)
+        elif prev is not None:
+            self._emit("DELETED", None, prev)
+
+    def _emit(self, change: str, new: Any, old: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(change, new, old)
+            except Exception:  # noqa: BLE001 - one bad listener must not stop the watch
+                log.exception("listener of %s failed", self.source.resource)
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+def _rv(value: Any) -> str:
+    """resourceVersion of a stored value (raw dict, or anything with a `resource_version`)."""
+    if isinstance(value, dict):
+        return str((value.get("metadata") or {}).get("resourceVersion") or "")
+    return str(getattr(value, "resource_version", ""))
+
+
+def _lines(resp: Any) -> Iterator[dict[str, Any]]:
+    """JSON watch events from a streamed response, one per line, as they arrive."""
+    buf = b""
+    for chunk in resp.stream(amt=None, decode_content=False):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    log.warning("ignoring a watch line that is not JSON: %r", line[:200])
+    if buf.strip():
+        try:
+            yield json.loads(buf)
+        except ValueError:
+            pass

@@ -1,0 +1,232 @@
+"""Pod logs: one pod, or every pod of a job merged line by line with the pod's name on each line.
+
+Each pod's log is read by its own thread (the kubernetes client blocks; a follow stream may
+last for hours) and handed to the server loop through an asyncio queue. With `follow`,
+pods that appear later, and pods recreated or restarted in place, are picked up from the
+pod cache; the merged stream ends when the job is finished and every reader is done. A pod
+that cannot have a log yet (Pending, image pull back-off) shows as one "waiting: <reason>"
+line instead of being skipped; with `follow` its log starts once it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
+
+import urllib3
+
+from ...errors import DTrainError
+from ...model.job import LogLine
+from ...model.kinds import Framework
+from .api import Api, Call, resource_path
+from .pods import default_container, pod_from_object
+
+
+@dataclass
+class LogOptions:
+    container: str | None = None
+    follow: bool = False
+    tail: int | None = None
+    since_seconds: int | None = None
+    previous: bool = False
+    timestamps: bool = False
+
+
+@dataclass
+class _Reader:
+    pod: str
+    uid: str
+    restarts: int
+    thread: threading.Thread | None = None
+    resp: Any = None
+    done: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.resp is not None:
+            with contextlib.suppress(Exception):
+                self.resp.shutdown()
+
+
+@dataclass
+class _Done:
+    reader: _Reader
+    error: DTrainError | None = None
+
+
+def _split_timestamp(text: str, timestamps: bool) -> tuple[str | None, str]:
+    if not timestamps:
+        return None, text
+    head, sep, rest = text.partition(" ")
+    return (head, rest) if sep and head[:2].isdigit() else (None, text)
+
+
+def waiting_line(pod: dict[str, Any], job_name: str, fw: Framework | None) -> str:
+    """"waiting: <reason>" for a pod that has no log yet."""
+    reason = pod_from_object(pod, job_name, fw).reason
+    for prefix in ("waiting: ", "Pending: "):
+        if reason.startswith(prefix):
+            reason = reason[len(prefix):]
+    if reason in ("Pending", "Unknown", ""):
+        reason = "the pod is Pending (not scheduled or not started yet)"
+    return f"waiting: {reason}"
+
+
+def _has_log(pod: dict[str, Any], previous: bool) -> bool:
+    """Whether the kubelet can serve this pod's log now (some container ran or runs)."""
+    status = pod.get("status") or {}
+    for s in status.get("containerStatuses") or []:
+        if not isinstance(s, dict):
+            continue
+        state = s.get("state") or {}
+        if previous:
+            if (s.get("lastState") or {}).get("terminated"):
+                return True
+        elif state.get("running") or state.get("terminated") or (s.get("lastState") or {}).get("terminated"):
+            return True
+    return status.get("phase") in ("Running", "Succeeded", "Failed") and not previous
+
+
+def _restarts(pod: dict[str, Any]) -> int:
+    return sum(int(s.get("restartCount") or 0) for s in (pod.get("status") or {}).get("containerStatuses") or []
+               if isinstance(s, dict))
+
+
+def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
+          emit: Callable[[Any], None]) -> None:
+    """Thread body: stream one pod's log into `emit`, then emit _Done."""
+    query = {
+        "container": container, "follow": "true" if opts.follow else None, "tailLines": opts.tail,
+        "sinceSeconds": opts.since_seconds, "previous": "true" if opts.previous else None,
+        "timestamps": "true" if opts.timestamps else None,
+    }
+    call = Call("get", "pods/log", namespace, name=reader.pod)
+    error: DTrainError | None = None
+    try:
+        resp = api.request("GET", resource_path("", "v1", "pods", namespace, reader.pod, "log"), call, query=query,
+                           stream=True, timeout=(api.tuning.connect_timeout, None if opts.follow else api.tuning.read_timeout))
+        reader.resp = resp
+        buf = b""
+        try:
+            for chunk in resp.stream(amt=None, decode_content=True):
+                if reader.stop.is_set():
+                    break
+                buf += chunk
+                while b"\n" in buf:
+                    raw, buf = buf.split(b"\n", 1)
+                    ts, text = _split_timestamp(raw.decode("utf-8", "replace").rstrip("\r"), opts.timestamps)
+                    emit(LogLine(pod=reader.pod, line=text, timestamp=ts))
+            if buf and not reader.stop.is_set():
+                ts, text = _split_timestamp(buf.decode("utf-8", "replace").rstrip("\r"), opts.timestamps)
+                emit(LogLine(pod=reader.pod, line=text, timestamp=ts))
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass  # the stream ended under us (stop, pod gone, server restart): this reader is done
+        finally:
+            with contextlib.suppress(Exception):
+                resp.release_conn()
+    except DTrainError as e:
+        error = e
+    emit(_Done(reader, error))
+
+
+async def stream_logs(
+    api: Api, namespace: str, job_name: str, fw: Framework | None, opts: LogOptions, *,
+    list_pods: Callable[[], list[dict[str, Any]]], job_done: Callable[[], bool], single: bool,
+    poll: float = 0.3,
+) -> AsyncIterator[LogLine]:
+    """Yield log lines of the pods `list_pods()` returns (re-read every `poll` seconds when following).
+
+    Args:
+        api: the backend's API choke point.
+        namespace: the pods' namespace.
+        job_name: the job (for replica names in "waiting" lines).
+        fw: the job's kind facts (default container).
+        opts: container, follow, tail, since, previous, timestamps.
+        list_pods: current pods to read (slim pod dicts), from the cache.
+        job_done: True once the job is finished or gone (ends a merged follow).
+        single: one pod was asked for: its errors are raised, not shown as lines.
+
+    Raises:
+        NotFound, Forbidden, ClusterError, BackendUnavailable (single pod only).
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def emit(item: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    readers: dict[str, _Reader] = {}
+    said: dict[str, str] = {}
+    finished_without_log: set[str] = set()
+
+    def start(pod: dict[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        name = str(meta.get("name"))
+        container = opts.container or default_container(pod, fw)
+        reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod))
+        reader.thread = threading.Thread(target=_read, args=(api, namespace, reader, container, opts, emit),
+                                         name=f"dtrain-log-{name}", daemon=True)
+        readers[name] = reader
+        reader.thread.start()
+
+    def scan() -> list[LogLine]:
+        """Start readers for pods that can be read now; return "waiting" lines for those that cannot."""
+        lines = []
+        for pod in list_pods():
+            meta = pod.get("metadata") or {}
+            name = str(meta.get("name"))
+            reader = readers.get(name)
+            if reader is not None:
+                renewed = str(meta.get("uid") or "") != reader.uid or _restarts(pod) > reader.restarts
+                if not (opts.follow and reader.done and renewed and not opts.previous):
+                    continue
+            elif name in finished_without_log:
+                continue
+            if _has_log(pod, opts.previous):
+                start(pod)
+                continue
+            text = waiting_line(pod, job_name, fw)
+            if said.get(name) != text:
+                said[name] = text
+                lines.append(LogLine(pod=name, line=text))
+            if not opts.follow:
+                finished_without_log.add(name)
+        return lines
+
+    try:
+        while True:
+            for line in scan():
+                yield line
+            active = [r for r in readers.values() if not r.done]
+            if not active:
+                if not opts.follow:
+                    return
+                if single and readers:
+                    return
+                if not single and job_done() and not [p for p in list_pods() if not _has_log(p, False)]:
+                    return
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=poll if opts.follow or not active else None)
+            except asyncio.TimeoutError:
+                continue
+            while True:
+                if isinstance(item, _Done):
+                    item.reader.done = True
+                    if item.error is not None:
+                        if single:
+                            raise item.error
+                        yield LogLine(pod=item.reader.pod, line=f"cannot read log: {item.error.message}")
+                else:
+                    yield item
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+    finally:
+        for reader in readers.values():
+            reader.close()

@@ -1,0 +1,163 @@
+"""A job's pods: which pods belong to it, and what each one is doing, in a person's words.
+
+Selection follows the operators (operator-contract §1.3): `training.kubeflow.org/job-name`
+plus `operator-name` (two kinds may share a name in one namespace); the controller
+ownerReference UID is the fallback that covers every operator version. MPI Operator v2beta1
+pods carry `job-role` (launcher, worker) instead of `replica-type`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from ...model.job import Job, Pod
+from ...model.kinds import Framework, versions_of
+from ...model.status import describe_pod
+from .events import scheduling_sentence
+
+LABEL_JOB_NAME = "training.kubeflow.org/job-name"
+LABEL_OPERATOR = "training.kubeflow.org/operator-name"
+LABEL_REPLICA_TYPE = "training.kubeflow.org/replica-type"
+LABEL_REPLICA_INDEX = "training.kubeflow.org/replica-index"
+LABEL_JOB_ROLE = "training.kubeflow.org/job-role"
+# The informer's selector: every pod an operator (v1.6+ or MPI Operator v2) made for a job.
+POD_SELECTOR = LABEL_JOB_NAME
+
+_NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
+
+
+def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
+    """Only what pods() and logs() read, so the cache stays small (no managedFields, no env)."""
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    return {
+        "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "ownerReferences",
+                                              "creationTimestamp", "deletionTimestamp", "resourceVersion")},
+        "spec": {
+            "nodeName": spec.get("nodeName"),
+            "containers": [{"name": c.get("name"), "resources": c.get("resources") or {}}
+                           for c in spec.get("containers") or [] if isinstance(c, dict)],
+        },
+        "status": {k: status.get(k) for k in ("phase", "reason", "message", "conditions", "containerStatuses",
+                                              "initContainerStatuses", "startTime")},
+    }
+
+
+def operator_names(kind: str) -> set[str]:
+    return {f.operator_name for f in versions_of(kind)}
+
+
+def belongs_to(pod: dict[str, Any], job: Job) -> bool:
+    """Whether a (slim or raw) pod is one of the job's replicas."""
+    meta = pod.get("metadata") or {}
+    if meta.get("namespace") != job.namespace:
+        return False
+    labels = meta.get("labels") or {}
+    if labels.get(LABEL_JOB_NAME) == job.name.replace("/", "-") and labels.get(LABEL_OPERATOR) in operator_names(job.kind):
+        return True
+    return bool(job.uid) and any(
+        isinstance(ref, dict) and ref.get("uid") == job.uid for ref in meta.get("ownerReferences") or []
+    )
+
+
+def _replica(pod: dict[str, Any], job_name: str, fw: Framework | None) -> tuple[str, int | None]:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    raw_type = labels.get(LABEL_REPLICA_TYPE) or labels.get(LABEL_JOB_ROLE) or ""
+    raw_index = labels.get(LABEL_REPLICA_INDEX)
+    m = _NAME_RE.match(str(meta.get("name") or ""))
+    if not raw_type and m and m.group("job") == job_name:
+        raw_type = m.group("rtype")
+    if raw_index is None and m and m.group("job") == job_name:
+        raw_index = m.group("index")
+    if not raw_type and str(meta.get("name") or "").startswith(f"{job_name}-launcher"):
+        raw_type = "launcher"
+    rtype = (fw.canonical_replica_type(raw_type) if fw else None) or raw_type.capitalize()
+    try:
+        index = int(raw_index) if raw_index is not None else None
+    except ValueError:
+        index = None
+    if index is None and rtype == "Launcher":
+        index = 0
+    return rtype, index
+
+
+def _main_status(pod: dict[str, Any], fw: Framework | None) -> dict[str, Any]:
+    statuses = [s for s in (pod.get("status") or {}).get("containerStatuses") or [] if isinstance(s, dict)]
+    if not statuses:
+        return {}
+    if fw is not None:
+        for s in statuses:
+            if s.get("name") == fw.default_container:
+                return s
+    return statuses[0]
+
+
+def pod_requests(pod: dict[str, Any]) -> dict[str, str]:
+    """Resource requests (limits where no request) over the pod's containers: {"nvidia.com/gpu": "4"}."""
+    out: dict[str, str] = {}
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        res = (c.get("resources") or {})
+        for k, v in {**(res.get("limits") or {}), **(res.get("requests") or {})}.items():
+            out[k] = str(v)
+    return out
+
+
+def pod_from_object(pod: dict[str, Any], job_name: str, fw: Framework | None) -> Pod:
+    """The model Pod of a (slim or raw) pod: phase plus the reason a person needs."""
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    phase = str(status.get("phase") or "Unknown")
+    main = _main_status(pod, fw)
+    state = main.get("state") or {}
+    waiting = state.get("waiting") or {}
+    terminated = state.get("terminated") or {}
+    last = (main.get("lastState") or {}).get("terminated") or {}
+    unschedulable = None
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "PodScheduled" and str(cond.get("status")) == "False" \
+                and cond.get("reason") == "Unschedulable":
+            unschedulable = scheduling_sentence(str(cond.get("message") or "unschedulable"), pod_requests(pod))
+    if status.get("reason") == "Evicted" and not terminated:
+        terminated = {"reason": "Evicted"}
+    exit_code = terminated.get("exitCode")
+    if exit_code is None and waiting.get("reason") == "CrashLoopBackOff":
+        exit_code = last.get("exitCode")
+    reason = describe_pod(
+        phase, waiting_reason=waiting.get("reason"), waiting_message=waiting.get("message"),
+        terminated_reason=terminated.get("reason"), exit_code=exit_code, signal=terminated.get("signal"),
+        unschedulable_message=unschedulable,
+    )
+    if status.get("reason") == "Evicted":
+        reason = f"Evicted: {status.get('message') or 'the node ran out of resources'}"
+    if terminated.get("reason") == "OOMKilled" or (waiting.get("reason") == "CrashLoopBackOff" and last.get("reason") == "OOMKilled"):
+        reason = "OOMKilled" if not waiting else f"{reason} (last exit: OOMKilled)"
+    rtype, index = _replica(pod, job_name, fw)
+    restarts = sum(int(s.get("restartCount") or 0) for s in status.get("containerStatuses") or [] if isinstance(s, dict))
+    return Pod(
+        name=str(meta.get("name") or ""), namespace=str(meta.get("namespace") or ""), job_name=job_name,
+        replica_type=rtype, replica_index=index, phase=phase, reason=reason,
+        node=str((pod.get("spec") or {}).get("nodeName") or ""), restarts=restarts,
+        exit_code=exit_code if isinstance(exit_code, int) else None,
+        started=status.get("startTime"), finished=terminated.get("finishedAt"),
+        labels=dict(meta.get("labels") or {}),
+        containers=[str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name")],
+    )
+
+
+def job_pods(job: Job, candidates: Iterable[dict[str, Any]], fw: Framework | None) -> list[Pod]:
+    """The job's pods among `candidates`, ordered by replica type (as the kind lists them), then index."""
+    order = {t: i for i, t in enumerate(fw.replica_types)} if fw else {}
+    pods = [pod_from_object(p, job.name, fw) for p in candidates if belongs_to(p, job)]
+    pods.sort(key=lambda p: (order.get(p.replica_type, 99), p.replica_index if p.replica_index is not None else 1 << 30, p.name))
+    return pods
+
+
+def default_container(pod: dict[str, Any], fw: Framework | None) -> str | None:
+    """The container whose log a person means: the kind's default container, else the first."""
+    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name")]
+    if fw is not None and fw.default_container in names:
+        return fw.default_container
+    return names[0] if names else None
