@@ -18,6 +18,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
+import { requestAPI } from './request';
 import { bindWidgetManager } from './widgets';
 
 /** The Python that renders the panel; `compact` picks the narrow sidebar layout. */
@@ -48,6 +49,7 @@ export class DTrainShell extends Panel {
     this.compact = options.compact;
     this.sessionPath = options.sessionPath;
     this._contents = options.serviceManager.contents;
+    this._serverSettings = options.serviceManager.serverSettings;
     this.addClass('dtrain-shell');
     if (this.compact) {
       this.addClass('dtrain-shell-sidebar');
@@ -134,6 +136,7 @@ export class DTrainShell extends Panel {
 
   private async _start(): Promise<void> {
     this._setBanner('Starting the panel kernel…');
+    void this._checkServer();
     await this.sessionContext.initialize();
     await this.sessionContext.ready;
     if (!this.sessionContext.session?.kernel) {
@@ -149,13 +152,28 @@ export class DTrainShell extends Panel {
     await this._bootstrap();
   }
 
+  /**
+   * Ask the server extension which backends it serves. The Python panel needs that extension;
+   * when it does not answer, its own words (say, "404: Not Found" for a server without the
+   * extension enabled) go in the banner, so the person knows why the panel stays empty.
+   */
+  private async _checkServer(): Promise<void> {
+    try {
+      await requestAPI<unknown>('backends', this._serverSettings);
+      this._serverError = '';
+    } catch (error) {
+      this._serverError = `The dtrain server extension did not answer: ${errorMessage(error)}`;
+      this._setBanner(this._serverError, true);
+    }
+  }
+
   /** Clear the area and run the bootstrap code in the panel kernel. */
   private async _bootstrap(): Promise<void> {
     if (this.isDisposed) {
       return;
     }
     this.outputArea.model.clear();
-    this._setBanner('');
+    this._setBanner(this._serverError, this._serverError !== '');
     try {
       await OutputArea.execute(bootstrapCode(this.compact), this.outputArea, this.sessionContext);
     } catch (error) {
@@ -194,6 +212,8 @@ export class DTrainShell extends Panel {
   private _banner: Widget;
   private _rendermime: IRenderMimeRegistry;
   private _contents: ServiceManager.IManager['contents'];
+  private _serverSettings: ServiceManager.IManager['serverSettings'];
+  private _serverError = '';
   private _binding: IDisposable | null = null;
   private _started: Promise<void> | null = null;
   private _bound = false;
