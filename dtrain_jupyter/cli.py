@@ -1,0 +1,386 @@
+"""The `dtrain` command grammar: one parser for the terminal command and the %dtrain magic.
+
+`run(argv, console)` parses and executes one command and returns its exit code; it never raises
+and never exits the process (argparse's exits become `UsageError`), so the magic can call it
+inside a kernel. `main()` is the console script. Output goes through a `Console`: the terminal
+one prints text, the magic's displays rich objects.
+
+Exit codes: 0 done, 1 failed (an error, an invalid manifest, a failed job), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence, TextIO
+
+from .errors import DTrainError, InvalidJob
+
+# Files `dtrain validate` and `create -f` read at most (a manifest is far smaller; the
+# server refuses bodies beyond the same size).
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class UsageError(Exception):
+    """Bad arguments; carries the text to show (usage line and message, or the help)."""
+
+    def __init__(self, text: str, code: int = 2) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting (a kernel must survive bad input)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise UsageError(message or "", code=status)
+
+    def print_help(self, file: Any = None) -> None:
+        raise UsageError(self.format_help(), code=0)
+
+
+class Console:
+    """Where a command's output goes; the terminal version writes text to two streams."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, stdin: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.stdin = stdin or sys.stdin
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def error(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def show(self, obj: Any) -> None:
+        """A result object (job, list of jobs, pods, ...): its plain-text form here."""
+        self.print(obj.text() if hasattr(obj, "text") else repr(obj))
+
+    def write_bytes(self, data: bytes) -> None:
+        buffer = getattr(self.out, "buffer", None)
+        if buffer is not None:
+            self.out.flush()
+            buffer.write(data)
+            buffer.flush()
+        else:
+            self.out.write(data.decode("utf-8", errors="replace"))
+
+    def read_stdin(self) -> str:
+        return self.stdin.read(MAX_FILE_BYTES + 1)
+
+    def confirm(self, question: str) -> bool:
+        """Ask on an interactive terminal; elsewhere (pipes, notebooks) the answer is yes."""
+        if not (hasattr(self.stdin, "isatty") and self.stdin.isatty()):
+            return True
+        self.out.write(f"{question} [y/N] ")
+        self.out.flush()
+        return self.stdin.readline().strip().lower() in ("y", "yes")
+
+
+# -- the grammar -----------------------------------------------------------------------------
+
+def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
+    """The one parser of the command and the magic."""
+    common = _Parser(add_help=False)
+    common.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
+    common.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
+    common.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
+    common.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
+
+    parser = _Parser(prog=prog, description="Create, watch and inspect distributed training jobs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    p = add("list", "list jobs")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.add_argument("--kind", help="only this kind")
+    p.add_argument("--phase", help="only jobs in this phase")
+    p.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
+
+    for name, text in (("create", "create a job from a manifest"),
+                       ("run", "create a job, follow its logs, wait; exit code = job result")):
+        p = add(name, text)
+        p.add_argument("-f", "--filename", required=True, help="manifest file, or - for standard input")
+        if name == "create":
+            p.add_argument("--dry-run", action="store_true", help="validate and ask the backend, create nothing")
+
+    p = sub.add_parser("validate", help="check manifests offline", description="Check manifests offline: "
+                       "prints FILE: ok, or FILE:LINE:COL: path: message per problem.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    p = add("get", "show one job")
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-o", "--output", choices=("yaml", "json"), help="output format")
+
+    for name, text in (("pods", "show a job's replicas"), ("events", "show a job's events")):
+        add(name, text).add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+
+    p = add("logs", "print a job's logs (all pods merged, or one)")
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--pod", help="one pod")
+    p.add_argument("-c", "--container", help="container of the pod")
+    p.add_argument("--tail", type=int, help="last N lines per pod")
+    p.add_argument("--since", type=int, dest="since_seconds", metavar="SECONDS", help="lines newer than this")
+    p.add_argument("-p", "--previous", action="store_true", help="the previous container's log")
+    p.add_argument("--timestamps", action="store_true", help="prefix each line with its time")
+
+    p = add("output", "list a job's output files, or print one")
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("path", nargs="?", metavar="PATH", help="file to print")
+    p.add_argument("--limit", type=int, help="most bytes to print")
+
+    p = add("wait", "wait for a job to finish")
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("--for", dest="until", choices=("succeeded", "finished"), default="finished")
+    p.add_argument("--timeout", type=float, metavar="SECONDS")
+
+    p = add("delete", "delete jobs and their replicas")
+    p.add_argument("names", nargs="+", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+class _Context:
+    def __init__(self, args: argparse.Namespace, console: Console, make_client: Callable[..., Any] | None) -> None:
+        self.args, self.console = args, console
+        self._make = make_client
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            if self._make is not None:
+                self._client = self._make(self.args)
+            else:
+                from .client import Client
+
+                url = getattr(self.args, "url", None)
+                token = getattr(self.args, "token", None)
+                if url and token is None:
+                    token = os.environ.get("DTRAIN_TOKEN", "")
+                self._client = Client(url=url, token=token)
+        return self._client
+
+    def where(self) -> dict[str, Any]:
+        return {"namespace": getattr(self.args, "namespace", None), "backend": getattr(self.args, "backend", None)}
+
+
+def _dump(data: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False).rstrip()
+
+
+def _read(name: str, console: Console) -> tuple[str | bytes | None, str]:
+    """(content, "") or (None, reason) for a manifest file; never raises."""
+    if name == "-":
+        text = console.read_stdin()
+        if len(text) > MAX_FILE_BYTES:
+            return None, f"larger than {MAX_FILE_BYTES} bytes (1 MiB); a job manifest is far smaller"
+        return text, ""
+    try:
+        if os.path.isdir(name):
+            return None, "is a directory"
+        with open(name, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None, "no such file"
+    except OSError as e:
+        return None, e.strerror or str(e)
+    if len(data) > MAX_FILE_BYTES:
+        return None, f"larger than {MAX_FILE_BYTES} bytes (1 MiB); a job manifest is far smaller"
+    return data, ""
+
+
+def cmd_validate(ctx: _Context) -> int:
+    from .model.validation import validate_text
+
+    bad = 0
+    for name in ctx.args.files:
+        data, reason = _read(name, ctx.console)
+        if data is None:
+            ctx.console.print(f"{name}: {reason}")
+            bad += 1
+            continue
+        _, issues = validate_text(data)
+        if not issues:
+            ctx.console.print(f"{name}: ok")
+            continue
+        bad += 1
+        for issue in issues:
+            ctx.console.print(f"{name}:{issue}" if issue.line is not None else f"{name}: {issue}")
+    return 1 if bad else 0
+
+
+def _manifest_text(ctx: _Context) -> str | None:
+    data, reason = _read(ctx.args.filename, ctx.console)
+    if data is None:
+        ctx.console.error(f"error: {ctx.args.filename}: {reason}")
+        return None
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            ctx.console.error(f"error: {ctx.args.filename}: not UTF-8 text")
+            return None
+    return data
+
+
+def cmd_create(ctx: _Context) -> int:
+    text = _manifest_text(ctx)
+    if text is None:
+        return 1
+    job = ctx.client.create(text, dry_run=ctx.args.dry_run, **ctx.where())
+    suffix = " (dry run)" if ctx.args.dry_run else ""
+    ctx.console.print(f"{job.kind.lower()}/{job.name} created on {job.backend} in {job.namespace}{suffix}")
+    return 0
+
+
+def cmd_run(ctx: _Context) -> int:
+    text = _manifest_text(ctx)
+    if text is None:
+        return 1
+    job = ctx.client.create(text, **ctx.where())
+    ctx.console.print(f"{job.kind.lower()}/{job.name} created on {job.backend} in {job.namespace}")
+    ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
+    for line in ctx.client.logs(job.name, follow=True, **ref):
+        ctx.console.print(f"[{line.pod}] {line.line}")
+    done = ctx.client.wait(job.name, progress=False, **ref)
+    ctx.console.print(f"{done.kind.lower()}/{done.name} {done.phase}")
+    return 0 if done.phase.value == "Succeeded" else 1
+
+
+def cmd_list(ctx: _Context) -> int:
+    a = ctx.args
+    jobs = ctx.client.list(namespace=a.namespace, all_namespaces=a.all_namespaces, backend=a.backend,
+                           kind=a.kind, phase=a.phase)
+    for problem in getattr(jobs, "problems", []):
+        ctx.console.error(f"warning: {problem.get('backend')}: {problem.get('message')}")
+    if a.output in ("json", "yaml"):
+        ctx.console.print(_dump([j.to_dict() for j in jobs], a.output))
+    elif a.output == "wide":
+        ctx.console.print(jobs.text(wide=True))
+    else:
+        ctx.console.show(jobs)
+    return 0
+
+
+def cmd_get(ctx: _Context) -> int:
+    job = ctx.client.get(ctx.args.name, **ctx.where())
+    if ctx.args.output:
+        ctx.console.print(_dump(job.to_dict(), ctx.args.output))
+    else:
+        ctx.console.show(job)
+    return 0
+
+
+def cmd_pods(ctx: _Context) -> int:
+    ctx.console.show(ctx.client.pods(ctx.args.name, **ctx.where()))
+    return 0
+
+
+def cmd_events(ctx: _Context) -> int:
+    ctx.console.show(ctx.client.events(ctx.args.name, **ctx.where()))
+    return 0
+
+
+def cmd_logs(ctx: _Context) -> int:
+    a = ctx.args
+    merged = a.pod is None
+    for line in ctx.client.logs(a.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
+                                since_seconds=a.since_seconds, timestamps=a.timestamps,
+                                container=a.container, **ctx.where()):
+        prefix = (f"{line.timestamp} " if a.timestamps and line.timestamp else "") + (f"[{line.pod}] " if merged else "")
+        ctx.console.print(prefix + line.line)
+    return 0
+
+
+def cmd_output(ctx: _Context) -> int:
+    a = ctx.args
+    if a.path is None:
+        ctx.console.show(ctx.client.outputs(a.name, **ctx.where()))
+    else:
+        ctx.console.write_bytes(ctx.client.read_output(a.name, a.path, limit=a.limit, **ctx.where()))
+    return 0
+
+
+def cmd_wait(ctx: _Context) -> int:
+    a = ctx.args
+    try:
+        job = ctx.client.wait(a.name, timeout=a.timeout, until=a.until, **ctx.where())
+    except TimeoutError as e:
+        ctx.console.error(f"error: {e}")
+        return 1
+    ctx.console.print(f"{job.kind.lower()}/{job.name} {job.phase}")
+    return 0
+
+
+def cmd_delete(ctx: _Context) -> int:
+    failed = 0
+    for name in ctx.args.names:
+        if not ctx.args.yes and not ctx.console.confirm(f"delete {name}?"):
+            ctx.console.print(f"{name}: kept")
+            continue
+        try:
+            job = ctx.client.delete(name, **ctx.where())
+        except DTrainError as e:
+            ctx.console.error(f"error: {e.message}")
+            failed += 1
+            continue
+        ctx.console.print(f"{job.kind.lower()}/{job.name} deleted")
+    return 1 if failed else 0
+
+
+COMMANDS: dict[str, Callable[[_Context], int]] = {
+    "validate": cmd_validate, "create": cmd_create, "run": cmd_run, "list": cmd_list, "get": cmd_get,
+    "pods": cmd_pods, "events": cmd_events, "logs": cmd_logs, "output": cmd_output, "wait": cmd_wait,
+    "delete": cmd_delete,
+}
+
+
+def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtrain",
+        make_client: Callable[..., Any] | None = None) -> int:
+    """Parse and execute one command; returns the exit code, never raises for user input."""
+    console = console or Console()
+    try:
+        args = build_parser(prog).parse_args(list(argv))
+    except UsageError as e:
+        if e.text:
+            (console.print if e.code == 0 else console.error)(e.text.rstrip())
+        return e.code
+    ctx = _Context(args, console, make_client)
+    try:
+        return COMMANDS[args.command](ctx)
+    except InvalidJob as e:
+        console.error(f"error: {len(e.issues)} problem(s) in the manifest:" if e.issues else f"error: {e.message}")
+        for issue in e.issues:
+            console.error(f"  {issue}")
+        return 1
+    except DTrainError as e:
+        console.error(f"error: {e.message}")
+        return 1
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script `dtrain`."""
+    sys.exit(run(sys.argv[1:] if argv is None else argv))

@@ -1,0 +1,395 @@
+"""The public Python client of the dtrain REST API; also what the magic, the command and the panel use.
+
+`Client()` finds its Jupyter server by itself: inside a kernel the server that started it
+(`JPY_PARENT_PID` matched against the servers' `jpserver-<pid>.json` runtime files), else
+`$DTRAIN_URL`/`$DTRAIN_TOKEN`, else the one running server. It holds one `httpx.Client` for its
+life, is synchronous (no event loop of its own, so it works inside a kernel's running loop) and
+can be shared between threads. Server errors come back as the same `DTrainError` subclasses the
+server raised, rebuilt from the JSON body.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from typing import Any, Iterator, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from . import render
+from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, ValidationIssue
+from .model.job import Event, Job, JobChange, LogLine, OutputFile, Pod
+
+DEFAULT_TIMEOUT = 30.0
+# How often `wait` re-reads the job when the change feed is quiet (the feed wakes it earlier).
+WAIT_POLL_SECONDS = 2.0
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def running_servers(runtime_dir: str | None = None) -> list[dict[str, Any]]:
+    """The `jpserver-*.json` records of Jupyter servers that are still alive."""
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime_dir = jupyter_runtime_dir()
+    found = []
+    for path in sorted(glob.glob(os.path.join(runtime_dir, "jpserver-*.json"))):
+        try:
+            with open(path, encoding="utf-8") as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("url") and _alive(info.get("pid")):
+            found.append(info)
+    return found
+
+
+def discover(environ: Mapping[str, str] | None = None, runtime_dir: str | None = None) -> dict[str, Any]:
+    """Where the server is: `{"url", "token", "sock"}`.
+
+    Order: the server whose pid is `$JPY_PARENT_PID` (a kernel's own server), then
+    `$DTRAIN_URL` with `$DTRAIN_TOKEN`, then the single running server.
+
+    Raises:
+        BackendUnavailable: no server, or several and nothing says which.
+    """
+    env = os.environ if environ is None else environ
+    servers = running_servers(runtime_dir)
+    parent = env.get("JPY_PARENT_PID")
+    if parent:
+        for info in servers:
+            if str(info.get("pid")) == str(parent):
+                return {"url": info["url"], "token": info.get("token", ""), "sock": info.get("sock") or ""}
+    if env.get("DTRAIN_URL"):
+        return {"url": env["DTRAIN_URL"], "token": env.get("DTRAIN_TOKEN", ""), "sock": ""}
+    if len(servers) == 1:
+        info = servers[0]
+        return {"url": info["url"], "token": info.get("token", ""), "sock": info.get("sock") or ""}
+    if not servers:
+        raise BackendUnavailable(
+            "no running Jupyter server found; start one (`jupyter lab`), or set DTRAIN_URL and "
+            "DTRAIN_TOKEN, or pass url= and token= (--url/--token on the command line)"
+        )
+    urls = ", ".join(s["url"] for s in servers)
+    raise BackendUnavailable(
+        f"{len(servers)} Jupyter servers are running ({urls}); say which with DTRAIN_URL and "
+        "DTRAIN_TOKEN, or url= and token= (--url/--token)"
+    )
+
+
+def split_name(name: str, kind: str | None = None) -> tuple[str | None, str]:
+    """`KIND/NAME` -> (KIND, NAME); a bare NAME keeps `kind`."""
+    if "/" in name:
+        k, _, n = name.partition("/")
+        if not k or not n or "/" in n:
+            raise InvalidRequest(f"{name!r} is not NAME or KIND/NAME")
+        return k, n
+    if not name:
+        raise InvalidRequest("a job name is required")
+    return kind, name
+
+
+class Changes(list):
+    """Job changes from the feed; `resync` is True when the caller must list again."""
+
+    resync: bool = False
+
+
+class Client:
+    """A synchronous client of one Jupyter server's dtrain API. It can be shared between threads.
+
+    Args:
+        url: the server's URL including its base_url (`http://127.0.0.1:8888/`); found by
+            `discover()` when omitted.
+        token: the server's token.
+        timeout: seconds for ordinary requests (log following is never cut).
+    Raises:
+        BackendUnavailable: no server could be found.
+    """
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        sock = ""
+        if url is None:
+            found = discover()
+            url, sock = found["url"], found["sock"]
+            token = found["token"] if token is None else token
+        self.url = url.rstrip("/") + "/"
+        transport = httpx.HTTPTransport(uds=sock) if sock else None
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url + "dtrain/api/", headers=headers,
+                                  timeout=timeout, transport=transport)
+
+    def __repr__(self) -> str:
+        return f"<dtrain Client {self.url}>"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        body = response.read()
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            text = body.decode("utf-8", errors="replace")[:300]
+            raise DTrainError(f"HTTP {response.status_code} from {response.request.url}: {text}".rstrip(": "))
+        raise DTrainError.from_dict(data, response.status_code)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise BackendUnavailable(f"cannot reach the Jupyter server at {self.url}: {e}") from e
+        self._raise_for(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    @staticmethod
+    def _body(source: Any) -> dict[str, Any]:
+        if hasattr(source, "to_manifest"):
+            return {"manifest": source.to_manifest()}
+        if isinstance(source, Mapping):
+            return {"manifest": dict(source)}
+        if isinstance(source, str):
+            return {"yaml": source}
+        raise InvalidRequest(f"expected a JobSpec, a manifest dict or YAML text, not {type(source).__name__}")
+
+    @staticmethod
+    def _params(**values: Any) -> dict[str, Any]:
+        out = {}
+        for key, value in values.items():
+            if value is None or value is False:
+                continue
+            out[key] = "true" if value is True else value
+        return out
+
+    # -- locating a job ---------------------------------------------------------------------
+
+    def _find(self, name: str, kind: str | None, namespace: str | None, backend: str | None) -> Job:
+        kind, name = split_name(name, kind)
+        data = self._json("GET", "jobs", params=self._params(name=name, kind=kind, namespace=namespace, backend=backend))
+        items = [Job.from_dict(j) for j in data.get("items", [])]
+        if not items:
+            problems = "; ".join(p.get("message", "") for p in data.get("problems", []))
+            err = JobNotFound(kind or "job", name, namespace or "(default)", backend or "")
+            if problems:
+                err.message += f" (also: {problems})"
+                err.args = (err.message,)
+            raise err
+        if len(items) > 1:
+            where = ", ".join(f"{j.kind}/{j.name} on {j.backend} in {j.namespace}" for j in items)
+            raise InvalidRequest(f"{name!r} is ambiguous: {where}; say KIND/NAME, namespace or backend")
+        return items[0]
+
+    @staticmethod
+    def _path(job: Job, *rest: str) -> str:
+        parts = [job.backend, "namespaces", job.namespace, render_plural(job.kind), job.name, *rest]
+        return "/".join(quote(p, safe="") for p in parts)
+
+    def _locate(self, name: str, kind: str | None = None, namespace: str | None = None,
+                backend: str | None = None) -> str:
+        return self._path(self._find(name, kind, namespace, backend))
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    def backends(self) -> list[dict[str, Any]]:
+        """Each configured backend's description (where it points, whether it is ready)."""
+        return list(self._json("GET", "backends")["items"])
+
+    def create(self, source: Any, dry_run: bool = False, backend: str | None = None,
+               namespace: str | None = None) -> render.RichJob:
+        """Create a job from a JobSpec, a manifest dict or YAML text.
+
+        Raises:
+            InvalidJob (every issue, with path and YAML line/column), JobExists, Forbidden,
+            BackendUnavailable.
+        """
+        data = self._json("POST", "jobs", json=self._body(source),
+                          params=self._params(backend=backend, namespace=namespace, dry_run=dry_run))
+        return render.RichJob.from_dict(data)  # type: ignore[return-value]
+
+    def validate(self, source: Any) -> list[ValidationIssue]:
+        """Every problem of a manifest or YAML text (empty when valid); creates nothing."""
+        data = self._json("POST", "validate", json=self._body(source))
+        return [ValidationIssue.from_dict(i) for i in data.get("issues", [])]
+
+    def list(self, namespace: str | None = None, all_namespaces: bool = False, backend: str | None = None,
+             kind: str | None = None, phase: str | None = None) -> render.JobList:
+        """Jobs, filtered; `.problems` lists backends that could not answer."""
+        data = self._json("GET", "jobs", params=self._params(
+            namespace=namespace, all_namespaces=all_namespaces, backend=backend, kind=kind, phase=phase))
+        jobs = render.jobs(Job.from_dict(j) for j in data.get("items", []))
+        jobs.problems = list(data.get("problems", []))  # type: ignore[attr-defined]
+        return jobs
+
+    def get(self, name: str, kind: str | None = None, namespace: str | None = None,
+            backend: str | None = None) -> render.RichJob:
+        """One job with its status. NAME may be `KIND/NAME`. Raises JobNotFound."""
+        return render.RichJob.from_dict(self._json("GET", self._locate(name, kind, namespace, backend)))  # type: ignore[return-value]
+
+    def delete(self, name: str, kind: str | None = None, namespace: str | None = None,
+               backend: str | None = None) -> render.RichJob:
+        """Delete a job and all its replicas; returns it as last seen. Raises JobNotFound."""
+        return render.RichJob.from_dict(self._json("DELETE", self._locate(name, kind, namespace, backend)))  # type: ignore[return-value]
+
+    def pods(self, name: str, kind: str | None = None, namespace: str | None = None,
+             backend: str | None = None) -> render.PodList:
+        data = self._json("GET", self._locate(name, kind, namespace, backend) + "/pods")
+        return render.pods(Pod.from_dict(p) for p in data["items"])
+
+    def events(self, name: str, kind: str | None = None, namespace: str | None = None,
+               backend: str | None = None) -> render.EventList:
+        data = self._json("GET", self._locate(name, kind, namespace, backend) + "/events")
+        return render.events(Event.from_dict(x) for x in data["items"])
+
+    def outputs(self, name: str, kind: str | None = None, namespace: str | None = None,
+                backend: str | None = None) -> render.OutputList:
+        data = self._json("GET", self._locate(name, kind, namespace, backend) + "/outputs")
+        return render.outputs(OutputFile.from_dict(f) for f in data["items"])
+
+    def read_output(self, name: str, path: str, limit: int | None = None, kind: str | None = None,
+                    namespace: str | None = None, backend: str | None = None) -> bytes:
+        """The bytes of one output file, at most `limit` (and the server's cap). Raises NotFound."""
+        url = self._locate(name, kind, namespace, backend) + "/outputs/" + quote(path.lstrip("/"), safe="/")
+        return self._request("GET", url, params=self._params(limit=limit)).content
+
+    def logs(self, name: str, pod: str | None = None, follow: bool = False, tail: int | None = None,
+             previous: bool = False, since_seconds: int | None = None, timestamps: bool = False,
+             container: str | None = None, kind: str | None = None, namespace: str | None = None,
+             backend: str | None = None) -> Iterator[LogLine]:
+        """Log lines of one pod, or of every pod merged; streams while `follow` is True.
+
+        Example:
+            >>> for line in Client().logs("pytorchjob/mnist", follow=True):  # doctest: +SKIP
+            ...     print(line.pod, line.line)
+        """
+        url = self._locate(name, kind, namespace, backend) + "/log"
+        params = self._params(pod=pod, follow=follow, tail=tail, previous=previous,
+                              since_seconds=since_seconds, timestamps=timestamps, container=container)
+        return self._stream_lines(url, params, follow)
+
+    def _stream_lines(self, url: str, params: dict[str, Any], follow: bool) -> Iterator[LogLine]:
+        timeout = httpx.Timeout(DEFAULT_TIMEOUT, read=None) if follow else self._http.timeout
+        try:
+            with self._http.stream("GET", url, params=params, timeout=timeout) as response:
+                self._raise_for(response)
+                for raw in response.iter_lines():
+                    if not raw.strip():
+                        continue
+                    data = json.loads(raw)
+                    if "error" in data and "line" not in data:
+                        raise DTrainError.from_dict(data)
+                    yield LogLine.from_dict(data)
+        except httpx.TransportError as e:
+            raise BackendUnavailable(f"log stream from {self.url} broke: {e}") from e
+
+    def changes(self, cursor: int | None = None, timeout: float = 25) -> tuple[int, Changes]:
+        """Job changes after `cursor`, waiting up to `timeout` seconds for one.
+
+        Returns:
+            `(next_cursor, changes)`; `changes.resync` is True when the cursor was too old (or
+            None): list again, then continue from `next_cursor`.
+        """
+        data = self._json("GET", "changes", params=self._params(cursor=cursor, timeout=timeout),
+                          timeout=httpx.Timeout(DEFAULT_TIMEOUT + float(timeout)))
+        out = Changes(JobChange(c["type"], render.RichJob.from_dict(c["job"])) for c in data.get("changes", []))
+        out.resync = bool(data.get("resync"))
+        return int(data["cursor"]), out
+
+    def wait(self, name: str, timeout: float | None = None, until: str = "finished", kind: str | None = None,
+             namespace: str | None = None, backend: str | None = None, progress: bool | None = None) -> render.RichJob:
+        """Block until the job finishes (`until="finished"`) or succeeds (`until="succeeded"`).
+
+        In a notebook a line shows the phase while waiting (`progress=False` hides it).
+        Returns:
+            The finished job.
+        Raises:
+            DTrainError: `until="succeeded"` and the job failed. JobNotFound: it was deleted.
+            TimeoutError: still not done after `timeout` seconds.
+        """
+        if until not in ("finished", "succeeded"):
+            raise InvalidRequest(f"until={until!r}: use 'finished' or 'succeeded'")
+        path = self._locate(name, kind, namespace, backend)
+        show = _Progress(progress)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cursor, _ = self.changes(None, timeout=0)
+        while True:
+            job: render.RichJob = render.RichJob.from_dict(self._json("GET", path))  # type: ignore[assignment]
+            show.update(job)
+            if job.phase.finished:
+                if until == "succeeded" and job.phase.value != "Succeeded":
+                    raise DTrainError(f"{job.kind} {job.name!r} {job.phase}: "
+                                      f"{job.status.reason} {job.status.message}".strip(),
+                                      kind=job.kind, name=job.name, phase=job.phase.value)
+                return job
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"{job.kind} {job.name!r} is still {job.phase} after {timeout} s")
+            cursor, _ = self.changes(cursor, timeout=min(WAIT_POLL_SECONDS, left if left is not None else WAIT_POLL_SECONDS))
+
+
+def render_plural(kind: str) -> str:
+    """`PyTorchJob` -> `pytorchjobs` (the URL's resource name)."""
+    from .model.kinds import versions_of
+
+    found = versions_of(kind)
+    return found[0].plural if found else kind.lower() + "s"
+
+
+class _Progress:
+    """A one-line phase display that updates in place in a notebook; silent elsewhere."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self._handle = None
+        self._last = ""
+        if enabled is False:
+            self._enabled = False
+            return
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        self._enabled = bool(enabled) or (shell is not None and getattr(shell, "kernel", None) is not None)
+
+    def update(self, job: Job) -> None:
+        if not self._enabled:
+            return
+        from IPython.display import HTML, display
+
+        state = f"{job.phase}|{render.replicas_text(job)}"
+        if state == self._last:
+            return
+        self._last = state
+        body = HTML(f"waiting for <b>{render.e(job.kind)}</b> <code>{render.e(job.name)}</code>: "
+                    f"{render.badge(job.phase)} {render.e(render.replicas_text(job))}")
+        if self._handle is None:
+            self._handle = display(body, display_id=True)
+        else:
+            self._handle.update(body)

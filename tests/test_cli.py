@@ -1,0 +1,125 @@
+"""The `dtrain` command: the offline `validate`, the grammar, and every verb against a real server."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dtrain_jupyter.cli import Console, build_parser, run
+
+PYTHON = sys.executable
+
+
+def _run(argv, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(argv, Console(out=out, err=err, stdin=io.StringIO(stdin)))
+    return code, out.getvalue(), err.getvalue()
+
+
+# -- validate (offline) -------------------------------------------------------------------------
+
+def test_validate_accepts_every_official_example(conformance_dir: Path) -> None:
+    files = sorted(str(p) for p in conformance_dir.glob("*/*.yaml") if p.parent.name != "crds")
+    assert files
+    code, out, _ = _run(["validate", *files])
+    assert out.splitlines() == [f"{f}: ok" for f in files]
+    assert code == 0
+
+
+BROKEN = """\
+apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata:
+  name: Bad_Name
+spec:
+  pytorchReplicaSpecs:
+    Master:
+      replicas: 2
+      template:
+        spec:
+          containers:
+            - name: pytorch
+              image: busybox
+"""
+
+
+def test_validate_prints_file_line_column_path_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BROKEN)
+    code, out, _ = _run(["validate", str(bad)])
+    assert code == 1
+    lines = out.splitlines()
+    assert lines, out
+    for line in lines:
+        file, lineno, col, rest = line.split(":", 3)
+        assert file == str(bad) and int(lineno) >= 1 and int(col) >= 1 and rest.strip()
+    assert any(":4:" in line and "metadata.name" in line for line in lines)
+    assert any("replicas" in line for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "binary", "huge", "empty", "not-yaml", "list"])
+def test_validate_never_tracebacks(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / kind
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "binary":
+        target.write_bytes(bytes(range(256)) * 4)
+    elif kind == "huge":
+        target.write_bytes(b"a: " + b"x" * (2 << 20) + b"\n")
+    elif kind == "empty":
+        target.write_text("")
+    elif kind == "not-yaml":
+        target.write_text("key: [unclosed\n  other: {")
+    elif kind == "list":
+        target.write_text("- 1\n- 2\n")
+    code, out, err = _run(["validate", str(target)])
+    assert code == 1
+    assert out.startswith(f"{target}:") and "Traceback" not in out + err
+
+
+def test_validate_reads_standard_input(conformance_dir: Path) -> None:
+    text = (conformance_dir / "training-operator-v1.9" / "tensorflow_simple.yaml").read_text()
+    assert _run(["validate", "-"], stdin=text)[:2] == (0, "-: ok\n")
+
+
+def test_validate_command_in_a_subprocess(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BROKEN)
+    proc = subprocess.run([PYTHON, "-m", "dtrain_jupyter", "validate", str(bad)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout.startswith(f"{bad}:4:") and not proc.stderr
+
+
+# -- the grammar --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [[], ["nope"], ["get"], ["logs", "x", "--tail", "many"], ["list", "-o", "xml"],
+                                  ["wait", "x", "--for", "ever"], ["delete"]], ids=str)
+def test_bad_arguments_print_usage_and_exit_2(argv: list[str]) -> None:
+    code, out, err = _run(argv)
+    assert code == 2 and "usage:" in err and "Traceback" not in err
+
+
+def test_help_exits_0_with_the_help_text() -> None:
+    code, out, _ = _run(["logs", "--help"])
+    assert code == 0 and "--follow" in out and "--previous" in out
+
+
+def test_one_parser_knows_every_verb() -> None:
+    parser = build_parser()
+    for argv in (["list", "-A", "-o", "wide"], ["create", "-f", "-", "--dry-run", "--backend", "local"],
+                 ["run", "-f", "x.yaml"], ["get", "pytorchjob/x", "-o", "yaml"], ["pods", "x"],
+                 ["logs", "x", "-f", "--pod", "p", "--tail", "3", "--previous", "--timestamps"],
+                 ["events", "x"], ["output", "x", "a/b.txt"], ["wait", "x", "--for", "succeeded", "--timeout", "5"],
+                 ["delete", "a", "b", "-y"], ["list", "--url", "http://h:1/", "--token", "t", "-n", "ns"]):
+        assert parser.parse_args(argv).command == argv[0]
+
+
+def test_server_errors_become_one_line_and_exit_1(tmp_path: Path) -> None:
+    # Nothing listens on this port: the client's BackendUnavailable is printed, not raised.
+    code, _, err = _run(["list", "--url", "http://127.0.0.1:9/", "--token", "x"])
+    assert code == 1 and err.startswith("error: cannot reach the Jupyter server") and "Traceback" not in err
