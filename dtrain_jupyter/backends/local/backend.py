@@ -1,0 +1,377 @@
+"""LocalBackend: the Backend protocol over real processes on this machine (the default backend).
+
+Jobs are records in a state folder (`state.py`); replicas are processes started and watched by
+the `Supervisor`; one monitor task on the server's loop ticks every job. Everything a verb
+returns is built from the record, so a job reads the same before and after a server restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+from ...errors import DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
+from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
+from ...model.kinds import versions_of
+from ...model.status import Phase, derive_phase, describe_pod
+from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener
+from . import lifecycle, outputs, process
+from .environment import build_launches, user_env
+from .lifecycle import now_iso, set_condition
+from .logs import follow, log_path, read_lines, tail_offset
+from .replicas import plan_job
+from .state import StateStore, check_name, check_namespace
+from .supervisor import Supervisor, add_event, log_dir
+
+log = logging.getLogger(__name__)
+DEFAULT_NAMESPACE = "default"
+
+
+def detect_gpus() -> list[str]:
+    """Indices of the NVIDIA GPUs `nvidia-smi` reports, or [] when there are none."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+
+
+class LocalBackend:
+    """Runs Kubeflow job manifests as processes on this machine; state survives server restarts.
+
+    Args:
+        state_dir: folder of job records, logs and run files (created if missing).
+        output_root: where DTRAIN_OUTPUT_DIR folders go (`<root>/<namespace>/<name>`); by default
+            inside each job's state folder.
+        log_limit_bytes: reads of one log return at most this many trailing bytes (None: all).
+        grace_seconds: SIGTERM -> SIGKILL delay when stopping replicas.
+        gpus: device ids to hand out; None asks `nvidia-smi`.
+        poll_interval: seconds between monitor ticks.
+        restart_backoff: first restart delay in seconds, doubled per restart (CrashLoopBackOff).
+    """
+
+    name = "local"
+    capabilities = frozenset({CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS})
+
+    def __init__(self, state_dir: Path, *, output_root: Path | None = None, log_limit_bytes: int | None = None,
+                 grace_seconds: float = 5.0, gpus: Sequence[str] | None = None, poll_interval: float = 0.05,
+                 restart_backoff: float = 1.0) -> None:
+        self.store = StateStore(Path(state_dir))
+        self.output_root = Path(output_root) if output_root is not None else None
+        self.log_limit_bytes = log_limit_bytes
+        self.grace_seconds = grace_seconds
+        self.poll_interval = poll_interval
+        self.supervisor = Supervisor(grace=grace_seconds, restart_backoff=restart_backoff,
+                                     gpus=detect_gpus() if gpus is None else gpus)
+        self._records: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._listeners: list[ChangeListener] = []
+        self._monitor: asyncio.Task | None = None
+        self._broken: list[str] = []
+
+    # ---- lifecycle of the backend ----------------------------------------------------------
+    async def start(self) -> None:
+        """Load every job on disk (re-attaching live replicas) and start the monitor task."""
+        for folder, record in self.store.load_all():
+            if record is None or not {"namespace", "plural", "name", "replicas"} <= set(record):
+                self._broken.append(str(folder))
+                log.warning("unreadable local job record in %s; left untouched", folder)
+                continue
+            record["dir"] = str(folder)
+            self._records[self._key_of(record)] = record
+        if self._monitor is None:
+            self._monitor = asyncio.get_running_loop().create_task(self._run_monitor())
+
+    async def stop(self) -> None:
+        """Stop the monitor; replicas keep running and are re-attached by the next start()."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            try:
+                await self._monitor
+            except asyncio.CancelledError:
+                pass
+            self._monitor = None
+        await self.supervisor.drain()
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def describe(self) -> dict[str, Any]:
+        gpus = self.supervisor.gpus
+        return {"backend": "local", "context": "local", "namespace": DEFAULT_NAMESPACE, "server": "localhost",
+                "kinds": ["PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "PaddleJob", "JAXJob"], "ready": True,
+                "message": f"replicas run as processes on this machine ({os.cpu_count()} CPUs, "
+                           f"{len(gpus)} GPUs); state in {self.store.root}",
+                "state_dir": str(self.store.root), "gpus": list(gpus)}
+
+    # ---- internals ---------------------------------------------------------------------------
+    @staticmethod
+    def _key_of(record: dict[str, Any]) -> tuple[str, str, str]:
+        return (record["namespace"], record["plural"], record["name"])
+
+    def _lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def _notify(self, change: str, record: dict[str, Any], deleting: bool = False) -> None:
+        job = self._to_job(record, deleting=deleting)
+        for listener in list(self._listeners):
+            try:
+                listener(change, job)
+            except Exception:  # a listener's bug must not stop the monitor
+                log.exception("local backend change listener failed")
+
+    def _save(self, record: dict[str, Any], change: str = "MODIFIED") -> None:
+        self.store.save(record)
+        self._notify(change, record)
+
+    async def _run_monitor(self) -> None:
+        failures = 0
+        while True:
+            try:
+                process.reap()
+                for key, record in list(self._records.items()):
+                    async with self._lock(key):
+                        if self._records.get(key) is not record:
+                            continue
+                        if await self.supervisor.tick(record, list(self._records.values())):
+                            self._save(record)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                if failures == 1:  # report once, keep trying with a growing pause
+                    log.exception("local backend monitor failed; retrying")
+                await asyncio.sleep(min(5.0, self.poll_interval * 2 ** failures))
+            await asyncio.sleep(self.poll_interval)
+
+    def _find(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        frameworks = versions_of(kind)
+        if not frameworks:
+            raise InvalidRequest(f"unknown job kind {kind!r}", kind=kind)
+        try:
+            key = (check_namespace(namespace), frameworks[0].plural, check_name(name))
+        except InvalidRequest:
+            raise JobNotFound(kind, name, namespace, "local") from None
+        record = self._records.get(key)
+        if record is None or record.get("deleting"):
+            raise JobNotFound(kind, name, namespace, "local")
+        return record
+
+    def _output_dir(self, namespace: str, plural: str, name: str, folder: Path) -> Path:
+        if self.output_root is None:
+            return folder / "output"
+        return self.output_root / namespace / name
+
+    # ---- conversion ----------------------------------------------------------------------------
+    def _to_job(self, record: dict[str, Any], deleting: bool = False) -> Job:
+        phase, reason, message = derive_phase(record["conditions"], deleting=deleting or bool(record.get("deleting")))
+        if phase == Phase.PENDING and record.get("pending_reason"):
+            reason, message = "Unschedulable", record["pending_reason"]
+        status = JobStatus(phase=phase, reason=reason, message=message,
+                           conditions=[dict(c) for c in record["conditions"]],
+                           replicas=lifecycle.counts(record["replicas"]),
+                           start_time=record.get("start_time"), completion_time=record.get("completion_time"))
+        manifest = dict(record["manifest"])
+        manifest["status"] = {"conditions": status.conditions,
+                              "replicaStatuses": lifecycle.replica_statuses(record["replicas"]),
+                              **({"startTime": record["start_time"]} if record.get("start_time") else {}),
+                              **({"completionTime": record["completion_time"]} if record.get("completion_time") else {})}
+        return Job(backend="local", kind=record["kind"], api_version=record["apiVersion"], name=record["name"],
+                   namespace=record["namespace"], uid=record["uid"], created=record["created"], manifest=manifest,
+                   status=status, context="local", notes=list(record.get("notes", [])))
+
+    def _to_pod(self, record: dict[str, Any], rep: dict[str, Any]) -> Pod:
+        state = rep["state"]
+        if state == "Pending" and record.get("pending_reason"):
+            reason = describe_pod("Pending", unschedulable_message=record["pending_reason"])
+        elif state == "Pending" and rep.get("restart_at"):
+            reason = describe_pod("Pending", waiting_reason="CrashLoopBackOff", waiting_message=rep.get("reason"))
+        elif state in ("Succeeded", "Failed") and rep.get("reason", "").startswith("stopped"):
+            reason = rep["reason"]
+        elif state in ("Succeeded", "Failed"):
+            code = rep.get("exit_code")
+            reason = describe_pod(state, exit_code=code, signal=rep.get("signal"),
+                                  terminated_reason="Completed" if code == 0 else "Error")
+        else:
+            reason = describe_pod(state)
+        pid = rep.get("child_pid")
+        if pid is None and state == "Running":
+            pid = process.read_pid(Path(record["dir"]) / "run" / f"{rep['pod']}.pid")
+        return Pod(name=rep["pod"], namespace=record["namespace"], job_name=record["name"],
+                   replica_type=rep["type"], replica_index=rep["index"], phase=state, reason=reason,
+                   node="localhost", restarts=rep["restarts"], exit_code=rep.get("exit_code"),
+                   started=rep.get("started"), finished=rep.get("finished"), labels=dict(rep["labels"]),
+                   containers=[rep["container"]], pid=pid if pid is not None else rep.get("pid"))
+
+    # ---- verbs ---------------------------------------------------------------------------------
+    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
+        """Start a job from a manifest. Raises InvalidJob, JobExists, InvalidRequest (namespace)."""
+        plan = plan_job(manifest)
+        namespace = check_namespace(plan.namespace)
+        plural = plan.framework.plural
+        key = (namespace, plural, plan.name)
+        async with self._lock(key):
+            if key in self._records or self.store.exists(*key):
+                raise JobExists(plan.kind, plan.name, namespace)
+            uid = str(uuid.uuid4())
+            notes = list(plan.notes)
+            folder = self.store.job_dir(*key)
+            if dry_run:
+                for rp in plan.replicas:
+                    user_env(plan, rp, uid, notes)
+                with tempfile.TemporaryDirectory() as tmp:
+                    build_launches(plan, uid=uid, output_dir=Path(tmp) / "o", run_dir=Path(tmp) / "r",
+                                   default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
+                record = self._new_record(plan, manifest, uid, folder, notes, {})
+                return self._to_job(record)
+            output_dir = self._output_dir(namespace, plural, plan.name, folder)
+            try:
+                launches = build_launches(plan, uid=uid, output_dir=output_dir, run_dir=folder / "run",
+                                          default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
+            except DTrainError:
+                self.store.remove(*key)
+                raise
+            record = self._new_record(plan, manifest, uid, folder, notes, launches)
+            record["output_dir"] = str(output_dir)
+            self._records[key] = record
+            self._save(record, "ADDED")
+            if await self.supervisor.start(record, list(self._records.values())):
+                self._save(record)
+            return self._to_job(record)
+
+    def _new_record(self, plan, manifest, uid, folder, notes, launches) -> dict[str, Any]:
+        created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        record: dict[str, Any] = {
+            "uid": uid, "kind": plan.kind, "apiVersion": plan.framework.api_version, "plural": plan.framework.plural,
+            "name": plan.name, "namespace": plan.namespace, "created": created, "manifest": manifest,
+            "notes": notes, "conditions": [], "events": [], "dir": str(folder), "start_ts": None,
+            "replicas": [{
+                "pod": rp.pod, "type": rp.replica_type, "index": rp.index, "labels": rp.labels,
+                "container": str(rp.container.get("name") or ""), "restart_policy": rp.restart_policy,
+                "gpu_count": rp.gpus, "gpus": [], "state": "Pending", "reason": "", "restarts": 0,
+                "pid": None, "create_time": None, "exit_code": None, "signal": None,
+                "launch": vars(launches[rp.pod]) if rp.pod in launches else None,
+            } for rp in plan.replicas],
+        }
+        kind = plan.kind
+        set_condition(record["conditions"], "Created", "True", f"{kind}Created", f"{kind} {plan.name} is created.")
+        add_event(record, "Normal", f"{kind}Created", f"{kind} {plan.name} is created.")
+        return record
+
+    async def list(self, namespace: str | None = None) -> list[Job]:
+        if namespace is not None:
+            check_namespace(namespace)
+        return [self._to_job(r) for r in sorted(self._records.values(), key=lambda r: (r["namespace"], r["created"], r["name"]))
+                if not r.get("deleting") and (namespace is None or r["namespace"] == namespace)]
+
+    async def get(self, kind: str, name: str, namespace: str) -> Job:
+        return self._to_job(self._find(kind, name, namespace))
+
+    async def delete(self, kind: str, name: str, namespace: str) -> Job:
+        """Stop every process of the job (SIGTERM, SIGKILL after the grace period), then remove it."""
+        record = self._find(kind, name, namespace)
+        key = self._key_of(record)
+        async with self._lock(key):
+            record["deleting"] = True
+            job = self._to_job(record, deleting=True)
+            roots = [(rep.get("pid"), rep.get("create_time")) for rep in record["replicas"]]
+            await asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace_seconds)
+            self._records.pop(key, None)
+            self.store.remove(*key)
+            if self.output_root is not None and record.get("output_dir"):
+                shutil.rmtree(record["output_dir"], ignore_errors=True)
+        self._notify("DELETED", record, deleting=True)
+        return job
+
+    async def pods(self, kind: str, name: str, namespace: str) -> list[Pod]:
+        record = self._find(kind, name, namespace)
+        return [self._to_pod(record, rep) for rep in record["replicas"]]
+
+    async def events(self, kind: str, name: str, namespace: str) -> list[Event]:
+        record = self._find(kind, name, namespace)
+        return [Event.from_dict(e) for e in record.get("events", [])]
+
+    async def outputs(self, kind: str, name: str, namespace: str) -> list[OutputFile]:
+        record = self._find(kind, name, namespace)
+        return await asyncio.to_thread(outputs.list_outputs, Path(record["output_dir"]))
+
+    async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
+        record = self._find(kind, name, namespace)
+        return await asyncio.to_thread(outputs.read_output, Path(record["output_dir"]), path, limit)
+
+    def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None, container: str | None = None,
+             follow: bool = False, tail: int | None = None, since_seconds: int | None = None,
+             previous: bool = False, timestamps: bool = False, offset: int | None = None) -> AsyncIterator[LogLine]:
+        """Lines of one replica's log, or of all replicas (each line names its pod).
+
+        `offset` (one pod only) starts at a byte offset; `tail` keeps the last N lines per pod;
+        `since_seconds` skips logs not written to within that time; `previous` reads the attempt
+        before the last restart; `follow` ends once the job is finished and every file is drained.
+        With `timestamps`, each line carries the time this backend read it.
+
+        Raises:
+            JobNotFound, NotFound (no such pod, or no previous attempt), InvalidRequest.
+        """
+        record = self._find(kind, name, namespace)
+        reps = record["replicas"]
+        if pod is not None:
+            reps = [r for r in reps if r["pod"] == pod]
+            if not reps:
+                raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r}", pod=pod)
+        if container is not None and any(container != r["container"] for r in reps):
+            raise NotFound(f"container {container!r} is not the container run locally for {kind} {name!r}")
+        if offset is not None and (pod is None or offset < 0):
+            raise InvalidRequest("offset needs one pod and must be >= 0")
+        if tail is not None and tail < 0:
+            raise InvalidRequest("tail must be >= 0")
+        if previous and follow:
+            raise InvalidRequest("a previous log cannot be followed")
+        files: dict[str, tuple[Path, int]] = {}
+        for rep in reps:
+            path = log_path(log_dir(record), rep["pod"], previous)
+            if previous and not path.exists():
+                if pod is not None:
+                    raise NotFound(f"pod {rep['pod']!r} has no previous attempt", pod=rep["pod"])
+                continue
+            if since_seconds is not None and path.exists() and path.stat().st_mtime < time.time() - since_seconds and not follow:
+                continue
+            start = offset or 0
+            if tail is not None:
+                start = tail_offset(path, tail)
+            elif self.log_limit_bytes is not None and path.exists():
+                start = max(start, path.stat().st_size - self.log_limit_bytes)
+            files[rep["pod"]] = (path, start)
+        return self._log_lines(record, files, follow, timestamps)
+
+    async def _log_lines(self, record: dict[str, Any], files: dict[str, tuple[Path, int]], follow_: bool,
+                         timestamps: bool) -> AsyncIterator[LogLine]:
+        stamp = (lambda: now_iso()) if timestamps else (lambda: None)
+        if not follow_:
+            for pod, (path, start) in files.items():
+                for i, line in enumerate(read_lines(path, start)):
+                    yield LogLine(pod=pod, line=line, timestamp=stamp())
+                    if i % 4096 == 4095:
+                        await asyncio.sleep(0)  # let the server breathe during a huge read
+            return
+        pods = set(files)
+
+        def done() -> bool:
+            if record.get("deleting") or lifecycle.is_finished(record["conditions"]):
+                return True
+            return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
+        async for pod, line in follow(files, done):
+            yield LogLine(pod=pod, line=line, timestamp=stamp())

@@ -1,0 +1,146 @@
+"""The operator's rules, as pure functions over a local job's replica states.
+
+Conditions follow the Training Operator's algebra (`util/status.go`, operator-contract §1.4):
+reasons `<Kind><Reason>`, Running and Restarting exclude each other, Succeeded/Failed flip
+Running to False, nothing changes after Failed. Restart decisions follow §1.5 (Never, OnFailure,
+Always, ExitCode with codes >= 128 retryable) and runPolicy.backoffLimit (§1.6); success per kind
+follows the table of §1.4. Replica states are the strings Pending, Running, Succeeded, Failed.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from ...model.job import ReplicaCounts
+
+# Exit code of a replica whose end was never recorded (the operator's 0xbeef: retryable).
+LOST_EXIT_CODE = 0xBEEF
+
+
+def now_iso(ts: float | None = None) -> str:
+    dt = datetime.now(timezone.utc) if ts is None else datetime.fromtimestamp(ts, timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str,
+                  message: str, when: str | None = None) -> bool:
+    """Apply one condition update with the operator's algebra. Returns True when anything changed."""
+    if any(c["type"] == "Failed" and c["status"] == "True" for c in conditions):
+        return False
+    when = when or now_iso()
+    for c in conditions:
+        if c["type"] == ctype and c["status"] == status and c["reason"] == reason:
+            return False
+    if ctype in ("Running", "Restarting"):
+        other = "Restarting" if ctype == "Running" else "Running"
+        conditions[:] = [c for c in conditions if c["type"] != other]
+    if ctype in ("Succeeded", "Failed"):
+        for c in conditions:
+            if c["type"] == "Running" and c["status"] == "True":
+                c.update(status="False", lastUpdateTime=when, lastTransitionTime=when)
+    for c in conditions:
+        if c["type"] == ctype:
+            transition = c["status"] != status
+            c.update(status=status, reason=reason, message=message, lastUpdateTime=when)
+            if transition:
+                c["lastTransitionTime"] = when
+            # The operator keeps the list ordered by last change: the newest is the printer column.
+            conditions.remove(c)
+            conditions.append(c)
+            return True
+    conditions.append({"type": ctype, "status": status, "reason": reason, "message": message,
+                       "lastUpdateTime": when, "lastTransitionTime": when})
+    return True
+
+
+def is_finished(conditions: Iterable[dict[str, Any]]) -> bool:
+    return any(c["type"] in ("Succeeded", "Failed") and c["status"] == "True" for c in conditions)
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    """Whether a replica that ended with `exit_code` (non-zero) is restarted under `policy`."""
+    if policy in ("OnFailure", "Always"):
+        return True
+    if policy == "ExitCode":
+        return exit_code >= 128
+    return False
+
+
+def backoff_delay(restarts: int, base: float, cap: float = 30.0) -> float:
+    """Delay before restart number `restarts + 1`: doubling from `base`, like CrashLoopBackOff."""
+    return min(cap, base * (2 ** restarts))
+
+
+def describe_exit(exit_code: int | None, signum: int | None) -> str:
+    """Words for how a replica ended: 'exited with code 3', 'was killed by signal 9 (SIGKILL)'."""
+    if exit_code == LOST_EXIT_CODE and signum is None:
+        return "was lost (its process ended without recording an exit status)"
+    if signum:
+        try:
+            name = _signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        extra = "; the system may have run out of memory" if signum == _signal.SIGKILL else ""
+        return f"was killed by signal {signum} ({name}{extra})"
+    return f"exited with code {exit_code}"
+
+
+def counts(replicas: Iterable[dict[str, Any]]) -> dict[str, ReplicaCounts]:
+    """replicaStatuses per type: Running is active, Succeeded succeeded, Failed failed, Pending nowhere."""
+    out: dict[str, ReplicaCounts] = {}
+    for r in replicas:
+        c = out.setdefault(r["type"], ReplicaCounts())
+        c.replicas += 1
+        if r["state"] == "Running":
+            c.active += 1
+        elif r["state"] == "Succeeded":
+            c.succeeded += 1
+        elif r["state"] == "Failed":
+            c.failed += 1
+    return out
+
+
+def replica_statuses(replicas: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The operator's `status.replicaStatuses` shape: zero counts omitted."""
+    return {t: {k: v for k, v in (("active", c.active), ("succeeded", c.succeeded), ("failed", c.failed)) if v}
+            for t, c in counts(replicas).items()}
+
+
+def succeeded(kind: str, spec: dict[str, Any], replicas: list[dict[str, Any]]) -> bool:
+    """The kind's success rule (contract §1.4) over replica states."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in replicas:
+        by.setdefault(r["type"], []).append(r)
+
+    def all_ok(rtype: str) -> bool:
+        return bool(by.get(rtype)) and all(r["state"] == "Succeeded" for r in by[rtype])
+
+    def worker0_ok() -> bool:
+        return any(r["index"] == 0 and r["state"] == "Succeeded" for r in by.get("Worker", []))
+
+    if kind in ("PyTorchJob", "PaddleJob"):
+        if "Master" in by:
+            return all_ok("Master")
+        if kind == "PyTorchJob" and spec.get("elasticPolicy"):
+            return any(r["state"] == "Succeeded" for r in by.get("Worker", []))
+        return all_ok("Worker")
+    if kind == "TFJob":
+        for role in ("Chief", "Master"):
+            if role in by:
+                return all_ok(role)
+        if spec.get("successPolicy") == "AllWorkers":
+            return all_ok("Worker")
+        return worker0_ok() or all_ok("Worker")
+    if kind == "MPIJob":
+        return all_ok("Launcher")
+    if kind == "XGBoostJob":
+        return all_ok("Master")
+    return all_ok("Worker")
+
+
+def first_failure(replicas: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first replica that failed for good (its restart policy allows no restart)."""
+    failed = [r for r in replicas if r["state"] == "Failed"]
+    return min(failed, key=lambda r: r.get("finished_ts") or 0) if failed else None

@@ -1,0 +1,152 @@
+"""Reading replica log files: whole, tail N, from a byte offset, or following them live.
+
+Each replica attempt writes stdout and stderr straight into `<pod>.log` (no process in between,
+so nothing is lost when the server is down); a restart renames it to `<pod>.previous.log`. A
+follower keeps its file open, so a rename mid-read loses nothing: it drains the old file, then
+continues with the new one from its start. Reads go in 1 MiB chunks, so memory stays flat
+however large a log grows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import AsyncIterator, Callable, Iterator
+
+CHUNK = 1 << 20
+# How often a follower looks for new bytes; bounds the write -> read latency.
+POLL_SECONDS = 0.01
+
+
+def log_path(log_dir: Path, pod: str, previous: bool = False) -> Path:
+    return log_dir / (f"{pod}.previous.log" if previous else f"{pod}.log")
+
+
+def _decode(raw: bytes) -> str:
+    return raw.rstrip(b"\r").decode("utf-8", errors="replace")
+
+
+def tail_offset(path: Path, lines: int) -> int:
+    """Byte offset where the last `lines` lines of the file start (reads backwards in chunks)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if lines <= 0:
+        return size
+    with open(path, "rb") as f:
+        pos, found = size, 0
+        # A final line without a newline still counts as a line.
+        f.seek(max(0, size - 1))
+        if size and f.read(1) == b"\n":
+            pos -= 1
+        while pos > 0:
+            start = max(0, pos - CHUNK)
+            f.seek(start)
+            block = f.read(pos - start)
+            idx = len(block)
+            while True:
+                idx = block.rfind(b"\n", 0, idx)
+                if idx < 0:
+                    break
+                found += 1
+                if found == lines:
+                    return start + idx + 1
+            pos = start
+    return 0
+
+
+def read_lines(path: Path, offset: int = 0) -> Iterator[str]:
+    """Every complete or final line of a file from `offset`, in 1 MiB chunks."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        f.seek(offset)
+        rest = b""
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                break
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            for p in parts:
+                yield _decode(p)
+        if rest:
+            yield _decode(rest)
+
+
+class Follower:
+    """Reads what a set of pods' log files gained since the last call; survives log rotation."""
+
+    def __init__(self, files: dict[str, tuple[Path, int]]) -> None:
+        # pod -> [path, open file or None, partial line]
+        self._state: dict[str, list] = {pod: [path, None, b"", offset] for pod, (path, offset) in files.items()}
+
+    def _open(self, st: list) -> None:
+        path, _, _, offset = st
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        f.seek(min(offset, os.fstat(f.fileno()).st_size))
+        st[1], st[3] = f, 0
+
+    def poll(self, final: bool = False) -> list[tuple[str, str]]:
+        """New complete lines as (pod, line); with `final`, also each file's unterminated tail."""
+        out: list[tuple[str, str]] = []
+        for pod, st in self._state.items():
+            if st[1] is None:
+                self._open(st)
+                if st[1] is None:
+                    continue
+            while True:
+                chunk = st[1].read(CHUNK)
+                if chunk:
+                    parts = (st[2] + chunk).split(b"\n")
+                    st[2] = parts.pop()
+                    out.extend((pod, _decode(p)) for p in parts)
+                    continue
+                try:
+                    rotated = os.stat(st[0]).st_ino != os.fstat(st[1].fileno()).st_ino
+                except FileNotFoundError:
+                    rotated = False
+                if not rotated:
+                    break
+                # The attempt was restarted: its file became `.previous`; go on with the new one.
+                if st[2]:
+                    out.append((pod, _decode(st[2])))
+                    st[2] = b""
+                st[1].close()
+                st[1], st[3] = None, 0
+                self._open(st)
+                if st[1] is None:
+                    break
+            if final and st[2]:
+                out.append((pod, _decode(st[2])))
+                st[2] = b""
+        return out
+
+    def close(self) -> None:
+        for st in self._state.values():
+            if st[1] is not None:
+                st[1].close()
+
+
+async def follow(files: dict[str, tuple[Path, int]], done: Callable[[], bool]) -> AsyncIterator[tuple[str, str]]:
+    """Yield (pod, line) as lines arrive; end once `done()` holds and every file is drained."""
+    follower = Follower(files)
+    try:
+        while True:
+            finished = done()
+            lines = follower.poll(final=finished)
+            for item in lines:
+                yield item
+            if finished:
+                return
+            if not lines:
+                await asyncio.sleep(POLL_SECONDS)
+    finally:
+        follower.close()

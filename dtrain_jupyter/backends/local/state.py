@@ -1,0 +1,83 @@
+"""On-disk state of local jobs: one folder per job, a JSON record written atomically.
+
+Layout under the state dir (namespaces are plain folders, so the same manifest means the same
+thing as on a cluster):
+
+    <namespace>/<plural>/<name>/job.json      the record (manifest, conditions, replicas, events)
+    <namespace>/<plural>/<name>/logs/         <pod>.log and <pod>.previous.log
+    <namespace>/<plural>/<name>/run/          exit and pid files of the wrappers, MPI hostfile
+    <namespace>/<plural>/<name>/output/       DTRAIN_OUTPUT_DIR unless an output root is given
+
+A record is a plain dict so it survives a server restart unchanged; `backend.py` owns its keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from ...errors import InvalidRequest
+
+# DNS-1123 label, as Kubernetes requires for namespaces; also keeps paths inside the state dir.
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+RECORD = "job.json"
+
+
+def check_namespace(namespace: str) -> str:
+    """Return the namespace if it is a valid name. Raises InvalidRequest otherwise."""
+    if not isinstance(namespace, str) or not _DNS1123.match(namespace):
+        raise InvalidRequest(f"{namespace!r} is not a valid namespace name (lowercase letters, digits and '-')",
+                             namespace=str(namespace))
+    return namespace
+
+
+def check_name(name: str) -> str:
+    """Return the job name if it could be one (so it is safe as a folder name). Raises InvalidRequest."""
+    if not isinstance(name, str) or not _DNS1123.match(name):
+        raise InvalidRequest(f"{name!r} is not a valid job name", name=str(name))
+    return name
+
+
+class StateStore:
+    """The folder tree of local jobs; every write is atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def job_dir(self, namespace: str, plural: str, name: str) -> Path:
+        return self.root / check_namespace(namespace) / plural / check_name(name)
+
+    def exists(self, namespace: str, plural: str, name: str) -> bool:
+        return (self.job_dir(namespace, plural, name) / RECORD).exists()
+
+    def save(self, record: dict[str, Any]) -> None:
+        folder = self.job_dir(record["namespace"], record["plural"], record["name"])
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (RECORD + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(record, f)
+        os.replace(tmp, folder / RECORD)
+
+    def load_all(self) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+        """Every job folder with its record, or None when the record cannot be read."""
+        for record_file in sorted(self.root.glob(f"*/*/*/{RECORD}")):
+            try:
+                data = json.loads(record_file.read_text())
+                yield record_file.parent, data if isinstance(data, dict) else None
+            except (OSError, ValueError):
+                yield record_file.parent, None
+
+    def remove(self, namespace: str, plural: str, name: str) -> None:
+        folder = self.job_dir(namespace, plural, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        # Leave no empty plural/namespace folders behind.
+        for parent in (folder.parent, folder.parent.parent):
+            try:
+                parent.rmdir()
+            except OSError:
+                break

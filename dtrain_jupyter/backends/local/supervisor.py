@@ -1,0 +1,223 @@
+"""The running side of local jobs: start replicas, watch them, apply the operator's rules.
+
+The supervisor never relies on being the replicas' parent: every tick it checks each running
+replica by pid and start time, reads the exit status the wrapper left in the job's run folder,
+and then restarts, fails or finishes as `lifecycle.py` decides. The same tick therefore serves a
+job this server started and a job re-attached after a server restart; a replica that vanished
+without an exit file is reported as lost. All record changes happen on the event loop; blocking
+work (fork/exec, waiting for processes to stop) goes to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import lifecycle, process
+from .lifecycle import now_iso, set_condition
+from .logs import log_path
+
+
+def run_dir(record: dict[str, Any]) -> Path:
+    return Path(record["dir"]) / "run"
+
+
+def log_dir(record: dict[str, Any]) -> Path:
+    return Path(record["dir"]) / "logs"
+
+
+def add_event(record: dict[str, Any], etype: str, reason: str, message: str, obj_kind: str = "", obj: str = "") -> None:
+    """Append a Kubernetes-style event; a repeat of the last one only bumps its count."""
+    events = record.setdefault("events", [])
+    when = now_iso()
+    obj_kind, obj = obj_kind or record["kind"], obj or record["name"]
+    if events and (events[-1]["reason"], events[-1]["message"], events[-1]["object_name"]) == (reason, message, obj):
+        events[-1]["count"] += 1
+        events[-1]["last_time"] = when
+        return
+    events.append({"type": etype, "reason": reason, "message": message, "object_kind": obj_kind,
+                   "object_name": obj, "count": 1, "first_time": when, "last_time": when})
+
+
+class Supervisor:
+    """Starts and watches the replicas of every local job; owns GPU assignment."""
+
+    def __init__(self, *, grace: float, restart_backoff: float, gpus: Sequence[str]) -> None:
+        self.grace = grace
+        self.restart_backoff = restart_backoff
+        self.gpus = list(gpus)
+        self._stopping: set[asyncio.Task] = set()
+
+    # ---- GPUs -----------------------------------------------------------------------------
+    def _held(self, records: list[dict[str, Any]]) -> set[str]:
+        return {g for r in records if not lifecycle.is_finished(r["conditions"])
+                for rep in r["replicas"] for g in rep.get("gpus", [])}
+
+    def assign_gpus(self, record: dict[str, Any], records: list[dict[str, Any]]) -> str:
+        """Give each replica its `nvidia.com/gpu` count of devices; '' when done, else why it waits."""
+        need = sum(rep["gpu_count"] for rep in record["replicas"])
+        if need == 0:
+            return ""
+        if need > len(self.gpus):
+            return (f"0/1 nodes are available: {len(self.gpus)} nvidia.com/gpu on this machine, "
+                    f"the job requests {need}")
+        free = [g for g in self.gpus if g not in self._held([r for r in records if r is not record])]
+        if need > len(free):
+            return f"0/1 nodes are available: {len(free)} of {len(self.gpus)} nvidia.com/gpu free, the job requests {need}"
+        for rep in record["replicas"]:
+            rep["gpus"], free = free[:rep["gpu_count"]], free[rep["gpu_count"]:]
+        return ""
+
+    # ---- starting -------------------------------------------------------------------------
+    def _spawn_one(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
+        launch = rep["launch"]
+        env = dict(launch["env"])
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(rep.get("gpus", []))
+        pod = rep["pod"]
+        started = process.spawn(launch["argv"], env, launch["cwd"], log_path(log_dir(record), pod),
+                                run_dir(record) / f"{pod}.exit", run_dir(record) / f"{pod}.pid")
+        rep.update(pid=started.pid, create_time=started.create_time, state="Running", reason="",
+                   started=now_iso(), finished=None, finished_ts=None, exit_code=None, signal=None,
+                   restart_at=None)
+
+    async def start(self, record: dict[str, Any], records: list[dict[str, Any]]) -> bool:
+        """Start every replica, or leave the job Pending with the scheduling reason. Returns changed."""
+        waiting = self.assign_gpus(record, records)
+        if waiting:
+            changed = record.get("pending_reason") != waiting
+            if changed:
+                record["pending_reason"] = waiting
+                add_event(record, "Warning", "FailedScheduling", waiting)
+            return changed
+        record["pending_reason"] = ""
+        run_dir(record).mkdir(parents=True, exist_ok=True)
+
+        def spawn_all() -> None:
+            for rep in record["replicas"]:
+                self._spawn_one(record, rep)
+        await asyncio.to_thread(spawn_all)
+        for rep in record["replicas"]:
+            add_event(record, "Normal", "Started", f"started process {rep['pid']} for {rep['pod']}", "Pod", rep["pod"])
+        record["start_time"], record["start_ts"] = now_iso(), time.time()
+        set_condition(record["conditions"], "Running", "True", f"{record['kind']}Running",
+                      f"{record['kind']} {record['name']} is running.")
+        return True
+
+    # ---- watching -------------------------------------------------------------------------
+    async def tick(self, record: dict[str, Any], records: list[dict[str, Any]]) -> bool:
+        """One look at a job: record exits, restart, decide success or failure. Returns changed."""
+        if record.get("deleting") or lifecycle.is_finished(record["conditions"]):
+            return False
+        if record.get("start_ts") is None:
+            return await self.start(record, records)
+        changed = False
+        now = time.time()
+        for rep in record["replicas"]:
+            if rep["state"] == "Running" and not process.alive(rep["pid"], rep["create_time"]):
+                await self._record_exit(record, rep)
+                changed = True
+        for rep in record["replicas"]:
+            if rep["state"] == "Pending" and rep.get("restart_at") and now >= rep["restart_at"]:
+                await self._restart(record, rep)
+                changed = True
+        changed |= self._decide(record, now)
+        return changed
+
+    async def _record_exit(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
+        pod = rep["pod"]
+        status = process.read_exit(run_dir(record) / f"{pod}.exit")
+        code = status.exit_code if status else lifecycle.LOST_EXIT_CODE
+        sig = status.signal if status else None
+        child = process.read_pid(run_dir(record) / f"{pod}.pid")
+        rep.update(exit_code=code, signal=sig, child_pid=child, finished=now_iso(),
+                   finished_ts=status.finished if status else time.time())
+        # A container's end takes its whole process tree with it; so does a local replica's.
+        await asyncio.to_thread(process.stop_job, record["uid"], [], self.grace, pod)
+        how = lifecycle.describe_exit(code, sig)
+        if code == 0:
+            rep.update(state="Succeeded", reason="")
+            add_event(record, "Normal", "Completed", f"{pod} {how}", "Pod", pod)
+            return
+        if not lifecycle.should_restart(rep["restart_policy"], code):
+            rep.update(state="Failed", reason=how)
+            add_event(record, "Warning", "Failed", f"{pod} {how}", "Pod", pod)
+            return
+        limit = (record["manifest"].get("spec", {}).get("runPolicy") or {}).get("backoffLimit")
+        total = sum(r["restarts"] for r in record["replicas"])
+        if limit is not None and total >= int(limit):
+            rep.update(state="Failed", reason=how, backoff_exceeded=True)
+            add_event(record, "Warning", "BackoffLimitExceeded",
+                      f"{pod} {how}; the job reached its backoffLimit of {limit} restarts", "Pod", pod)
+            return
+        delay = lifecycle.backoff_delay(rep["restarts"], self.restart_backoff)
+        rep.update(state="Pending", reason=how, restart_at=time.time() + delay)
+        add_event(record, "Warning", "BackOff", f"{pod} {how}; restarting in {delay:.1f}s "
+                  f"({rep['restart_policy']})", "Pod", pod)
+        set_condition(record["conditions"], "Restarting", "True", f"{record['kind']}Restarting",
+                      f"{record['kind']} {record['name']} is restarting because {pod} {how}.")
+
+    async def _restart(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
+        pod = rep["pod"]
+        current = log_path(log_dir(record), pod)
+        if current.exists():
+            os.replace(current, log_path(log_dir(record), pod, previous=True))
+        rep["restarts"] += 1
+        await asyncio.to_thread(self._spawn_one, record, rep)
+        add_event(record, "Normal", "Restarted", f"restarted {pod} (restart {rep['restarts']}) as process {rep['pid']}",
+                  "Pod", pod)
+        if all(r["state"] in ("Running", "Succeeded") for r in record["replicas"]):
+            set_condition(record["conditions"], "Running", "True", f"{record['kind']}Running",
+                          f"{record['kind']} {record['name']} is running.")
+
+    def _decide(self, record: dict[str, Any], now: float) -> bool:
+        kind, name = record["kind"], record["name"]
+        spec = record["manifest"].get("spec") or {}
+        if lifecycle.succeeded(kind, spec, record["replicas"]):
+            self.finish(record, True, f"{kind} {name} is successfully completed.")
+            return True
+        failed = lifecycle.first_failure(record["replicas"])
+        if failed is not None:
+            how = lifecycle.describe_exit(failed["exit_code"], failed["signal"])
+            if failed.get("backoff_exceeded"):
+                msg = f"{kind} {name} has failed because it has reached the specified backoff limit: {failed['pod']} {how}."
+            else:
+                msg = f"{kind} {name} has failed because replica {failed['pod']} {how}."
+            self.finish(record, False, msg)
+            return True
+        deadline = (spec.get("runPolicy") or {}).get("activeDeadlineSeconds")
+        if deadline is not None and record.get("start_ts") and now - record["start_ts"] > float(deadline):
+            add_event(record, "Warning", "DeadlineExceeded", f"the job ran longer than activeDeadlineSeconds={deadline}")
+            self.finish(record, False, f"{kind} {name} has failed because it was active longer than specified deadline.")
+            return True
+        return False
+
+    def finish(self, record: dict[str, Any], ok: bool, message: str) -> None:
+        """Mark the job Succeeded or Failed and stop its remaining replicas in the background."""
+        kind = record["kind"]
+        ctype = "Succeeded" if ok else "Failed"
+        set_condition(record["conditions"], ctype, "True", f"{kind}{ctype}", message)
+        record["completion_time"] = now_iso()
+        add_event(record, "Normal" if ok else "Warning", ctype, message)
+        roots = []
+        for rep in record["replicas"]:
+            if rep["state"] in ("Running", "Pending"):
+                roots.append((rep.get("pid"), rep.get("create_time")))
+                # On success the operator counts leftover active replicas as succeeded.
+                rep.update(state="Succeeded" if ok else "Failed", restart_at=None,
+                           reason=f"stopped because the job {'succeeded' if ok else 'failed'}",
+                           finished=now_iso(), finished_ts=time.time())
+        for rep in record["replicas"]:
+            rep["gpus"] = []
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def drain(self) -> None:
+        """Wait for background stops to end (used when the backend stops)."""
+        if self._stopping:
+            await asyncio.gather(*self._stopping, return_exceptions=True)

@@ -1,0 +1,18 @@
+"""A PyTorch replica: join the gloo group from the operator's env and all_reduce its rank + 1."""
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+dist.init_process_group("gloo", init_method="env://")
+rank, world = dist.get_rank(), dist.get_world_size()
+t = torch.tensor([rank + 1.0])
+dist.all_reduce(t)
+expected = world * (world + 1) / 2
+print(f"rank={rank} world={world} sum={t.item()} expected={expected}", flush=True)
+if rank == 0:
+    with open(os.path.join(os.environ["DTRAIN_OUTPUT_DIR"], "sum.txt"), "w") as f:
+        f.write(f"{t.item()}\n")
+dist.destroy_process_group()
+sys.exit(0 if t.item() == expected else 3)
