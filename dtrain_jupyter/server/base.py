@@ -61,6 +61,14 @@ class DTrainHandler(APIHandler):
 
     # -- errors -----------------------------------------------------------------------------
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # Our errors are answers, not crashes: one line in the log, no traceback.
+        if isinstance(value, DTrainError):
+            self.log.info("dtrain: %s %s -> %s: %s", self.request.method, self.request.path,
+                          type(value).__name__, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, DTrainError):
@@ -69,10 +77,7 @@ class DTrainHandler(APIHandler):
             status_code = exc.status_code
             body = {"error": _HTTP_NAMES.get(status_code, "DTrainError"),
                     "message": exc.log_message or exc.reason or f"HTTP {status_code}"}
-        else:
-            if exc is not None:
-                self.log.error("dtrain: unhandled error in %s %s", self.request.method,
-                               self.request.path, exc_info=kwargs["exc_info"])
+        else:  # tornado's log_exception has already logged it with its traceback
             status_code = 500
             body = {"error": "DTrainError",
                     "message": "internal error in the dtrain server extension; the server log has the details"}
