@@ -40,7 +40,7 @@ ONE_VALUE = frozenset({
 })
 TWO_VALUES = frozenset({"-mca", "--mca", "-gmca", "--gmca", "--prtemca", "--pmixmca", "-omca", "--omca"})
 
-_SHIM = '''#!{python} -I -S
+_SHIM = '''#!{python} -IS
 # dtrain local backend: run the real mpirun with Open MPI 4 single-dash options rewritten.
 import os, sys
 sys.path.insert(0, {here!r})
