@@ -215,7 +215,7 @@ class LocalBackend:
                    replica_type=rep["type"], replica_index=rep["index"], phase=state, reason=reason,
                    node="localhost", restarts=rep["restarts"], exit_code=rep.get("exit_code"),
                    started=rep.get("started"), finished=rep.get("finished"), labels=dict(rep["labels"]),
-                   containers=[rep["container"]], pid=pid if pid is not None else rep.get("pid"))
+                   containers=[rep["container"]], pid=pid)
 
     # ---- verbs ---------------------------------------------------------------------------------
     async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
