@@ -8,6 +8,7 @@ returns is built from the record, so a job reads the same before and after a ser
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import shutil
@@ -85,6 +86,8 @@ class LocalBackend:
     # ---- lifecycle of the backend ----------------------------------------------------------
     async def start(self) -> None:
         """Load every job on disk (re-attaching live replicas) and start the monitor task."""
+        if self._monitor is not None:
+            return
         for folder, record in self.store.load_all():
             if record is None or not {"namespace", "plural", "name", "replicas"} <= set(record):
                 self._broken.append(str(folder))
@@ -92,8 +95,7 @@ class LocalBackend:
                 continue
             record["dir"] = str(folder)
             self._records[self._key_of(record)] = record
-        if self._monitor is None:
-            self._monitor = asyncio.get_running_loop().create_task(self._run_monitor())
+        self._monitor = asyncio.get_running_loop().create_task(self._run_monitor())
 
     async def stop(self) -> None:
         """Stop the monitor; replicas keep running and are re-attached by the next start()."""
@@ -257,7 +259,7 @@ class LocalBackend:
         created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         record: dict[str, Any] = {
             "uid": uid, "kind": plan.kind, "apiVersion": plan.framework.api_version, "plural": plan.framework.plural,
-            "name": plan.name, "namespace": plan.namespace, "created": created, "manifest": manifest,
+            "name": plan.name, "namespace": plan.namespace, "created": created, "manifest": copy.deepcopy(manifest),
             "notes": notes, "conditions": [], "events": [], "dir": str(folder), "start_ts": None,
             "replicas": [{
                 "pod": rp.pod, "type": rp.replica_type, "index": rp.index, "labels": rp.labels,
