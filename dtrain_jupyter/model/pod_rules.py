@@ -67,9 +67,10 @@ def check_template(fw: Framework, template: Any, path: Path, issues: Issues) -> 
             if name in names:
                 issues.append((cpath + (i, "name"), f"container name {name!r} is used twice in this pod (also containers[{names[name]}])"))
             names.setdefault(name, i)
-    if fw.requires_default_container and names and fw.default_container not in names:
+    if fw.requires_default_container and fw.default_container not in names:
+        found = ", ".join(repr(n) for n in names) or "no named container"
         issues.append((cpath, f"container {fw.default_container!r} is required: the operator finds the training "
-                              f"container by this name (found {', '.join(repr(n) for n in names)})"))
+                              f"container by this name (found {found})"))
     _check_init_containers(pod, path + ("spec",), issues)
 
 

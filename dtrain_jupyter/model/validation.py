@@ -165,7 +165,11 @@ def _collect(manifest: Any, schema: dict | None) -> Issues:
         for path, message in schema_errors(manifest, schema):
             if not any(path[:len(p)] == p for p in seen):
                 issues.append((path, message))
-    return issues
+    # One message per field: the first rule to speak (e.g. "must not be negative") says enough.
+    first: dict[Path, str] = {}
+    for path, message in issues:
+        first.setdefault(path, message)
+    return list(first.items())
 
 
 def _check_metadata(manifest: dict, issues: Issues) -> None:
