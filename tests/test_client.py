@@ -1,0 +1,192 @@
+"""The Python client against a real `jupyter server` subprocess, and inside a kernel it started."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from dtrain_jupyter import BackendUnavailable, Client, DTrainError, InvalidJob, InvalidRequest, JobExists, JobNotFound
+from dtrain_jupyter.client import discover, running_servers, split_name
+from dtrain_jupyter.model.job import LogLine
+from dtrain_jupyter.render import JobList, RichJob
+
+from .server.conftest import unique
+from .server.live import LiveServer, pytorch_yaml
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("client-server"))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[Client]:
+    with Client(url=server.url, token=server.token) as c:
+        yield c
+
+
+def test_create_logs_wait_outputs_delete(client: Client) -> None:
+    name = unique()
+    job = client.create(pytorch_yaml(name))
+    assert isinstance(job, RichJob) and repr(job) == f"<PyTorchJob {name} {job.phase}>"
+    done = client.wait(name, timeout=120)
+    assert done.phase.value == "Succeeded"
+    lines = list(client.logs(name))
+    assert all(isinstance(x, LogLine) for x in lines)
+    assert sorted(x.line for x in lines) == ["hello from rank 0", "hello from rank 1"]
+    assert sorted(x.line for x in client.logs(f"pytorchjob/{name}", follow=True)) == sorted(x.line for x in lines)
+    pods = client.pods(name)
+    assert len(pods) == 2 and "Master" in pods.text()
+    assert sorted(f.path for f in client.outputs(name)) == ["rank-0.txt", "rank-1.txt"]
+    assert client.read_output(name, "rank-0.txt") == b"rank 0"
+    assert client.read_output(name, "rank-0.txt", limit=2) == b"ra"
+    listed = client.list()
+    assert isinstance(listed, JobList) and name in listed.text() and name in listed._repr_html_()
+    assert client.get(name).to_dict()["status"]["phase"] == "Succeeded"
+    assert client.delete(name).name == name
+    with pytest.raises(JobNotFound) as info:
+        client.get(name)
+    assert info.value.fields["name"] == name
+
+
+def test_errors_come_back_as_our_types(client: Client) -> None:
+    with pytest.raises(InvalidJob) as info:
+        client.create(pytorch_yaml("Bad_Name"))
+    assert info.value.issues[0].path == "metadata.name" and info.value.issues[0].line == 4
+    name = unique()
+    client.create(pytorch_yaml(name))
+    with pytest.raises(JobExists):
+        client.create(pytorch_yaml(name))
+    with pytest.raises(InvalidRequest):
+        client.list(phase="Sleeping")
+    with pytest.raises(InvalidRequest):
+        client.create(12345)  # type: ignore[arg-type]
+    client.wait(name, timeout=120)
+    client.delete(name)
+
+
+def test_validate_and_dry_run_create_nothing(client: Client) -> None:
+    name = unique()
+    assert client.validate(pytorch_yaml(name)) == []
+    issues = client.validate(pytorch_yaml("Bad_Name"))
+    assert [i.path for i in issues] == ["metadata.name"]
+    assert client.create(pytorch_yaml(name), dry_run=True).name == name
+    with pytest.raises(JobNotFound):
+        client.get(name)
+
+
+def test_kind_slash_name_disambiguates(client: Client) -> None:
+    name = unique()
+    client.create(pytorch_yaml(name))
+    tf = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": name},
+          "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {
+              "containers": [{"name": "tensorflow", "image": "x", "command": ["python", "-c", "print('tf')"]}]}}}}}}
+    client.create(tf)
+    with pytest.raises(InvalidRequest) as info:
+        client.get(name)
+    assert "ambiguous" in info.value.message
+    assert client.get(f"tfjob/{name}").kind == "TFJob"
+    assert client.wait(f"TFJob/{name}", timeout=120).phase.value == "Succeeded"
+    client.wait(f"pytorchjobs/{name}", timeout=120)
+    for ref in (f"tfjob/{name}", f"pytorchjob/{name}"):
+        client.delete(ref)
+
+
+def test_changes_feed_and_backends(client: Client) -> None:
+    cursor, first = client.changes(None, timeout=0)
+    assert first.resync is True and first == []
+    name = unique()
+    client.create(pytorch_yaml(name))
+    cursor, changes = client.changes(cursor, timeout=10)
+    assert not changes.resync and any(c.type == "ADDED" and c.job.name == name for c in changes)
+    [local] = client.backends()
+    assert local["backend"] == "local" and local["ready"] is True
+    client.wait(name, timeout=120, until="succeeded")
+    client.delete(name)
+
+
+def test_wait_times_out_and_reports_failure(client: Client) -> None:
+    slow, bad = unique(), unique()
+    client.create(pytorch_yaml(slow).replace("import os", "import time; time.sleep(30); import os"))
+    with pytest.raises(TimeoutError):
+        client.wait(slow, timeout=0.5)
+    client.delete(slow)
+    client.create(pytorch_yaml(bad).replace("import os", "raise SystemExit(3); import os"))
+    with pytest.raises(DTrainError) as info:
+        client.wait(bad, timeout=120, until="succeeded")
+    assert type(info.value) is DTrainError and info.value.fields["phase"] == "Failed"
+    client.delete(bad)
+
+
+def test_discovery_order(server: LiveServer, tmp_path: Path) -> None:
+    # A decoy record for a live process that is not the kernel's parent (this test process).
+    decoy = server.runtime_dir / f"jpserver-{os.getpid()}.json"
+    decoy.write_text(json.dumps({"url": "http://127.0.0.1:9/", "token": "decoy", "pid": os.getpid()}))
+    stale = server.runtime_dir / "jpserver-999999999.json"
+    stale.write_text(json.dumps({"url": "http://127.0.0.1:8/", "token": "stale", "pid": 999999999}))
+    try:
+        runtime = str(server.runtime_dir)
+        assert {s["pid"] for s in running_servers(runtime)} == {server.pid, os.getpid()}
+        found = discover({"JPY_PARENT_PID": str(server.pid)}, runtime)
+        assert (found["url"], found["token"]) == (server.url, server.token)
+        found = discover({"DTRAIN_URL": "http://h:1/", "DTRAIN_TOKEN": "t"}, runtime)
+        assert (found["url"], found["token"]) == ("http://h:1/", "t")
+        with pytest.raises(BackendUnavailable, match="2 Jupyter servers"):
+            discover({}, runtime)
+    finally:
+        decoy.unlink()
+        stale.unlink()
+    assert discover({}, str(server.runtime_dir))["token"] == server.token
+    with pytest.raises(BackendUnavailable, match="no running Jupyter server"):
+        discover({}, str(tmp_path))
+
+
+def test_unreachable_server_is_backend_unavailable() -> None:
+    with Client(url="http://127.0.0.1:9/", token="x") as c, pytest.raises(BackendUnavailable):
+        c.list()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("x", (None, "x")), ("TFJob/x", ("TFJob", "x"))])
+def test_split_name(text: str, expected: tuple) -> None:
+    assert split_name(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "/x", "a/", "a/b/c"])
+def test_split_name_refuses_malformed(text: str) -> None:
+    with pytest.raises(InvalidRequest):
+        split_name(text)
+
+
+def test_in_a_kernel_the_client_finds_its_own_server(server: LiveServer) -> None:
+    # A decoy record makes "the only running server" ambiguous: only JPY_PARENT_PID can pick.
+    decoy = server.runtime_dir / f"jpserver-{os.getpid()}.json"
+    decoy.write_text(json.dumps({"url": "http://127.0.0.1:9/", "token": "decoy", "pid": os.getpid()}))
+    kernel = server.start_kernel()
+    name = unique()
+    try:
+        result = kernel.execute(
+            "from dtrain_jupyter import Client\n"
+            "c = Client()\n"
+            f"print('url', c.url)\n"
+            f"job = c.create({pytorch_yaml(name)!r})\n"
+            f"for line in c.logs({name!r}, follow=True):\n"
+            "    print('log', line.line)\n"
+            f"print('phase', c.wait({name!r}, timeout=120).phase)\n"
+            f"print('deleted', c.delete({name!r}).name)\n"
+        )
+    finally:
+        kernel.shutdown()
+        decoy.unlink()
+    assert result["error"] is None, result["error"]
+    out = result["stdout"].splitlines()
+    assert f"url {server.url}" in out
+    assert sorted(x for x in out if x.startswith("log ")) == ["log hello from rank 0", "log hello from rank 1"]
+    assert "phase Succeeded" in out and f"deleted {name}" in out
+    # wait() showed its progress in the notebook as an updating display.
+    assert any("text/html" in d and "waiting for" in d["text/html"] for d in result["displays"])
