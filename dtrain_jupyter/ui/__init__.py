@@ -1,0 +1,40 @@
+"""The Distributed Training panel (ipywidgets): `show_panel()` builds it once per kernel and shows it.
+
+The labextension runs `from dtrain_jupyter.ui import show_panel; show_panel(compact=...)` in the
+panel's own kernel; the `%dtrain` magic calls the same function in a notebook. Running it again
+(a page reload re-runs the bootstrap) shows the same app, so state and the feed survive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["show_panel", "get_panel"]
+
+_APP: Any = None
+
+
+def get_panel(compact: bool = False, client: Any = None) -> Any:
+    """The kernel's one `DTrainApp`, built on first use (with `Client()` unless one is given).
+
+    The first call's `compact` decides the layout; a closed app is rebuilt.
+
+    Raises:
+        BackendUnavailable: when no `client` is given and no dtrain server can be found.
+    """
+    global _APP
+    if _APP is None or _APP.closed:
+        from ..client import Client  # the client pulls httpx; import it only when the panel is used
+        from .app import DTrainApp
+
+        _APP = DTrainApp(client if client is not None else Client(), compact=compact)
+    return _APP
+
+
+def show_panel(compact: bool = False, client: Any = None) -> Any:
+    """Build (once) and display the panel; returns the app so a notebook can hold on to it."""
+    from IPython.display import display
+
+    app = get_panel(compact=compact, client=client)
+    display(app)
+    return app

@@ -1,0 +1,319 @@
+"""The Distributed Training panel: composes list, new-job forms, log and output views.
+
+The app holds the panel's state as traits (`jobs`, `selected`, `busy`, `error`), applies the
+change feed's batches on the kernel loop, and routes each part's requests (open a log, show an
+output, a job was created) to the right place. It talks only to `dtrain_jupyter.client.Client`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Bool, Tuple, Unicode, observe, validate
+
+from ..model.job import Job
+from .banner import Banner
+from .callbacks import ErrorForwarder, describe_error, guarded
+from .feed import BACKENDS, CHANGE, OUTAGE, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
+from .job_list import JobList
+from .log_view import LogView
+from .output_view import OutputView
+from .styles import style_widget
+from .wizard import Wizard
+from .words import esc, job_ref
+from .yaml_editor import YamlEditor
+
+TABS = ("Jobs", "New", "Log", "Output")
+AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration"
+MAX_ERROR_CHARS = 4000
+
+
+def _uid(job: Job) -> str:
+    # A job the backend could not give a uid still needs a stable key for its row.
+    return job.uid or "/".join(job.key)
+
+
+class DTrainApp(widgets.VBox, ErrorForwarder):
+    """The whole panel; build it with a `Client`, then `display()` it.
+
+    Args:
+        client: the `Client` every part uses.
+        compact: the ~300 px sidebar layout (fewer columns, stacked controls).
+        start: start the change feed now (a test may start it itself).
+        poll_timeout: seconds each long poll of the change feed may wait.
+    """
+
+    jobs = Tuple(help="Every job the panel knows, as Job objects; replaced on each change, never mutated")
+    selected = Tuple(help="uids of the jobs ticked in the list")
+    busy = Bool(False, help="True while the panel waits for the server on a person's request")
+    error = Unicode("", help="The last failure a person must see; empty when there is none")
+    info = Unicode("", help="The last success worth a line (e.g. 'Created PyTorchJob/x')")
+
+    def __init__(self, client: Any, compact: bool = False, start: bool = True,
+                 poll_timeout: float = 25.0, **kwargs: Any) -> None:
+        self.client = client
+        self.compact = compact
+        self._last_age_refresh = time.monotonic()
+        self.title = widgets.HTML("<span class='dtrain-title'>Distributed Training</span>")
+        self.banner = Banner()
+        self.error_text = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.error_text.add_class("dtrain-error")
+        self.dismiss = widgets.Button(description="Dismiss", layout=widgets.Layout(width="auto"))
+        self.error_box = widgets.HBox([self.error_text, self.dismiss],
+                                      layout=widgets.Layout(display="none", width="100%"))
+        self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"))
+        self.info_line.add_class("dtrain-info")
+
+        self.job_list = JobList(client, self._on_row_action, compact=compact)
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
+                                             layout=widgets.Layout(width="auto"))
+        self.new_button = widgets.Button(description="New", icon="plus", button_style="primary",
+                                         layout=widgets.Layout(width="auto"))
+        self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger",
+                                            layout=widgets.Layout(width="auto"))
+        self.confirm_text = widgets.HTML("")
+        self.confirm_yes = widgets.Button(description="Yes, delete", button_style="danger",
+                                          layout=widgets.Layout(width="auto"))
+        self.confirm_no = widgets.Button(description="Cancel", layout=widgets.Layout(width="auto"))
+        self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no])],
+                                        layout=widgets.Layout(display="none"))
+        self.confirm_box.add_class("dtrain-confirm")
+        toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=widgets.Layout(width="100%"))
+
+        self.wizard = Wizard(client, self._on_created, self._edit_as_yaml, compact=compact)
+        self.yaml_editor = YamlEditor(client, self._on_created)
+        self.mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
+        self.mode.style.button_width = "auto"
+        self.new_stack = widgets.Stack([self.wizard, self.yaml_editor], selected_index=0)
+        new_page = widgets.VBox([self.mode, self.new_stack], layout=widgets.Layout(width="100%"))
+
+        self.log_view = LogView(client)
+        self.output_view = OutputView(client)
+        self.tabs = widgets.Tab(children=(jobs_page, new_page, self.log_view, self.output_view),
+                                titles=TABS, layout=widgets.Layout(width="100%"))
+        for part in (self.banner, self.job_list, self.wizard, self.yaml_editor, self.log_view, self.output_view):
+            part.on_error = self.report_error
+        super().__init__(children=(style_widget(), self.title, self.banner, self.error_box, self.info_line,
+                                   self.tabs), layout=widgets.Layout(width="100%"), **kwargs)
+        self.add_class("dtrain-panel")
+        if compact:
+            self.add_class("dtrain-compact")
+
+        self.job_list.observe(self._on_list_selected, "selected")
+        self.dismiss.on_click(self._on_dismiss)
+        self.refresh_button.on_click(self._on_refresh)
+        self.new_button.on_click(self._on_new)
+        self.delete_button.on_click(self._on_delete)
+        self.confirm_yes.on_click(self._on_confirm)
+        self.confirm_no.on_click(self._on_cancel)
+        self.mode.observe(self._on_mode, "value")
+
+        self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
+        self.feed.on_error = self.report_error
+        self.feed.add_pump(self.log_view.flush)
+        self.feed.add_pump(self._refresh_ages)
+        if start:
+            self.feed.start()
+
+    # ------------------------------------------------------------------ errors
+    def report_error(self, exc: BaseException) -> None:
+        self.error = describe_error(exc)
+
+    def tick(self) -> int:
+        """Apply what the feed queued and run the pumps now (the kernel loop does this by itself)."""
+        return self.feed.drain()
+
+    closed = False
+
+    def close(self) -> None:
+        """Stop the feed and the log reader, then close the widgets."""
+        self.closed = True
+        # Widget.__del__ may call close() on a half-built app; stop only what exists.
+        if hasattr(self, "feed"):
+            self.feed.stop()
+            self.log_view.stop()
+        super().close()
+
+    # ------------------------------------------------------------------ feed
+    def apply(self, items: list[FeedItem]) -> None:
+        """Apply a batch of feed items: one new `jobs` tuple, banner changes, view updates."""
+        current = {_uid(j): j for j in self.jobs}
+        changed = False
+        with self.hold_sync():
+            for item in items:
+                if item.kind == SNAPSHOT:
+                    fresh: dict[str, Job] = {}
+                    for job in item.payload:
+                        job.uid = _uid(job)
+                        old = current.get(job.uid)
+                        fresh[job.uid] = old if old is not None and old == job else job
+                    current, changed = fresh, True
+                elif item.kind == CHANGE:
+                    job = item.payload.job
+                    job.uid = _uid(job)
+                    if item.payload.type == "DELETED":
+                        changed = current.pop(job.uid, None) is not None or changed
+                    elif current.get(job.uid) != job:
+                        current[job.uid] = job
+                        changed = True
+                elif item.kind == BACKENDS:
+                    self.banner.backends = tuple(item.payload)
+                    self.wizard.backends = tuple(item.payload)
+                    self.yaml_editor.set_backends(tuple(item.payload))
+                elif item.kind == OUTAGE:
+                    self.banner.outage = str(item.payload)
+                elif item.kind == RECOVERED:
+                    self.banner.outage = ""
+            if changed:
+                self.jobs = tuple(current.values())
+
+    def upsert(self, job: Job) -> None:
+        """Show a job the panel itself just created or deleted, before the feed says so."""
+        job.uid = _uid(job)
+        rest = tuple(j for j in self.jobs if j.uid != job.uid)
+        self.jobs = (*rest, job)
+
+    # ------------------------------------------------------------------ rules and reactions
+    @validate("error")
+    def _valid_error(self, proposal: dict[str, Any]) -> str:
+        """At most MAX_ERROR_CHARS characters, so one huge message cannot swamp the panel."""
+        text = str(proposal["value"])
+        return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
+
+    @observe("jobs")
+    @guarded
+    def _on_jobs(self, change: dict[str, Any]) -> None:
+        self.job_list.jobs = self.jobs
+        by_uid = {j.uid: j for j in self.jobs}
+        for view in (self.log_view, self.output_view):
+            if view.job is not None and view.job.uid in by_uid and by_uid[view.job.uid] is not view.job:
+                view.job = by_uid[view.job.uid]
+        self.wizard.taken = frozenset((j.backend, j.namespace, j.name) for j in self.jobs)
+
+    @observe("selected")
+    @guarded
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self.job_list.selected = self.selected
+        self.confirm_box.layout.display = "none"
+
+    @observe("error")
+    @guarded
+    def _on_error(self, change: dict[str, Any]) -> None:
+        self.error_text.value = f"<span class='dtrain-error'>{esc(self.error)}</span>" if self.error else ""
+        self.error_box.layout.display = "" if self.error else "none"
+
+    @observe("info")
+    @guarded
+    def _on_info(self, change: dict[str, Any]) -> None:
+        self.info_line.value = esc(self.info)
+        self.info_line.layout.display = "" if self.info else "none"
+
+    @observe("busy")
+    @guarded
+    def _on_busy(self, change: dict[str, Any]) -> None:
+        for button in (self.delete_button, self.confirm_yes, self.refresh_button):
+            button.disabled = self.busy
+
+    # ------------------------------------------------------------------ handlers
+    @guarded
+    def _on_list_selected(self, change: dict[str, Any]) -> None:
+        self.selected = tuple(change["new"])
+
+    @guarded
+    def _on_dismiss(self, _button: widgets.Button) -> None:
+        self.error = ""
+
+    @guarded
+    def _on_refresh(self, _button: widgets.Button) -> None:
+        self.busy = True
+        try:
+            self.apply([FeedItem(BACKENDS, list(self.client.backends())),
+                        FeedItem(SNAPSHOT, list(self.client.list(all_namespaces=True))),
+                        FeedItem(RECOVERED)])
+        finally:
+            self.busy = False
+        self.error = ""
+
+    @guarded
+    def _on_new(self, _button: widgets.Button) -> None:
+        self.tabs.selected_index = TABS.index("New")
+
+    @guarded
+    def _on_mode(self, change: dict[str, Any]) -> None:
+        self.new_stack.selected_index = 0 if change["new"] == "Wizard" else 1
+
+    @guarded
+    def _on_delete(self, _button: widgets.Button) -> None:
+        targets = self._selected_jobs()
+        if not targets:
+            self.error = "Tick the jobs to delete first."
+            return
+        names = "".join(f"<li>{esc(job_ref(j))}</li>" for j in targets)
+        self.confirm_text.value = (f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
+                                   f"<ul>{names}</ul>Their replicas are stopped and removed.")
+        self.confirm_box.layout.display = ""
+
+    @guarded
+    def _on_cancel(self, _button: widgets.Button) -> None:
+        self.confirm_box.layout.display = "none"
+
+    @guarded
+    def _on_confirm(self, _button: widgets.Button) -> None:
+        self.confirm_box.layout.display = "none"
+        failures: list[str] = []
+        deleted: list[str] = []
+        self.busy = True
+        try:
+            for job in self._selected_jobs():
+                try:
+                    gone = self.client.delete(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend)
+                except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
+                    failures.append(f"{job_ref(job)}: {describe_error(exc)}")
+                    continue
+                deleted.append(job_ref(job))
+                if isinstance(gone, Job) and gone.uid == job.uid:
+                    self.upsert(gone)
+        finally:
+            self.busy = False
+        self.selected = ()
+        self.info = f"Deleting {', '.join(deleted)}" if deleted else ""
+        if failures:
+            self.error = "Could not delete:\n" + "\n".join(failures)
+
+    def _on_row_action(self, action: str, job: Job, pod: str | None) -> None:
+        # Called from a row's guarded handler, so a failure here already reaches the error line.
+        if action == "log":
+            self.tabs.selected_index = TABS.index("Log")
+            self.log_view.show(job, pod)
+        elif action == "output":
+            self.tabs.selected_index = TABS.index("Output")
+            self.output_view.show(job)
+
+    def _on_created(self, job: Job) -> None:
+        self.upsert(job)
+        self.error = ""
+        self.info = f"Created {job_ref(job)}"
+        self.tabs.selected_index = TABS.index("Jobs")
+
+    def _edit_as_yaml(self, text: str) -> None:
+        self.yaml_editor.text = text
+        self.mode.value = "YAML"
+
+    # ------------------------------------------------------------------ helpers
+    def _selected_jobs(self) -> list[Job]:
+        by_uid = {j.uid: j for j in self.jobs}
+        return [by_uid[uid] for uid in self.selected if uid in by_uid]
+
+    def _refresh_ages(self) -> None:
+        now = time.monotonic()
+        if now - self._last_age_refresh < AGE_REFRESH_S:
+            return
+        self._last_age_refresh = now
+        for uid in self.job_list.visible:
+            row = self.job_list.rows.get(uid)
+            if row is not None:
+                row.render()

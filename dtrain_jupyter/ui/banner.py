@@ -1,0 +1,64 @@
+"""The panel's header line of where it points (backend, cluster) and the one outage banner.
+
+The backends' `describe()` says where each backend points and whether it is ready; the feed
+says when the server cannot be reached. Both end up here, so a person sees one line of "where"
+and at most one banner of "what is wrong", which disappears by itself when things recover.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Tuple, Unicode, observe
+
+from .callbacks import ErrorForwarder, guarded
+from .words import esc
+
+
+class Banner(widgets.VBox, ErrorForwarder):
+    """Shows `backends` as a "talking to" line and `outage` as a red banner when it is set."""
+
+    backends = Tuple(help="describe() of each backend: dicts with backend, context, namespace, ready, message")
+    outage = Unicode("", help="Why the server or a backend cannot be reached now; empty when all is well")
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.where = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.where.add_class("dtrain-muted")
+        self.alert = widgets.HTML("", layout=widgets.Layout(display="none", width="100%"))
+        self.alert.add_class("dtrain-banner")
+        super().__init__(children=(self.where, self.alert), **kwargs)
+        self.add_class("dtrain-banner-box")
+        self._render()
+
+    @observe("backends", "outage")
+    @guarded
+    def _on_change(self, change: dict[str, Any]) -> None:
+        self._render()
+
+    def _render(self) -> None:
+        parts = []
+        problems = []
+        for info in self.backends:
+            name = esc(info.get("backend", "?"))
+            context = info.get("context") or ""
+            namespace = info.get("namespace") or ""
+            detail = " · ".join(esc(x) for x in (context, namespace) if x)
+            state = "" if info.get("ready", True) else " <b>(not ready)</b>"
+            parts.append(f"<b>{name}</b>{' — ' + detail if detail else ''}{state}")
+            if not info.get("ready", True):
+                problems.append(f"{info.get('backend', '?')}: {info.get('message') or 'not ready'}")
+        self.where.value = ("Talking to " + "; ".join(parts)) if parts else "Connecting to the dtrain server…"
+        message = self.outage or "; ".join(problems)
+        with self.hold_sync():
+            if message:
+                self.alert.value = f"⚠ {esc(message)} <i>(retrying by itself)</i>"
+                self.alert.layout.display = ""
+            else:
+                self.alert.value = ""
+                self.alert.layout.display = "none"
+
+    @property
+    def showing(self) -> str:
+        """The banner text now shown, "" when hidden (what a test or a person reads)."""
+        return self.alert.value if self.alert.layout.display != "none" else ""

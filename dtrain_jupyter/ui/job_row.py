@@ -1,0 +1,159 @@
+"""One job in the list: a line of facts that updates in place, and its pods when expanded.
+
+A row is keyed by the job's uid and lives as long as the job: a change from the feed assigns
+the row's `job` trait and only that row's labels change (inside `hold_sync`, one message),
+so the list never redraws. Clicking the name expands the row into its pods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ipywidgets as widgets
+from traitlets import Bool, Instance, observe
+
+from ..model.job import Job
+from .callbacks import ErrorForwarder, guarded
+from .pods import PodsView
+from .styles import phase_class
+from .words import age, duration, esc, kind_title, replicas_ready, where
+
+# The facts columns, drawn as one HTML grid per row (one widget, not one per cell: a thousand
+# rows of Label widgets would each bring a Layout and a Style widget along). Compact mode (the
+# sidebar) keeps the columns marked True.
+COLUMNS = (
+    ("Kind", "minmax(0, 1.2fr)", False),
+    ("Where", "minmax(0, 1.2fr)", False),
+    ("Status", "minmax(0, 2.2fr)", True),
+    ("Ready", "minmax(0, 0.6fr)", True),
+    ("Age", "minmax(0, 0.7fr)", False),
+    ("Duration", "minmax(0, 0.8fr)", False),
+)
+NAME_WIDTH = "26%"
+NAME_WIDTH_COMPACT = "45%"
+
+
+def grid(cells: list[str], compact: bool, css: str = "") -> str:
+    """One row of the facts grid; `cells` are HTML already escaped, one per column."""
+    shown = [(c, col) for c, col in zip(cells, COLUMNS) if col[2] or not compact]
+    template = " ".join(col[1] for _c, col in shown)
+    spans = "".join(f"<span class='dtrain-cell'>{c}</span>" for c, _col in shown)
+    return (f"<div class='dtrain-grid {css}' style='display:grid;grid-template-columns:{template};"
+            f"column-gap:6px;align-items:center'>{spans}</div>")
+
+
+def header_html(compact: bool) -> str:
+    return grid([esc(title) for title, _w, _c in COLUMNS], compact)
+
+
+class JobRow(widgets.VBox, ErrorForwarder):
+    """The row of one job.
+
+    Args:
+        job: the job shown (reassign `row.job` to update it).
+        client: the panel's `Client`, used to fetch pods when the row expands.
+        on_action: called with (action, job, pod) for "log" and "output" requests.
+        compact: True in the ~300 px sidebar, which hides the less needed columns.
+    """
+
+    job = Instance(Job, help="The job this row shows; assigning it updates the row in place")
+    selected = Bool(False, help="Whether the row's checkbox is ticked")
+    expanded = Bool(False, help="Whether the job's pods are shown under the row")
+
+    def __init__(self, job: Job, client: Any, on_action: Callable[[str, Job, str | None], None],
+                 compact: bool = False, **kwargs: Any) -> None:
+        self.client = client
+        self.compact = compact
+        self._on_action = on_action
+        name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
+        self.check = widgets.Checkbox(False, indent=False, layout=widgets.Layout(width="28px", min_width="28px"))
+        self.name_button = widgets.Button(layout=widgets.Layout(width=name_width, min_width="0"))
+        self.name_button.add_class("dtrain-name")
+        self.facts = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
+                                         layout=widgets.Layout(width="auto"))
+        self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
+                                            layout=widgets.Layout(width="auto"))
+        self.line = widgets.HBox([self.check, self.name_button, self.facts, self.log_button, self.output_button],
+                                 layout=widgets.Layout(width="100%", overflow="hidden"))
+        self.line.add_class("dtrain-row")
+        self.pods: PodsView | None = None
+        super().__init__(children=(self.line,), **kwargs)
+        self.add_class("dtrain-job")
+        self.check.observe(self._on_check, "value")
+        self.name_button.on_click(self._on_name)
+        self.log_button.on_click(self._on_log)
+        self.output_button.on_click(self._on_output)
+        self.job = job
+
+    # ------------------------------------------------------------------ reactions
+    @observe("job")
+    @guarded
+    def _on_job(self, change: dict[str, Any]) -> None:
+        old: Job | None = change.get("old") if isinstance(change.get("old"), Job) else None
+        self.render()
+        # Pods follow the job: refresh them when its status moved while they are shown.
+        if self.pods is not None and self.expanded and (old is None or old.status != self.job.status):
+            self.pods.job = self.job
+            self.pods.refresh()
+
+    def render(self) -> None:
+        """Write the job's facts into the row's widgets (also called to refresh ages)."""
+        job = self.job
+        ready, total = replicas_ready(job)
+        phase = job.phase.value
+        reason = job.error or (job.status.reason if job.status.reason not in ("", phase) else "")
+        reason_html = f' <span class="dtrain-muted">{esc(reason)}</span>' if reason else ""
+        cells = [esc(kind_title(job.kind)), esc(where(job)),
+                 f'<span class="{phase_class(phase)}">{esc(phase)}</span>{reason_html}',
+                 f"{ready}/{total}", esc(age(job.created)), esc(duration(job))]
+        with self.hold_sync():
+            arrow = "▾" if self.expanded else "▸"
+            self.name_button.description = f"{arrow} {job.name}"
+            self.name_button.tooltip = f"{job.kind}/{job.name} — click to show its pods"
+            self.facts.value = grid(cells, self.compact)
+            self.facts.tooltip = job.status.message or job.error or phase
+
+    @observe("selected")
+    @guarded
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self.check.value = self.selected
+        if self.selected:
+            self.line.add_class("dtrain-row-selected")
+        else:
+            self.line.remove_class("dtrain-row-selected")
+
+    @observe("expanded")
+    @guarded
+    def _on_expanded(self, change: dict[str, Any]) -> None:
+        if self.expanded:
+            if self.pods is None:
+                self.pods = PodsView(self.client, self.job, self._open_pod_log)
+                self.pods.on_error = self.report_error
+            else:
+                self.pods.job = self.job
+            self.children = (self.line, self.pods)
+            self.pods.refresh()
+        else:
+            self.children = (self.line,)
+        self.render()
+
+    # ------------------------------------------------------------------ handlers
+    @guarded
+    def _on_check(self, change: dict[str, Any]) -> None:
+        self.selected = bool(change["new"])
+
+    @guarded
+    def _on_name(self, _button: widgets.Button) -> None:
+        self.expanded = not self.expanded
+
+    @guarded
+    def _on_log(self, _button: widgets.Button) -> None:
+        self._on_action("log", self.job, None)
+
+    @guarded
+    def _on_output(self, _button: widgets.Button) -> None:
+        self._on_action("output", self.job, None)
+
+    def _open_pod_log(self, job: Job, pod: str | None) -> None:
+        self._on_action("log", job, pod)

@@ -1,0 +1,266 @@
+"""A job's log: one pod or all pods merged, follow, tail, previous attempt, filter, download.
+
+Lines are read by a worker thread from `Client.logs()` into a bounded buffer (the view never
+holds more than `max_lines`); the widget is re-rendered only by `flush()`, which the panel's
+feed runs on the kernel loop a few times a second, and only when something changed
+(jupyter-notes §5.3: every text widget resends its whole value, so we throttle and bound it).
+Log text is user text: it is shown escaped inside a `<pre>`, never as markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections import deque
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Bool, Instance, Int, Unicode, observe, validate
+
+from ..model.job import Job, LogLine
+from .callbacks import ErrorForwarder, guarded
+from .words import esc
+
+ALL_PODS = ""
+
+
+class LogView(widgets.VBox, ErrorForwarder):
+    """Shows the log of `job` (all pods when `pod` is empty).
+
+    Args:
+        client: the panel's `Client`; `logs()` is called from a worker thread.
+        max_lines: the bound of the line buffer.
+    """
+
+    job = Instance(Job, allow_none=True, help="The job whose log is shown; None shows a hint")
+    pod = Unicode(ALL_PODS, help="One pod's name, or '' for every pod merged with a pod prefix")
+    follow = Bool(False, help="Keep streaming new lines while the job runs")
+    tail = Int(500, help="Lines to fetch from the end of each log; 0 fetches everything")
+    previous = Bool(False, help="Show the previous attempt of a restarted pod")
+    text_filter = Unicode("", help="Only lines containing this text (case-insensitive)")
+    max_lines = Int(2000, help="Most lines the view holds; older lines are dropped")
+    loading = Bool(False, help="True while the worker thread is reading")
+
+    def __init__(self, client: Any, max_lines: int = 2000, **kwargs: Any) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._lines: deque[LogLine] = deque(maxlen=max_lines)
+        self._dirty = False
+        self._generation = 0
+        self._thread_error: BaseException | None = None
+        self._done = False
+        self.title = widgets.HTML("<i>Choose a job's Log button in the Jobs tab.</i>")
+        self.pod_choice = widgets.Dropdown(options=(("All pods", ALL_PODS),), value=ALL_PODS,
+                                           description="Pod", layout=widgets.Layout(width="auto"))
+        self.follow_box = widgets.Checkbox(False, description="Follow", indent=False,
+                                           layout=widgets.Layout(width="auto"))
+        self.tail_box = widgets.BoundedIntText(500, min=0, max=100_000, description="Tail",
+                                               layout=widgets.Layout(width="140px"))
+        self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False,
+                                             layout=widgets.Layout(width="auto"))
+        self.filter_box = widgets.Text(placeholder="Filter lines", layout=widgets.Layout(width="auto"))
+        self.refresh_button = widgets.Button(description="Reload", layout=widgets.Layout(width="auto"))
+        self.download_button = widgets.Button(description="Download", layout=widgets.Layout(width="auto"))
+        self.download_link = widgets.HTML("")
+        self.status = widgets.Label("")
+        self.status.add_class("dtrain-muted")
+        self.text = widgets.HTML('<pre class="dtrain-log"></pre>', layout=widgets.Layout(width="100%"))
+        for w in (self.pod_choice, self.tail_box):
+            w.style.description_width = "initial"
+        controls = widgets.HBox([self.pod_choice, self.follow_box, self.tail_box, self.previous_box,
+                                 self.filter_box, self.refresh_button, self.download_button],
+                                layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        super().__init__(children=(self.title, controls, self.status, self.text, self.download_link),
+                         layout=widgets.Layout(width="100%"), **kwargs)
+        self.max_lines = max_lines
+        self.add_class("dtrain-log-view")
+        self.pod_choice.observe(self._on_pod_choice, "value")
+        self.follow_box.observe(self._on_follow_box, "value")
+        self.tail_box.observe(self._on_tail_box, "value")
+        self.previous_box.observe(self._on_previous_box, "value")
+        self.filter_box.observe(self._on_filter_box, "value")
+        self.refresh_button.on_click(self._on_refresh)
+        self.download_button.on_click(self._on_download)
+
+    # ------------------------------------------------------------------ public
+    def show(self, job: Job, pod: str | None = None) -> None:
+        """Show `job`'s log, of one pod or (None) of all pods, and start reading it."""
+        with self.hold_sync():
+            self.job = job
+            self.pod = pod or ALL_PODS
+        self._fill_pod_choice()
+        self.reload()
+
+    def reload(self) -> None:
+        """Drop the buffer and read the log again with the current settings."""
+        self._generation += 1
+        generation = self._generation
+        with self._lock:
+            self._lines.clear()
+            self._dirty = True
+            self._thread_error = None
+            self._done = False
+        if self.job is None:
+            return
+        self.loading = True
+        args = (generation, self.job, self.pod, self.follow, self.tail, self.previous)
+        threading.Thread(target=self._read, args=args, name="dtrain-log", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop following: the reader thread drops whatever it reads from now on."""
+        self._generation += 1
+        self.loading = False
+
+    def lines(self) -> list[LogLine]:
+        """A copy of the buffered lines (before the text filter)."""
+        with self._lock:
+            return list(self._lines)
+
+    def visible_lines(self) -> list[str]:
+        """The lines as shown: filtered, with a pod prefix when all pods are merged."""
+        needle = self.text_filter.lower()
+        merged = self.pod == ALL_PODS
+        out = []
+        for entry in self.lines():
+            text = f"[{entry.pod}] {entry.line}" if merged and entry.pod else entry.line
+            if entry.timestamp:
+                text = f"{entry.timestamp} {text}"
+            if not needle or needle in text.lower():
+                out.append(text)
+        return out
+
+    def flush(self) -> None:
+        """Render the buffer if it changed since the last flush (called on the kernel loop)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, False
+            error, self._thread_error = self._thread_error, None
+        if error is not None:
+            self.report_error(error)
+        if dirty:
+            self._render()
+
+    # ------------------------------------------------------------------ rules and reactions
+    @validate("max_lines")
+    def _valid_max_lines(self, proposal: dict[str, Any]) -> int:
+        """At least 10 lines; resizing keeps the newest lines."""
+        value = max(10, int(proposal["value"]))
+        with self._lock:
+            self._lines = deque(self._lines, maxlen=value)
+        return value
+
+    @observe("job", "pod")
+    @guarded
+    def _on_target(self, change: dict[str, Any]) -> None:
+        job = self.job
+        if job is None:
+            self.title.value = "<i>Choose a job's Log button in the Jobs tab.</i>"
+            return
+        which = f"pod {esc(self.pod)}" if self.pod else "all pods"
+        self.title.value = f"<b>Log of {esc(job.kind)}/{esc(job.name)}</b> — {which}"
+        if self.pod_choice.value != self.pod and self.pod in dict((v, k) for k, v in self.pod_choice.options):
+            self.pod_choice.value = self.pod
+
+    @observe("text_filter")
+    @guarded
+    def _on_text_filter(self, change: dict[str, Any]) -> None:
+        self._render()
+
+    @observe("follow")
+    @guarded
+    def _on_follow(self, change: dict[str, Any]) -> None:
+        self.follow_box.value = self.follow
+        if self.follow:
+            self.reload()
+        else:
+            self.stop()
+
+    # ------------------------------------------------------------------ handlers
+    @guarded
+    def _on_pod_choice(self, change: dict[str, Any]) -> None:
+        if change["new"] != self.pod:
+            self.pod = change["new"]
+            self.reload()
+
+    @guarded
+    def _on_follow_box(self, change: dict[str, Any]) -> None:
+        self.follow = bool(change["new"])
+
+    @guarded
+    def _on_tail_box(self, change: dict[str, Any]) -> None:
+        self.tail = int(change["new"])
+        self.reload()
+
+    @guarded
+    def _on_previous_box(self, change: dict[str, Any]) -> None:
+        self.previous = bool(change["new"])
+        self.reload()
+
+    @guarded
+    def _on_filter_box(self, change: dict[str, Any]) -> None:
+        self.text_filter = change["new"]
+
+    @guarded
+    def _on_refresh(self, _button: widgets.Button) -> None:
+        self._fill_pod_choice()
+        self.reload()
+
+    @guarded
+    def _on_download(self, _button: widgets.Button) -> None:
+        if self.job is None:
+            return
+        text = "\n".join(self.visible_lines()) + "\n"
+        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        filename = f"{self.job.name}{'-' + self.pod if self.pod else ''}.log"
+        self.download_link.value = (
+            f'<a download="{esc(filename)}" href="data:text/plain;charset=utf-8;base64,{payload}">'
+            f"Save {esc(filename)}</a> ({len(text.splitlines())} lines)")
+
+    # ------------------------------------------------------------------ internals
+    def _fill_pod_choice(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        pods = self.client.pods(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend)
+        options = (("All pods", ALL_PODS), *((p.name, p.name) for p in pods))
+        if self.pod and self.pod not in {p.name for p in pods}:
+            options = (*options, (self.pod, self.pod))
+        self.pod_choice.options = options
+        self.pod_choice.value = self.pod
+
+    def _read(self, generation: int, job: Job, pod: str, follow: bool, tail: int, previous: bool) -> None:
+        """Worker thread: append lines to the buffer until the log ends or the view moves on."""
+        try:
+            lines = self.client.logs(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend,
+                                     pod=pod or None, follow=follow, tail=tail or None, previous=previous)
+            for entry in lines:
+                if generation != self._generation:
+                    break
+                with self._lock:
+                    self._lines.append(entry)
+                    self._dirty = True
+        except Exception as exc:  # noqa: BLE001 - shown by flush() on the kernel loop
+            if generation == self._generation:
+                with self._lock:
+                    self._thread_error = exc
+                    self._dirty = True
+        finally:
+            if generation == self._generation:
+                with self._lock:
+                    self._done = True
+                    self._dirty = True
+
+    def _render(self) -> None:
+        shown = self.visible_lines()
+        buffered = len(self._lines)
+        with self._lock:
+            done = self._done
+        with self.hold_sync():
+            self.text.value = f'<pre class="dtrain-log">{esc(chr(10).join(shown))}</pre>'
+            note = f"{len(shown)} lines shown"
+            if buffered >= self.max_lines:
+                note += f" (the last {self.max_lines}; older lines dropped)"
+            if self.follow and not done:
+                note += " · following"
+            self.status.value = note
+            if done:
+                self.loading = False

@@ -1,0 +1,370 @@
+"""The New-job wizard: platform, creation info, resources per role, review, then Create.
+
+The wizard fills a `model.spec.JobSpec` and shows the YAML that spec makes, so a wizard-made
+job goes through the same JobSpec <-> manifest code as everything else and "Edit as YAML"
+carries exactly that manifest into the YAML editor. Each platform starts from the project's
+runnable starter template (a real DDP / TF_CONFIG / mpi4py program), so Create works as is on
+the local backend. Validation issues are routed by field path to the field they concern.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Callable
+
+import ipywidgets as widgets
+from traitlets import Instance, Int, Tuple, Unicode, observe, validate
+
+from ..errors import InvalidJob, ValidationIssue
+from ..model.builders import DEFAULT_IMAGES
+from ..model.kinds import lookup
+from ..model.spec import JobSpec, OutputVolume, RoleSpec
+from ..model.templates import starter_yaml
+from ..model.validation import CLEAN_POD_POLICIES, validate_manifest
+from .callbacks import ErrorForwarder, guarded
+from .wizard_fields import Field, RoleEditor, optional_int
+from .words import esc
+
+STEPS = ("Platform", "Details", "Resources", "Review")
+PLATFORMS = (("Horovod (MPIJob)", "MPIJob"), ("PyTorch (PyTorchJob)", "PyTorchJob"), ("TensorFlow (TFJob)", "TFJob"))
+# Roles the wizard offers per kind: (role, fixed count or None, GPUs allowed).
+ROLES = {
+    "PyTorchJob": (("Master", 1, True), ("Worker", None, True)),
+    "TFJob": (("Chief", None, True), ("Worker", None, True), ("PS", None, False), ("Evaluator", None, True)),
+    "MPIJob": (("Launcher", 1, False), ("Worker", None, True)),
+}
+IMAGE_SUGGESTIONS = {
+    "PyTorchJob": (DEFAULT_IMAGES["PyTorchJob"], "docker.io/kubeflow/pytorch-dist-mnist:latest"),
+    "TFJob": (DEFAULT_IMAGES["TFJob"], "docker.io/kubeflow/tf-mnist-with-summaries:latest"),
+    "MPIJob": (DEFAULT_IMAGES["MPIJob"], "docker.io/kubeflow/mpi-horovod-mnist", "mpioperator/mpi-pi:openmpi"),
+}
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LOCAL_IMAGE_NOTE = ("The local backend runs the command on this machine with this Jupyter's Python: "
+                    "the image is not used there (it is used on Kubernetes).")
+
+
+def name_problem(name: str) -> str:
+    """Why `name` cannot be a job name, or "" when it can (a DNS-1035 label, <= 63 chars)."""
+    if not name:
+        return "A name is required."
+    if len(name) > 63:
+        return f"At most 63 characters ({len(name)} now)."
+    if not DNS_1035.match(name):
+        return "Use lower-case letters, digits and '-', starting with a letter and not ending with '-'."
+    return ""
+
+
+class Wizard(widgets.VBox, ErrorForwarder):
+    """Four steps to a job. `on_created(job)` gets the created Job; `on_edit_yaml(text)` the YAML."""
+
+    step = Int(0, help="Index of the step shown (0 Platform, 1 Details, 2 Resources, 3 Review)")
+    framework = Unicode("PyTorchJob", help="Kind of job being made: PyTorchJob, TFJob or MPIJob")
+    backends = Tuple(help="describe() of each backend, for the backend picker")
+    taken = Instance(frozenset, args=(), help="(backend, namespace, name) of jobs that exist, for the name check")
+
+    def __init__(self, client: Any, on_created: Callable[[Any], None], on_edit_yaml: Callable[[str], None],
+                 compact: bool = False, **kwargs: Any) -> None:
+        self.client = client
+        self._on_created = on_created
+        self._on_edit_yaml = on_edit_yaml
+        self.steps_line = widgets.HTML("")
+        # Step 1: platform.
+        self.platform = widgets.RadioButtons(options=PLATFORMS, value="PyTorchJob", layout=widgets.Layout(width="auto"))
+        self.platform_help = widgets.HTML("<ul>" + "".join(
+            f"<li><b>{esc(title)}</b>: {esc(lookup('kubeflow.org/v1', kind).description)}</li>"  # type: ignore[union-attr]
+            for title, kind in PLATFORMS) + "</ul>")
+        self.mpi_version = Field("MPIJob version", widgets.Dropdown(
+            options=(("v2beta1 (MPI Operator)", "v2beta1"), ("v1 (Training Operator)", "v1")), value="v2beta1"))
+        page1 = widgets.VBox([self.platform, self.platform_help, self.mpi_version])
+        # Step 2: creation info.
+        self.name = Field("Name", widgets.Text("", continuous_update=True, placeholder="e.g. mnist-ddp"),
+                          hint="Lower-case letters, digits and '-'; at most 63 characters.")
+        self.backend = Field("Backend", widgets.Dropdown(options=(("local", "local"),), value="local"))
+        self.namespace = Field("Namespace", widgets.Text("", placeholder="default of the backend"))
+        self.image = Field("Image", widgets.Combobox(options=IMAGE_SUGGESTIONS["PyTorchJob"], ensure_option=False))
+        self.image_note = widgets.HTML(f"<span class='dtrain-muted'>ⓘ {esc(LOCAL_IMAGE_NOTE)}</span>")
+        self.command = Field("Command", widgets.Textarea("", rows=4), hint="Words as a shell would split them.")
+        self.args = Field("Arguments", widgets.Textarea("", rows=2))
+        self.env = Field("Environment", widgets.Textarea("", rows=3, placeholder="NAME=value, one per line"))
+        self.working_dir = Field("Working dir", widgets.Text("", placeholder="container default"))
+        self.output_claim = Field("Output volume", widgets.Text("", placeholder="PersistentVolumeClaim name"),
+                                  hint="Kubernetes: a PVC mounted into every replica. Locally every job "
+                                       "writes into its own folder, given as $DTRAIN_OUTPUT_DIR.")
+        self.output_path = Field("Output path", widgets.Text("/output"))
+        page2 = widgets.VBox([self.name, self.backend, self.namespace, self.image, self.image_note, self.command,
+                              self.args, self.env, self.working_dir, self.output_claim, self.output_path])
+        # Step 3: resources.
+        self.roles_box = widgets.VBox()
+        self.role_editors: dict[str, RoleEditor] = {}
+        self.nproc = Field("nprocPerNode", widgets.Text("", placeholder="auto, cpu, gpu or a number"),
+                           hint="PyTorch: processes per replica (torchrun).")
+        self.slots = Field("slotsPerWorker", widgets.BoundedIntText(1, min=1, max=1024),
+                           hint="MPI: slots (processes) per Worker.")
+        self.restart = Field("Restart policy", widgets.Dropdown(options=("Never",), value="Never"))
+        self.backoff = Field("Backoff limit", widgets.Text("", placeholder="operator default"))
+        self.clean = Field("Clean-pod policy", widgets.Dropdown(
+            options=(("operator default", ""), *((p, p) for p in CLEAN_POD_POLICIES)), value=""))
+        self.ttl = Field("TTL after finish (s)", widgets.Text("", placeholder="keep until deleted"))
+        page3 = widgets.VBox([self.roles_box, self.nproc, self.slots, self.restart, self.backoff, self.clean, self.ttl])
+        # Step 4: review.
+        self.review = widgets.HTML("")
+        self.review_errors = widgets.HTML("")
+        self.review_errors.add_class("dtrain-error")
+        self.create_button = widgets.Button(description="Create", button_style="success", icon="check")
+        self.yaml_button = widgets.Button(description="Edit as YAML", icon="pencil")
+        page4 = widgets.VBox([self.review_errors, self.review, widgets.HBox([self.create_button, self.yaml_button])])
+        self.pages = widgets.Stack([page1, page2, page3, page4], selected_index=0)
+        self.back_button = widgets.Button(description="Back", icon="arrow-left", layout=widgets.Layout(width="auto"))
+        self.next_button = widgets.Button(description="Next", icon="arrow-right", layout=widgets.Layout(width="auto"))
+        super().__init__(children=(self.steps_line, self.pages, widgets.HBox([self.back_button, self.next_button])),
+                         layout=widgets.Layout(width="100%"), **kwargs)
+        self.add_class("dtrain-wizard")
+        self.fields = {"name": self.name, "namespace": self.namespace, "image": self.image, "command": self.command,
+                       "args": self.args, "env": self.env, "working_dir": self.working_dir,
+                       "output": self.output_claim, "nproc": self.nproc, "slots": self.slots,
+                       "restart": self.restart, "backoff": self.backoff, "clean": self.clean, "ttl": self.ttl}
+        self.platform.observe(self._on_platform, "value")
+        self.mpi_version.control.observe(self._on_platform, "value")
+        self.name.control.observe(self._on_name, "value")
+        self.backend.control.observe(self._on_backend, "value")
+        self.back_button.on_click(self._on_back)
+        self.next_button.on_click(self._on_next)
+        self.create_button.on_click(self._on_create)
+        self.yaml_button.on_click(self._on_yaml)
+        self._load_platform()
+        self._render_step()
+
+    # ------------------------------------------------------------------ the spec
+    @property
+    def api_version(self) -> str:
+        version = self.mpi_version.value if self.framework == "MPIJob" else "v1"
+        return f"kubeflow.org/{version}"
+
+    def build_spec(self) -> JobSpec | None:
+        """The JobSpec the fields describe; None when a field cannot be read (its error is shown)."""
+        self.clear_errors()
+        problems: dict[str, str] = {}
+
+        def words(key: str, what: str) -> list[str] | None:
+            try:
+                return shlex.split(self.fields[key].value) or None
+            except ValueError as e:
+                problems[key] = f"{what} cannot be split into words: {e}"
+                return None
+
+        def number(key: str, what: str) -> int | None:
+            try:
+                return optional_int(self.fields[key].value, what)
+            except ValueError as e:
+                problems[key] = str(e)
+                return None
+
+        env: dict[str, str] = {}
+        for n, line in enumerate(self.env.value.splitlines(), start=1):
+            if line.strip():
+                key, sep, value = line.partition("=")
+                if not sep or not key.strip():
+                    problems["env"] = f"Line {n}: write NAME=value."
+                    break
+                env[key.strip()] = value
+        roles = {}
+        for role, editor in self.role_editors.items():
+            if editor.count.value or editor.count.disabled:
+                roles[role] = RoleSpec(replicas=int(editor.count.value), **editor.resources())
+        claim = self.output_claim.value.strip()
+        spec = JobSpec(
+            kind=self.framework, api_version=self.api_version, name=self.name.value.strip(),
+            namespace=self.namespace.value.strip() or None, image=self.image.value.strip() or None,
+            command=words("command", "The command"), args=words("args", "The arguments"), env=env or None,
+            working_dir=self.working_dir.value.strip() or None, roles=roles,
+            restart_policy=self.restart.value or None, backoff_limit=number("backoff", "The backoff limit"),
+            clean_pod_policy=self.clean.value or None,
+            ttl_seconds_after_finished=number("ttl", "The TTL"),
+            nproc_per_node=(self.nproc.value.strip() or None) if self.framework == "PyTorchJob" else None,
+            slots_per_worker=int(self.slots.value) if self.framework == "MPIJob" else None,
+            output_volume=OutputVolume(claim, self.output_path.value.strip() or "/output") if claim else None,
+        )
+        if problems:
+            for key, message in problems.items():
+                self.fields[key].error = message
+            return None
+        return spec
+
+    def check(self) -> tuple[JobSpec | None, list[ValidationIssue]]:
+        """Build the spec and validate its manifest; every issue is shown next to its field."""
+        spec = self.build_spec()
+        if spec is None:
+            return None, []
+        try:
+            issues = validate_manifest(spec.to_manifest())
+        except InvalidJob as e:
+            issues = list(e.issues)
+        name_issue = name_problem(spec.name) or self._taken_problem(spec.name)
+        if name_issue and not any(i.path == "metadata.name" for i in issues):
+            issues.insert(0, ValidationIssue("metadata.name", name_issue))
+        self.show_issues(issues)
+        return spec, issues
+
+    def show_issues(self, issues: list[ValidationIssue]) -> None:
+        """Put each issue next to its field; the rest go to the review step's error list."""
+        rest = []
+        for issue in issues:
+            target = self._route(issue.path)
+            if target is None:
+                rest.append(issue)
+            else:
+                target.error = (target.error + " " if target.error else "") + issue.message
+        self.review_errors.value = "".join(f"<div>• {esc(i)}</div>" for i in rest)
+
+    def clear_errors(self) -> None:
+        for target in (*self.fields.values(), *self.role_editors.values()):
+            target.error = ""
+        self.review_errors.value = ""
+
+    # ------------------------------------------------------------------ rules and reactions
+    @validate("step")
+    def _valid_step(self, proposal: dict[str, Any]) -> int:
+        """Steps run from 0 to 3."""
+        return max(0, min(len(STEPS) - 1, int(proposal["value"])))
+
+    @observe("step")
+    @guarded
+    def _on_step(self, change: dict[str, Any]) -> None:
+        if self.step == len(STEPS) - 1:
+            spec, _issues = self.check()
+            self.review.value = (f"<b>The manifest that will be sent</b><pre class='dtrain-preview'>{esc(spec.to_yaml())}</pre>"
+                                 if spec is not None else "<i>Fix the fields marked in red first.</i>")
+        self._render_step()
+
+    @observe("backends")
+    @guarded
+    def _on_backends(self, change: dict[str, Any]) -> None:
+        names = tuple(str(b.get("backend")) for b in self.backends if b.get("backend")) or ("local",)
+        current = self.backend.value
+        self.backend.control.options = tuple((n, n) for n in names)
+        self.backend.value = current if current in names else names[0]
+        self._on_backend({"new": self.backend.value})
+
+    # ------------------------------------------------------------------ handlers
+    @guarded
+    def _on_platform(self, change: dict[str, Any]) -> None:
+        self.framework = self.platform.value
+        self._load_platform()
+
+    @guarded
+    def _on_name(self, change: dict[str, Any]) -> None:
+        # Checked as you type: the DNS rule and whether the name is taken where it would go.
+        name = str(change["new"]).strip()
+        self.name.error = name_problem(name) if name else ""
+        if not self.name.error:
+            self.name.error = self._taken_problem(name)
+
+    @guarded
+    def _on_backend(self, change: dict[str, Any]) -> None:
+        backend = change["new"]
+        info = next((b for b in self.backends if b.get("backend") == backend), {})
+        self.namespace.control.placeholder = info.get("namespace") or "default of the backend"
+        self.image_note.layout.display = "" if backend == "local" else "none"
+
+    @guarded
+    def _on_back(self, _button: widgets.Button) -> None:
+        self.step -= 1
+
+    @guarded
+    def _on_next(self, _button: widgets.Button) -> None:
+        if self.step == 1 and name_problem(self.name.value.strip()):
+            self.name.error = name_problem(self.name.value.strip())
+            return
+        self.step += 1
+
+    @guarded
+    def _on_create(self, _button: widgets.Button) -> None:
+        spec, issues = self.check()
+        if spec is None or issues:
+            raise InvalidJob(issues or [ValidationIssue("", "fix the fields marked in red first")])
+        try:
+            job = self.client.create(spec, backend=self.backend.value or None,
+                                     namespace=self.namespace.value.strip() or None)
+        except InvalidJob as e:
+            self.show_issues(list(e.issues))
+            raise
+        self.name.value = ""
+        self.clear_errors()
+        self.step = 0
+        self._on_created(job)
+
+    @guarded
+    def _on_yaml(self, _button: widgets.Button) -> None:
+        spec = self.build_spec()
+        if spec is None:
+            raise InvalidJob([ValidationIssue("", "fix the fields marked in red first")])
+        self._on_edit_yaml(spec.to_yaml())
+
+    # ------------------------------------------------------------------ internals
+    def _taken_problem(self, name: str) -> str:
+        namespace = self.namespace.value.strip() or self.namespace.control.placeholder
+        if (self.backend.value, namespace, name) in self.taken:
+            return f"A job named {name!r} already exists in {self.backend.value}/{namespace}."
+        return ""
+
+    def _load_platform(self) -> None:
+        """Fill the fields from the platform's starter template (a program that really runs)."""
+        kind = self.framework
+        self.mpi_version.layout.display = "" if kind == "MPIJob" else "none"
+        template = JobSpec.from_yaml(starter_yaml(kind, self.mpi_version.value if kind == "MPIJob" else None))
+        fw = template.framework
+        self.image.control.options = IMAGE_SUGGESTIONS[kind]
+        self.image.value = template.image or DEFAULT_IMAGES[kind]
+        self.command.value = shlex.join(template.command or [])
+        self.args.value = shlex.join(template.args or [])
+        self.env.value = "\n".join(f"{k}={v}" for k, v in (template.env or {}).items())
+        editors = []
+        for role, fixed, gpu_ok in ROLES[kind]:
+            count = template.roles[role].replicas if role in template.roles else 0
+            editors.append(RoleEditor(role, fixed if fixed is not None else int(count or 0),
+                                      fixed=fixed is not None, gpu_allowed=gpu_ok,
+                                      maximum=1 if role in ("Chief", "Evaluator") else 64))
+        for old in self.role_editors.values():
+            old.close()
+        self.role_editors = {e.role: e for e in editors}
+        self.roles_box.children = tuple(editors)
+        self.restart.control.options = fw.restart_policies
+        self.restart.value = template.restart_policy or fw.default_restart_for("Worker")
+        self.slots.value = template.slots_per_worker or 1
+        self.nproc.layout.display = "" if kind == "PyTorchJob" else "none"
+        self.slots.layout.display = "" if kind == "MPIJob" else "none"
+        self.clear_errors()
+
+    def _route(self, path: str) -> Field | RoleEditor | None:
+        if path.startswith("metadata.name"):
+            return self.name
+        if path.startswith("metadata.namespace"):
+            return self.namespace
+        run = {"backoffLimit": "backoff", "cleanPodPolicy": "clean", "ttlSecondsAfterFinished": "ttl"}
+        for key, field in run.items():
+            if key in path:
+                return self.fields[field]
+        if "nprocPerNode" in path:
+            return self.nproc
+        if "slotsPerWorker" in path:
+            return self.slots
+        m = re.match(r"spec\.\w+ReplicaSpecs\.(\w+)(.*)$", path)
+        if m:
+            role, rest = m.group(1), m.group(2)
+            for key, field in (("image", "image"), ("command", "command"), ("args", "args"), ("env", "env"),
+                               ("workingDir", "working_dir"), ("restartPolicy", "restart"), ("volume", "output")):
+                if key in rest:
+                    return self.fields[field]
+            editor = self.role_editors.get(role)
+            if editor is not None:
+                return editor
+        return None
+
+    def _render_step(self) -> None:
+        self.pages.selected_index = self.step
+        self.steps_line.value = " › ".join(
+            f"<b>{i + 1} {esc(s)}</b>" if i == self.step else f"<span class='dtrain-muted'>{i + 1} {esc(s)}</span>"
+            for i, s in enumerate(STEPS))
+        self.back_button.disabled = self.step == 0
+        self.next_button.disabled = self.step == len(STEPS) - 1

@@ -1,0 +1,109 @@
+"""Small form pieces the wizard is built from: a field with its own error line, a role editor.
+
+Errors appear next to the field they concern: each `Field` owns an error line under its input,
+and `RoleEditor` owns one per replica role, so the wizard can route a validation issue's path
+(`spec.pytorchReplicaSpecs.Worker.replicas`) to the place a person typed the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from .words import esc
+
+LABEL_WIDTH = "130px"
+
+
+class Field(widgets.VBox):
+    """An input widget with a label, an optional hint and an error line under it."""
+
+    def __init__(self, label: str, control: widgets.Widget, hint: str = "", **kwargs: Any) -> None:
+        self.control = control
+        self.label = widgets.Label(label, layout=widgets.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
+        self.hint = widgets.HTML(f"<span class='dtrain-muted'>{esc(hint)}</span>" if hint else "")
+        self.error_line = widgets.HTML("")
+        self.error_line.add_class("dtrain-field-error")
+        control.layout.flex = "1 1 auto"
+        control.layout.width = "auto"
+        row = widgets.HBox([self.label, control], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
+        super().__init__(children=(row, self.hint, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
+
+    @property
+    def value(self) -> Any:
+        return self.control.value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self.control.value = new
+
+    @property
+    def error(self) -> str:
+        """The error text shown under the field ("" when there is none)."""
+        return getattr(self, "_error", "")
+
+    @error.setter
+    def error(self, message: str) -> None:
+        self._error = message
+        self.error_line.value = esc(message)
+
+
+def optional_int(text: str, what: str) -> int | None:
+    """'' -> None, '3' -> 3; anything else raises ValueError with a sentence naming the field."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{what} cannot be negative, got {value}")
+    return value
+
+
+class RoleEditor(widgets.VBox):
+    """Count, CPU, memory and GPU for one replica role, with one error line for the role.
+
+    Args:
+        role: the replica type (Master, Worker, PS, Chief, Evaluator, Launcher).
+        count: the starting replica count.
+        fixed: True when the operator requires exactly this count (Master, Launcher).
+        gpu_allowed: False for roles that never get GPUs (the MPI Launcher, TF parameter servers).
+    """
+
+    def __init__(self, role: str, count: int, fixed: bool = False, maximum: int = 64,
+                 gpu_allowed: bool = True, **kwargs: Any) -> None:
+        self.role = role
+        self.title = widgets.HTML(f"<b>{esc(role)}</b>", layout=widgets.Layout(width="90px"))
+        self.count = widgets.BoundedIntText(count, min=0, max=maximum, description="Replicas",
+                                            disabled=fixed, layout=widgets.Layout(width="150px"))
+        self.cpu = widgets.Text("", placeholder="e.g. 2 or 500m", description="CPU",
+                                layout=widgets.Layout(width="170px"))
+        self.memory = widgets.Text("", placeholder="e.g. 4Gi", description="Memory",
+                                   layout=widgets.Layout(width="180px"))
+        self.gpu = widgets.BoundedIntText(0, min=0, max=64, description="GPU", disabled=not gpu_allowed,
+                                          layout=widgets.Layout(width="130px"))
+        for w in (self.count, self.cpu, self.memory, self.gpu):
+            w.style.description_width = "initial"
+        self.error_line = widgets.HTML("")
+        self.error_line.add_class("dtrain-field-error")
+        row = widgets.HBox([self.title, self.count, self.cpu, self.memory, self.gpu],
+                           layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        super().__init__(children=(row, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
+        self.add_class("dtrain-role")
+
+    @property
+    def error(self) -> str:
+        return getattr(self, "_error", "")
+
+    @error.setter
+    def error(self, message: str) -> None:
+        self._error = message
+        self.error_line.value = esc(message)
+
+    def resources(self) -> dict[str, Any]:
+        """cpu, memory, gpu as RoleSpec wants them: blanks and zero GPUs are "not set"."""
+        return {"cpu": self.cpu.value.strip() or None, "memory": self.memory.value.strip() or None,
+                "gpu": int(self.gpu.value) or None}
