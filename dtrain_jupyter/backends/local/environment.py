@@ -265,6 +265,7 @@ def build_launches(
         resolved: dict[str, str] = {}
         for key, value in pairs:
             resolved[key] = expand(value, resolved)
+            env.pop(key, None)  # re-insert so the env keeps the injection order
             env[key] = resolved[key]
         env["DTRAIN_OUTPUT_DIR"] = str(output_dir)
         env["DTRAIN_JOB_UID"] = uid

@@ -1,0 +1,122 @@
+"""replicas.plan_job: pod names, operator labels, defaults, notes and errors with paths."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from dtrain_jupyter.backends.local.replicas import plan_job
+from dtrain_jupyter.errors import InvalidJob
+
+from .helpers import behave, mpi_job, pytorch_job, tf_job
+
+P = "training.kubeflow.org/"
+
+
+def test_pytorch_names_order_and_labels():
+    plan = plan_job(pytorch_job("pt", behave("exit:0"), workers=2))
+    assert [r.pod for r in plan.replicas] == ["pt-master-0", "pt-worker-0", "pt-worker-1"]
+    master, worker = plan.replicas[0], plan.replicas[2]
+    assert master.labels == {P + "operator-name": "pytorchjob-controller", P + "job-name": "pt",
+                             P + "replica-type": "master", P + "replica-index": "0", P + "job-role": "master"}
+    assert P + "job-role" not in worker.labels and worker.labels[P + "replica-index"] == "1"
+
+
+def test_replica_keys_are_case_insensitive_and_defaults_apply():
+    manifest = tf_job("tf", {"worker": (2, behave("exit:0")), "ps": (1, behave("exit:0"))})
+    del manifest["spec"]["tfReplicaSpecs"]["ps"]["replicas"]
+    manifest["spec"]["tfReplicaSpecs"]["ps"].pop("restartPolicy", None)
+    plan = plan_job(manifest)
+    assert [(r.pod, r.replica_type, r.restart_policy) for r in plan.replicas] == [
+        ("tf-ps-0", "PS", "Never"), ("tf-worker-0", "Worker", "Never"), ("tf-worker-1", "Worker", "Never")]
+    # Without Chief or Master, worker-0 has the master role.
+    assert plan.replicas[1].labels[P + "job-role"] == "master"
+
+
+def test_mpi_v1_launcher_has_no_index_and_v2beta1_uses_job_role():
+    v1 = plan_job(mpi_job("m1", behave("exit:0"), workers=2))
+    launcher = v1.replicas[0]
+    assert launcher.pod == "m1-launcher" and launcher.index is None
+    assert P + "replica-index" not in launcher.labels and launcher.labels[P + "job-role"] == "master"
+    assert all(r.placeholder for r in v1.replicas[1:])
+    v2 = plan_job(mpi_job("m2", behave("exit:0"), workers=1, version="v2beta1"))
+    assert v2.replicas[0].labels == {P + "operator-name": "mpi-operator", P + "job-name": "m2", P + "job-role": "launcher"}
+    assert v2.replicas[1].labels[P + "job-role"] == "worker" and v2.replicas[1].labels[P + "replica-index"] == "0"
+    assert v2.replicas[0].restart_policy == "OnFailure"
+
+
+def test_template_labels_are_kept_under_the_operators():
+    manifest = pytorch_job("pt", behave("exit:0"), workers=0)
+    manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"] = {
+        "labels": {"team": "vision", P + "job-name": "spoofed"}}
+    labels = plan_job(manifest).replicas[0].labels
+    assert labels["team"] == "vision" and labels[P + "job-name"] == "pt"
+
+
+def test_notes_name_every_field_not_honoured():
+    manifest = pytorch_job("pt", behave("exit:0"), workers=1, run_policy={"cleanPodPolicy": "All",
+                                                                            "ttlSecondsAfterFinished": 5})
+    c = manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]
+    c["containers"][0]["resources"] = {"limits": {"cpu": 1}}
+    c["containers"].append({"name": "sidecar", "image": "busybox"})
+    c["volumes"] = [{"name": "data", "emptyDir": {}}]
+    notes = " | ".join(plan_job(manifest).notes)
+    for words in ("image example.org/train:1 is not used", "sidecar", "volumes", "not enforced",
+                  "cleanPodPolicy", "ttlSecondsAfterFinished"):
+        assert words in notes
+
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda m: m["metadata"].update(name="Bad_Name"), "metadata.name"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"].update(Chief=m["spec"]["pytorchReplicaSpecs"]["Master"]),
+     "spec.pytorchReplicaSpecs.Chief"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"].update(replicas=-1), "spec.pytorchReplicaSpecs.Worker.replicas"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"].update(restartPolicy="Sometimes"),
+     "spec.pytorchReplicaSpecs.Worker.restartPolicy"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].pop("command"),
+     "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].command"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"].update(containers=[]),
+     "spec.pytorchReplicaSpecs.Worker.template.spec.containers"),
+    (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(
+        resources={"limits": {"nvidia.com/gpu": "lots"}}),
+     "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources.limits.nvidia.com/gpu"),
+    (lambda m: m["spec"].update(runPolicy={"suspend": True}), "spec.runPolicy.suspend"),
+    (lambda m: m.update(kind="Pod"), "kind"),
+], ids=["name", "unknown-type", "negative-replicas", "restart-policy", "no-command", "no-containers", "gpu-count",
+        "suspend", "kind"])
+def test_what_cannot_run_raises_invalid_job_with_its_path(mutate, path):
+    manifest = pytorch_job("pt", behave("exit:0"), workers=1)
+    mutate(manifest)
+    with pytest.raises(InvalidJob) as err:
+        plan_job(manifest)
+    assert err.value.issues[0].path == path
+
+
+def test_mpijob_without_launcher_is_rejected():
+    manifest = mpi_job("m", behave("exit:0"))
+    del manifest["spec"]["mpiReplicaSpecs"]["Launcher"]
+    with pytest.raises(InvalidJob) as err:
+        plan_job(manifest)
+    assert err.value.issues[0].path == "spec.mpiReplicaSpecs.Launcher"
+
+
+def test_official_examples_plan_or_say_exactly_why_not(conformance_dir):
+    planned = {}
+    for path in sorted(conformance_dir.glob("*/*.yaml")):
+        if path.parent.name == "crds":
+            continue
+        manifest = yaml.safe_load(path.read_text())
+        try:
+            plan = plan_job(copy.deepcopy(manifest))
+        except InvalidJob as e:
+            # Only an image entrypoint (no command) is beyond a local run.
+            assert e.issues[0].path.endswith(".command"), (path.name, e)
+            continue
+        planned[path.stem] = [r.pod for r in plan.replicas]
+    assert planned["pytorch_simple"] == ["pytorch-simple-master-0", "pytorch-simple-worker-0"]
+    assert planned["pi_pi"] == ["pi-launcher", "pi-worker-0", "pi-worker-1"]
+    assert planned["mpi_tensorflow-mnist"] == ["tensorflow-mnist-launcher", "tensorflow-mnist-worker-0",
+                                               "tensorflow-mnist-worker-1"]
+    assert "tensorflow_simple" in planned and "pytorch_cpu-demo_demo" in planned
