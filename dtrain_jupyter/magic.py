@@ -16,6 +16,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from .cli import Console, run
+from .errors import DTrainError
 
 # Commands whose manifest comes from the cell body in the %%dtrain form.
 _CELL_COMMANDS = ("create", "run", "validate")
@@ -87,14 +88,16 @@ class DTrainMagics(Magics):
         except SystemExit:  # belt and braces: nothing in a magic may end the kernel
             pass
 
-    @staticmethod
-    def _panel() -> None:
+    def _panel(self) -> None:
         try:
             from .ui import show_panel
         except ImportError as e:
             print(f"%dtrain: the panel is not available here ({e})", file=sys.stderr)
             return
-        show_panel()
+        try:
+            show_panel(client=self._make_client(None))
+        except DTrainError as e:
+            print(f"%dtrain: {e.message}", file=sys.stderr)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -129,6 +129,8 @@ class Kernel:
                 raw = await asyncio.wait_for(ws.read_message(), max(0.1, end - loop.time()))
                 if raw is None:
                     raise RuntimeError("kernel websocket closed")
+                if isinstance(raw, bytes):
+                    continue  # binary frames carry widget buffers; everything we read is JSON text
                 msg = json.loads(raw)
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
