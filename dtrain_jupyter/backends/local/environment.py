@@ -160,7 +160,7 @@ def operator_env(plan: JobPlan, rp: ReplicaPlan, ports: dict[str, int], hostfile
                     ("PET_NODE_RANK", str(rank))]
         if npn_raw is not None:
             env.append(("PET_NPROC_PER_NODE", str(npn_raw)))
-        if elastic:
+        if elastic is not None:
             workers = plan.count("Worker")
             lo, hi = elastic.get("minReplicas"), elastic.get("maxReplicas")
             lo, hi = (lo if lo is not None else hi), (hi if hi is not None else lo)
@@ -224,7 +224,7 @@ def allocate_ports(plan: JobPlan) -> dict[str, int]:
             ports[r.pod] = free_port()
     elif plan.kind in ("PyTorchJob", "XGBoostJob", "PaddleJob", "JAXJob"):
         ports["master"] = free_port()
-        if plan.kind == "PyTorchJob" and plan.spec.get("elasticPolicy"):
+        if plan.kind == "PyTorchJob" and plan.spec.get("elasticPolicy") is not None:
             ports["rdzv"] = free_port()
     return ports
 

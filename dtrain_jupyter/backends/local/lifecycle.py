@@ -123,7 +123,7 @@ def succeeded(kind: str, spec: dict[str, Any], replicas: list[dict[str, Any]]) -
     if kind in ("PyTorchJob", "PaddleJob"):
         if "Master" in by:
             return all_ok("Master")
-        if kind == "PyTorchJob" and spec.get("elasticPolicy"):
+        if kind == "PyTorchJob" and spec.get("elasticPolicy") is not None:
             return any(r["state"] == "Succeeded" for r in by.get("Worker", []))
         return all_ok("Worker")
     if kind == "TFJob":

@@ -1,0 +1,65 @@
+"""logs.py: tail, offsets, chunked reads and a follower that survives log rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from dtrain_jupyter.backends.local import logs
+from dtrain_jupyter.backends.local.logs import Follower, follow, read_lines, tail_offset
+
+
+def test_tail_offset_counts_lines_from_the_end(tmp_path):
+    f = tmp_path / "a.log"
+    f.write_bytes(b"one\ntwo\nthree\n")
+    assert list(read_lines(f, tail_offset(f, 2))) == ["two", "three"]
+    assert list(read_lines(f, tail_offset(f, 10))) == ["one", "two", "three"]
+    assert list(read_lines(f, tail_offset(f, 0))) == []
+    f.write_bytes(b"one\ntwo\npartial")
+    assert list(read_lines(f, tail_offset(f, 1))) == ["partial"]
+    assert tail_offset(tmp_path / "missing.log", 3) == 0
+
+
+def test_reads_cross_chunk_boundaries_and_bad_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "CHUNK", 7)
+    f = tmp_path / "a.log"
+    f.write_bytes(b"a long first line\r\nsecond\n\xff\xfe third\n")
+    assert list(read_lines(f)) == ["a long first line", "second", "\ufffd\ufffd third"]
+    assert list(read_lines(f, tail_offset(f, 2))) == ["second", "\ufffd\ufffd third"]
+
+
+def test_follower_drains_a_rotated_file_then_reads_the_new_one(tmp_path):
+    cur, prev = tmp_path / "p.log", tmp_path / "p.previous.log"
+    cur.write_bytes(b"first\nhalf")
+    follower = Follower({"p": (cur, 0)})
+    assert follower.poll() == [("p", "first")]
+    with open(cur, "ab") as f:
+        f.write(b" done\n")
+    os.replace(cur, prev)
+    cur.write_bytes(b"second attempt\n")
+    assert follower.poll() == [("p", "half done"), ("p", "second attempt")]
+    follower.close()
+
+
+def test_follow_ends_when_done_and_drained(tmp_path, jp_asyncio_loop):
+    f = tmp_path / "p.log"
+    f.write_bytes(b"")
+    state = {"done": False}
+
+    async def writer():
+        for i in range(3):
+            with open(f, "ab") as fh:
+                fh.write(f"line {i}\n".encode())
+            await asyncio.sleep(0.02)
+        with open(f, "ab") as fh:
+            fh.write(b"no newline")
+        state["done"] = True
+
+    async def reader():
+        return [line async for _, line in follow({"p": (f, 0)}, lambda: state["done"])]
+
+    async def both():
+        got, _ = await asyncio.gather(reader(), writer())
+        return got
+
+    assert jp_asyncio_loop.run_until_complete(both()) == ["line 0", "line 1", "line 2", "no newline"]
