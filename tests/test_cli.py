@@ -123,3 +123,82 @@ def test_server_errors_become_one_line_and_exit_1(tmp_path: Path) -> None:
     # Nothing listens on this port: the client's BackendUnavailable is printed, not raised.
     code, _, err = _run(["list", "--url", "http://127.0.0.1:9/", "--token", "x"])
     assert code == 1 and err.startswith("error: cannot reach the Jupyter server") and "Traceback" not in err
+
+
+# -- against a running server (the command in a subprocess) -----------------------------------
+
+from .server.conftest import unique  # noqa: E402
+from .server.live import LiveServer, pytorch_yaml  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    live = LiveServer(tmp_path_factory.mktemp("cli-server"))
+    yield live
+    live.stop()
+
+
+def dtrain(server: LiveServer, *argv: str, stdin: str | None = None, explicit: bool = True,
+           timeout: float = 180) -> subprocess.CompletedProcess:
+    """`dtrain ARGS` as a terminal user runs it: the console script when installed."""
+    script = Path(sys.executable).with_name("dtrain")
+    cmd = [str(script)] if script.exists() else [PYTHON, "-m", "dtrain_jupyter"]
+    args = list(argv) + (["--url", server.url, "--token", server.token] if explicit else [])
+    env = {**server.env}
+    return subprocess.run(cmd + args, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_run_follows_logs_and_exits_with_the_job_result(server: LiveServer, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    name, failing = unique(), unique()
+    good.write_text(pytorch_yaml(name))
+    bad.write_text(pytorch_yaml(failing).replace("import os", "raise SystemExit(4); import os"))
+    proc = dtrain(server, "run", "-f", str(good))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"pytorchjob/{name} created on local in default"
+    assert f"[{name}-master-0] hello from rank 0" in lines and lines[-1] == f"pytorchjob/{name} Succeeded"
+    proc = dtrain(server, "run", "-f", str(bad))
+    assert proc.returncode == 1 and proc.stdout.splitlines()[-1] == f"pytorchjob/{failing} Failed"
+    assert dtrain(server, "delete", name, failing, "-y").returncode == 0
+
+
+def test_verbs_in_a_terminal_with_discovery(server: LiveServer) -> None:
+    name = unique()
+    # No --url: the command finds the one running server through its runtime file.
+    proc = dtrain(server, "create", "-f", "-", stdin=pytorch_yaml(name), explicit=False)
+    assert proc.returncode == 0, proc.stderr
+    assert dtrain(server, "wait", f"pytorchjob/{name}", "--for", "succeeded", "--timeout", "120").returncode == 0
+    proc = dtrain(server, "list", "-o", "wide", explicit=False)
+    header, *rows = proc.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "KIND", "BACKEND"] and any(r.split()[0] == name for r in rows)
+    proc = dtrain(server, "get", name, "-o", "yaml")
+    assert "phase: Succeeded" in proc.stdout and "kind: PyTorchJob" in proc.stdout
+    proc = dtrain(server, "pods", name)
+    assert f"{name}-master-0" in proc.stdout and "Succeeded" in proc.stdout
+    proc = dtrain(server, "logs", name, "--pod", f"{name}-worker-0")
+    assert proc.stdout == "hello from rank 1\n"
+    proc = dtrain(server, "output", name)
+    assert "rank-0.txt" in proc.stdout and "rank-1.txt" in proc.stdout
+    proc = dtrain(server, "output", name, "rank-0.txt")
+    assert proc.stdout == "rank 0"
+    assert dtrain(server, "events", name).returncode == 0
+    proc = dtrain(server, "delete", name, "nope-" + name, "-y")
+    assert proc.returncode == 1 and f"pytorchjob/{name} deleted" in proc.stdout and "not found" in proc.stderr
+    proc = dtrain(server, "get", name)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: job") and "Traceback" not in proc.stderr
+
+
+def test_create_reports_every_invalid_field(server: LiveServer, tmp_path: Path) -> None:
+    proc = dtrain(server, "create", "-f", "-", stdin=pytorch_yaml("Bad_Name"))
+    assert proc.returncode == 1 and "metadata.name" in proc.stderr and "4:" in proc.stderr
+    proc = dtrain(server, "create", "-f", str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 1 and "no such file" in proc.stderr
+
+
+def test_wait_timeout_exits_1(server: LiveServer) -> None:
+    name = unique()
+    dtrain(server, "create", "-f", "-", stdin=pytorch_yaml(name).replace("import os", "import time; time.sleep(30); import os"))
+    proc = dtrain(server, "wait", name, "--timeout", "0.5")
+    assert proc.returncode == 1 and "still" in proc.stderr
+    dtrain(server, "delete", name, "-y")
