@@ -1,0 +1,260 @@
+"""Browser-test fixtures: a real `jupyter lab` server and Debian's Chromium driven by Playwright.
+
+Use from any test folder's conftest.py with `from tests.browser_fixtures import *  # noqa`
+(or list "tests.browser_fixtures" in the root conftest's `pytest_plugins`). Fixtures:
+
+- `lab_server` (session): JupyterLab started as a subprocess on 127.0.0.1 with a free port, a
+  random token, `allow_root` when running as root, and its own root, config, data, runtime,
+  settings and workspaces folders under pytest's tmp dir, so nothing leaks in or out. The
+  installed extension (in the venv's share/ and etc/) is what it serves.
+- `browser` (session): headless Chromium from /usr/bin/chromium (or $DTRAIN_CHROMIUM); no
+  browser download ever happens.
+- `lab_page` (function): a fresh browser context on a fresh JupyterLab workspace with the app
+  loaded; at teardown it shuts down every kernel session the test left, so tests do not see
+  each other's panels.
+- `screenshot(page, name)`: saves test-artifacts/screens/<name>.png and returns its path.
+
+Only the loopback interface is used. Playwright's sync API is used, so the tests using these
+fixtures are plain (non-async) functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCREENS = REPO / "test-artifacts" / "screens"
+CHROMIUM = Path(os.environ.get("DTRAIN_CHROMIUM", "/usr/bin/chromium"))
+# Without the networking flags Chromium keeps dialling Google's hosts, which this closed network
+# refuses; --no-sandbox because tests run as root in CI.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SERVER_START_TIMEOUT_S = 120
+APP_LOAD_TIMEOUT_MS = 90_000
+
+__all__ = ["LabServer", "lab_server", "browser", "lab_page", "screenshot", "jp_asyncio_loop",
+           "jp_server_cleanup", "CHROMIUM_ARGS"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LabServer:
+    """A running `jupyter lab` the tests own."""
+
+    port: int
+    token: str
+    root_dir: Path
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def lab_url(self, workspace: str | None = None) -> str:
+        """URL of the lab page (token included), in a named workspace when given."""
+        path = f"lab/workspaces/{workspace}" if workspace else "lab"
+        return f"{self.base_url}{path}?token={self.token}"
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the server's REST API (path relative to the base URL) with the token."""
+        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
+        return httpx.request(method, self.base_url + path.lstrip("/"), headers=headers, timeout=30, **kwargs)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """The server's kernel sessions (path, kernel id, ...)."""
+        response = self.api("GET", "api/sessions")
+        response.raise_for_status()
+        return response.json()
+
+    def kernel_ids(self) -> set[str]:
+        response = self.api("GET", "api/kernels")
+        response.raise_for_status()
+        return {k["id"] for k in response.json()}
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def _lab_environment(base: Path) -> tuple[dict[str, str], Path]:
+    """Environment with every per-user Jupyter folder moved under `base`; returns (env, root)."""
+    dirs = {name: base / name for name in ("root", "config", "data", "runtime", "settings", "workspaces")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
+        PYTHONUNBUFFERED="1",
+    )
+    # No "get notified about Jupyter news?" toast over the page under test.
+    notification = dirs["settings"] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text('{"fetchNews": "false"}')
+    # The server must only find its own environment's config; stray overrides would leak in.
+    for name in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE"):
+        env.pop(name, None)
+    return env, dirs["root"]
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Replaces pytest-jupyter's autouse loop fixture for browser tests.
+
+    Playwright's sync API keeps its own event loop current (and, seen from the test,
+    "running") in this thread; pytest-jupyter's fixture would pick that loop up and close it
+    at teardown ("Cannot close a running event loop"). Browser tests use no jp_* server
+    fixture, so a private loop that is never made current is all they need.
+    """
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup() -> Iterator[None]:
+    """Replaces pytest-jupyter's autouse in-process server cleanup for browser tests.
+
+    Browser tests run JupyterLab as a subprocess (`lab_server`), never an in-process
+    ServerApp, so there is nothing to clean; the original could not run its coroutine beside
+    Playwright's loop anyway.
+    """
+    yield
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A token-protected JupyterLab on 127.0.0.1 with isolated Jupyter folders."""
+    base = tmp_path_factory.mktemp("jupyterlab")
+    env, root = _lab_environment(base)
+    port, token = _free_port(), secrets.token_hex(24)
+    cmd = [
+        sys.executable, "-m", "jupyter", "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        # No calls out of the machine: news and update checks off.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--ServerApp.allow_root=True")
+    log_path = base / "jupyterlab.log"
+    log = log_path.open("wb")
+    # Own process group: teardown stops the server and every kernel it started.
+    process = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = LabServer(port=port, token=token, root_dir=root, log_path=log_path, process=process)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        _stop(process)
+        log.close()
+
+
+def _wait_until_up(server: LabServer) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {server.process.returncode}:\n{server.log_tail()}")
+        try:
+            if server.api("GET", "api/status").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"jupyter lab did not answer within {SERVER_START_TIMEOUT_S}s:\n{server.log_tail()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium under Playwright (sync API)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium "
+                    "as root) or `apt-get install -y chromium`, or set DTRAIN_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def lab_page(browser: Any, lab_server: LabServer) -> Iterator[Any]:
+    """A page with JupyterLab loaded in a workspace of its own.
+
+    `page.page_errors` collects uncaught page exceptions for the test to assert on.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.page_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
+    page.goto(lab_server.lab_url(workspace=f"t{uuid.uuid4().hex[:12]}"))
+    page.wait_for_selector(".jp-Launcher", timeout=APP_LOAD_TIMEOUT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
+        for session in lab_server.sessions():
+            lab_server.api("DELETE", f"api/sessions/{session['id']}")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot to test-artifacts/screens/<name>.png and return its path."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+

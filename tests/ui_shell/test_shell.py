@@ -1,0 +1,133 @@
+"""Browser smoke tests of the labextension shell (labextension/src): the ways in to the panel.
+
+A real JupyterLab serves the installed prebuilt extension; Debian's Chromium opens it. Each
+test checks what a person sees (card, palette entry, sidebar icon, the rendered panel root
+`.dtrain-panel`) and, through the REST API, the kernel behind it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.browser_fixtures import LabServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+MAIN = "#dtrain-main"
+SIDEBAR = "#dtrain-sidebar"
+MAIN_SESSION_PATH = "dtrain-panel"
+SIDEBAR_SESSION_PATH = "dtrain-sidebar"
+PANEL_TIMEOUT_MS = 90_000
+
+
+def wait_for_session(server: LabServer, path: str, timeout_s: float = 60) -> dict[str, Any]:
+    """The kernel session whose path is `path`, once the server has it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for session in server.sessions():
+            if session["path"] == path and session.get("kernel"):
+                return session
+        time.sleep(0.25)
+    raise AssertionError(f"no kernel session at {path!r}; sessions: {server.sessions()}")
+
+
+def wait_for_no_session(server: LabServer, path: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not any(s["path"] == path for s in server.sessions()):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"session at {path!r} still open: {server.sessions()}")
+
+
+def wait_for_panel(page: Any, root: str) -> Any:
+    """Wait until the bootstrap has rendered the panel root in `root`; return its output element."""
+    page.wait_for_selector(f"{root} .dtrain-shell-output .dtrain-panel", timeout=PANEL_TIMEOUT_MS)
+    return page.locator(f"{root} .dtrain-shell-output .jp-OutputArea-output").first.element_handle()
+
+
+def open_from_launcher(page: Any) -> Any:
+    page.locator(".jp-LauncherCard", has_text="Distributed Training").click()
+    return wait_for_panel(page, MAIN)
+
+
+def test_launcher_card_opens_the_panel_in_its_own_kernel(lab_page: Any, lab_server: LabServer) -> None:
+    card = lab_page.locator(".jp-LauncherCard", has_text="Distributed Training")
+    assert card.count() == 1
+    # The card shows the extension's drawn icon, not a blank square.
+    assert card.locator("svg").count() >= 1
+
+    open_from_launcher(lab_page)
+
+    tab = lab_page.locator('.lm-TabBar-tab[data-id="dtrain-main"]')
+    assert tab.inner_text().strip() == "Distributed Training"
+    session = wait_for_session(lab_server, MAIN_SESSION_PATH)
+    assert session["kernel"]["name"] == "python3"
+    # The panel renders as live widgets, not as the widget's text repr.
+    assert "VBox(" not in lab_page.locator(MAIN).inner_text()
+    screenshot(lab_page, "shell-main-tab")
+    assert lab_page.page_errors == []
+
+
+def test_palette_lists_the_open_command(lab_page: Any, lab_server: LabServer) -> None:
+    lab_page.keyboard.press("Control+Shift+C")
+    lab_page.locator(".lm-CommandPalette-input").fill("Distributed Training")
+    item = lab_page.locator(".lm-CommandPalette-item", has_text="Distributed Training: Open")
+    assert item.count() == 1
+    screenshot(lab_page, "shell-palette")
+
+    item.click()
+    wait_for_panel(lab_page, MAIN)
+    wait_for_session(lab_server, MAIN_SESSION_PATH)
+
+
+def test_sidebar_icon_opens_the_compact_panel(lab_page: Any, lab_server: LabServer) -> None:
+    icon = lab_page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="dtrain-sidebar"]')
+    assert icon.count() == 1
+    # The sidebar kernel starts when the panel is first shown, not at page load.
+    assert not any(s["path"] == SIDEBAR_SESSION_PATH for s in lab_server.sessions())
+
+    icon.click()
+    wait_for_panel(lab_page, SIDEBAR)
+    wait_for_session(lab_server, SIDEBAR_SESSION_PATH)
+    box = lab_page.locator(SIDEBAR).bounding_box()
+    assert box is not None and box["width"] >= 250
+    screenshot(lab_page, "shell-sidebar")
+
+
+def test_closing_the_tab_shuts_its_kernel_down(lab_page: Any, lab_server: LabServer) -> None:
+    open_from_launcher(lab_page)
+    kernel_id = wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"]
+
+    lab_page.locator('.lm-TabBar-tab[data-id="dtrain-main"] .lm-TabBar-tabCloseIcon').click()
+
+    wait_for_no_session(lab_server, MAIN_SESSION_PATH)
+    assert kernel_id not in lab_server.kernel_ids()
+
+
+def test_reload_restores_the_tab_on_the_same_kernel(lab_page: Any, lab_server: LabServer) -> None:
+    open_from_launcher(lab_page)
+    kernel_id = wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"]
+
+    lab_page.reload()
+
+    wait_for_panel(lab_page, MAIN)
+    sessions = [s for s in lab_server.sessions() if s["path"] == MAIN_SESSION_PATH]
+    assert [s["kernel"]["id"] for s in sessions] == [kernel_id]
+    screenshot(lab_page, "shell-after-reload")
+
+
+def test_kernel_restart_runs_the_bootstrap_again(lab_page: Any, lab_server: LabServer) -> None:
+    before = open_from_launcher(lab_page)
+    kernel_id = wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"]
+
+    lab_page.locator(f'{MAIN} .jp-Toolbar [data-jp-item-name="restart"] button, '
+                     f'{MAIN} .jp-Toolbar [data-jp-item-name="restart"]').first.click()
+
+    # The old output leaves the DOM with the old Python app, and the bootstrap renders anew.
+    lab_page.wait_for_function("el => !el.isConnected", arg=before, timeout=PANEL_TIMEOUT_MS)
+    wait_for_panel(lab_page, MAIN)
+    assert wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"] == kernel_id
