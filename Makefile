@@ -7,13 +7,13 @@ ARTIFACTS := test-artifacts
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS='tests/model -x'`.
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test bench labextension clean
+.PHONY: help setup run test bench clean
 
 help:
 	@echo "make run    set up, then start JupyterLab with the extension (local backend); prints the URL"
 	@echo "make test   set up (incl. Chromium), then run the whole test suite"
 	@echo "make bench  set up, then run every benchmarks/*_bench.py"
-	@echo "make labextension  rebuild the labextension into dtrain_jupyter/labextension"
+	@echo "make setup  only set up (venv, package, labextension build); quick when nothing changed"
 	@echo "make clean  remove build outputs and test artifacts (keeps .venv)"
 
 setup:
@@ -37,9 +37,6 @@ bench: setup
 	failed=0; for f in "$${scripts[@]}"; do \
 		echo "== $$f"; $(PY) "$$f" || { echo "!! $$f failed"; failed=1; }; \
 	done; exit $$failed
-
-labextension: setup
-	@cd labextension && ../.venv/bin/jlpm install && ../.venv/bin/jlpm build:prod
 
 clean:
 	rm -rf dtrain_jupyter/labextension labextension/lib labextension/tsconfig.tsbuildinfo $(ARTIFACTS) build dist
