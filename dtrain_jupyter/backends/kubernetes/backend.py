@@ -106,12 +106,20 @@ class KubernetesBackend:
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
+        """Stop the watches and the supervisor, and close the client."""
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """`stop()` for callers without a loop (blocking; a second call does nothing)."""
         self._stop.set()
         with self._lock:
             informers = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
-        await asyncio.to_thread(lambda: [i.stop() for i in informers])
+        for inf in informers:
+            inf.stop(join=0)
+        for inf in informers:
+            inf.stop()
         if self._supervisor is not None:
-            await asyncio.to_thread(self._supervisor.join, 2.0)
+            self._supervisor.join(2.0)
         if self._api is not None:
             self._api.close()
 

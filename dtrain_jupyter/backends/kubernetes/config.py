@@ -11,9 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import InClusterConfigLoader
 
 from ...errors import BackendUnavailable
 
@@ -46,7 +49,7 @@ def _kubeconfig_paths(kubeconfig: str | None) -> str | None:
 def _load_kubeconfig(path: str, context: str | None) -> ClusterConfig:
     try:
         contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
-    except (ConfigException, OSError) as e:
+    except (ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError) as e:
         raise BackendUnavailable(f"cannot read kubeconfig {path}: {e}") from e
     names = [c.get("name") for c in contexts or []]
     chosen = current
@@ -73,8 +76,10 @@ def _load_kubeconfig(path: str, context: str | None) -> ClusterConfig:
 def _load_in_cluster(sa_dir: Path) -> ClusterConfig:
     configuration = type.__call__(k8s_client.Configuration)
     try:
-        k8s_config.load_incluster_config(client_configuration=configuration)
-    except ConfigException as e:
+        InClusterConfigLoader(
+            token_filename=str(sa_dir / "token"), cert_filename=str(sa_dir / "ca.crt"),
+        ).load_and_set(configuration)
+    except (ConfigException, OSError) as e:
         raise BackendUnavailable(
             "no kubeconfig found (KUBECONFIG unset, no ~/.kube/config) and not running in a pod: "
             f"{e}"

@@ -117,12 +117,14 @@ def job_events(kind: str, name: str, namespace: str, pod_names: Iterable[str], c
                requests_by_pod: Mapping[str, Mapping[str, str]] | None = None) -> list[Event]:
     """Events about the job itself and about its pods, oldest first."""
     pods = set(pod_names)
+    # Pods already deleted still have events; the operators name them <job>-<type>-<i> (<job>-launcher-xxxxx).
+    by_name = re.compile(rf"^{re.escape(name)}-(launcher(-[a-z0-9]{{5}})?|[a-z]+-\d+)$")
     out = []
     for ev in candidates:
         inv = ev.get("involvedObject") or {}
         if (ev.get("metadata") or {}).get("namespace", inv.get("namespace")) != namespace:
             continue
-        if (inv.get("kind") == kind and inv.get("name") == name) or (inv.get("kind") == "Pod" and inv.get("name") in pods):
+        if (inv.get("kind") == kind and inv.get("name") == name) or (inv.get("kind") == "Pod" and (inv.get("name") in pods or by_name.match(str(inv.get("name"))))):
             out.append(event_from_object(ev, requests_by_pod))
     out.sort(key=lambda e: (e.last_time or e.first_time or "", e.first_time or ""))
     return out

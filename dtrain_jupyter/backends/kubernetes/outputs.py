@@ -99,6 +99,7 @@ def list_outputs(root: Path) -> list[OutputFile]:
                 continue
             mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat().replace("+00:00", "Z")
             files.append(OutputFile(path=full.relative_to(root).as_posix(), size=st.st_size, mtime=mtime))
+    files.sort(key=lambda f: f.path)
     return files
 
 

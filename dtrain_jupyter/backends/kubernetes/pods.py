@@ -132,10 +132,12 @@ def pod_from_object(pod: dict[str, Any], job_name: str, fw: Framework | None) ->
     )
     if status.get("reason") == "Evicted":
         reason = f"Evicted: {status.get('message') or 'the node ran out of resources'}"
-    if terminated.get("reason") == "OOMKilled" or (waiting.get("reason") == "CrashLoopBackOff" and last.get("reason") == "OOMKilled"):
-        reason = "OOMKilled" if not waiting else f"{reason} (last exit: OOMKilled)"
     rtype, index = _replica(pod, job_name, fw)
     restarts = sum(int(s.get("restartCount") or 0) for s in status.get("containerStatuses") or [] if isinstance(s, dict))
+    if last and not terminated:
+        # Restarted in place (OnFailure): why the last run ended is what a person is looking for.
+        last_words = "OOMKilled" if last.get("reason") == "OOMKilled" else f"exit code {last.get('exitCode')}"
+        reason += f" (last exit: {last_words})" if waiting else f", restarted {restarts}× (last exit: {last_words})"
     return Pod(
         name=str(meta.get("name") or ""), namespace=str(meta.get("namespace") or ""), job_name=job_name,
         replica_type=rtype, replica_index=index, phase=phase, reason=reason,
