@@ -28,7 +28,7 @@ from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener
 from . import lifecycle, outputs, process
 from .environment import build_launches, user_env
 from .lifecycle import now_iso, set_condition
-from .logs import follow, log_path, read_lines, tail_offset
+from .logs import follow, log_path, read_blocks, tail_offset
 from .replicas import plan_job
 from .state import StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, log_dir
@@ -364,10 +364,11 @@ class LocalBackend:
         stamp = (lambda: now_iso()) if timestamps else (lambda: None)
         if not follow_:
             for pod, (path, start) in files.items():
-                for i, line in enumerate(read_lines(path, start)):
-                    yield LogLine(pod=pod, line=line, timestamp=stamp())
-                    if i % 4096 == 4095:
-                        await asyncio.sleep(0)  # let the server breathe during a huge read
+                for block in read_blocks(path, start):
+                    when = stamp()
+                    for line in block:
+                        yield LogLine(pod, line, when)
+                    await asyncio.sleep(0)  # let the server breathe between 1 MiB blocks
             return
         pods = set(files)
 

@@ -1,0 +1,178 @@
+"""Benchmark of the local backend; prints a table (a measurement, not a test).
+
+    .venv/bin/python benchmarks/local_bench.py [--log-mb 1024] [--repeat 3]
+
+Rows:
+  * create -> all replicas Running, for 1, 4 and 8 replicas (goal <= 1 s for 8): from the
+    `create()` call until every replica's own command has been exec'd (its pid file exists);
+  * the same 2-process DDP script (benchmarks/local_ddp.py) as a PyTorchJob (Master + 1 Worker)
+    through the backend vs `torchrun --nproc-per-node=2` run directly: wall-time ratio (goal <= 1.05);
+  * log latency: a replica prints a timestamped line every 20 ms, a follower of `logs(follow=True)`
+    reads it: p50/p95 (goal p50 <= 50 ms);
+  * log throughput: reading a large log through `logs()` (goal >= 200 MB/s, <= 64 MB memory growth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from dtrain_jupyter.backends.local import LocalBackend
+from dtrain_jupyter.backends.local.environment import free_port
+from dtrain_jupyter.model.status import Phase
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+
+def job(name: str, command: list[str], workers: int, master: bool = True, env: dict | None = None) -> dict:
+    def spec(n):
+        c = {"name": "pytorch", "image": "bench:1", "command": command,
+             "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}
+        return {"replicas": n, "restartPolicy": "Never", "template": {"spec": {"containers": [c]}}}
+    specs = {"Master": spec(1)} if master else {}
+    if workers:
+        specs["Worker"] = spec(workers)
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": name},
+            "spec": {"pytorchReplicaSpecs": specs}}
+
+
+async def wait_finished(backend, name, timeout=600):
+    deadline = time.monotonic() + timeout
+    while True:
+        j = await backend.get("PyTorchJob", name, "default")
+        if j.phase.finished:
+            return j
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not finish")
+        await asyncio.sleep(0.01)
+
+
+async def bench_startup(backend, n: int, repeat: int) -> list[float]:
+    times = []
+    for r in range(repeat):
+        name = f"start-{n}-{r}"
+        t0 = time.perf_counter()
+        j = await backend.create(job(name, [PY, "-c", "import time; time.sleep(60)"], n - 1))
+        run = Path(backend.store.job_dir("default", "pytorchjobs", name)) / "run"
+        while len(list(run.glob("*.pid"))) < n:
+            await asyncio.sleep(0.001)
+        times.append(time.perf_counter() - t0)
+        await backend.delete("PyTorchJob", name, "default")
+        assert j.phase in (Phase.RUNNING, Phase.PENDING)
+    return times
+
+
+async def bench_ddp(backend, repeat: int) -> tuple[list[float], list[float]]:
+    script = str(HERE / "local_ddp.py")
+    ours, direct = [], []
+    for r in range(repeat):
+        t0 = time.perf_counter()
+        # torchrun sets OMP_NUM_THREADS=1 for its workers; give the replicas the same, so both
+        # sides run the same computation and only the launching differs.
+        await backend.create(job(f"ddp-{r}", [PY, script], 1, env={"OMP_NUM_THREADS": "1"}))
+        j = await wait_finished(backend, f"ddp-{r}")
+        ours.append(time.perf_counter() - t0)
+        assert j.phase == Phase.SUCCEEDED, j.status.message
+        await backend.delete("PyTorchJob", f"ddp-{r}", "default")
+        t0 = time.perf_counter()
+        subprocess.run([str(Path(PY).parent / "torchrun"), "--nproc-per-node=2", f"--master-port={free_port()}",
+                        script], check=True, capture_output=True)
+        direct.append(time.perf_counter() - t0)
+    return ours, direct
+
+
+async def bench_latency(backend, lines: int) -> list[float]:
+    code = (f"import time\nfor i in range({lines}):\n    print(f'{{time.time():.6f}}', flush=True)\n    time.sleep(0.02)\n")
+    await backend.create(job("latency", [PY, "-c", code], 0))
+    lat = []
+    async for ln in backend.logs("PyTorchJob", "latency", "default", follow=True):
+        try:
+            lat.append(time.time() - float(ln.line))
+        except ValueError:
+            pass
+    await backend.delete("PyTorchJob", "latency", "default")
+    return lat
+
+
+async def bench_throughput(backend, megabytes: int) -> tuple[float, float, float]:
+    # One replica writes the log at disk speed: 100-byte lines in 1 MiB blocks.
+    code = ("import sys\nline = b'x' * 99 + b'\\n'\nblock = line * 10486\n"
+            f"for _ in range({megabytes}):\n    sys.stdout.buffer.write(block)\n")
+    await backend.create(job("bigLog".lower(), [PY, "-c", code], 0))
+    await wait_finished(backend, "biglog")
+    size = (Path(backend.store.job_dir("default", "pytorchjobs", "biglog")) / "logs" / "biglog-master-0.log").stat().st_size
+    me = psutil.Process()
+    base = me.memory_info().rss
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], me.memory_info().rss)
+            time.sleep(0.01)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    t0 = time.perf_counter()
+    n = 0
+    nbytes = 0
+    async for ln in backend.logs("PyTorchJob", "biglog", "default"):
+        n += 1
+        nbytes += len(ln.line) + 1
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    t.join()
+    await backend.delete("PyTorchJob", "biglog", "default")
+    assert nbytes == size, (nbytes, size)
+    return size / 1e6, size / 1e6 / elapsed, (peak[0] - base) / 2**20
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def main(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = LocalBackend(Path(tmp) / "state", grace_seconds=2.0, poll_interval=0.05)
+        await backend.start()
+        rows = []
+        for n in (1, 4, 8):
+            t = await bench_startup(backend, n, args.repeat)
+            rows.append((f"create -> {n} replica(s) Running", f"median {statistics.median(t) * 1000:.0f} ms "
+                         f"(min {min(t) * 1000:.0f}, max {max(t) * 1000:.0f})", "<= 1 s for 8" if n == 8 else ""))
+        ours, direct = await bench_ddp(backend, args.repeat)
+        ratio = statistics.median(ours) / statistics.median(direct)
+        rows.append(("2-proc DDP: local backend / torchrun", f"{statistics.median(ours):.2f} s / "
+                     f"{statistics.median(direct):.2f} s = {ratio:.3f}", "<= 1.05"))
+        lat = await bench_latency(backend, args.latency_lines)
+        rows.append(("log latency write -> follower", f"p50 {pct(lat, 0.5) * 1000:.1f} ms, p95 {pct(lat, 0.95) * 1000:.1f} ms "
+                     f"({len(lat)} lines)", "p50 <= 50 ms"))
+        size, rate, growth = await bench_throughput(backend, args.log_mb)
+        rows.append((f"read a {size:.0f} MB log via logs()", f"{rate:.0f} MB/s, memory growth {growth:.1f} MiB",
+                     ">= 200 MB/s, <= 64 MB"))
+        await backend.stop()
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"{'measure':<{width}}  {'result':<{vwidth}}  goal")
+    print("-" * (width + vwidth + 20))
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value:<{vwidth}}  {goal}")
+    print(f"\n{psutil.cpu_count()} CPUs, Python {sys.version.split()[0]}, repeat={args.repeat}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-mb", type=int, default=1024, help="size of the log read for throughput (MB, default 1024)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per startup/DDP measurement (default 3)")
+    parser.add_argument("--latency-lines", type=int, default=200, help="lines written for the latency measure")
+    asyncio.run(main(parser.parse_args()))
