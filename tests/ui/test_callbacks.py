@@ -1,0 +1,40 @@
+"""The one handler guard: failures are logged with their traceback and reach the error line."""
+
+from __future__ import annotations
+
+import logging
+
+import ipywidgets as widgets
+import pytest
+
+from dtrain_jupyter.errors import InvalidJob, JobNotFound, ValidationIssue
+from dtrain_jupyter.ui.callbacks import ErrorForwarder, describe_error, guarded
+
+
+class Part(ErrorForwarder):
+    def __init__(self) -> None:
+        self.button = widgets.Button()
+        self.button.on_click(self.boom)
+
+    @guarded
+    def boom(self, _button) -> None:
+        raise JobNotFound("PyTorchJob", "gone", "default")
+
+
+def test_a_click_that_fails_reaches_the_owner_and_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    part = Part()
+    seen: list[BaseException] = []
+    part.on_error = seen.append
+    with caplog.at_level(logging.ERROR, logger="dtrain_jupyter.ui"):
+        part.button.click()
+    assert isinstance(seen[0], JobNotFound) and isinstance(part.last_error, JobNotFound)
+    assert "Traceback" in caplog.text or caplog.records[0].exc_info is not None
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (JobNotFound("TFJob", "x", "default"), "TFJob 'x' not found in namespace 'default'"),
+    (InvalidJob([ValidationIssue("metadata.name", "bad", line=3, column=2)]), "The job is not valid:\n• 3:2: metadata.name: bad"),
+    (ValueError("odd"), "Unexpected error (ValueError): odd"),
+], ids=["ours", "invalid-job", "unexpected"])
+def test_describe_error(exc: BaseException, expected: str) -> None:
+    assert describe_error(exc) == expected

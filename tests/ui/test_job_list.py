@@ -1,0 +1,100 @@
+"""The job list: rows keyed by uid update in place, filters, selection rules, a thousand jobs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
+from dtrain_jupyter.model.status import Phase
+from dtrain_jupyter.ui.job_list import JobList
+
+
+def make_job(i: int, kind: str = "PyTorchJob", phase: Phase = Phase.RUNNING, name: str | None = None) -> Job:
+    """A job as the client returns it (the list only reads data; no server needed for that)."""
+    return Job(backend="local", kind=kind, api_version="kubeflow.org/v1", name=name or f"job-{i:04d}",
+               namespace="default", uid=f"uid-{i}", created=f"2026-11-26T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
+               manifest={}, status=JobStatus(phase=phase, reason=str(phase),
+                                             replicas={"Worker": ReplicaCounts(replicas=2, active=1)}))
+
+
+@pytest.fixture
+def job_list(client) -> JobList:
+    return JobList(client, lambda action, job, pod: None)
+
+
+def test_a_change_updates_only_that_row_in_place(job_list: JobList) -> None:
+    jobs = tuple(make_job(i) for i in range(5))
+    job_list.jobs = jobs
+    children = job_list.rows_box.children
+    rows = {uid: job_list.rows[uid] for uid in job_list.visible}
+    before = {uid: row.facts.value for uid, row in rows.items()}
+    done = replace(jobs[2], status=JobStatus(phase=Phase.SUCCEEDED, reason="PyTorchJobSucceeded"))
+    job_list.jobs = (*jobs[:2], done, *jobs[3:])
+    assert job_list.rows_box.children is children or job_list.rows_box.children == children
+    assert job_list.rows["uid-2"] is rows["uid-2"]
+    assert "Succeeded" in rows["uid-2"].facts.value
+    assert all(rows[uid].facts.value == before[uid] for uid in rows if uid != "uid-2")
+
+
+def test_rows_are_added_and_removed_by_a_new_children_tuple(job_list: JobList) -> None:
+    job_list.jobs = (make_job(1), make_job(2))
+    assert len(job_list.rows_box.children) == 2
+    job_list.jobs = (make_job(2), make_job(3))
+    assert [r.job.uid for r in job_list.rows_box.children] == ["uid-3", "uid-2"]  # newest first
+    assert "uid-1" not in job_list.rows
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("text", "job-0003", ["uid-3"]),
+    ("kind", "TFJob", ["uid-5", "uid-4"]),
+    ("phase", "Failed", ["uid-5"]),
+], ids=["text", "kind", "phase"])
+def test_filters(job_list: JobList, field: str, value: str, expected: list[str]) -> None:
+    job_list.jobs = (*(make_job(i) for i in range(4)), make_job(4, kind="TFJob"),
+                     make_job(5, kind="TFJob", phase=Phase.FAILED))
+    getattr(job_list, field).value = value
+    assert [r.job.uid for r in job_list.rows_box.children] == expected
+    getattr(job_list, field).value = "" if field == "text" else "All"
+    assert len(job_list.rows_box.children) == 6
+
+
+def test_selection_keeps_only_known_jobs_and_follows_the_checkboxes(job_list: JobList) -> None:
+    job_list.jobs = (make_job(1), make_job(2))
+    job_list.selected = ("uid-1", "nope", "uid-1")
+    assert job_list.selected == ("uid-1",)
+    assert job_list.rows["uid-1"].check.value is True
+    job_list.rows["uid-2"].check.value = True
+    assert job_list.selected == ("uid-1", "uid-2")
+    job_list.jobs = (make_job(2),)
+    assert job_list.selected == ("uid-2",)
+
+
+def test_a_thousand_jobs_show_a_bounded_page(job_list: JobList) -> None:
+    job_list.jobs = tuple(make_job(i) for i in range(1000))
+    assert len(job_list.rows_box.children) == job_list.limit == 100
+    assert len(job_list.rows) == 100, "rows are built only for jobs on screen"
+    assert "Showing 100 of 1000" in job_list.footer.value
+    job_list.more.click()
+    assert len(job_list.rows_box.children) == 200
+    job_list.text.value = "job-0999"
+    assert [r.job.name for r in job_list.rows_box.children] == ["job-0999"]
+    assert job_list.more.layout.display == "none"
+
+
+def test_names_and_reasons_are_text_not_markup(job_list: JobList) -> None:
+    job = make_job(1)
+    job.status.reason = "<img src=x onerror=alert(1)>"
+    job_list.jobs = (job,)
+    row = job_list.rows["uid-1"]
+    assert "<img" not in row.facts.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in row.facts.value
+
+
+def test_compact_layout_keeps_status_and_ready_only(client) -> None:
+    narrow = JobList(client, lambda *a: None, compact=True)
+    narrow.jobs = (make_job(1),)
+    facts = narrow.rows["uid-1"].facts.value
+    assert "Running" in facts and "1/2" in facts
+    assert "local/default" not in facts

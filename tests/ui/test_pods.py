@@ -1,0 +1,32 @@
+"""Pods under a job: role, index, status and the reason a person needs (exit code, events)."""
+
+from __future__ import annotations
+
+from dtrain_jupyter.model.job import Event, Pod
+from dtrain_jupyter.ui.pods import PodLine, PodsView
+
+from .conftest import python_job, unique
+
+
+def test_a_failed_replica_says_its_exit_code(client) -> None:
+    name = unique("fail")
+    client.create(python_job(name, "import os, sys; sys.exit(1 if os.environ['RANK'] == '1' else 0)"))
+    job = client.wait(name, kind="PyTorchJob", timeout=90, progress=False)
+    view = PodsView(client, job, lambda *a: None)
+    view.refresh()
+    worker = view.line(f"{name}-worker-0")
+    texts = [cell.value for cell in worker.cells if hasattr(cell, "value")]
+    assert "exit code 1" in texts
+    assert "Failed" in worker.status.value
+    client.delete(name, kind="PyTorchJob")
+
+
+def test_events_sit_under_the_pod_they_concern(client) -> None:
+    pod = Pod(name="p-worker-0", namespace="default", job_name="p", replica_type="Worker", replica_index=0,
+              phase="Pending", reason="waiting: ImagePullBackOff — image not found or not pullable")
+    line = PodLine(pod, lambda name: None)
+    line.events = (Event(type="Warning", reason="Failed", message="pull <b>denied</b>", object_kind="Pod",
+                         object_name="p-worker-0", count=3),)
+    assert "ImagePullBackOff" in line.cells[3].value
+    assert "pull &lt;b&gt;denied&lt;/b&gt;" in line.event_lines.value
+    assert "(×3)" in line.event_lines.value

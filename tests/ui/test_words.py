@@ -1,0 +1,42 @@
+"""Words for facts: spans, ages, durations, counts, escaping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
+from dtrain_jupyter.model.status import Phase
+from dtrain_jupyter.ui.words import age, duration, esc, kind_title, replicas_ready, span
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (None, ""), (0, "0s"), (59, "59s"), (60, "1m"), (310, "5m10s"), (3600, "1h"), (3 * 3600 + 240, "3h4m"),
+    (86400 * 2 + 3600 * 5, "2d5h"), (-5, "0s"),
+], ids=str)
+def test_span(seconds, text) -> None:
+    assert span(seconds) == text
+
+
+def test_age_and_duration() -> None:
+    job = Job("local", "TFJob", "kubeflow.org/v1", "a", "default", "u", "2026-11-26T11:00:00Z", {},
+              JobStatus(Phase.SUCCEEDED, start_time="2026-11-26T11:00:05Z", completion_time="2026-11-26T11:01:10Z"))
+    assert age(job.created, NOW) == "1h"
+    assert duration(job, NOW) == "1m5s"
+    job.status = JobStatus(Phase.RUNNING, start_time="2026-11-26T11:59:00+00:00")
+    assert duration(job, NOW) == "1m"
+    assert age("not a time", NOW) == ""
+
+
+def test_replicas_ready_counts_running_and_succeeded() -> None:
+    job = Job("local", "MPIJob", "kubeflow.org/v2beta1", "a", "default", "u", "", {},
+              JobStatus(replicas={"Launcher": ReplicaCounts(1, 0, 1), "Worker": ReplicaCounts(2, 2)}))
+    assert replicas_ready(job) == (3, 3)
+    assert kind_title("MPIJob") == "Horovod/MPIJob"
+
+
+def test_esc_quotes_too() -> None:
+    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
