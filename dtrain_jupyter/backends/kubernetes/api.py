@@ -148,10 +148,11 @@ def translate_status(code: int, status: dict[str, Any], call: Call, server: str)
 def translate_transport(exc: BaseException, call: Call, server: str) -> BackendUnavailable:
     """A connection that failed, timed out or dropped: the server is unreachable for now."""
     inner = getattr(exc, "reason", None) or exc
-    if isinstance(inner, (urllib3.exceptions.TimeoutError,)) or isinstance(exc, urllib3.exceptions.TimeoutError):
-        text = "did not answer in time"
-    elif isinstance(inner, urllib3.exceptions.NewConnectionError):
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it must be asked first.
+    if isinstance(inner, urllib3.exceptions.NewConnectionError):
         text = "refused the connection (is it running?)"
+    elif isinstance(inner, (urllib3.exceptions.TimeoutError,)) or isinstance(exc, urllib3.exceptions.TimeoutError):
+        text = "did not answer in time"
     elif isinstance(inner, urllib3.exceptions.ProtocolError) or isinstance(exc, urllib3.exceptions.ProtocolError):
         text = "dropped the connection"
     else:

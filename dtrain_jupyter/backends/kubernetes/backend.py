@@ -218,13 +218,18 @@ class KubernetesBackend:
             problems.append("connecting to the Kubernetes API server")
         with self._lock:
             infs = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
+        watch_problems: list[str] = []
         for inf in infs:
-            if inf.error is not None and inf.error.message not in problems:
-                problems.append(inf.error.message)
+            if inf.error is not None and inf.error.message not in watch_problems:
+                watch_problems.append(inf.error.message)
             elif not inf.synced and inf.error is None and self._served is not None:
-                problems.append(f"loading {inf.source.resource}")
+                watch_problems.append(f"loading {inf.source.resource}")
             if inf.note and inf.note not in notes:
                 notes.append(inf.note)
+        # One unreachable server fails every watch alike: say it once, and count the rest.
+        problems.extend(watch_problems[:2])
+        if len(watch_problems) > 2:
+            problems.append(f"and {len(watch_problems) - 2} more watch problems")
         if self._served is not None and not self._served.kinds:
             problems.append("no Kubeflow job kinds are installed on this cluster (no kubeflow.org job resources)")
         return {

@@ -245,6 +245,8 @@ class Informer:
         resp = self.api.request("GET", self._path(), self._call("watch"), query=query, stream=True,
                                 timeout=(self.api.tuning.connect_timeout, self.tuning.watch_timeout + 30))
         self._resp = resp
+        if self.error is not None:
+            self._set_state(None)  # the server answers again
         try:
             for event in _lines(resp):
                 if self._stop.is_set():

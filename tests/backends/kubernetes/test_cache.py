@@ -1,0 +1,117 @@
+"""The list+watch cache: resume after a dropped stream, re-list after 410, survive a server that is down."""
+
+from __future__ import annotations
+
+import pytest
+
+from dtrain_jupyter.backends.kubernetes.api import Api
+from dtrain_jupyter.backends.kubernetes.cache import Informer, Source
+from dtrain_jupyter.backends.kubernetes.config import load_cluster_config
+from dtrain_jupyter.errors import BackendUnavailable
+
+from .conftest import FAST, FAST_WATCH, eventually
+from .test_backend import pytorch
+
+
+def list_calls(kd, plural="pytorchjobs"):
+    return [q for m, p, q in kd.request_log if m == "GET" and p.endswith(f"/{plural}") and q.get("watch") is None]
+
+
+def watch_calls(kd, plural="pytorchjobs"):
+    return [q for m, p, q in kd.request_log if m == "GET" and p.endswith(f"/{plural}") and q.get("watch")]
+
+
+async def names(backend, namespace="default"):
+    return {j.name for j in await backend.list(namespace)}
+
+
+async def test_dropped_watch_resumes_from_its_resource_version(backend, kube_double):
+    await backend.create(pytorch("before"))
+    await eventually(lambda: _has(backend, "before"))
+    lists = len(list_calls(kube_double))
+    kube_double.drop_watches()
+    await backend.create(pytorch("after"))
+    await eventually(lambda: _has(backend, "after"))
+    assert len(list_calls(kube_double)) == lists  # resumed, not re-listed
+    resumed = watch_calls(kube_double)[-1]
+    assert resumed.get("resourceVersion") not in (None, "", "0")
+
+
+async def _has(backend, name, namespace="default"):
+    return name in await names(backend, namespace)
+
+
+async def test_gone_after_compaction_relists_and_reports_missed_deletes(kube_double, make_backend):
+    kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
+    b = make_backend(kube_double)
+    await b.start()
+    seen = []
+    b.subscribe(lambda change, job: seen.append((change, job.name)))
+    await b.create(pytorch("keep"))
+    await b.create(pytorch("doomed"))
+    await eventually(lambda: _has(b, "doomed"))
+    kube_double.set_down(True)          # the backend misses what happens next
+    kube_double.store.delete(("kubeflow.org", "pytorchjobs"), "default", "doomed")
+    kube_double.compact()
+    kube_double.set_down(False)
+    lists = len(list_calls(kube_double))
+    await eventually(lambda: len(list_calls(kube_double)) > lists, timeout=15)
+    await eventually(lambda: not _sync_has(b, "doomed"), timeout=15)
+    assert ("DELETED", "doomed") in seen
+    assert "keep" in await names(b)
+
+
+def _sync_has(backend, name):
+    return any(e.job.name == name for inf in backend._job_informers.values() for e in inf.values())
+
+
+async def test_api_server_down_at_start_is_picked_up_later(kube_double, make_backend):
+    kube_double.set_down(True)
+    b = make_backend(kube_double, start_wait=0.5)
+    await b.start()  # returns: the Jupyter server keeps running
+    d = b.describe()
+    assert d["ready"] is False and kube_double.url in d["message"]
+    with pytest.raises(BackendUnavailable):
+        await b.list()
+    kube_double.set_down(False)
+    await eventually(lambda: b.describe()["ready"], timeout=15)
+    await b.create(pytorch("late"))
+    await eventually(lambda: _has(b, "late"))
+
+
+async def test_server_going_away_keeps_the_cache_and_recovers(backend, kube_double):
+    await backend.create(pytorch("stay"))
+    await eventually(lambda: _has(backend, "stay"))
+    kube_double.set_down(True)
+    await eventually(lambda: not backend.describe()["ready"], timeout=15)
+    assert "stay" in await names(backend)  # last known state, not an error
+    kube_double.set_down(False)
+    await eventually(lambda: backend.describe()["ready"], timeout=15)
+    await backend.create(pytorch("back"))
+    await eventually(lambda: _has(backend, "back"))
+
+
+async def test_bookmarks_advance_the_resource_version(kube_double):
+    api = Api(load_cluster_config(kubeconfig=kube_double.kubeconfig_path), FAST)
+    inf = Informer(api, Source("kubeflow.org", "v1", "tfjobs"), tuning=FAST_WATCH)
+    inf.start()
+    try:
+        assert inf.wait_synced(10)
+        # A change to another kind moves the global resourceVersion; only a bookmark tells this watch,
+        # so a later resume does not replay (or lose) history.
+        other = kube_double.put_raw("kubeflow.org/v1", "pytorchjobs", "default", pytorch("elsewhere"))
+        target = int(other["metadata"]["resourceVersion"])
+        await eventually(lambda: int(inf.resource_version or 0) >= target, timeout=10)
+        assert inf.values() == []
+        assert all(q.get("allowWatchBookmarks") == "true" for q in watch_calls(kube_double, "tfjobs"))
+    finally:
+        inf.stop()
+        api.close()
+
+
+async def test_list_retried_after_server_errors(kube_double, make_backend):
+    kube_double.fail_next("GET", r"/apis/kubeflow.org/v1/pytorchjobs$", status=500, times=2)
+    b = make_backend(kube_double)
+    await b.start()
+    assert b.describe()["ready"] is True
+    assert len(list_calls(kube_double)) == 3  # two refused, the third answered
