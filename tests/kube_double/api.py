@@ -195,7 +195,8 @@ class Api:
             errors += v.errors
             mode = (q1(query, "fieldValidation") or "Warn").lower()
             if v.unknown and mode == "strict":
-                raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(
+                raise ApiError(400, "BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                               f"{rt.kind}: strict decoding error: " + ", ".join(
                     f'unknown field "{u}"' for u in v.unknown))
             if mode == "warn":
                 warnings = [f'unknown field "{u}"' for u in v.unknown]

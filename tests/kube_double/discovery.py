@@ -9,12 +9,15 @@ cluster. Discovery answers the legacy (unaggregated) format only: kubectl 1.32 a
 
 from __future__ import annotations
 
-import copy
+import base64
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from .store import clone
 
 ALL_VERBS = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
 
@@ -54,8 +57,6 @@ class ResourceType:
     def api_resources(self) -> list[dict]:
         """The APIResource entries for this type and its subresources."""
         digest = hashlib.sha256(f"{self.group_version}/{self.kind}".encode()).digest()
-        import base64
-
         main = {
             "name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
             "kind": self.kind, "verbs": self.verbs,
@@ -102,15 +103,21 @@ def _builtins() -> list[ResourceType]:
     ]
 
 
+# Parsed CRD files by path: the corpus is 4 MB of YAML and every test starts a fresh double.
+_PARSED: dict[Path, list[dict]] = {}
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_crds(crd_dir: Path, mpi_version: str) -> list[dict]:
-    """Read every CRD file; of the two mpijobs CRDs keep only the one for `mpi_version`."""
+    """Read every CRD file (once per process); of the two mpijobs CRDs keep the `mpi_version` one."""
     crds = []
-    for path in sorted(Path(crd_dir).glob("*.yaml")):
+    for path in sorted(Path(crd_dir).resolve().glob("*.yaml")):
         if "mpijobs" in path.name and not path.name.endswith(f"_{mpi_version}.yaml"):
             continue
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                crds.append(doc)
+        if path not in _PARSED:
+            _PARSED[path] = [d for d in yaml.load_all(path.read_text(), Loader=_LOADER)
+                             if d and d.get("kind") == "CustomResourceDefinition"]
+        crds.extend(clone(_PARSED[path]))
     return crds
 
 
@@ -141,7 +148,7 @@ class Registry:
 
     def __init__(self, crds: list[dict]) -> None:
         self.types: list[ResourceType] = _builtins()
-        self.crds = [copy.deepcopy(c) for c in crds]
+        self.crds = crds
         for crd in self.crds:
             self.types.extend(crd_resources(crd))
 
@@ -197,8 +204,6 @@ class Registry:
 
 def _version_priority(version: str) -> tuple:
     """Kubernetes version ordering: GA > beta > alpha, higher numbers first."""
-    import re
-
     m = re.match(r"^v(\d+)(?:(alpha|beta)(\d+))?$", version)
     if not m:
         return (3, version)

@@ -12,7 +12,7 @@ HTTP server, the simulator thread and test code call them concurrently.
 
 from __future__ import annotations
 
-import copy
+import json
 import threading
 import uuid
 from collections import deque
@@ -25,6 +25,11 @@ Key = tuple[str, str]  # (group, plural)
 WatchCallback = Callable[[str, dict, "dict | None", int], None]
 
 HISTORY_LIMIT = 200_000
+
+
+def clone(obj: Any) -> Any:
+    """Deep copy of a JSON value; a JSON round trip is several times faster than copy.deepcopy."""
+    return json.loads(json.dumps(obj))
 
 
 def now_rfc3339() -> str:
@@ -69,7 +74,7 @@ class Store:
     def get(self, key: Key, namespace: str, name: str) -> dict | None:
         with self.lock:
             obj = self._objects.get(key, {}).get((namespace, name))
-            return copy.deepcopy(obj) if obj is not None else None
+            return clone(obj) if obj is not None else None
 
     def list(self, key: Key, namespace: str | None = None,
              match: Callable[[dict], bool] | None = None) -> tuple[list[dict], int]:
@@ -78,7 +83,7 @@ class Store:
             bucket = self._objects.get(key, {})
             items = [obj for (ns, _), obj in sorted(bucket.items())
                      if (namespace is None or ns == namespace) and (match is None or match(obj))]
-            return copy.deepcopy(items), self.rv
+            return clone(items), self.rv
 
     def count(self, key: Key) -> int:
         with self.lock:
@@ -114,7 +119,7 @@ class Store:
                 meta.pop(drop, None)
             if dry_run:
                 meta["resourceVersion"] = str(self.rv)
-                return copy.deepcopy(obj)
+                return clone(obj)
             return self._put(key, namespace, obj, "ADDED", None)
 
     def update(self, key: Key, namespace: str, obj: dict, *, check_rv: bool = True,
@@ -134,9 +139,9 @@ class Store:
                 raise StoreError(409, "Conflict",
                                  f"Operation cannot be fulfilled on {{kind}} \"{name}\": the object has been "
                                  "modified; please apply your changes to the latest version and try again")
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             if subresource == "status":
-                merged = copy.deepcopy(old)
+                merged = clone(old)
                 merged["status"] = new.get("status")
                 new = merged
             elif "status" in old and subresource is None and key[0] != "":
@@ -152,7 +157,7 @@ class Store:
             if dry_run:
                 return new
             if new == {**old, "metadata": {**meta, "resourceVersion": old["metadata"]["resourceVersion"]}}:
-                return copy.deepcopy(old)  # a no-op write does not bump resourceVersion
+                return clone(old)  # a no-op write does not bump resourceVersion
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 self._remove(key, namespace, name)
                 return new
@@ -166,10 +171,10 @@ class Store:
             old = self._objects.get(key, {}).get((namespace, name))
             if old is None:
                 return None
-            new = copy.deepcopy(old)
+            new = clone(old)
             fn(new)
             if new == old:
-                return copy.deepcopy(old)
+                return clone(old)
             return self._put(key, namespace, new, "MODIFIED", old)
 
     def delete(self, key: Key, namespace: str, name: str, propagation: str = "Background",
@@ -184,7 +189,7 @@ class Store:
             if old is None:
                 raise StoreError(404, "NotFound", f"{{kind}} \"{name}\" not found")
             if dry_run:
-                return copy.deepcopy(old), True
+                return clone(old), True
             uid = old["metadata"]["uid"]
             if propagation == "Orphan":
                 for dep_uid in list(self._dependents.get(uid, ())):
@@ -198,8 +203,8 @@ class Store:
                 finalizers = finalizers + ["foregroundDeletion"] if "foregroundDeletion" not in finalizers else finalizers
             if finalizers:
                 if old["metadata"].get("deletionTimestamp") and finalizers == old["metadata"].get("finalizers"):
-                    return copy.deepcopy(old), False
-                new = copy.deepcopy(old)
+                    return clone(old), False
+                new = clone(old)
                 new["metadata"]["finalizers"] = finalizers
                 new["metadata"].setdefault("deletionTimestamp", now_rfc3339())
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -208,7 +213,7 @@ class Store:
                 return result, False
             self._remove(key, namespace, name)
             self._later()
-            return copy.deepcopy(old), True
+            return clone(old), True
 
     def _collect(self) -> None:
         """One garbage-collector pass: delete orphans, finish foreground deletions."""
@@ -242,7 +247,7 @@ class Store:
                         if owner_obj is not None and foreground and not self._dependents.get(owner_uid):
                             rest = [f for f in fins if f != "foregroundDeletion"]
                             if rest:
-                                new = copy.deepcopy(owner_obj)
+                                new = clone(owner_obj)
                                 new["metadata"]["finalizers"] = rest
                                 self._put(owner[0], owner[1], new, "MODIFIED", owner_obj)
                             else:
@@ -269,7 +274,7 @@ class Store:
         for o in new_owners:
             self._dependents.setdefault(o, set()).add(uid)
         self._emit(key, namespace, event, obj, old)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def _remove(self, key: Key, namespace: str, name: str) -> None:
         old = self._objects.get(key, {}).pop((namespace, name), None)
@@ -280,13 +285,13 @@ class Store:
         for r in old["metadata"].get("ownerReferences") or []:
             self._dependents.get(r.get("uid"), set()).discard(uid)
         self.rv += 1
-        gone = copy.deepcopy(old)
+        gone = clone(old)
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._emit(key, namespace, "DELETED", gone, old)
 
     # ---- watch -------------------------------------------------------------------------
     def _emit(self, key: Key, namespace: str, event: str, obj: dict, old: dict | None) -> None:
-        frozen = copy.deepcopy(obj)
+        frozen = clone(obj)
         self._history.append((self.rv, key, namespace, event, frozen, old))
         if len(self._history) == self._history.maxlen:
             self.compacted_rv = max(self.compacted_rv, self._history[0][0] - 1)
@@ -308,7 +313,7 @@ class Store:
             if since_rv is None:
                 for (ns, _), obj in sorted(self._objects.get(key, {}).items()):
                     if namespace is None or ns == namespace:
-                        callback("ADDED", copy.deepcopy(obj), None, int(obj["metadata"]["resourceVersion"]))
+                        callback("ADDED", clone(obj), None, int(obj["metadata"]["resourceVersion"]))
             else:
                 for rv, k, ns, event, obj, old in self._history:
                     if rv > since_rv and k == key and (namespace is None or ns == namespace):
