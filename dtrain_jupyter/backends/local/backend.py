@@ -207,7 +207,8 @@ class LocalBackend:
         elif state in ("Succeeded", "Failed"):
             code = rep.get("exit_code")
             reason = describe_pod(state, exit_code=code, signal=rep.get("signal"),
-                                  terminated_reason="Completed" if code == 0 else "Error")
+                                  terminated_reason="OOMKilled" if rep.get("oom_killed") else
+                                  "Completed" if code == 0 else "Error")
         else:
             reason = describe_pod(state)
         pid = rep.get("child_pid")
@@ -266,13 +267,20 @@ class LocalBackend:
                 "container": str(rp.container.get("name") or ""), "restart_policy": rp.restart_policy,
                 "gpu_count": rp.gpus, "gpus": [], "state": "Pending", "reason": "", "restarts": 0,
                 "pid": None, "create_time": None, "exit_code": None, "signal": None,
-                "launch": vars(launches[rp.pod]) if rp.pod in launches else None,
+                "launch": self._stored_launch(launches[rp.pod]) if rp.pod in launches else None,
             } for rp in plan.replicas],
         }
         kind = plan.kind
         set_condition(record["conditions"], "Created", "True", f"{kind}Created", f"{kind} {plan.name} is created.")
         add_event(record, "Normal", f"{kind}Created", f"{kind} {plan.name} is created.")
         return record
+
+    @staticmethod
+    def _stored_launch(launch) -> dict[str, Any]:
+        # Only what differs from the server's own environment goes to disk: the server's
+        # variables (tokens included) are inherited again at each start, never written out.
+        overlay = {k: v for k, v in launch.env.items() if os.environ.get(k) != v}
+        return {"argv": launch.argv, "cwd": launch.cwd, "env": overlay}
 
     async def list(self, namespace: str | None = None) -> list[Job]:
         if namespace is not None:

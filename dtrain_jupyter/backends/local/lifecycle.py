@@ -73,8 +73,10 @@ def backoff_delay(restarts: int, base: float, cap: float = 30.0) -> float:
     return min(cap, base * (2 ** restarts))
 
 
-def describe_exit(exit_code: int | None, signum: int | None) -> str:
+def describe_exit(exit_code: int | None, signum: int | None, oom_killed: bool = False) -> str:
     """Words for how a replica ended: 'exited with code 3', 'was killed by signal 9 (SIGKILL)'."""
+    if oom_killed:
+        return "was killed for running out of memory (OOMKilled, exit code 137)"
     if exit_code == LOST_EXIT_CODE and signum is None:
         return "was lost (its process ended without recording an exit status)"
     if signum:

@@ -95,6 +95,22 @@ def read_exit(exit_file: Path) -> ExitStatus | None:
         return None
 
 
+def oom_kills(vmstat: Path = Path("/proc/vmstat")) -> int | None:
+    """The kernel's count of OOM kills so far (None where the kernel does not report it).
+
+    A replica killed by SIGKILL while this count grew was, in all likelihood, killed for
+    running out of memory: the local counterpart of a container's `OOMKilled` reason.
+    """
+    try:
+        for line in vmstat.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def read_pid(pid_file: Path) -> int | None:
     try:
         return int(pid_file.read_text().strip())

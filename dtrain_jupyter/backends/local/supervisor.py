@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -74,13 +75,13 @@ class Supervisor:
     # ---- starting -------------------------------------------------------------------------
     def _spawn_one(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
         launch = rep["launch"]
-        env = dict(launch["env"])
+        env = {**os.environ, **launch["env"]}
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(rep.get("gpus", []))
         pod = rep["pod"]
         started = process.spawn(launch["argv"], env, launch["cwd"], log_path(log_dir(record), pod),
                                 run_dir(record) / f"{pod}.exit", run_dir(record) / f"{pod}.pid")
-        rep.update(pid=started.pid, create_time=started.create_time, state="Running", reason="",
+        rep.update(pid=started.pid, create_time=started.create_time, state="Running", reason="", oom_kills=process.oom_kills(),
                    started=now_iso(), finished=None, finished_ts=None, exit_code=None, signal=None,
                    restart_at=None)
 
@@ -133,11 +134,13 @@ class Supervisor:
         code = status.exit_code if status else lifecycle.LOST_EXIT_CODE
         sig = status.signal if status else None
         child = process.read_pid(run_dir(record) / f"{pod}.pid")
-        rep.update(exit_code=code, signal=sig, child_pid=child, finished=now_iso(),
+        oom_now = process.oom_kills()
+        oom = sig == signal.SIGKILL and oom_now is not None and rep.get("oom_kills") is not None and oom_now > rep["oom_kills"]
+        rep.update(exit_code=code, signal=sig, child_pid=child, finished=now_iso(), oom_killed=oom,
                    finished_ts=status.finished if status else time.time())
         # A container's end takes its whole process tree with it; so does a local replica's.
         await asyncio.to_thread(process.stop_job, record["uid"], [], self.grace, pod)
-        how = lifecycle.describe_exit(code, sig)
+        how = lifecycle.describe_exit(code, sig, oom)
         if code == 0:
             rep.update(state="Succeeded", reason="")
             add_event(record, "Normal", "Completed", f"{pod} {how}", "Pod", pod)
@@ -181,7 +184,7 @@ class Supervisor:
             return True
         failed = lifecycle.first_failure(record["replicas"])
         if failed is not None:
-            how = lifecycle.describe_exit(failed["exit_code"], failed["signal"])
+            how = lifecycle.describe_exit(failed["exit_code"], failed["signal"], failed.get("oom_killed", False))
             if failed.get("backoff_exceeded"):
                 msg = f"{kind} {name} has failed because it has reached the specified backoff limit: {failed['pod']} {how}."
             else:

@@ -30,6 +30,14 @@ def main(argv):
         sys.stderr.write("usage: wrapper.py EXIT_FILE PID_FILE -- ARGV...\n")
         return 2
     exit_file, pid_file, command = argv[1], argv[2], argv[4:]
+    # Name this process like the pod it stands for (`ps -o comm` shows the first 15 bytes).
+    pod = os.environ.get("DTRAIN_REPLICA")
+    if pod:
+        try:
+            with open("/proc/self/comm", "w") as f:
+                f.write(pod[:15])
+        except OSError:
+            pass
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     pid = os.fork()

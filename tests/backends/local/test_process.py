@@ -13,7 +13,7 @@ from dtrain_jupyter.backends.local import process
 
 
 def _run(tmp_path, argv, env=None):
-    env = dict(os.environ, DTRAIN_JOB_UID="uid-test", DTRAIN_REPLICA="r0", **(env or {}))
+    env = {**os.environ, "DTRAIN_JOB_UID": "uid-test", "DTRAIN_REPLICA": "r0", **(env or {})}
     started = process.spawn(argv, env, str(tmp_path), tmp_path / "r.log", tmp_path / "r.exit", tmp_path / "r.pid")
     return started
 
@@ -79,3 +79,22 @@ def test_stop_reaches_grandchildren_outside_the_group_and_term_ignorers(tmp_path
     process.stop_job("uid-test", [(started.pid, started.create_time)], grace=0.5)
     assert process.job_processes("uid-test") == []
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs if psutil.pid_exists(p.pid))
+
+
+def test_oom_kill_counter_is_read_from_vmstat(tmp_path):
+    vmstat = tmp_path / "vmstat"
+    vmstat.write_text("nr_free_pages 1\noom_kill 4\npgfault 9\n")
+    assert process.oom_kills(vmstat) == 4
+    vmstat.write_text("nr_free_pages 1\n")
+    assert process.oom_kills(vmstat) is None
+    assert process.oom_kills(tmp_path / "missing") is None
+
+
+def test_the_wrapper_names_itself_like_the_pod(tmp_path):
+    started = _run(tmp_path, [sys.executable, "-c", "import time; time.sleep(30)"],
+                   env={"DTRAIN_REPLICA": "job-worker-12345"})
+    deadline = time.time() + 10
+    while psutil.Process(started.pid).name() != "job-worker-1234":
+        assert time.time() < deadline
+        time.sleep(0.01)
+    process.stop_job("uid-test", [(started.pid, started.create_time)], grace=1)
