@@ -80,6 +80,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no])],
                                         layout=widgets.Layout(display="none"))
         self.confirm_box.add_class("dtrain-confirm")
+        # Stable class names: what browser tests and people's custom CSS select on.
+        for button, css in ((self.new_button, "dtrain-new"), (self.delete_button, "dtrain-delete"),
+                            (self.refresh_button, "dtrain-refresh"), (self.confirm_yes, "dtrain-confirm-yes"),
+                            (self.confirm_no, "dtrain-confirm-no"), (self.dismiss, "dtrain-dismiss")):
+            button.add_class(css)
         toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button],
                                layout=widgets.Layout(flex_flow="row wrap"))
         jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=widgets.Layout(width="100%"))
@@ -88,6 +93,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.yaml_editor = YamlEditor(client, self._on_created)
         self.mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
         self.mode.style.button_width = "auto"
+        self.mode.add_class("dtrain-mode")
         self.new_stack = widgets.Stack([self.wizard, self.yaml_editor], selected_index=0)
         new_page = widgets.VBox([self.mode, self.new_stack], layout=widgets.Layout(width="100%"))
 

@@ -74,6 +74,9 @@ class JobRow(widgets.VBox, ErrorForwarder):
                                          layout=widgets.Layout(width="auto"))
         self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
                                             layout=widgets.Layout(width="auto"))
+        self.check.add_class("dtrain-select")
+        self.log_button.add_class("dtrain-row-log")
+        self.output_button.add_class("dtrain-row-output")
         self.line = widgets.HBox([self.check, self.name_button, self.facts, self.log_button, self.output_button],
                                  layout=widgets.Layout(width="100%", overflow="hidden"))
         self.line.add_class("dtrain-row")

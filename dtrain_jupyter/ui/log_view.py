@@ -74,6 +74,7 @@ class LogView(widgets.VBox, ErrorForwarder):
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.max_lines = max_lines
         self.add_class("dtrain-log-view")
+        self.download_button.add_class("dtrain-download")
         self.pod_choice.observe(self._on_pod_choice, "value")
         self.follow_box.observe(self._on_follow_box, "value")
         self.tail_box.observe(self._on_tail_box, "value")

@@ -86,6 +86,7 @@ class OutputView(widgets.VBox, ErrorForwarder):
         super().__init__(children=(self.summary, self.refresh_button, self.files_label, self.file_list,
                                    self.preview, self.image), layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-output-view")
+        self.file_list.add_class("dtrain-files")
         self.refresh_button.on_click(self._on_refresh)
         self.file_list.observe(self._on_pick, "value")
 

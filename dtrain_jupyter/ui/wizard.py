@@ -124,6 +124,13 @@ class Wizard(widgets.VBox, ErrorForwarder):
                        "args": self.args, "env": self.env, "working_dir": self.working_dir,
                        "output": self.output_claim, "nproc": self.nproc, "slots": self.slots,
                        "restart": self.restart, "backoff": self.backoff, "clean": self.clean, "ttl": self.ttl}
+        for key, field in self.fields.items():
+            field.add_class(f"dtrain-field-{key.replace('_', '-')}")
+        self.platform.add_class("dtrain-platform")
+        self.create_button.add_class("dtrain-create")
+        self.yaml_button.add_class("dtrain-to-yaml")
+        self.next_button.add_class("dtrain-next")
+        self.back_button.add_class("dtrain-back")
         self.platform.observe(self._on_platform, "value")
         self.mpi_version.control.observe(self._on_platform, "value")
         self.name.control.observe(self._on_name, "value")

@@ -93,6 +93,8 @@ class RoleEditor(widgets.VBox):
                            layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         super().__init__(children=(row, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-role")
+        self.add_class(f"dtrain-role-{role}")
+        self.count.add_class("dtrain-count")
 
     @property
     def error(self) -> str:

@@ -56,6 +56,8 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
                                    self.area, widgets.HBox([self.validate_button, self.create_button]), self.result),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-yaml-editor")
+        self.validate_button.add_class("dtrain-validate")
+        self.create_button.add_class("dtrain-create")
         self.area.observe(self._on_area, "value")
         self.load_button.on_click(self._on_load)
         self.validate_button.on_click(self._on_validate)
