@@ -223,6 +223,8 @@ class LocalBackend:
     # ---- verbs ---------------------------------------------------------------------------------
     async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
         """Start a job from a manifest. Raises InvalidJob, JobExists, InvalidRequest (namespace)."""
+        if self._monitor is None:
+            await self.start()  # a job must never sit unwatched
         plan = plan_job(manifest)
         namespace = check_namespace(plan.namespace)
         plural = plan.framework.plural

@@ -69,6 +69,8 @@ def hostfile_text(plan: JobPlan, implementation: str) -> str:
     spec = plan.spec
     slots = int(spec.get("slotsPerWorker") or 1)
     total = max(1, plan.count("Worker")) * slots
+    if spec.get("runLauncherAsWorker"):
+        total += slots  # the launcher's own line comes first on a cluster; here it adds slots
     if implementation in ("Intel", "MPICH"):
         return f"localhost:{total}\n"
     return f"localhost slots={total}\n"

@@ -240,6 +240,8 @@ def plan_job(manifest: dict[str, Any]) -> JobPlan:
         notes.append("ttlSecondsAfterFinished is not applied: a finished local job stays until deleted")
     if run_policy.get("schedulingPolicy"):
         notes.append("schedulingPolicy (gang scheduling) is not used locally: all replicas start together")
+    if fw.kind == "TFJob" and spec.get("enableDynamicWorker"):
+        notes.append("enableDynamicWorker is not used locally: TF_CONFIG has the full cluster form")
     if run_policy.get("suspend"):
         raise _fail("spec.runPolicy.suspend", "the local backend cannot create a suspended job")
     return JobPlan(framework=fw, name=name, namespace=namespace, replicas=replicas, spec=spec, notes=notes)

@@ -138,8 +138,9 @@ class Supervisor:
         oom = sig == signal.SIGKILL and oom_now is not None and rep.get("oom_kills") is not None and oom_now > rep["oom_kills"]
         rep.update(exit_code=code, signal=sig, child_pid=child, finished=now_iso(), oom_killed=oom,
                    finished_ts=status.finished if status else time.time())
-        # A container's end takes its whole process tree with it; so does a local replica's.
-        await asyncio.to_thread(process.stop_job, record["uid"], [], self.grace, pod)
+        # When a container's main process ends, the rest of the container is killed at once;
+        # so are whatever children a local replica left behind (grace 0: straight to SIGKILL).
+        await asyncio.to_thread(process.stop_job, record["uid"], [], 0.0, pod)
         how = lifecycle.describe_exit(code, sig, oom)
         if code == 0:
             rep.update(state="Succeeded", reason="")
