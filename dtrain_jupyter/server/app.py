@@ -28,6 +28,8 @@ from .feed import ChangeFeed
 from .handlers import ROUTES
 
 KNOWN_BACKENDS = ("local", "kubernetes")
+# Seconds after server start at which the backends start in the background (see below).
+BACKGROUND_START_DELAY = 1.0
 MIB = 1 << 20
 
 
@@ -177,12 +179,21 @@ class DTrainApp(ExtensionApp, DTrain):
         self.handlers.extend(ROUTES)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        # Start the backends in the background: the server answers at once, and a backend that
-        # cannot start (no cluster) only fails the requests that need it.
-        self.feed.bind(asyncio.get_running_loop())
+        # Start the backends in the background, a moment after the server is up: start-up pays
+        # nothing for them (importing a backend and reloading its jobs blocks the loop briefly),
+        # the first request starts its backend at once anyway, and a backend that cannot start
+        # (no cluster) only fails the requests that need it.
+        loop = asyncio.get_running_loop()
+        self.feed.bind(loop)
+        self._start_handle = loop.call_later(BACKGROUND_START_DELAY, self._start_backends)
+
+    def _start_backends(self) -> None:
         self._start_task = asyncio.ensure_future(self.service.start_all())
 
     async def stop_extension(self) -> None:
+        handle = getattr(self, "_start_handle", None)
+        if handle is not None:
+            handle.cancel()
         task = self._start_task
         if task is not None and not task.done():
             task.cancel()
