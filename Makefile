@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 ARTIFACTS := test-artifacts
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS='tests/model -x'`.
+# What `make test` runs, e.g. `make test TESTS=tests/packaging PYTEST_ARGS=-x`.
+TESTS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: help setup run test bench clean
@@ -28,7 +29,7 @@ test:
 	@bash scripts/setup.sh --browser
 	@mkdir -p $(ARTIFACTS)
 	@rm -f $(ARTIFACTS)/pytest-exit-code
-	@set +e; $(PY) -m pytest tests -p no:randomly -p no:cacheprovider $(PYTEST_ARGS); \
+	@set +e; $(PY) -m pytest $(TESTS) -p no:randomly -p no:cacheprovider $(PYTEST_ARGS); \
 		rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; exit $$rc
 
 bench: setup

@@ -21,9 +21,14 @@ import { Panel, Widget } from '@lumino/widgets';
 import { requestAPI } from './request';
 import { bindWidgetManager } from './widgets';
 
-/** The Python that renders the panel; `compact` picks the narrow sidebar layout. */
+/**
+ * The Python that renders the panel; `compact` picks the narrow sidebar layout.
+ *
+ * show_panel displays the app and also returns it; the trailing semicolon keeps IPython from
+ * displaying that return value a second time as the cell's result.
+ */
 export function bootstrapCode(compact: boolean): string {
-  return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'})`;
+  return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'});`;
 }
 
 /** Kernel spec the panel runs on. */
@@ -174,12 +179,29 @@ export class DTrainShell extends Panel {
     }
     this.outputArea.model.clear();
     this._setBanner(this._serverError, this._serverError !== '');
+    this._setBootstrapState('running');
     try {
-      await OutputArea.execute(bootstrapCode(this.compact), this.outputArea, this.sessionContext);
+      const reply = await OutputArea.execute(
+        bootstrapCode(this.compact),
+        this.outputArea,
+        this.sessionContext
+      );
+      // The kernel's own error (a traceback) is already in the output area.
+      this._setBootstrapState(reply?.content.status === 'ok' ? 'done' : 'error');
     } catch (error) {
       // The kernel died or restarted mid-run; the status handler runs the bootstrap again.
+      this._setBootstrapState('error');
       this._setBanner(`The panel did not start: ${errorMessage(error)}`, true);
     }
+  }
+
+  /**
+   * Mirror the bootstrap's progress in `data-dtrain-bootstrap` on the shell node: "running",
+   * then "done" or "error" once the kernel has replied and every output has arrived. Tests
+   * (and people in devtools) wait on it instead of guessing when rendering is over.
+   */
+  private _setBootstrapState(state: 'running' | 'done' | 'error'): void {
+    this.node.dataset.dtrainBootstrap = state;
   }
 
   private _onStatusChanged(_: ISessionContext, status: Kernel.Status): void {

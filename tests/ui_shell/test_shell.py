@@ -44,8 +44,15 @@ def wait_for_no_session(server: LabServer, path: str, timeout_s: float = 60) -> 
 
 
 def wait_for_panel(page: Any, root: str) -> Any:
-    """Wait until the bootstrap has rendered the panel root in `root`; return its output element."""
-    page.wait_for_selector(f"{root} .dtrain-shell-output .dtrain-panel", timeout=PANEL_TIMEOUT_MS)
+    """Wait until the bootstrap in `root` is over; check it rendered one panel; return its output.
+
+    The shell marks its node `data-dtrain-bootstrap="done"` once the kernel replied and every
+    output arrived, so the count below sees the final DOM.
+    """
+    done = '[data-dtrain-bootstrap="done"]'
+    page.wait_for_selector(f"{root}{done}, {root} {done}", timeout=PANEL_TIMEOUT_MS)
+    # One panel: the app is displayed once, not again as the cell's result.
+    assert page.locator(f"{root} .dtrain-shell-output .dtrain-panel").count() == 1
     return page.locator(f"{root} .dtrain-shell-output .jp-OutputArea-output").first.element_handle()
 
 
