@@ -27,7 +27,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from ...errors import (
-    BackendUnavailable, ClusterError, DTrainError, Forbidden, InvalidJob, JobExists, JobNotFound,
+    BackendUnavailable, ClusterError, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobExists, JobNotFound,
     NotFound, ValidationIssue,
 )
 from .config import ClusterConfig
@@ -110,8 +110,9 @@ def _field_path(field: str) -> str:
     return "".join(out).lstrip(".")
 
 
-def translate_status(code: int, status: dict[str, Any], call: Call, server: str) -> DTrainError:
-    """Turn an error answer (HTTP code + Status body) into the project's error for that call."""
+def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainError:
+    """Turn an error answer (HTTP code + Status body, parsed or not) into the project's error for that call."""
+    status = parse_status(status)
     reason = str(status.get("reason") or "")
     message = str(status.get("message") or reason or f"HTTP {code}")
     what = f"{call.verb} {call.resource}"
@@ -140,6 +141,8 @@ def translate_status(code: int, status: dict[str, Any], call: Call, server: str)
         ] or [ValidationIssue(path="", message=message)]
         head = f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
         return InvalidJob(issues, message=f"{head} ({code} {reason or 'Invalid'}): {message}")
+    if code == 400:
+        return InvalidRequest(f"{what} {_where(call)} was refused as a bad request: {message}")
     if code == 503:
         return BackendUnavailable(f"the Kubernetes API at {server} is unavailable (503): {message}")
     return ClusterError(f"{what} {_where(call)} failed ({code} {reason}): {message}", reason=reason, code=code)

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import random
 import threading
+import time
 from typing import Any, AsyncIterator
 
 from ...errors import BackendUnavailable, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobNotFound, NotFound, ValidationIssue
@@ -34,6 +35,8 @@ from .logs import LogOptions, stream_logs
 from .pods import POD_SELECTOR, belongs_to, job_pods, pod_requests, slim_pod
 
 log = logging.getLogger(__name__)
+# A followed job that never shows up in the cache (deleted at once) ends the stream after this long.
+_UNSEEN_GIVE_UP = 30.0
 
 
 class KubernetesBackend:
@@ -457,9 +460,15 @@ class KubernetesBackend:
             merged = current or fallback
             return [merged[pod]] if pod is not None and pod in merged else ([] if pod is not None else list(merged.values()))
 
+        seen = {"at": None, "asked": time.monotonic()}
+
         def job_done() -> bool:
+            """Finished, or gone after we saw it (a job created a moment ago may not be cached yet)."""
             cached = self._cached(fw, name, namespace) if fw is not None else None
-            return cached is None or cached.status.phase.finished
+            if cached is not None:
+                seen["at"] = time.monotonic()
+                return cached.status.phase.finished
+            return seen["at"] is not None or time.monotonic() - seen["asked"] > _UNSEEN_GIVE_UP
 
         opts = LogOptions(container=container, follow=follow, tail=tail, since_seconds=since_seconds,
                           previous=previous, timestamps=timestamps)
