@@ -26,7 +26,7 @@ from ...model.kinds import versions_of
 from ...model.status import Phase, derive_phase, describe_pod
 from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener
 from . import lifecycle, outputs, process
-from .environment import build_launches, user_env
+from .environment import build_launches
 from .lifecycle import now_iso, set_condition
 from .logs import follow, log_path, read_blocks, tail_offset
 from .replicas import plan_job
@@ -55,7 +55,7 @@ class LocalBackend:
 
     Args:
         state_dir: folder of job records, logs and run files (created if missing).
-        output_root: where DTRAIN_OUTPUT_DIR folders go (`<root>/<namespace>/<name>`); by default
+        output_root: where DTRAIN_OUTPUT_DIR folders go (`<root>/<namespace>/<plural>/<name>`); by default
             inside each job's state folder.
         log_limit_bytes: reads of one log return at most this many trailing bytes (None: all).
         grace_seconds: SIGTERM -> SIGKILL delay when stopping replicas.
@@ -176,7 +176,8 @@ class LocalBackend:
     def _output_dir(self, namespace: str, plural: str, name: str, folder: Path) -> Path:
         if self.output_root is None:
             return folder / "output"
-        return self.output_root / namespace / name
+        # The plural keeps a TFJob and a PyTorchJob of the same name apart, as on a cluster.
+        return self.output_root / namespace / plural / name
 
     # ---- conversion ----------------------------------------------------------------------------
     def _to_job(self, record: dict[str, Any], deleting: bool = False) -> Job:
@@ -236,8 +237,6 @@ class LocalBackend:
             notes = list(plan.notes)
             folder = self.store.job_dir(*key)
             if dry_run:
-                for rp in plan.replicas:
-                    user_env(plan, rp, uid, notes)
                 with tempfile.TemporaryDirectory() as tmp:
                     build_launches(plan, uid=uid, output_dir=Path(tmp) / "o", run_dir=Path(tmp) / "r",
                                    default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
@@ -249,6 +248,8 @@ class LocalBackend:
                                           default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
             except DTrainError:
                 self.store.remove(*key)
+                if self.output_root is not None:
+                    shutil.rmtree(output_dir, ignore_errors=True)
                 raise
             record = self._new_record(plan, manifest, uid, folder, notes, launches)
             record["output_dir"] = str(output_dir)

@@ -17,6 +17,8 @@ from ...model.job import ReplicaCounts
 
 # Exit code of a replica whose end was never recorded (the operator's 0xbeef: retryable).
 LOST_EXIT_CODE = 0xBEEF
+# Exit code recorded when a replica's process could not be started at all (as a shell's 126).
+START_FAILED_EXIT_CODE = 126
 
 
 def now_iso(ts: float | None = None) -> str:

@@ -85,6 +85,15 @@ class Supervisor:
                    started=now_iso(), finished=None, finished_ts=None, exit_code=None, signal=None,
                    restart_at=None)
 
+    def _spawn_safely(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
+        """Spawn, or mark the replica Failed with the reason (a vanished cwd, no fork possible)."""
+        try:
+            self._spawn_one(record, rep)
+        except OSError as e:
+            rep.update(state="Failed", exit_code=lifecycle.START_FAILED_EXIT_CODE, signal=None, finished=now_iso(),
+                       finished_ts=time.time(), restart_at=None, reason=f"could not be started: {e}")
+            add_event(record, "Warning", "FailedCreate", f"{rep['pod']} could not be started: {e}", "Pod", rep["pod"])
+
     async def start(self, record: dict[str, Any], records: list[dict[str, Any]]) -> bool:
         """Start every replica, or leave the job Pending with the scheduling reason. Returns changed."""
         waiting = self.assign_gpus(record, records)
@@ -99,10 +108,11 @@ class Supervisor:
 
         def spawn_all() -> None:
             for rep in record["replicas"]:
-                self._spawn_one(record, rep)
+                self._spawn_safely(record, rep)
         await asyncio.to_thread(spawn_all)
         for rep in record["replicas"]:
-            add_event(record, "Normal", "Started", f"started process {rep['pid']} for {rep['pod']}", "Pod", rep["pod"])
+            if rep["state"] == "Running":
+                add_event(record, "Normal", "Started", f"started process {rep['pid']} for {rep['pod']}", "Pod", rep["pod"])
         record["start_time"], record["start_ts"] = now_iso(), time.time()
         set_condition(record["conditions"], "Running", "True", f"{record['kind']}Running",
                       f"{record['kind']} {record['name']} is running.")
@@ -170,7 +180,9 @@ class Supervisor:
         if current.exists():
             os.replace(current, log_path(log_dir(record), pod, previous=True))
         rep["restarts"] += 1
-        await asyncio.to_thread(self._spawn_one, record, rep)
+        await asyncio.to_thread(self._spawn_safely, record, rep)
+        if rep["state"] != "Running":
+            return
         add_event(record, "Normal", "Restarted", f"restarted {pod} (restart {rep['restarts']}) as process {rep['pid']}",
                   "Pod", pod)
         if all(r["state"] in ("Running", "Succeeded") for r in record["replicas"]):
@@ -185,7 +197,8 @@ class Supervisor:
             return True
         failed = lifecycle.first_failure(record["replicas"])
         if failed is not None:
-            how = lifecycle.describe_exit(failed["exit_code"], failed["signal"], failed.get("oom_killed", False))
+            how = failed["reason"] if failed.get("reason", "").startswith("could not") else \
+                lifecycle.describe_exit(failed["exit_code"], failed["signal"], failed.get("oom_killed", False))
             if failed.get("backoff_exceeded"):
                 msg = f"{kind} {name} has failed because it has reached the specified backoff limit: {failed['pod']} {how}."
             else:

@@ -152,7 +152,7 @@ async def test_outputs_and_read_output_stay_inside_the_output_folder(make_backen
     await backend.start()
     await backend.create(pytorch_job("verbs-out", behave("write:a.txt:hello", "write:sub/b.bin:xyz"), workers=0))
     await wait_phase(backend, "PyTorchJob", "verbs-out", Phase.SUCCEEDED)
-    out_dir = tmp_path / "outputs" / "default" / "verbs-out"
+    out_dir = tmp_path / "outputs" / "default" / "pytorchjobs" / "verbs-out"
     secret = tmp_path / "secret.txt"
     secret.write_text("top secret")
     os.symlink(secret, out_dir / "escape.txt")

@@ -184,3 +184,18 @@ async def test_finished_jobs_keep_status_logs_and_outputs_across_restarts(make_b
     assert job.phase == Phase.SUCCEEDED
     assert [ln.line async for ln in second.logs("PyTorchJob", "pt-keep", "default")] == ["hello"]
     assert [f.path for f in await second.outputs("PyTorchJob", "pt-keep", "default")] == ["model/w.txt"]
+
+
+async def test_a_replica_that_cannot_be_started_again_fails_the_job_with_the_reason(make_backend, tmp_path):
+    backend = make_backend()
+    await backend.start()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    manifest = pytorch_job("pt-nocwd", [*behave("print:bye")[:1], "-c", "import os, shutil, sys; "
+                                        "shutil.rmtree(os.getcwd()); sys.exit(1)"], workers=0, restart="OnFailure")
+    manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["workingDir"] = str(workdir)
+    await backend.create(manifest)
+    job = await wait_phase(backend, "PyTorchJob", "pt-nocwd", FINISHED)
+    assert job.phase == Phase.FAILED
+    assert "pt-nocwd-master-0 could not be started" in job.status.message
+    assert any(e.reason == "FailedCreate" for e in await backend.events("PyTorchJob", "pt-nocwd", "default"))
