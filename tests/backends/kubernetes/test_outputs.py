@@ -1,0 +1,67 @@
+"""Output files of a cluster job, read where its volume claim is mounted in the Jupyter server."""
+
+from __future__ import annotations
+
+import pytest
+
+from dtrain_jupyter.backends.kubernetes.outputs import list_outputs, output_root, read_output
+from dtrain_jupyter.errors import InvalidRequest, NotFound
+from dtrain_jupyter.model.job import Job, JobStatus
+from dtrain_jupyter.model.kinds import lookup
+from dtrain_jupyter.model.status import Phase
+
+PT = lookup("kubeflow.org/v1", "PyTorchJob")
+
+
+def job_with(env=None, mounts=None, volumes=None, phase=Phase.FAILED):
+    container = {"name": "pytorch", "image": "x", "env": env or [], "volumeMounts": mounts or []}
+    spec = {"pytorchReplicaSpecs": {"Master": {"template": {"spec": {"containers": [container], "volumes": volumes or []}}}}}
+    return Job(backend="kubernetes", kind="PyTorchJob", api_version="kubeflow.org/v1", name="pt", namespace="default",
+               uid="u", created="", manifest={"spec": spec},
+               status=JobStatus(phase=phase, reason="PyTorchJobFailed", message="1 Master replica(s) failed."))
+
+
+PVC = [{"name": "out", "persistentVolumeClaim": {"claimName": "results"}}]
+ENV = [{"name": "DTRAIN_OUTPUT_DIR", "value": "/mnt/out/pt"}]
+
+
+def test_root_follows_mount_path_and_sub_path(tmp_path):
+    (tmp_path / "runs" / "pt").mkdir(parents=True)
+    j = job_with(ENV, [{"name": "out", "mountPath": "/mnt/out", "subPath": "runs"}], PVC)
+    assert output_root(j, PT, {"results": str(tmp_path)}) == tmp_path / "runs" / "pt"
+
+
+@pytest.mark.parametrize(
+    "env, mounts, volumes, mounted, words",
+    [
+        ([], [], [], {"results": "/x"}, "has no output location"),
+        (ENV, [{"name": "scratch", "mountPath": "/mnt/out"}], [{"name": "scratch", "emptyDir": {}}], {"results": "/x"},
+         "not on a PersistentVolumeClaim mount"),
+        (ENV, [{"name": "out", "mountPath": "/mnt/out"}], PVC, {}, "'results' of PyTorchJob 'pt' is not mounted"),
+        (ENV, [{"name": "out", "mountPath": "/mnt/out"}], PVC, {"results": "/nonexistent-dtrain"}, "does not exist yet"),
+    ],
+    ids=["no-env", "not-a-claim", "claim-not-mounted", "folder-missing"],
+)
+def test_no_readable_location_says_why_and_the_jobs_status(env, mounts, volumes, mounted, words):
+    with pytest.raises(NotFound) as err:
+        output_root(job_with(env, mounts, volumes), PT, mounted)
+    assert words in err.value.message
+    assert "the job is Failed (PyTorchJobFailed: 1 Master replica(s) failed.)" in err.value.message
+
+
+def test_list_and_read_stay_inside_the_folder(tmp_path):
+    root = tmp_path / "out"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.txt").write_text("hello")
+    (root / "sub" / "b.bin").write_bytes(b"\0" * 10)
+    (tmp_path / "secret").write_text("no")
+    (root / "link").symlink_to(tmp_path / "secret")
+    assert [(f.path, f.size) for f in list_outputs(root)] == [("a.txt", 5), ("sub/b.bin", 10)]
+    assert read_output(root, "a.txt", 3) == b"hel"
+    for bad in ("../secret", "/etc/passwd", "link", "sub/../../secret"):
+        with pytest.raises((InvalidRequest, NotFound)):
+            read_output(root, bad, 10)
+    with pytest.raises(NotFound):
+        read_output(root, "missing.txt", 10)
+    with pytest.raises(InvalidRequest):
+        read_output(root, "a.txt", -1)
