@@ -36,18 +36,32 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 APT_UPDATED=0
 apt_install() {
-    # Installs Debian packages when running as root; otherwise says exactly what to run.
+    # Installs Debian packages (no recommends) when running as root; otherwise says what to run.
+    _apt_install --no-install-recommends "$@"
+}
+
+apt_install_with_recommends() {
+    # Chromium's recommends carry the fonts that make screenshots readable.
+    _apt_install "$@"
+}
+
+_apt_install() {
+    local names=()
+    local arg
+    for arg in "$@"; do
+        if [ "${arg#-}" = "$arg" ]; then names+=("$arg"); fi
+    done
     if ! is_root; then
-        die "missing system package(s): $*. Run as root: apt-get update && apt-get install -y $*"
+        die "missing system package(s): ${names[*]}. Run as root: apt-get update && apt-get install -y ${names[*]}"
     fi
-    command -v apt-get >/dev/null || die "missing system package(s): $* (and no apt-get to install them)"
+    command -v apt-get >/dev/null || die "missing system package(s): ${names[*]} (and no apt-get to install them)"
     if [ "$APT_UPDATED" -eq 0 ]; then
         say "apt-get update"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
         APT_UPDATED=1
     fi
-    say "apt-get install -y $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    say "apt-get install -y ${names[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 check_toolchain() {
@@ -109,7 +123,7 @@ ensure_browser() {
     if ! is_root; then
         die "the browser tests need Debian's Chromium at $CHROMIUM. Run as root: apt-get update && apt-get install -y chromium"
     fi
-    apt_install chromium
+    apt_install_with_recommends chromium
     [ -x "$CHROMIUM" ] || die "apt-get installed chromium but $CHROMIUM is still missing"
 }
 
