@@ -45,11 +45,10 @@ def write_manifest(job: "JobSpec") -> dict:
     def changed(attr: str) -> bool:
         return base is None or getattr(job, attr) != getattr(base, attr)
 
-    meta = _dict(manifest, "metadata")
     if changed("name"):
-        _put(meta, "name", job.name or None)
+        _put(_dict(manifest, "metadata"), "name", job.name or None)
     if changed("namespace"):
-        _put(meta, "namespace", job.namespace or None)
+        _put(_dict(manifest, "metadata"), "namespace", job.namespace or None)
     spec = _dict(manifest, "spec")
     if fw.kind == "MPIJob" and changed("slots_per_worker"):
         _put(spec, "slotsPerWorker", job.slots_per_worker)

@@ -185,6 +185,9 @@ class JobSpec:
                 continue  # Not modelled; it stays in the source untouched.
             job.roles[rtype], output = _read_role(fw, rspec)
             outputs.append(output)
+        if not job.roles:
+            raise InvalidJob([ValidationIssue(f"spec.{fw.replica_key}", f"no replica spec of {fw.kind} can be read: "
+                                                                        f"use {', '.join(fw.replica_types)} with a mapping each")])
         _hoist(fw, job)
         if outputs and all(o == outputs[0] for o in outputs):
             job.output_volume = outputs[0]
@@ -308,6 +311,9 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # YAML 1.1 reads NEL, LS, PS and CR as line breaks; only an escaped (double-quoted) form survives.
+    if any(c in data for c in "\x85\u2028\u2029\r"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
