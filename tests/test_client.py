@@ -190,3 +190,16 @@ def test_in_a_kernel_the_client_finds_its_own_server(server: LiveServer) -> None
     assert "phase Succeeded" in out and f"deleted {name}" in out
     # wait() showed its progress in the notebook as an updating display.
     assert any("text/html" in d and "waiting for" in d["text/html"] for d in result["displays"])
+
+
+def test_following_streams_lines_while_the_job_runs(client: Client) -> None:
+    name = unique()
+    client.create(pytorch_yaml(name).replace("import os", "import time; print('first', flush=True); time.sleep(3); import os"))
+    stream = client.logs(name, follow=True)
+    first = next(stream)
+    still = client.get(name).phase
+    rest = list(stream)  # ends by itself when the replicas have exited
+    assert first.line == "first" and not still.finished
+    assert sorted(x.line for x in rest) == ["first", "hello from rank 0", "hello from rank 1"]
+    client.wait(name, timeout=60)
+    client.delete(name)

@@ -52,9 +52,10 @@ class JobsHandler(DTrainHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        filters = self.list_filters()
-        if self.get_query_argument("backend", None):
-            items, problems = await self.service.list(backend=self.get_query_argument("backend"), **filters), []
+        filters, backend = self.list_filters(), self.get_query_argument("backend", None)
+        problems: list = []
+        if backend:
+            items = await self.service.list(backend=backend, **filters)
         else:
             items, problems = await self.service.list_everywhere(**filters)
         self.write_json({"items": [j.to_dict() for j in items], "problems": problems})
