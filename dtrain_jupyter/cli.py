@@ -169,11 +169,7 @@ class _Context:
             else:
                 from .client import Client
 
-                url = getattr(self.args, "url", None)
-                token = getattr(self.args, "token", None)
-                if url and token is None:
-                    token = os.environ.get("DTRAIN_TOKEN", "")
-                self._client = Client(url=url, token=token)
+                self._client = Client(url=getattr(self.args, "url", None), token=getattr(self.args, "token", None))
         return self._client
 
     def where(self) -> dict[str, Any]:

@@ -113,7 +113,7 @@ class Client:
     Args:
         url: the server's URL including its base_url (`http://127.0.0.1:8888/`); found by
             `discover()` when omitted.
-        token: the server's token.
+        token: the server's token; with an explicit `url` it defaults to `$DTRAIN_TOKEN`.
         timeout: seconds for ordinary requests (log following is never cut).
     Raises:
         BackendUnavailable: no server could be found.
@@ -125,6 +125,8 @@ class Client:
             found = discover()
             url, sock = found["url"], found["sock"]
             token = found["token"] if token is None else token
+        elif token is None:
+            token = os.environ.get("DTRAIN_TOKEN", "")
         self.url = url.rstrip("/") + "/"
         transport = httpx.HTTPTransport(uds=sock) if sock else None
         headers = {"Authorization": f"token {token}"} if token else {}

@@ -12,6 +12,9 @@ import pytest
 
 from dtrain_jupyter.cli import Console, build_parser, run
 
+from .server.conftest import unique
+from .server.live import LiveServer, pytorch_yaml
+
 PYTHON = sys.executable
 
 
@@ -126,9 +129,6 @@ def test_server_errors_become_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 # -- against a running server (the command in a subprocess) -----------------------------------
-
-from .server.conftest import unique  # noqa: E402
-from .server.live import LiveServer, pytorch_yaml  # noqa: E402
 
 
 @pytest.fixture(scope="module")
