@@ -65,11 +65,25 @@ def write_manifest(job: "JobSpec") -> dict:
 
 
 def _check_writable(fw: Framework, job: "JobSpec") -> None:
+    """Refuse what cannot be put into a manifest at all; values of a wrong type inside lists and
+    fields are written as they are and left to validation to report, at their path."""
+    from .spec import OutputVolume, RoleSpec
+
     issues = []
-    for rtype in job.roles:
+    if not isinstance(job.roles, dict):
+        raise InvalidJob([ValidationIssue(f"spec.{fw.replica_key}", "roles must be a dict of role name to RoleSpec")])
+    for rtype, role in job.roles.items():
         if not isinstance(rtype, str) or fw.canonical_replica_type(rtype) is None:
             issues.append(ValidationIssue(f"spec.{fw.replica_key}.{rtype}",
                                           f"unknown role {rtype!r} for {fw.kind}: use {', '.join(fw.replica_types)}"))
+        elif not isinstance(role, RoleSpec):
+            issues.append(ValidationIssue(f"spec.{fw.replica_key}.{rtype}", f"role {rtype} must be a RoleSpec, "
+                                                                            f"got {type(role).__name__}"))
+        else:
+            issues.extend(_shape_issues(role, f"{rtype}."))
+    issues.extend(_shape_issues(job, ""))
+    if job.output_volume is not None and not isinstance(job.output_volume, OutputVolume):
+        issues.append(ValidationIssue("output_volume", "output_volume must be an OutputVolume or None"))
     if job.nproc_per_node is not None and fw.kind != "PyTorchJob":
         issues.append(ValidationIssue("spec.nprocPerNode", f"nproc_per_node is a PyTorchJob setting; {fw.kind} has none"))
     if job.slots_per_worker is not None and fw.kind != "MPIJob":
@@ -79,6 +93,17 @@ def _check_writable(fw: Framework, job: "JobSpec") -> None:
                                                                 f"({', '.join(fw.replica_types)})"))
     if issues:
         raise InvalidJob(issues)
+
+
+def _shape_issues(obj: Any, prefix: str) -> list[ValidationIssue]:
+    out = []
+    for name in ("command", "args"):
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, (list, tuple)):
+            out.append(ValidationIssue(f"{prefix}{name}", f"{name} must be a list of strings, got {type(value).__name__}"))
+    if obj.env is not None and not isinstance(obj.env, dict):
+        out.append(ValidationIssue(f"{prefix}env", f"env must be a dict of name to value, got {type(obj.env).__name__}"))
+    return out
 
 
 def _write_roles(fw: Framework, job: "JobSpec", base: "JobSpec | None", rmap: dict) -> None:
@@ -124,7 +149,7 @@ def _write_role(fw: Framework, rspec: dict, now: dict, before: dict | None) -> N
         if changed(f) and f == "env":
             _write_env(c, now["env"] or {})
         elif changed(f):
-            _put(c, key, copy.copy(now[f]))
+            _put(c, key, list(now[f]) if isinstance(now[f], tuple) else copy.copy(now[f]))
     for f in ("cpu", "memory"):
         if changed(f):
             _write_resource(c, f, now[f])

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import InvalidJob, ValidationIssue
-from .kinds import FRAMEWORKS, Framework, known_kinds, lookup, versions_of
+from .kinds import Framework, known_kinds, lookup, versions_of
 from .paths import Path, format_path
 from .pod_rules import DNS1123_LABEL, Issues, check_template, describe_type
 from .schema import schema_errors
@@ -54,7 +54,7 @@ def _identify(manifest: Any, issues: Issues) -> Framework | None:
                            f"got {describe_type(manifest)}"))
         return None
     kind, api = manifest.get("kind"), manifest.get("apiVersion")
-    known = ", ".join(f"{f.kind} ({f.api_version})" for f in FRAMEWORKS)
+    known = ", ".join(f"{k} ({' or '.join(f.api_version for f in versions_of(k))})" for k in known_kinds())
     if not isinstance(kind, str) or not kind:
         issues.append((("kind",), f"kind is required: one of {known}" if kind in (None, "")
                        else f"kind must be a string, got {describe_type(kind)}"))
@@ -62,7 +62,7 @@ def _identify(manifest: Any, issues: Issues) -> Framework | None:
     if kind not in known_kinds():
         close = [k for k in known_kinds() if k.lower() == kind.lower()]
         hint = f"; did you mean {close[0]}?" if close else ""
-        issues.append((("kind",), f"unknown kind {kind!r}: use one of {', '.join(known_kinds())}{hint}"))
+        issues.append((("kind",), f"unknown kind {kind!r}: use one of {known}{hint}"))
         return None
     fw = lookup(api, kind) if isinstance(api, str) else None
     if fw is None:

@@ -215,7 +215,7 @@ def load_documents(text: str | bytes) -> list[Document]:
             index = len(documents)
             loader.aliases = 0
             node = loader.get_node()
-            budget -= _expanded_size(node, budget, index)
+            budget -= _expanded_size(node, budget)
             data = loader.construct_document(node)
             if loader.aliases:
                 data = _unshare(data)
@@ -244,8 +244,17 @@ def _as_text(text: str | bytes) -> str:
             raise InvalidJob([ValidationIssue("", f"the text is not UTF-8 (byte {e.start} cannot be decoded)")]) from None
     if not isinstance(text, str):
         raise InvalidJob([ValidationIssue("", f"expected YAML text, got {type(text).__name__}")])
-    if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
-        raise InvalidJob([_too_big(len(text.encode("utf-8", "surrogatepass")))])
+    if len(text) > MAX_TEXT_BYTES:
+        raise InvalidJob([_too_big(len(text))])
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        line = text.count("\n", 0, e.start) + 1
+        column = e.start - (text.rfind("\n", 0, e.start) + 1) + 1
+        raise InvalidJob([ValidationIssue("", f"character {text[e.start]!r} is a lone surrogate, not valid Unicode text",
+                                          line=line, column=column)]) from None
+    if size > MAX_TEXT_BYTES:
+        raise InvalidJob([_too_big(size)])
     return text.removeprefix("\ufeff")
 
 
@@ -253,7 +262,7 @@ def _too_big(size: int) -> ValidationIssue:
     return ValidationIssue("", f"the text is {size} bytes; at most {MAX_TEXT_BYTES} bytes (1 MiB) are accepted")
 
 
-def _expanded_size(root: Node, budget: int, index: int) -> int:
+def _expanded_size(root: Node, budget: int) -> int:
     """How many values the document becomes once aliases are copied out; refuse past `budget`.
 
     Sizes are memoised per node, so the work is linear in the text even when the expansion is

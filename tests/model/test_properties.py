@@ -36,7 +36,7 @@ FRAGMENTS = ["a:", "b: 1", " ", "  ", "\n", "- ", "[", "]", "{", "}", ",", ": ",
              "---\n", "...\n", "<<: ", "!!binary ", "!!set ", "!t ", "? ", "|\n", ">\n", "#c", "1", "-1", "2x", "0o9",
              "2024-01-01", "~", "null", "yes", "kind: PyTorchJob\n", "apiVersion: kubeflow.org/v1\n",
              "metadata: {name: j}\n", "spec:\n  pytorchReplicaSpecs:\n    Master:\n      replicas: ", "\x00", "\ufeff",
-             "é", "\u2028"]
+             "é", "\u2028", "\ud800", "\x85", "\ufffe"]
 yamlish = st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join)
 any_text = st.one_of(st.text(max_size=200), yamlish)
 
@@ -215,3 +215,22 @@ def test_edited_template_text_never_breaks_the_validator(text, cut, insert):
     if not issues:
         (manifest,) = manifests
         assert JobSpec.from_manifest(manifest).to_manifest() == manifest
+
+
+@SETTINGS
+@given(fields=st.fixed_dictionaries({}, optional={k: json_values for k in (
+    "name", "namespace", "image", "command", "args", "env", "working_dir", "restart_policy", "backoff_limit",
+    "nproc_per_node", "slots_per_worker", "output_volume")}),
+    role_fields=st.fixed_dictionaries({}, optional={k: json_values for k in ROLE_VALUES}),
+    kind=st.sampled_from(KINDS))
+def test_any_field_values_write_a_manifest_or_raise_invalid_job(fields, role_fields, kind):
+    api_version, name = kind
+    role = lookup(api_version, name).replica_types[0]
+    spec = JobSpec(kind=name, api_version=api_version, roles={role: RoleSpec(**role_fields)}, **fields)
+    try:
+        manifest = spec.to_manifest()
+    except InvalidJob as e:
+        assert e.issues
+    else:
+        assert all(isinstance(i, ValidationIssue) for i in validate_manifest(manifest))
+        spec.to_yaml()

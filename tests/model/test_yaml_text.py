@@ -137,6 +137,7 @@ def test_too_big_text_is_refused_before_parsing():
 
 def test_not_utf8_and_not_text():
     assert refusal(b"a: \xff\xfe\n") == (None, None, 0)
+    assert refusal("a: 1\nb: \ud800\n") == (2, 4, 0)
     assert refusal(12) == (None, None, 0)
 
 
