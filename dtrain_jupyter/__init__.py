@@ -57,6 +57,11 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "dtrain_jupyter.server.app", "app": DTrainApp}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built labextension lies (used by `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "dtrain-jupyter"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext dtrain_jupyter`: register the %dtrain / %%dtrain magic."""
     from .magic import load_ipython_extension as load

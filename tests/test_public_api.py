@@ -50,3 +50,12 @@ def test_import_is_lazy() -> None:
 def test_the_server_finds_the_extension_app() -> None:
     [point] = dtrain_jupyter._jupyter_server_extension_points()
     assert point["module"] == "dtrain_jupyter.server.app" and point["app"].name == "dtrain"
+
+
+def test_the_labextension_path_names_the_npm_package() -> None:
+    import json
+    from pathlib import Path
+
+    [entry] = dtrain_jupyter._jupyter_labextension_paths()
+    package = Path(dtrain_jupyter.__file__).resolve().parent.parent / "labextension" / "package.json"
+    assert entry == {"src": "labextension", "dest": json.loads(package.read_text())["name"]}
