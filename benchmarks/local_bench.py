@@ -82,7 +82,9 @@ async def bench_ddp(backend, repeat: int) -> tuple[list[float], list[float]]:
         await backend.create(job(f"ddp-{r}", [PY, script], 1, env={"OMP_NUM_THREADS": "1"}))
         j = await wait_finished(backend, f"ddp-{r}")
         ours.append(time.perf_counter() - t0)
-        assert j.phase == Phase.SUCCEEDED, j.status.message
+        if j.phase != Phase.SUCCEEDED:
+            tail = [f"{ln.pod}: {ln.line}" async for ln in backend.logs("PyTorchJob", f"ddp-{r}", "default", tail=15)]
+            raise RuntimeError(j.status.message + "\n" + "\n".join(tail))
         await backend.delete("PyTorchJob", f"ddp-{r}", "default")
         t0 = time.perf_counter()
         subprocess.run([str(Path(PY).parent / "torchrun"), "--nproc-per-node=2", f"--master-port={free_port()}",
