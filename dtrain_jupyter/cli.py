@@ -375,6 +375,12 @@ def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtr
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    except Exception as e:  # a bug, not bad input: say so in one line (DTRAIN_DEBUG=1 re-raises)
+        if os.environ.get("DTRAIN_DEBUG"):
+            raise
+        console.error(f"error: internal error in dtrain ({type(e).__name__}: {e}); "
+                      "set DTRAIN_DEBUG=1 to see the traceback")
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -202,3 +202,15 @@ def test_wait_timeout_exits_1(server: LiveServer) -> None:
     proc = dtrain(server, "wait", name, "--timeout", "0.5")
     assert proc.returncode == 1 and "still" in proc.stderr
     dtrain(server, "delete", name, "-y")
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_client(args):
+        raise ZeroDivisionError("boom")
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["list"], Console(out=out, err=err), make_client=broken_client)
+    assert code == 1 and err.getvalue().startswith("error: internal error in dtrain (ZeroDivisionError: boom)")
+    monkeypatch.setenv("DTRAIN_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        run(["list"], Console(out=out, err=err), make_client=broken_client)
