@@ -1,11 +1,9 @@
 """KubernetesBackend: Kubeflow jobs on a cluster, behind the same Backend protocol as local jobs.
 
-Reads (list, get, pods, events) are answered from list+watch informers (`cache.py`), never by
-asking the API server per refresh; writes go through the one API choke point (`api.py`).
-A supervisor thread discovers the served kinds (retrying with backoff while the API server
-is down, and again every few minutes so a newly installed operator is picked up) and keeps
-one job informer per served kind and scope, plus one for the jobs' pods and one for events.
-Problems are reported through describe() (ready False + message), never by crashing.
+Reads (list, get, pods, events) are answered from list+watch informers (`watches.py`,
+`cache.py`), never by asking the API server per refresh; writes go through the one API choke
+point (`api.py`). Problems are reported through describe() (ready False + message), never by
+crashing: the Jupyter server keeps running while a cluster is away.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ import asyncio
 import copy
 import dataclasses
 import logging
-import random
-import threading
 import time
 from typing import Any, AsyncIterator
 
@@ -26,13 +22,14 @@ from ...model.status import Phase
 from ..base import CAP_DRY_RUN, CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener
 from . import outputs as out
 from .api import Api, Call, Tuning, resource_path
-from .cache import Informer, Source, WatchTuning
+from .cache import Informer, WatchTuning
 from .config import ClusterConfig, load_cluster_config
-from .discovery import Served, discover
+from .discovery import Served
 from .events import job_events, slim_event
-from .jobs import CachedJob, cached_job, job_from_object
+from .jobs import CachedJob, job_from_object
 from .logs import LogOptions, stream_logs
-from .pods import POD_SELECTOR, belongs_to, job_pods, pod_requests, slim_pod
+from .pods import belongs_to, job_pods, pod_requests, slim_pod
+from .watches import Watches
 
 log = logging.getLogger(__name__)
 # A followed job that never shows up in the cache (deleted at once) ends the stream after this long.
@@ -73,19 +70,13 @@ class KubernetesBackend:
         self._cluster: ClusterConfig | None = None
         self._api: Api | None = None
         self._config_error: DTrainError | None = None
-        self._discovery_error: DTrainError | None = None
-        self._served: Served | None = None
-        self._job_informers: dict[tuple[str, str, str | None], Informer] = {}
-        self._pod_informers: dict[str | None, Informer] = {}
-        self._event_informers: dict[str | None, Informer] = {}
+        self._watches: Watches | None = None
         self._listeners: list[ChangeListener] = []
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._supervisor: threading.Thread | None = None
 
     # ---- life ------------------------------------------------------------------------------
     @property
     def namespace(self) -> str:
+        """The default namespace: the one given, else the context's (or the pod's), within the allowed ones."""
         if self._namespace_arg:
             return self._namespace_arg
         ns = self._cluster.namespace if self._cluster else "default"
@@ -102,101 +93,29 @@ class KubernetesBackend:
             log.warning("kubernetes backend not configured: %s", e.message)
             return
         self._api = Api(self._cluster, self._tuning)
-        self._supervisor = threading.Thread(target=self._supervise, name="dtrain-kube-supervisor", daemon=True)
-        self._supervisor.start()
+        self._watches = Watches(
+            self._api, context=self._cluster.context, scopes=list(self._allowed) if self._allowed else [None],
+            fallback_namespace=self.namespace, tuning=self._watch_tuning, rediscover_seconds=self._rediscover,
+            on_job_change=self._on_job_change,
+        )
+        self._watches.start()
         deadline = asyncio.get_running_loop().time() + self._start_wait
-        while asyncio.get_running_loop().time() < deadline and not self._settled():
+        while asyncio.get_running_loop().time() < deadline and not self._watches.settled():
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
-        """Stop the watches and the supervisor, and close the client."""
+        """Stop the watches and close the client."""
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
         """`stop()` for callers without a loop (blocking; a second call does nothing)."""
-        self._stop.set()
-        with self._lock:
-            informers = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
-        for inf in informers:
-            inf.stop(join=0)
-        for inf in informers:
-            inf.stop()
-        if self._supervisor is not None:
-            self._supervisor.join(2.0)
+        if self._watches is not None:
+            self._watches.close()
         if self._api is not None:
             self._api.close()
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
-
-    def _scopes(self) -> list[str | None]:
-        return list(self._allowed) if self._allowed else [None]
-
-    def _settled(self) -> bool:
-        """Discovery finished and every informer has either synced or reported a problem."""
-        if self._discovery_error is not None:
-            return True
-        if self._served is None:
-            return False
-        with self._lock:
-            infs = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
-        return all(i.synced or i.error is not None for i in infs)
-
-    def _supervise(self) -> None:
-        assert self._api is not None
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                served = discover(self._api)
-            except DTrainError as e:
-                failures += 1
-                if self._discovery_error is None or self._discovery_error.message != e.message:
-                    log.warning("kubernetes discovery failed: %s (retrying with backoff)", e.message)
-                self._discovery_error = e
-                wt = self._watch_tuning
-                delay = min(wt.backoff_max, wt.backoff_base * 2 ** min(failures - 1, 10))
-                self._stop.wait(delay * (0.5 + random.random() / 2))
-                continue
-            failures = 0
-            self._discovery_error = None
-            self._apply_served(served)
-            self._stop.wait(self._rediscover)
-
-    def _apply_served(self, served: Served) -> None:
-        assert self._api is not None and self._cluster is not None
-        context = self._cluster.context
-        started: list[Informer] = []
-        stopped: list[Informer] = []
-        with self._lock:
-            wanted = {(fw.api_version, fw.plural, scope): fw for fw in served.frameworks for scope in self._scopes()}
-            for key in list(self._job_informers):
-                if key not in wanted:
-                    stopped.append(self._job_informers.pop(key))
-            for key, fw in wanted.items():
-                if key in self._job_informers:
-                    continue
-                inf = Informer(self._api, Source(fw.group, fw.version, fw.plural, key[2]),
-                               transform=lambda obj, fw=fw: cached_job(obj, fw, context), tuning=self._watch_tuning,
-                               fallback_namespace=self.namespace if key[2] is None else None)
-                inf.add_listener(self._on_job_change)
-                self._job_informers[key] = inf
-                started.append(inf)
-            for scope in self._scopes():
-                if scope not in self._pod_informers:
-                    self._pod_informers[scope] = Informer(
-                        self._api, Source("", "v1", "pods", scope, POD_SELECTOR), transform=slim_pod,
-                        tuning=self._watch_tuning, fallback_namespace=self.namespace if scope is None else None)
-                    started.append(self._pod_informers[scope])
-                if scope not in self._event_informers:
-                    self._event_informers[scope] = Informer(
-                        self._api, Source("", "v1", "events", scope), transform=slim_event,
-                        tuning=self._watch_tuning, fallback_namespace=self.namespace if scope is None else None)
-                    started.append(self._event_informers[scope])
-            self._served = served
-        for inf in stopped:
-            inf.stop(join=0)
-        for inf in started:
-            inf.start()
 
     def _on_job_change(self, change: str, new: CachedJob | None, old: CachedJob | None) -> None:
         entry = new if new is not None else old
@@ -211,36 +130,19 @@ class KubernetesBackend:
     # ---- describe --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """{"backend", "context", "namespace", "server", "kinds", "ready", "message"}."""
-        problems: list[str] = []
-        notes: list[str] = []
         if self._config_error is not None:
-            problems.append(self._config_error.message)
-        elif self._discovery_error is not None:
-            problems.append(self._discovery_error.message)
-        elif self._served is None:
-            problems.append("connecting to the Kubernetes API server")
-        with self._lock:
-            infs = [*self._job_informers.values(), *self._pod_informers.values(), *self._event_informers.values()]
-        watch_problems: list[str] = []
-        for inf in infs:
-            if inf.error is not None and inf.error.message not in watch_problems:
-                watch_problems.append(inf.error.message)
-            elif not inf.synced and inf.error is None and self._served is not None:
-                watch_problems.append(f"loading {inf.source.resource}")
-            if inf.note and inf.note not in notes:
-                notes.append(inf.note)
-        # One unreachable server fails every watch alike: say it once, and count the rest.
-        problems.extend(watch_problems[:2])
-        if len(watch_problems) > 2:
-            problems.append(f"and {len(watch_problems) - 2} more watch problems")
-        if self._served is not None and not self._served.kinds:
-            problems.append("no Kubeflow job kinds are installed on this cluster (no kubeflow.org job resources)")
+            problems, notes = [self._config_error.message], []
+        elif self._watches is None:
+            problems, notes = ["not started yet"], []
+        else:
+            problems, notes = self._watches.problems()
+        served = self._watches.served if self._watches else None
         return {
             "backend": self.name,
             "context": self._cluster.context if self._cluster else (self._context_arg or ""),
             "namespace": self.namespace,
             "server": self._cluster.server if self._cluster else "",
-            "kinds": self._served.describe() if self._served else {},
+            "kinds": served.describe() if served else {},
             "ready": not problems,
             "message": "; ".join(problems + notes),
         }
@@ -253,16 +155,21 @@ class KubernetesBackend:
             raise BackendUnavailable("the Kubernetes backend has not been started")
         return self._api
 
-    async def _served_or_raise(self) -> Served:
+    def _watches_or_raise(self) -> Watches:
         self._api_or_raise()
+        assert self._watches is not None
+        return self._watches
+
+    async def _served_or_raise(self) -> Served:
+        watches = self._watches_or_raise()
         deadline = asyncio.get_running_loop().time() + self._tuning.read_timeout
-        while self._served is None:
-            if self._discovery_error is not None:
-                raise BackendUnavailable(self._discovery_error.message)
+        while watches.served is None:
+            if watches.discovery_error is not None:
+                raise BackendUnavailable(watches.discovery_error.message)
             if asyncio.get_running_loop().time() > deadline:
                 raise BackendUnavailable("the Kubernetes API server has not answered discovery yet")
             await asyncio.sleep(0.05)
-        return self._served
+        return watches.served
 
     def _check_namespace(self, namespace: str) -> None:
         if not isinstance(namespace, str) or not namespace:
@@ -273,31 +180,20 @@ class KubernetesBackend:
                 verb="use", resource="namespaces", namespace=namespace,
             )
 
-    def _covering(self, informers: dict[Any, Informer], namespace: str | None) -> list[Informer]:
-        """Informers whose scope holds `namespace` (all of them when namespace is None)."""
-        return [i for i in informers.values() if namespace is None or i.source.namespace in (None, namespace)]
-
     async def _wait_synced(self, infs: list[Informer]) -> None:
         deadline = asyncio.get_running_loop().time() + self._tuning.read_timeout
         while any(not i.synced and i.error is None for i in infs) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
 
-    def _job_informers_for(self, fw: Framework, namespace: str | None) -> list[Informer]:
-        with self._lock:
-            return [i for (api_version, plural, _), i in self._job_informers.items()
-                    if api_version == fw.api_version and plural == fw.plural
-                    and (namespace is None or i.source.namespace in (None, namespace))]
-
     def _cached(self, fw: Framework, name: str, namespace: str) -> Job | None:
-        for inf in self._job_informers_for(fw, namespace):
+        for inf in self._watches_or_raise().jobs(namespace, fw):
             entry = inf.get(namespace, name) if inf.synced else None
             if entry is not None:
                 return dataclasses.replace(entry.job)
         return None
 
     def _not_covered(self, namespace: str) -> Forbidden:
-        with self._lock:
-            notes = [i.note for i in self._job_informers.values() if i.note]
+        notes = [i.note for i in self._watches_or_raise().jobs() if i.note]
         return Forbidden(
             (notes[0] + f", so namespace {namespace!r} cannot be read") if notes
             else f"namespace {namespace!r} is not watched by this server",
@@ -315,9 +211,9 @@ class KubernetesBackend:
         await self._served_or_raise()
         if namespace is not None:
             self._check_namespace(namespace)
-        with self._lock:
-            infs = self._covering(self._job_informers, namespace)
-        if namespace is not None and not infs and self._job_informers:
+        watches = self._watches_or_raise()
+        infs = watches.jobs(namespace)
+        if namespace is not None and not infs and watches.jobs():
             raise self._not_covered(namespace)
         await self._wait_synced(infs)
         jobs: list[Job] = []
@@ -407,8 +303,7 @@ class KubernetesBackend:
     async def _job_and_pods(self, kind: str, name: str, namespace: str) -> tuple[Job, Framework | None, list[dict[str, Any]]]:
         job = await self.get(kind, name, namespace)
         fw = lookup(job.api_version, job.kind)
-        with self._lock:
-            infs = self._covering(self._pod_informers, namespace)
+        infs = self._watches_or_raise().pods(namespace)
         await self._wait_synced(infs)
         raw = [p for i in infs if i.synced for p in i.values() if belongs_to(p, job)]
         had_replicas = any(c.active or c.succeeded or c.failed for c in job.status.replicas.values())
@@ -427,8 +322,7 @@ class KubernetesBackend:
 
     async def events(self, kind: str, name: str, namespace: str) -> list[Event]:
         job, fw, raw = await self._job_and_pods(kind, name, namespace)
-        with self._lock:
-            infs = self._covering(self._event_informers, namespace)
+        infs = self._watches_or_raise().events(namespace)
         await self._wait_synced(infs)
         candidates = [e for i in infs if i.synced for e in i.values()]
         if not any(i.synced for i in infs):
@@ -454,8 +348,7 @@ class KubernetesBackend:
         fallback = {p["metadata"]["name"]: p for p in raw}
 
         def list_pods() -> list[dict[str, Any]]:
-            with self._lock:
-                infs = self._covering(self._pod_informers, namespace)
+            infs = self._watches_or_raise().pods(namespace)
             current = {p["metadata"]["name"]: p for i in infs if i.synced for p in i.values() if belongs_to(p, job)}
             merged = current or fallback
             return [merged[pod]] if pod is not None and pod in merged else ([] if pod is not None else list(merged.values()))

@@ -62,7 +62,7 @@ async def test_gone_after_compaction_relists_and_reports_missed_deletes(kube_dou
 
 
 def _sync_has(backend, name):
-    return any(e.job.name == name for inf in backend._job_informers.values() for e in inf.values())
+    return any(e.job.name == name for inf in backend._watches.jobs() for e in inf.values())
 
 
 async def test_api_server_down_at_start_is_picked_up_later(kube_double, make_backend):
