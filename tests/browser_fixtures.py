@@ -12,6 +12,8 @@ Use from any test folder's conftest.py with `from tests.browser_fixtures import 
 - `lab_page` (function): a fresh browser context on a fresh JupyterLab workspace with the app
   loaded; at teardown it shuts down every kernel session the test left, so tests do not see
   each other's panels.
+- `run_lab(base, *args)` and `open_lab(browser, server)`: the same, for a test that needs a
+  server configured differently.
 - `screenshot(page, name)`: saves test-artifacts/screens/<name>.png and returns its path.
 
 Only the loopback interface is used. Playwright's sync API is used, so the tests using these
@@ -30,6 +32,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,8 +58,8 @@ CHROMIUM_ARGS = [
 SERVER_START_TIMEOUT_S = 120
 APP_LOAD_TIMEOUT_MS = 90_000
 
-__all__ = ["LabServer", "lab_server", "browser", "lab_page", "screenshot", "jp_asyncio_loop",
-           "jp_server_cleanup", "CHROMIUM_ARGS"]
+__all__ = ["LabServer", "run_lab", "open_lab", "lab_server", "browser", "lab_page", "screenshot",
+           "jp_asyncio_loop", "jp_server_cleanup", "CHROMIUM_ARGS"]
 
 
 def _free_port() -> int:
@@ -153,10 +156,13 @@ def jp_server_cleanup() -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """A token-protected JupyterLab on 127.0.0.1 with isolated Jupyter folders."""
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextmanager
+def run_lab(base: Path, *extra_args: str) -> Iterator[LabServer]:
+    """Run a token-protected JupyterLab on 127.0.0.1 with Jupyter folders under `base`.
+
+    `extra_args` go to `jupyter lab` (e.g. a config override). The server and every kernel it
+    started are stopped on exit.
+    """
     env, root = _lab_environment(base)
     port, token = _free_port(), secrets.token_hex(24)
     cmd = [
@@ -170,21 +176,44 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         # No calls out of the machine: news and update checks off.
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *extra_args,
     ]
     if os.geteuid() == 0:
         cmd.append("--ServerApp.allow_root=True")
     log_path = base / "jupyterlab.log"
-    log = log_path.open("wb")
-    # Own process group: teardown stops the server and every kernel it started.
-    process = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    server = LabServer(port=port, token=token, root_dir=root, log_path=log_path, process=process)
-    try:
-        _wait_until_up(server)
+    with log_path.open("wb") as log:
+        # Own process group: stopping it stops the server and every kernel it started.
+        process = subprocess.Popen(cmd, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        server = LabServer(port=port, token=token, root_dir=root, log_path=log_path, process=process)
+        try:
+            _wait_until_up(server)
+            yield server
+        finally:
+            _stop(process)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """A token-protected JupyterLab on 127.0.0.1 with isolated Jupyter folders."""
+    with run_lab(tmp_path_factory.mktemp("jupyterlab")) as server:
         yield server
-    finally:
-        _stop(process)
-        log.close()
+
+
+def open_lab(browser: Any, server: LabServer) -> Any:
+    """A new browser context with JupyterLab of `server` loaded in a fresh workspace.
+
+    `page.page_errors` collects uncaught page exceptions for the test to assert on. Close
+    `page.context` when done.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.page_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
+    page.goto(server.lab_url(workspace=f"t{uuid.uuid4().hex[:12]}"))
+    page.wait_for_selector(".jp-Launcher", timeout=APP_LOAD_TIMEOUT_MS)
+    return page
 
 
 def _wait_until_up(server: LabServer) -> None:
@@ -232,21 +261,15 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def lab_page(browser: Any, lab_server: LabServer) -> Iterator[Any]:
-    """A page with JupyterLab loaded in a workspace of its own.
+    """A page with JupyterLab loaded in a workspace of its own (see `open_lab`).
 
-    `page.page_errors` collects uncaught page exceptions for the test to assert on.
+    At teardown every kernel session the test left is shut down.
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.page_errors = []  # type: ignore[attr-defined]
-    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
-    page.goto(lab_server.lab_url(workspace=f"t{uuid.uuid4().hex[:12]}"))
-    page.wait_for_selector(".jp-Launcher", timeout=APP_LOAD_TIMEOUT_MS)
+    page = open_lab(browser, lab_server)
     try:
         yield page
     finally:
-        context.close()
+        page.context.close()
         for session in lab_server.sessions():
             lab_server.api("DELETE", f"api/sessions/{session['id']}")
 

@@ -20,7 +20,8 @@ export const API_NAMESPACE = 'dtrain/api';
  * @param init fetch options (method, body, headers)
  * @returns the response body parsed as JSON, or `null` for an empty body
  * @throws ServerConnection.NetworkError when the server cannot be reached;
- *   ServerConnection.ResponseError carrying the server's JSON `message` otherwise
+ *   ServerConnection.ResponseError carrying the server's JSON `message` (else the status
+ *   line) for an error status, or naming a success whose body is not JSON
  */
 export async function requestAPI<T>(
   endPoint: string,
@@ -40,16 +41,21 @@ export async function requestAPI<T>(
     try {
       data = JSON.parse(text);
     } catch {
-      // A non-JSON body (a proxy's HTML error page, say) is still worth showing as is.
-      data = text;
+      // Not JSON: an HTML error page from the server or a proxy, never from our API.
+      data = null;
     }
   }
   if (!response.ok) {
+    // Our API's errors carry a message a person can act on; anything else (the server's HTML
+    // 404 page when the extension is not enabled, say) is summed up by its status line.
     const message =
       data && typeof data === 'object' && typeof data.message === 'string'
         ? data.message
-        : `${response.status} ${response.statusText}: ${String(data ?? '')}`.trim();
+        : `${response.status} ${response.statusText}`.trim();
     throw new ServerConnection.ResponseError(response, message);
+  }
+  if (text.length > 0 && data === null) {
+    throw new ServerConnection.ResponseError(response, `not JSON: ${text.slice(0, 200)}`);
   }
   return data as T | null;
 }

@@ -115,11 +115,6 @@ export class DTrainShell extends Panel {
     return this._started;
   }
 
-  /** Restart the panel kernel; the bootstrap re-runs when it is back. */
-  async restart(): Promise<void> {
-    await this.sessionContext.restartKernel();
-  }
-
   /** The sidebar starts its kernel the first time it is shown, not at page load. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);

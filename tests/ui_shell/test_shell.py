@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_fixtures import LabServer, screenshot
+from tests.browser_fixtures import LabServer, open_lab, run_lab, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -138,3 +138,19 @@ def test_kernel_restart_runs_the_bootstrap_again(lab_page: Any, lab_server: LabS
     lab_page.wait_for_function("el => !el.isConnected", arg=before, timeout=PANEL_TIMEOUT_MS)
     wait_for_panel(lab_page, MAIN)
     assert wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"] == kernel_id
+
+
+def test_banner_shows_why_when_the_server_extension_is_off(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    disabled = "--ServerApp.jpserver_extensions=dtrain_jupyter=False"
+    with run_lab(tmp_path_factory.mktemp("lab-no-dtrain"), disabled) as server:
+        page = open_lab(browser, server)
+        try:
+            page.locator(".jp-LauncherCard", has_text="Distributed Training").click()
+            banner = page.locator(f"{MAIN} .dtrain-shell-banner.dtrain-shell-error")
+            banner.wait_for(timeout=PANEL_TIMEOUT_MS)
+            assert banner.inner_text() == "The dtrain server extension did not answer: 404 Not Found"
+            screenshot(page, "shell-no-server-extension")
+        finally:
+            page.context.close()
