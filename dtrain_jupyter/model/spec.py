@@ -197,8 +197,7 @@ class JobSpec:
 
     def copy(self) -> "JobSpec":
         """A deep copy that keeps the link to the source manifest."""
-        clone = copy.deepcopy(self)
-        return clone
+        return copy.deepcopy(self)
 
 
 def _inherits(fw: Framework, rtype: str, name: str) -> bool:
