@@ -115,3 +115,4 @@ async def test_list_retried_after_server_errors(kube_double, make_backend):
     await b.start()
     assert b.describe()["ready"] is True
     assert len(list_calls(kube_double)) == 3  # two refused, the third answered
+
