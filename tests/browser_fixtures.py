@@ -1,7 +1,9 @@
 """Browser-test fixtures: a real `jupyter lab` server and Debian's Chromium driven by Playwright.
 
-Use from any test folder's conftest.py with `from tests.browser_fixtures import *  # noqa`
-(or list "tests.browser_fixtures" in the root conftest's `pytest_plugins`). Fixtures:
+Use from a browser-test folder's own conftest.py with `from tests.browser_fixtures import *`.
+Not from the root conftest's `pytest_plugins`: the module also replaces pytest-jupyter's
+autouse `jp_asyncio_loop` and `jp_server_cleanup` (they cannot share a thread with
+Playwright's sync API), and that must stay confined to browser-test folders. Fixtures:
 
 - `lab_server` (session): JupyterLab started as a subprocess on 127.0.0.1 with a free port, a
   random token, `allow_root` when running as root, and its own root, config, data, runtime,
