@@ -105,14 +105,17 @@ async def test_pods_events_and_delete(make_backend):
     events = await backend.events("PyTorchJob", "verbs-pods", "default")
     assert events[0].reason == "PyTorchJobCreated"
     assert sum(e.reason == "Started" and e.object_kind == "Pod" for e in events) == 3
+    changes: list[tuple[str, str]] = []
+    backend.subscribe(lambda change, j: changes.append((change, j.phase)))
     job = await backend.delete("PyTorchJob", "verbs-pods", "default")
     assert job.phase == Phase.DELETING
+    assert changes[-1] == ("DELETED", Phase.DELETING)
     for verb in (backend.get, backend.pods, backend.events, backend.outputs, backend.delete):
         with pytest.raises(JobNotFound):
             await verb("PyTorchJob", "verbs-pods", "default")
 
 
-async def test_logs_follow_tail_offset_and_pod_selection(make_backend):
+async def test_logs_follow_tail_offset_and_pod_selection(make_backend, state_dir):
     backend = make_backend()
     await backend.start()
     await backend.create(pytorch_job("verbs-logs", behave("lines:5", "sleep:0.5", "print:last"), workers=1))
@@ -136,6 +139,13 @@ async def test_logs_follow_tail_offset_and_pod_selection(make_backend):
         backend.logs("PyTorchJob", "verbs-logs", "default", pod=master, previous=True)
     with pytest.raises(InvalidRequest):
         backend.logs("PyTorchJob", "verbs-logs", "default", offset=3)
+    with pytest.raises(NotFound):
+        backend.logs("PyTorchJob", "verbs-logs", "default", container="sidecar")
+    recent = [ln.line async for ln in backend.logs("PyTorchJob", "verbs-logs", "default", pod=master, since_seconds=3600)]
+    assert recent[-1] == "last"
+    log_file = next(state_dir.glob("default/pytorchjobs/verbs-logs/logs/verbs-logs-master-0.log"))
+    os.utime(log_file, (time.time() - 7200, time.time() - 7200))
+    assert [ln async for ln in backend.logs("PyTorchJob", "verbs-logs", "default", pod=master, since_seconds=3600)] == []
 
 
 async def test_log_limit_bytes_keeps_the_end(make_backend):
