@@ -82,12 +82,18 @@ class LocalBackend:
         self._listeners: list[ChangeListener] = []
         self._monitor: asyncio.Task | None = None
         self._broken: list[str] = []
+        self._lock_file = None
 
     # ---- lifecycle of the backend ----------------------------------------------------------
     async def start(self) -> None:
-        """Load every job on disk (re-attaching live replicas) and start the monitor task."""
+        """Load every job on disk (re-attaching live replicas) and start the monitor task.
+
+        Raises:
+            BackendUnavailable: another running backend already manages this state dir.
+        """
         if self._monitor is not None:
             return
+        self._lock_file = self.store.acquire()
         for folder, record in self.store.load_all():
             if record is None or not {"namespace", "plural", "name", "replicas"} <= set(record):
                 self._broken.append(str(folder))
@@ -107,6 +113,9 @@ class LocalBackend:
                 pass
             self._monitor = None
         await self.supervisor.drain()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the lock
+            self._lock_file = None
 
     def subscribe(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)

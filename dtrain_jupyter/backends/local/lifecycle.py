@@ -62,7 +62,12 @@ def is_finished(conditions: Iterable[dict[str, Any]]) -> bool:
 
 
 def should_restart(policy: str, exit_code: int) -> bool:
-    """Whether a replica that ended with `exit_code` (non-zero) is restarted under `policy`."""
+    """Whether a replica that ended with `exit_code` (non-zero) is restarted under `policy`.
+
+    `Always` restarts failures like `OnFailure`; a replica that exits 0 counts as succeeded under
+    every policy locally, since a kubelet restarting a finished `Always` container would keep a
+    local job from ever finishing.
+    """
     if policy in ("OnFailure", "Always"):
         return True
     if policy == "ExitCode":

@@ -13,6 +13,7 @@ A record is a plain dict so it survives a server restart unchanged; `backend.py`
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -20,11 +21,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...errors import InvalidRequest
+from ...errors import BackendUnavailable, InvalidRequest
 
 # DNS-1123 label, as Kubernetes requires for namespaces; also keeps paths inside the state dir.
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 RECORD = "job.json"
+LOCK = ".lock"
 
 
 def check_namespace(namespace: str) -> str:
@@ -48,6 +50,20 @@ class StateStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def acquire(self):
+        """Lock the state dir for one backend; two monitors on one folder would restart replicas twice.
+
+        Returns the open lock file (closing it releases the lock). Raises BackendUnavailable.
+        """
+        f = open(self.root / LOCK, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise BackendUnavailable(f"another server already runs the local jobs in {self.root}; "
+                                     "stop it or give this one its own state dir") from None
+        return f
 
     def job_dir(self, namespace: str, plural: str, name: str) -> Path:
         return self.root / check_namespace(namespace) / plural / check_name(name)

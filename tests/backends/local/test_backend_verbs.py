@@ -187,3 +187,14 @@ async def test_stop_then_start_again_is_safe(make_backend):
     await backend.start()
     await backend.create(pytorch_job("verbs-again", behave("exit:0"), workers=0))
     assert (await wait_phase(backend, "PyTorchJob", "verbs-again", FINISHED)).phase == Phase.SUCCEEDED
+
+
+async def test_a_second_backend_on_a_busy_state_dir_is_refused(make_backend):
+    from dtrain_jupyter.errors import BackendUnavailable
+    first = make_backend()
+    await first.start()
+    second = make_backend()
+    with pytest.raises(BackendUnavailable):
+        await second.start()
+    await first.stop()
+    await second.start()

@@ -26,3 +26,13 @@ def test_save_load_remove(tmp_path):
 def test_namespace_names_are_checked(bad):
     with pytest.raises(InvalidRequest):
         check_namespace(bad)
+
+
+def test_one_backend_at_a_time_per_state_dir(tmp_path):
+    from dtrain_jupyter.errors import BackendUnavailable
+    store = StateStore(tmp_path)
+    lock = store.acquire()
+    with pytest.raises(BackendUnavailable):
+        StateStore(tmp_path).acquire()
+    lock.close()
+    StateStore(tmp_path).acquire().close()
