@@ -60,9 +60,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.banner = Banner()
         self.error_text = widgets.HTML("", layout=widgets.Layout(width="100%"))
         self.error_text.add_class("dtrain-error")
-        self.dismiss = widgets.Button(description="Dismiss", layout=widgets.Layout(width="auto"))
+        self.dismiss = widgets.Button(description="Dismiss",
+                                      layout=widgets.Layout(width="auto", min_width="80px", flex="0 0 auto"))
         self.error_box = widgets.HBox([self.error_text, self.dismiss],
                                       layout=widgets.Layout(display="none", width="100%"))
+        self.error_box.add_class("dtrain-error-line")
         self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"))
         self.info_line.add_class("dtrain-info")
 

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Instance, observe
 
 from ..model.job import Job
+from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
 from .pods import PodsView
 from .styles import phase_class
@@ -71,9 +72,9 @@ class JobRow(widgets.VBox, ErrorForwarder):
         self.name_button.add_class("dtrain-name")
         self.facts = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
         self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
-                                         layout=widgets.Layout(width="auto"))
+                                         layout=widgets.Layout(width="auto", min_width="48px", flex="0 0 auto"))
         self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
-                                            layout=widgets.Layout(width="auto"))
+                                            layout=widgets.Layout(width="auto", min_width="68px", flex="0 0 auto"))
         self.check.add_class("dtrain-select")
         self.log_button.add_class("dtrain-row-log")
         self.output_button.add_class("dtrain-row-output")
@@ -96,7 +97,8 @@ class JobRow(widgets.VBox, ErrorForwarder):
         old: Job | None = change.get("old") if isinstance(change.get("old"), Job) else None
         self.render()
         # Pods follow the job: refresh them when its status moved while they are shown.
-        if self.pods is not None and self.expanded and (old is None or old.status != self.job.status):
+        moved = old is None or old.status != self.job.status
+        if self.pods is not None and self.expanded and moved and self.job.phase != Phase.DELETING:
             self.pods.job = self.job
             self.pods.refresh()
 

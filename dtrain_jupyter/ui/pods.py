@@ -12,6 +12,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 from traitlets import Instance, Tuple, observe
 
+from ..errors import JobNotFound
 from ..model.job import Event, Job, Pod
 from .callbacks import ErrorForwarder, guarded
 from .styles import phase_class
@@ -40,7 +41,7 @@ class PodLine(widgets.VBox, ErrorForwarder):
         self.status = widgets.HTML("", layout=widgets.Layout(width=_COLUMNS[2][1]))
         self.cells[2] = self.status  # type: ignore[call-overload]
         self.log_button = widgets.Button(description="Log", tooltip="Open this pod's log",
-                                         layout=widgets.Layout(width="auto"))
+                                         layout=widgets.Layout(width="auto", min_width="48px", flex="0 0 auto"))
         self.log_button.on_click(self._on_log)
         self.event_lines = widgets.HTML("")
         self.event_lines.add_class("dtrain-muted")
@@ -102,7 +103,15 @@ class PodsView(widgets.VBox, ErrorForwarder):
     def refresh(self) -> None:
         """Fetch pods and events again (DTrainError propagates to the caller's guard)."""
         job = self.job
-        pods = self.client.pods(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend)
+        try:
+            pods = self.client.pods(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend)
+        except JobNotFound:
+            # Deleted while shown: the row goes away with the next feed change; nothing is wrong.
+            self.empty.value = "The job is gone."
+            with self.hold_sync():
+                self.events = ()
+                self.pods = ()
+            return
         try:
             events = self.client.events(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend)
         except Exception:  # noqa: BLE001 - events are a help, not a must; pods still show

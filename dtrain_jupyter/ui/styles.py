@@ -29,6 +29,8 @@ _PHASE_RULES = "\n".join(
     for phase, colour in PHASE_COLOURS.items()
 )
 
+# Notices (banner, info, confirm) sit on the layout colour with a coloured left edge: the
+# --jp-*-color3 tints stay light in the dark theme, where light text on them is unreadable.
 CSS = f"""
 .dtrain-panel {{
   color: var(--jp-ui-font-color1);
@@ -41,14 +43,14 @@ CSS = f"""
 .dtrain-panel .dtrain-title {{ font-size: var(--jp-ui-font-size2); font-weight: 600; }}
 .dtrain-panel .dtrain-muted {{ color: var(--jp-ui-font-color2); }}
 .dtrain-panel .dtrain-banner {{
-  background: var(--jp-error-color3, #ffcdd2);
-  color: var(--jp-ui-font-color0);
+  background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color1);
   border-left: 4px solid var(--jp-error-color1, #d32f2f);
   padding: 4px 8px;
 }}
 .dtrain-panel .dtrain-info {{
-  background: var(--jp-info-color3, #bbdefb);
-  color: var(--jp-ui-font-color0);
+  background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color1);
   border-left: 4px solid var(--jp-info-color1, #0288d1);
   padding: 4px 8px;
 }}
@@ -62,7 +64,7 @@ CSS = f"""
   align-items: center;
 }}
 .dtrain-panel .dtrain-row:hover {{ background: var(--jp-layout-color2); }}
-.dtrain-panel .dtrain-row-selected {{ background: var(--jp-brand-color3, #bbdefb); }}
+.dtrain-panel .dtrain-row-selected {{ background: var(--jp-layout-color3); }}
 .dtrain-panel .dtrain-header {{
   font-weight: 600;
   border-bottom: 2px solid var(--jp-border-color1);
@@ -95,9 +97,10 @@ CSS = f"""
 .dtrain-panel textarea {{ font-family: var(--jp-code-font-family); }}
 .dtrain-panel .dtrain-confirm {{
   border: 1px solid var(--jp-warn-color1, #f57c00);
+  border-left-width: 4px;
   padding: 4px 8px;
-  background: var(--jp-warn-color3, #ffe0b2);
-  color: var(--jp-ui-font-color0);
+  background: var(--jp-layout-color2);
+  color: var(--jp-ui-font-color1);
 }}
 {_PHASE_RULES}
 """

@@ -83,7 +83,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.backend = Field("Backend", widgets.Dropdown(options=(("local", "local"),), value="local"))
         self.namespace = Field("Namespace", widgets.Text("", placeholder="default of the backend"))
         self.image = Field("Image", widgets.Combobox(options=IMAGE_SUGGESTIONS["PyTorchJob"], ensure_option=False))
-        self.image_note = widgets.HTML(f"<span class='dtrain-muted'>ⓘ {esc(LOCAL_IMAGE_NOTE)}</span>")
+        self.image_note = widgets.HTML(f"<span class='dtrain-muted'>Note: {esc(LOCAL_IMAGE_NOTE)}</span>")
         self.command = Field("Command", widgets.Textarea("", rows=4), hint="Words as a shell would split them.")
         self.args = Field("Arguments", widgets.Textarea("", rows=2))
         self.env = Field("Environment", widgets.Textarea("", rows=3, placeholder="NAME=value, one per line"))

@@ -51,6 +51,7 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self.create_button = widgets.Button(description="Create", button_style="success", icon="check",
                                             layout=widgets.Layout(width="auto"))
         self.result = widgets.HTML("")
+        self.result.add_class("dtrain-verdict")
         super().__init__(children=(widgets.HBox([self.template, self.load_button, self.backend],
                                                 layout=widgets.Layout(flex_flow="row wrap")),
                                    self.area, widgets.HBox([self.validate_button, self.create_button]), self.result),

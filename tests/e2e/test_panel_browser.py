@@ -71,7 +71,8 @@ def _tab(panel: Any, title: str) -> None:
 
 
 def _row(panel: Any, name: str) -> Any:
-    return panel.locator(".dtrain-job", has=panel.locator(".dtrain-name", has_text=name))
+    # The inner locator is matched inside each row, so it must not repeat the panel prefix.
+    return panel.locator(".dtrain-job", has=panel.page.locator(".dtrain-name", has_text=name))
 
 
 def _wait_succeeded(page: Any, panel: Any, name: str) -> None:
@@ -94,7 +95,7 @@ def _delete(page: Any, panel: Any, name: str, shot: str) -> None:
 def _set_theme(page: Any, theme: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=theme).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
     dark = "Dark" in theme
     page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(not dark).lower()}'")
 
@@ -142,16 +143,22 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
 
     _row(panel, pt).locator("button.dtrain-row-log").click()
     log = panel.locator(".dtrain-log-view pre.dtrain-log")
+    # Each flush replaces the <pre>, so look it up afresh on every check.
     page.wait_for_function(
-        "el => (el.textContent.match(/all_reduce sum 6 \\(expected 6\\)/g) || []).length >= 3",
-        arg=log.element_handle(), timeout=60_000)
+        "sel => ((document.querySelector(sel) || {}).textContent || '')"
+        "  .split('all_reduce sum 6 (expected 6)').length >= 4",
+        arg="#dtrain-main .dtrain-log-view pre.dtrain-log", timeout=60_000)
     assert re.search(rf"\[{pt}-worker-1\] rank 2 of 3", log.inner_text())
     screenshot(page, "e2e-07-pytorch-log")
 
+    _tab(panel, "Jobs")
     _row(panel, pt).locator("button.dtrain-row-output").click()
     out = panel.locator(".dtrain-output-view")
     out.locator(":text('Exit code')").wait_for()
-    out.locator("select.widget-select, .dtrain-files select").first.select_option("allreduce.txt")
+    files = out.locator(".dtrain-files select")
+    labels = files.locator("option").all_inner_texts()
+    assert any(label.startswith("allreduce.txt") for label in labels), labels
+    files.select_option(label=next(label for label in labels if label.startswith("allreduce.txt")))
     out.locator("pre.dtrain-preview", has_text="6").wait_for()
     screenshot(page, "e2e-08-pytorch-output")
 
@@ -164,7 +171,7 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     editor = panel.locator(".dtrain-yaml-editor textarea")
     editor.fill(TF_YAML.format(name=tf))
     panel.locator("button.dtrain-validate").click()
-    panel.locator(".dtrain-yaml-editor :text('Valid')").wait_for(timeout=30_000)
+    panel.locator(".dtrain-verdict", has_text="Valid: the text parses").wait_for(timeout=30_000)
     screenshot(page, "e2e-10-yaml-valid")
     panel.locator(".dtrain-yaml-editor button.dtrain-create").click()
     _wait_succeeded(page, panel, tf)
@@ -183,10 +190,13 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     _tab(panel, "Jobs")
     screenshot(page, "e2e-13-jobs-dark")
     _row(panel, tf).locator("button.dtrain-row-output").click()
+    panel.locator(".dtrain-output-view :text('Exit code')").wait_for()
     screenshot(page, "e2e-14-output-dark")
     _set_theme(page, "JupyterLab Light")
 
     _delete(page, panel, tf, "e2e-15-tfjob-delete-confirm")
+    # Nothing the person did went wrong, so the panel's error line never showed.
+    assert not panel.locator(".dtrain-error-line").is_visible(), panel.locator(".dtrain-error-line").inner_text()
     assert page.locator("img[src='x']").count() == 0
     assert dialogs == []
     assert page.page_errors == []
