@@ -13,13 +13,20 @@ from traitlets.config import Config
 
 API = ("dtrain", "api")
 
+# Each replica prints a line and writes rank-<RANK>.txt. The job succeeds when the Master does
+# (the operator's rule), so the Master waits (up to 60 s) for rank 1's file: by then every
+# line and file the test expects exists, however slow the machine.
+RANK_SCRIPT = (
+    "import os, pathlib, time; r = os.environ['RANK']; d = pathlib.Path(os.environ['DTRAIN_OUTPUT_DIR']); "
+    "print('hello from rank', r, flush=True); (d / ('rank-' + r + '.txt')).write_text('rank ' + r); "
+    "[time.sleep(0.05) for _ in range(1200) if r == '0' and os.environ.get('WORLD_SIZE', '1') != '1' "
+    "and not (d / 'rank-1.txt').exists()]"
+)
+
 
 def pytorch_manifest(name: str, *, script: str | None = None, workers: int = 1, namespace: str | None = None) -> dict[str, Any]:
     """A small PyTorchJob whose replicas are real Python processes (no torch needed to run)."""
-    script = script or (
-        "import os, pathlib; rank = os.environ['RANK']; print('hello from rank', rank, flush=True); "
-        "pathlib.Path(os.environ['DTRAIN_OUTPUT_DIR'], f'rank-{rank}.txt').write_text('rank ' + rank)"
-    )
+    script = script or RANK_SCRIPT
     container = {"name": "pytorch", "image": "python:3.11", "command": ["python", "-c", script]}
     spec = {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {"containers": [container]}}}
     meta: dict[str, Any] = {"name": name, "labels": {"dtrain-test": "server"}}

@@ -154,9 +154,10 @@ class Kernel:
 
 
 def pytorch_yaml(name: str, message: str = "hello") -> str:
-    """A two-replica PyTorchJob as YAML; each replica prints, writes an output file and exits 0."""
-    script = (f"import os, pathlib; r = os.environ['RANK']; print('{message} from rank', r, flush=True); "
-              "pathlib.Path(os.environ['DTRAIN_OUTPUT_DIR'], 'rank-' + r + '.txt').write_text('rank ' + r)")
+    """A two-replica PyTorchJob as YAML running `conftest.RANK_SCRIPT` (print, write a file, exit 0)."""
+    from .conftest import RANK_SCRIPT
+
+    script = RANK_SCRIPT.replace("'hello from rank'", repr(f"{message} from rank"))
     replica = ("      replicas: 1\n      restartPolicy: Never\n      template:\n        spec:\n"
                "          containers:\n            - name: pytorch\n              image: python:3.11\n"
                f"              command: [python, -c, {json.dumps(script)}]\n")

@@ -46,10 +46,17 @@ async def test_one_server_two_backends(api, kube_double: Any) -> None:  # noqa: 
     assert "/dtrain/api/kubernetes/namespaces/default/pytorchjobs/" + there in headers["Location"]
     assert kube_double.get_object("kubeflow.org/v1", "pytorchjobs", "default", there) is not None
 
-    # One list shows both, each saying where it lives.
-    code, listed, _ = await api("jobs")
-    where = {j["name"]: j["backend"] for j in listed["items"]}
-    assert where[here] == "local" and where[there] == "kubernetes" and listed["problems"] == []
+    # One list shows both, each saying where it lives. The cluster side lists from a watch
+    # cache, so a job just created may take a moment to appear there.
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 30
+    while True:
+        code, listed, _ = await api("jobs")
+        where = {j["name"]: j["backend"] for j in listed["items"]}
+        if there in where or loop.time() > end:
+            break
+        await asyncio.sleep(0.1)
+    assert where.get(here) == "local" and where.get(there) == "kubernetes" and listed["problems"] == []
 
     path = job_path(cluster_job)
     await wait_phase(api, path, {"Running", "Succeeded"})
