@@ -31,7 +31,7 @@ COLUMNS = (
     ("Duration", "minmax(0, 0.8fr)", False),
 )
 NAME_WIDTH = "26%"
-NAME_WIDTH_COMPACT = "45%"
+NAME_WIDTH_COMPACT = "50%"
 
 
 def grid(cells: list[str], compact: bool, css: str = "") -> str:
@@ -78,7 +78,11 @@ class JobRow(widgets.VBox, ErrorForwarder):
         self.check.add_class("dtrain-select")
         self.log_button.add_class("dtrain-row-log")
         self.output_button.add_class("dtrain-row-output")
-        self.line = widgets.HBox([self.check, self.name_button, self.facts, self.log_button, self.output_button],
+        # In the ~300 px sidebar the action buttons move under the expanded row, or the name
+        # and status would be squeezed to nothing.
+        buttons = [self.log_button, self.output_button]
+        self.actions = widgets.HBox(buttons if compact else [])
+        self.line = widgets.HBox([self.check, self.name_button, self.facts, *([] if compact else buttons)],
                                  layout=widgets.Layout(width="100%", overflow="hidden"))
         self.line.add_class("dtrain-row")
         self.pods: PodsView | None = None
@@ -133,11 +137,11 @@ class JobRow(widgets.VBox, ErrorForwarder):
     def _on_expanded(self, change: dict[str, Any]) -> None:
         if self.expanded:
             if self.pods is None:
-                self.pods = PodsView(self.client, self.job, self._open_pod_log)
+                self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact)
                 self.pods.on_error = self.report_error
             else:
                 self.pods.job = self.job
-            self.children = (self.line, self.pods)
+            self.children = (self.line, self.actions, self.pods) if self.compact else (self.line, self.pods)
             self.pods.refresh()
         else:
             self.children = (self.line,)

@@ -257,7 +257,7 @@ class LogView(widgets.VBox, ErrorForwarder):
             done = self._done
         with self.hold_sync():
             self.text.value = f'<pre class="dtrain-log">{esc(chr(10).join(shown))}</pre>'
-            note = f"{len(shown)} lines shown"
+            note = f"{len(shown)} line{'' if len(shown) == 1 else 's'} shown"
             if buffered >= self.max_lines:
                 note += f" (the last {self.max_lines}; older lines dropped)"
             if self.follow and not done:

@@ -78,12 +78,12 @@ class OutputView(widgets.VBox, ErrorForwarder):
         self.client = client
         self._files_note = ""
         self.summary = widgets.HTML("<i>Choose a job's Output button in the Jobs tab.</i>")
-        self.refresh_button = widgets.Button(description="Refresh", layout=widgets.Layout(width="auto"))
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="auto"))
         self.file_list = widgets.Select(options=(), rows=6, layout=widgets.Layout(width="100%"))
         self.files_label = widgets.HTML("")
         self.preview = widgets.HTML("")
         self.image = widgets.Image(layout=widgets.Layout(display="none", max_width="100%"))
-        super().__init__(children=(self.summary, self.refresh_button, self.files_label, self.file_list,
+        super().__init__(children=(self.summary, widgets.HBox([self.refresh_button]), self.files_label, self.file_list,
                                    self.preview, self.image), layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-output-view")
         self.file_list.add_class("dtrain-files")

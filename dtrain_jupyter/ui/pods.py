@@ -18,13 +18,21 @@ from .callbacks import ErrorForwarder, guarded
 from .styles import phase_class
 from .words import age, esc
 
-# Column widths shared by the header and every pod line.
-_COLUMNS = (("Role", "16%"), ("#", "6%"), ("Status", "14%"), ("Reason", "28%"),
-            ("Node", "14%"), ("Restarts", "8%"), ("Age", "8%"))
+# (title, width, width in the compact sidebar or None when hidden there), shared by the header
+# and every pod line. The sidebar keeps what says what is wrong: role, status, reason.
+_COLUMNS = (("Role", "16%", "30%"), ("#", "6%", "10%"), ("Status", "14%", "30%"), ("Reason", "28%", "30%"),
+            ("Node", "14%", None), ("Restarts", "8%", None), ("Age", "8%", None))
 
 
-def _cell(text: str, width: str, css: str = "dtrain-cell") -> widgets.Label:
-    label = widgets.Label(text, layout=widgets.Layout(width=width))
+def _layout(index: int, compact: bool) -> widgets.Layout:
+    _title, wide, narrow = _COLUMNS[index]
+    if compact and narrow is None:
+        return widgets.Layout(display="none")
+    return widgets.Layout(width=narrow if compact else wide, min_width="0", overflow="hidden")
+
+
+def _cell(text: str, layout: widgets.Layout, css: str = "dtrain-cell") -> widgets.Label:
+    label = widgets.Label(text, layout=layout)
     label.add_class(css)
     return label
 
@@ -35,16 +43,18 @@ class PodLine(widgets.VBox, ErrorForwarder):
     pod = Instance(Pod, help="The pod shown")
     events = Tuple(help="Events whose object is this pod, oldest first")
 
-    def __init__(self, pod: Pod, open_log: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(self, pod: Pod, open_log: Callable[[str], None], compact: bool = False, **kwargs: Any) -> None:
         self._open_log = open_log
-        self.cells = [_cell("", width) for _, width in _COLUMNS]
-        self.status = widgets.HTML("", layout=widgets.Layout(width=_COLUMNS[2][1]))
+        self.cells = [_cell("", _layout(i, compact)) for i in range(len(_COLUMNS))]
+        self.status = widgets.HTML("", layout=_layout(2, compact))
+        self.status.add_class("dtrain-cell")
         self.cells[2] = self.status  # type: ignore[call-overload]
         self.log_button = widgets.Button(description="Log", tooltip="Open this pod's log",
                                          layout=widgets.Layout(width="auto", min_width="48px", flex="0 0 auto"))
         self.log_button.on_click(self._on_log)
         self.event_lines = widgets.HTML("")
         self.event_lines.add_class("dtrain-muted")
+        self.event_lines.add_class("dtrain-events")
         super().__init__(children=(widgets.HBox(self.cells + [self.log_button]), self.event_lines), **kwargs)
         self.add_class("dtrain-pod")
         self.pod = pod
@@ -86,16 +96,19 @@ class PodsView(widgets.VBox, ErrorForwarder):
     pods = Tuple(help="The job's pods as last fetched, in role and index order")
     events = Tuple(help="Events of the job and its pods as last fetched, oldest first")
 
-    def __init__(self, client: Any, job: Job, open_log: Callable[[Job, str | None], None], **kwargs: Any) -> None:
+    def __init__(self, client: Any, job: Job, open_log: Callable[[Job, str | None], None],
+                 compact: bool = False, **kwargs: Any) -> None:
         self.client = client
+        self.compact = compact
         self._open_log = open_log
         self._lines: dict[str, PodLine] = {}
-        header = widgets.HBox([_cell(title, width) for title, width in _COLUMNS])
+        header = widgets.HBox([_cell(title, _layout(i, compact)) for i, (title, _w, _n) in enumerate(_COLUMNS)])
         header.add_class("dtrain-header")
         self.header = header
         self.empty = widgets.Label("No pods yet.")
         self.job_events = widgets.HTML("")
         self.job_events.add_class("dtrain-muted")
+        self.job_events.add_class("dtrain-events")
         super().__init__(children=(header, self.empty), **kwargs)
         self.add_class("dtrain-pods")
         self.job = job
@@ -134,7 +147,7 @@ class PodsView(widgets.VBox, ErrorForwarder):
         for pod in self.pods:
             line = self._lines.get(pod.name)
             if line is None:
-                line = PodLine(pod, lambda name: self._open_log(self.job, name))
+                line = PodLine(pod, lambda name: self._open_log(self.job, name), compact=self.compact)
                 line.on_error = self.report_error
                 self._lines[pod.name] = line
             with line.hold_sync():

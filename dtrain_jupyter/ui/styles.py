@@ -69,6 +69,7 @@ CSS = f"""
   font-weight: 600;
   border-bottom: 2px solid var(--jp-border-color1);
 }}
+.dtrain-panel .dtrain-events .widget-html-content {{ line-height: 1.4; font-size: var(--jp-ui-font-size0); }}
 .dtrain-panel .dtrain-cell {{ overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
 .dtrain-panel .dtrain-pods {{
   margin-left: 24px;

@@ -200,3 +200,32 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     assert page.locator("img[src='x']").count() == 0
     assert dialogs == []
     assert page.page_errors == []
+
+
+def test_sidebar_panel_is_compact_and_live(lab_page: Any, lab_server: LabServer) -> None:
+    """The ~300 px sidebar panel: a job created elsewhere appears, expands, and opens its log."""
+    page = lab_page
+    page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="dtrain-sidebar"]').click()
+    panel = page.locator("#dtrain-sidebar .dtrain-panel")
+    panel.locator(".dtrain-job-list").wait_for(timeout=PANEL_TIMEOUT_MS)
+    name = _name("side")
+    manifest = {
+        "apiVersion": "kubeflow.org/v1", "kind": "TFJob",
+        "metadata": {"name": name, "labels": {"note": "sidebar"}},
+        "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {
+            "containers": [{"name": "tensorflow", "image": "python:3.11",
+                            "command": ["python", "-c", f"print({PAYLOAD!r})"]}]}}}}},
+    }
+    created = lab_server.api("POST", "dtrain/api/jobs", json={"manifest": manifest})
+    assert created.status_code == 201, created.text
+    row = _row(panel, name)
+    row.locator(".dtrain-phase-Succeeded").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert row.locator("button.dtrain-row-log").count() == 0 or not row.locator("button.dtrain-row-log").is_visible()
+    row.locator(".dtrain-name").click()
+    row.locator(".dtrain-pod").first.wait_for()
+    screenshot(page, "e2e-20-sidebar-expanded")
+    row.locator("button.dtrain-row-log").click()
+    panel.locator(f".dtrain-log-view pre.dtrain-log >> text={PAYLOAD}").wait_for(timeout=60_000)
+    screenshot(page, "e2e-21-sidebar-log")
+    assert page.locator("img[src='x']").count() == 0
+    assert lab_server.api("DELETE", f"dtrain/api/local/namespaces/default/tfjobs/{name}").status_code in (200, 202)

@@ -46,3 +46,11 @@ def test_facts_show_phase_ready_and_kind(client, done_job) -> None:
     row = JobRow(done_job, client, lambda *a: None)
     assert "dtrain-phase-Succeeded" in row.facts.value
     assert "PyTorchJob" in row.facts.value and "local/default" in row.facts.value
+
+
+def test_compact_rows_move_their_buttons_under_the_expanded_row(client, done_job) -> None:
+    row = JobRow(done_job, client, lambda *a: None, compact=True)
+    assert row.log_button not in row.line.children
+    row.name_button.click()
+    assert row.children == (row.line, row.actions, row.pods)
+    assert row.log_button in row.actions.children
