@@ -16,7 +16,7 @@ from traitlets import Bool, Tuple, Unicode, observe, validate
 from ..model.job import Job
 from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
-from .feed import BACKENDS, CHANGE, OUTAGE, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
+from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
 from .job_list import JobList
 from .log_view import LogView
 from .output_view import OutputView
@@ -172,6 +172,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                     self.banner.backends = tuple(item.payload)
                     self.wizard.backends = tuple(item.payload)
                     self.yaml_editor.set_backends(tuple(item.payload))
+                elif item.kind == PROBLEMS:
+                    self.banner.problems = tuple(item.payload)
                 elif item.kind == OUTAGE:
                     self.banner.outage = str(item.payload)
                 elif item.kind == RECOVERED:

@@ -20,7 +20,8 @@ class Banner(widgets.VBox, ErrorForwarder):
     """Shows `backends` as a "talking to" line and `outage` as a red banner when it is set."""
 
     backends = Tuple(help="describe() of each backend: dicts with backend, context, namespace, ready, message")
-    outage = Unicode("", help="Why the server or a backend cannot be reached now; empty when all is well")
+    outage = Unicode("", help="Why the server cannot be reached now; empty when all is well")
+    problems = Tuple(help="Backends that could not list their jobs at the last full reload, in words")
 
     def __init__(self, **kwargs: Any) -> None:
         self.where = widgets.HTML("", layout=widgets.Layout(width="100%"))
@@ -31,7 +32,7 @@ class Banner(widgets.VBox, ErrorForwarder):
         self.add_class("dtrain-banner-box")
         self._render()
 
-    @observe("backends", "outage")
+    @observe("backends", "outage", "problems")
     @guarded
     def _on_change(self, change: dict[str, Any]) -> None:
         self._render()
@@ -49,6 +50,10 @@ class Banner(widgets.VBox, ErrorForwarder):
             if not info.get("ready", True):
                 problems.append(f"{info.get('backend', '?')}: {info.get('message') or 'not ready'}")
         self.where.value = ("Talking to " + "; ".join(parts)) if parts else "Connecting to the dtrain server…"
+        # One banner: the server outage hides everything else; otherwise each backend once.
+        for problem in self.problems:
+            if not any(problem.startswith(p.split(":")[0] + ":") for p in problems):
+                problems.append(problem)
         message = self.outage or "; ".join(problems)
         with self.hold_sync():
             if message:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,10 +22,16 @@ from .callbacks import describe_error
 
 log = logging.getLogger("dtrain_jupyter.ui")
 
+# Seconds between re-reading the backends' descriptions: often while one is not ready (so its
+# banner clears soon after the cluster is back), rarely while all are well.
+BACKENDS_EVERY_DEGRADED_S = 5.0
+BACKENDS_EVERY_S = 60.0
+
 # Item kinds the thread produces.
 SNAPSHOT = "snapshot"    # payload: list[Job], the full list after (re)connecting
 CHANGE = "change"        # payload: JobChange
 BACKENDS = "backends"    # payload: list[dict], describe() of each backend
+PROBLEMS = "problems"    # payload: list[str], backends that could not list their jobs
 OUTAGE = "outage"        # payload: str, why the server cannot be reached
 RECOVERED = "recovered"  # payload: None, the feed works again
 
@@ -79,6 +86,8 @@ class ChangeFeed:
         self._thread: threading.Thread | None = None
         self._task: asyncio.Task | None = None
         self._outage = ""
+        self._degraded = False
+        self._backends_at = 0.0
         self.on_error: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -152,7 +161,12 @@ class ChangeFeed:
                 if need_snapshot:
                     cursor = self._resync()
                     need_snapshot = False
-                cursor, changes = self.client.changes(cursor, timeout=self.poll_timeout)
+                if time.monotonic() - self._backends_at > (
+                        BACKENDS_EVERY_DEGRADED_S if self._degraded else BACKENDS_EVERY_S):
+                    self._read_backends()
+                # While a backend is down, poll in short steps so its recovery shows promptly.
+                wait = min(self.poll_timeout, BACKENDS_EVERY_DEGRADED_S) if self._degraded else self.poll_timeout
+                cursor, changes = self.client.changes(cursor, timeout=wait)
                 if getattr(changes, "resync", False):
                     # The server no longer holds our cursor (it restarted, or we fell behind).
                     need_snapshot = True
@@ -171,12 +185,20 @@ class ChangeFeed:
 
     def _resync(self) -> Any:
         """Reload backends, cursor and the full job list; clear the outage if there was one."""
-        self._put(BACKENDS, list(self.client.backends()))
+        self._read_backends()
         # Take the cursor before the list, so a change between the two is seen twice, never lost.
         cursor, _ = self.client.changes(None, timeout=0)
         jobs = self.client.list(all_namespaces=True)
         self._put(SNAPSHOT, list(jobs))
+        problems = [f"{p.get('backend', '?')}: {p.get('message', '')}" for p in getattr(jobs, "problems", None) or []]
+        self._put(PROBLEMS, problems)
         if self._outage:
             self._outage = ""
             self._put(RECOVERED)
         return cursor
+
+    def _read_backends(self) -> None:
+        backends = list(self.client.backends())
+        self._backends_at = time.monotonic()
+        self._degraded = any(not b.get("ready", True) for b in backends)
+        self._put(BACKENDS, backends)

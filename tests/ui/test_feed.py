@@ -97,3 +97,17 @@ def _wait(predicate, timeout: float = 60) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_backend_trouble_is_one_banner_line_per_backend(app: DTrainApp) -> None:
+    from dtrain_jupyter.ui.feed import BACKENDS, PROBLEMS
+
+    app.apply([FeedItem(BACKENDS, [{"backend": "local", "ready": True},
+                                   {"backend": "kubernetes", "context": "kind-x", "ready": False,
+                                    "message": "connection refused <b>"}]),
+               FeedItem(PROBLEMS, ["kubernetes: connection refused <b>", "other: no route"])])
+    shown = app.banner.showing
+    assert shown.count("kubernetes:") == 1 and "other: no route" in shown
+    assert "&lt;b&gt;" in shown and "<b>" not in shown
+    app.apply([FeedItem(BACKENDS, [{"backend": "kubernetes", "ready": True}]), FeedItem(PROBLEMS, [])])
+    assert app.banner.showing == ""
