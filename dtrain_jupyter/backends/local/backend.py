@@ -28,7 +28,7 @@ from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener
 from . import lifecycle, outputs, process
 from .environment import build_launches
 from .lifecycle import now_iso, set_condition
-from .logs import follow, log_path, read_blocks, tail_offset
+from .logs import follow, limit_offset, log_path, read_blocks, tail_offset
 from .replicas import plan_job
 from .state import StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, log_dir
@@ -57,7 +57,8 @@ class LocalBackend:
         state_dir: folder of job records, logs and run files (created if missing).
         output_root: where DTRAIN_OUTPUT_DIR folders go (`<root>/<namespace>/<plural>/<name>`); by default
             inside each job's state folder.
-        log_limit_bytes: reads of one log return at most this many trailing bytes (None: all).
+        log_limit_bytes: the most bytes of each replica log kept on disk (the head of a longer log
+            is freed while it runs) and returned by reads; None keeps whole logs.
         grace_seconds: SIGTERM -> SIGKILL delay when stopping replicas.
         gpus: device ids to hand out; None asks `nvidia-smi`.
         poll_interval: seconds between monitor ticks.
@@ -76,7 +77,7 @@ class LocalBackend:
         self.grace_seconds = grace_seconds
         self.poll_interval = poll_interval
         self.supervisor = Supervisor(grace=grace_seconds, restart_backoff=restart_backoff,
-                                     gpus=detect_gpus() if gpus is None else gpus)
+                                     gpus=detect_gpus() if gpus is None else gpus, log_limit_bytes=log_limit_bytes)
         self._records: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._listeners: list[ChangeListener] = []
@@ -371,11 +372,10 @@ class LocalBackend:
                 continue
             if since_seconds is not None and path.exists() and path.stat().st_mtime < time.time() - since_seconds and not follow:
                 continue
-            start = offset or 0
+            # Only the last log_limit_bytes of a log are kept: never read before them.
+            start = limit_offset(path, self.log_limit_bytes, offset or 0)
             if tail is not None:
-                start = tail_offset(path, tail)
-            elif self.log_limit_bytes is not None and path.exists():
-                start = max(start, path.stat().st_size - self.log_limit_bytes)
+                start = tail_offset(path, tail, floor=start)
             files[rep["pod"]] = (path, start)
         return self._log_lines(record, files, follow, timestamps)
 

@@ -10,11 +10,15 @@ however large a log grows.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import os
 from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator
 
 CHUNK = 1 << 20
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+_BLOCK = 4096
 # How often a follower looks for new bytes; bounds the write -> read latency.
 POLL_SECONDS = 0.01
 
@@ -27,8 +31,62 @@ def _decode(raw: bytes) -> str:
     return raw.rstrip(b"\r").decode("utf-8", errors="replace")
 
 
-def tail_offset(path: Path, lines: int) -> int:
-    """Byte offset where the last `lines` lines of the file start (reads backwards in chunks)."""
+def _fallocate():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = libc.fallocate
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def trim_head(path: Path, keep: int, trimmed: int = 0) -> int:
+    """Free the disk blocks of all but the last `keep` bytes of a log that is still being written.
+
+    The replica appends to the file directly, so it cannot be rewritten; instead its head is
+    punched out (a hole that reads as zeros and takes no space). Sizes and offsets stay valid,
+    so followers and byte offsets keep working. Returns the new trimmed length (block-aligned);
+    `trimmed` is what an earlier call already freed. File systems without hole punching are
+    left as they are.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return trimmed
+    cut = (size - keep) // _BLOCK * _BLOCK
+    if cut <= trimmed:
+        return trimmed
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return trimmed
+    try:
+        if _fallocate()(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, trimmed, cut - trimmed) != 0:
+            return trimmed
+    finally:
+        os.close(fd)
+    return cut
+
+
+def limit_offset(path: Path, limit: int | None, offset: int = 0) -> int:
+    """The offset to read from when only the last `limit` bytes are kept: the first whole line there."""
+    if limit is None:
+        return offset
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return offset
+    floor = size - limit
+    if floor <= offset:
+        return offset
+    with open(path, "rb") as f:
+        f.seek(floor - 1)
+        block = f.read(min(limit + 1, CHUNK))
+    newline = block.find(b"\n")
+    return size if newline < 0 else floor + newline
+
+
+def tail_offset(path: Path, lines: int, floor: int = 0) -> int:
+    """Byte offset where the last `lines` lines of the file start, not before `floor`."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -41,8 +99,8 @@ def tail_offset(path: Path, lines: int) -> int:
         f.seek(max(0, size - 1))
         if size and f.read(1) == b"\n":
             pos -= 1
-        while pos > 0:
-            start = max(0, pos - CHUNK)
+        while pos > floor:
+            start = max(floor, pos - CHUNK)
             f.seek(start)
             block = f.read(pos - start)
             idx = len(block)
@@ -54,7 +112,7 @@ def tail_offset(path: Path, lines: int) -> int:
                 if found == lines:
                     return start + idx + 1
             pos = start
-    return 0
+    return floor
 
 
 def _split(data: bytes) -> list[str]:
@@ -122,6 +180,10 @@ class Follower:
                     continue
             while True:
                 chunk = st[1].read(CHUNK)
+                if chunk and not st[2] and chunk[:1] == b"\0":
+                    chunk = chunk.lstrip(b"\0")  # a trimmed head overtook a slow reader
+                    if not chunk:
+                        continue
                 if chunk:
                     parts = (st[2] + chunk).split(b"\n")
                     st[2] = parts.pop()

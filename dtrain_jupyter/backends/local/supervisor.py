@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from . import lifecycle, process
 from .lifecycle import now_iso, set_condition
-from .logs import log_path
+from .logs import log_path, trim_head
 
 
 def run_dir(record: dict[str, Any]) -> Path:
@@ -46,8 +46,11 @@ def add_event(record: dict[str, Any], etype: str, reason: str, message: str, obj
 class Supervisor:
     """Starts and watches the replicas of every local job; owns GPU assignment."""
 
-    def __init__(self, *, grace: float, restart_backoff: float, gpus: Sequence[str]) -> None:
+    def __init__(self, *, grace: float, restart_backoff: float, gpus: Sequence[str],
+                 log_limit_bytes: int | None = None) -> None:
         self.grace = grace
+        self.log_limit_bytes = log_limit_bytes
+        self._trimmed: dict[str, int] = {}  # log path -> bytes already freed at its head
         self.restart_backoff = restart_backoff
         self.gpus = list(gpus)
         self._stopping: set[asyncio.Task] = set()
@@ -136,7 +139,23 @@ class Supervisor:
                 await self._restart(record, rep)
                 changed = True
         changed |= self._decide(record, now)
+        if self.log_limit_bytes is not None:
+            self._trim_logs(record)
         return changed
+
+    def _trim_logs(self, record: dict[str, Any]) -> None:
+        """Keep each log within log_limit_bytes; a quarter of slack keeps punches infrequent."""
+        limit = self.log_limit_bytes or 0
+        for rep in record["replicas"]:
+            for previous in (False, True):
+                path = log_path(log_dir(record), rep["pod"], previous)
+                key = str(path)
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    continue
+                if size - self._trimmed.get(key, 0) > limit + limit // 4 + 4096:
+                    self._trimmed[key] = trim_head(path, limit, self._trimmed.get(key, 0))
 
     async def _record_exit(self, record: dict[str, Any], rep: dict[str, Any]) -> None:
         pod = rep["pod"]
@@ -178,7 +197,10 @@ class Supervisor:
         pod = rep["pod"]
         current = log_path(log_dir(record), pod)
         if current.exists():
-            os.replace(current, log_path(log_dir(record), pod, previous=True))
+            previous = log_path(log_dir(record), pod, previous=True)
+            os.replace(current, previous)
+            self._trimmed.pop(str(current), None)
+            self._trimmed.pop(str(previous), None)
         rep["restarts"] += 1
         await asyncio.to_thread(self._spawn_safely, record, rep)
         if rep["state"] != "Running":
@@ -229,6 +251,8 @@ class Supervisor:
                            finished=now_iso(), finished_ts=time.time())
         for rep in record["replicas"]:
             rep["gpus"] = []
+        if self.log_limit_bytes is not None:
+            self._trim_logs(record)
         task = asyncio.get_running_loop().create_task(
             asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace))
         self._stopping.add(task)

@@ -63,3 +63,20 @@ def test_follow_ends_when_done_and_drained(tmp_path, jp_asyncio_loop):
         return got
 
     assert jp_asyncio_loop.run_until_complete(both()) == ["line 0", "line 1", "line 2", "no newline"]
+
+
+def test_trim_head_frees_the_head_and_keeps_offsets(tmp_path):
+    f = tmp_path / "big.log"
+    with open(f, "wb") as fh:
+        for i in range(20000):
+            fh.write(b"%09d " % i + b"x" * 89 + b"\n")  # 100-byte lines, 2 MB
+    size = f.stat().st_size
+    trimmed = logs.trim_head(f, 64 * 1024)
+    assert trimmed == (size - 64 * 1024) // 4096 * 4096
+    assert f.stat().st_size == size  # offsets stay valid
+    assert f.stat().st_blocks * 512 <= 64 * 1024 + 2 * 4096  # the head's blocks are freed
+    start = logs.limit_offset(f, 64 * 1024)
+    lines = list(read_lines(f, start))
+    assert lines[-1].startswith("000019999 ") and all(len(ln) == 99 for ln in lines)
+    assert len(lines) == (size - start) // 100
+    assert tail_offset(f, 10 ** 6, floor=start) == start
