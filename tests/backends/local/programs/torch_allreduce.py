@@ -14,5 +14,7 @@ print(f"rank={rank} world={world} sum={t.item()} expected={expected}", flush=Tru
 if rank == 0:
     with open(os.path.join(os.environ["DTRAIN_OUTPUT_DIR"], "sum.txt"), "w") as f:
         f.write(f"{t.item()}\n")
+# Rank 0 decides the job's success (the Master rule): leave only once every rank has printed.
+dist.barrier()
 dist.destroy_process_group()
 sys.exit(0 if t.item() == expected else 3)
