@@ -32,9 +32,22 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
 
 
 def show_panel(compact: bool = False, client: Any = None) -> Any:
-    """Build (once) and display the panel; returns the app so a notebook can hold on to it."""
-    from IPython.display import display
+    """Build (once) and display the panel; returns the app so a notebook can hold on to it.
 
-    app = get_panel(compact=compact, client=client)
+    When no dtrain server can be found, a sentence saying so is displayed instead of a
+    traceback, and None is returned; running it again once the server is up shows the panel.
+    """
+    from IPython.display import HTML, display
+
+    from ..errors import DTrainError
+
+    try:
+        app = get_panel(compact=compact, client=client)
+    except DTrainError as e:
+        from html import escape
+
+        display(HTML(f"<div class='dtrain-panel dtrain-error'>The Distributed Training panel cannot start: "
+                     f"{escape(e.message)}</div>"))
+        return None
     display(app)
     return app

@@ -17,3 +17,12 @@ def test_one_app_per_kernel(client, monkeypatch) -> None:
         second.close()
     finally:
         first.close()
+
+
+def test_no_server_is_a_sentence_not_a_traceback(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(ui, "_APP", None)
+    monkeypatch.setenv("DTRAIN_URL", "")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", "/nonexistent-dtrain-runtime")
+    monkeypatch.delenv("JPY_PARENT_PID", raising=False)
+    assert ui.show_panel() is None
+    assert ui._APP is None

@@ -10,7 +10,8 @@ from .conftest import python_job, unique
 
 def test_a_failed_replica_says_its_exit_code(client) -> None:
     name = unique("fail")
-    client.create(python_job(name, "import os, sys; sys.exit(1 if os.environ['RANK'] == '1' else 0)"))
+    # The Master outlives the Worker, so the Worker's failure (not the Master's success) ends the job.
+    client.create(python_job(name, "import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(1)\ntime.sleep(20)"))
     job = client.wait(name, kind="PyTorchJob", timeout=90, progress=False)
     view = PodsView(client, job, lambda *a: None)
     view.refresh()
@@ -18,6 +19,7 @@ def test_a_failed_replica_says_its_exit_code(client) -> None:
     texts = [cell.value for cell in worker.cells if hasattr(cell, "value")]
     assert "exit code 1" in texts
     assert "Failed" in worker.status.value
+    assert job.phase.value == "Failed"
     client.delete(name, kind="PyTorchJob")
 
 
