@@ -51,6 +51,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     error = Unicode("", help="The last failure a person must see; empty when there is none")
     info = Unicode("", help="The last success worth a line (e.g. 'Created PyTorchJob/x')")
 
+    #: True once close() ran; show_panel() then builds a new app.
+    closed = False
+
     def __init__(self, client: Any, compact: bool = False, start: bool = True,
                  poll_timeout: float = 25.0, **kwargs: Any) -> None:
         self.client = client
@@ -91,7 +94,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                                layout=widgets.Layout(flex_flow="row wrap"))
         jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=widgets.Layout(width="100%"))
 
-        self.wizard = Wizard(client, self._on_created, self._edit_as_yaml, compact=compact)
+        self.wizard = Wizard(client, self._on_created, self._edit_as_yaml)
         self.yaml_editor = YamlEditor(client, self._on_created)
         self.mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
         self.mode.style.button_width = "auto"
@@ -134,8 +137,6 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def tick(self) -> int:
         """Apply what the feed queued and run the pumps now (the kernel loop does this by itself)."""
         return self.feed.drain()
-
-    closed = False
 
     def close(self) -> None:
         """Stop the feed and the log reader, then close the widgets."""

@@ -64,7 +64,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
     taken = Instance(frozenset, args=(), help="(backend, namespace, name) of jobs that exist, for the name check")
 
     def __init__(self, client: Any, on_created: Callable[[Any], None], on_edit_yaml: Callable[[str], None],
-                 compact: bool = False, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         self.client = client
         self._on_created = on_created
         self._on_edit_yaml = on_edit_yaml
