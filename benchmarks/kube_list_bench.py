@@ -38,6 +38,10 @@ from tests.kube_double import KubeDouble  # noqa: E402
 KINDS = ("PyTorchJob", "TFJob", "MPIJob")
 
 
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def median_seconds(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -126,12 +130,17 @@ def main() -> None:
 
     with KubeDouble(simulate=False) as kd:
         t = time.perf_counter()
+        progress(f"seeding {args.jobs} jobs")
         names = kd.bulk_load(args.jobs, kinds=KINDS, pods_per_job=4)
         add_run_policy(kd, names)
         seed = time.perf_counter() - t
+        progress("ours: sync the cache, then list")
         ours, sync, n_ours = asyncio.run(time_ours(kd, args.jobs, args.runs))
+        progress("kubectl")
         kubectl, n_kubectl = time_kubectl(kd, max(1, args.runs // 2))
+        progress("sdk")
         sdk, n_sdk = time_sdk(kd, max(1, args.runs // 2))
+        progress("cache memory")
         mem = asyncio.run(cache_bytes(kd))
 
     per_1000 = mem / (args.jobs / 1000) / 2**20

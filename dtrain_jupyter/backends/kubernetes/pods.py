@@ -27,21 +27,32 @@ POD_SELECTOR = LABEL_JOB_NAME
 _NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
 
 
+_STATUS_KEYS = ("name", "restartCount", "state", "lastState")
+
+
 def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
-    """Only what pods() and logs() read, so the cache stays small (no managedFields, no env)."""
+    """Only what pods() and logs() read, so the cache stays small (no managedFields, env, images, IDs)."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     return {
-        "metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "ownerReferences",
-                                              "creationTimestamp", "deletionTimestamp", "resourceVersion")},
+        "metadata": {
+            **{k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "creationTimestamp",
+                                        "deletionTimestamp", "resourceVersion")},
+            "ownerReferences": [{"uid": r.get("uid")} for r in meta.get("ownerReferences") or [] if isinstance(r, dict)],
+        },
         "spec": {
             "nodeName": spec.get("nodeName"),
             "containers": [{"name": c.get("name"), "resources": c.get("resources") or {}}
                            for c in spec.get("containers") or [] if isinstance(c, dict)],
         },
-        "status": {k: status.get(k) for k in ("phase", "reason", "message", "conditions", "containerStatuses",
-                                              "initContainerStatuses", "startTime")},
+        "status": {
+            **{k: status.get(k) for k in ("phase", "reason", "message", "startTime")},
+            "conditions": [c for c in status.get("conditions") or []
+                           if isinstance(c, dict) and c.get("type") == "PodScheduled" and c.get("status") != "True"],
+            "containerStatuses": [{k: s.get(k) for k in _STATUS_KEYS if k in s}
+                                  for s in status.get("containerStatuses") or [] if isinstance(s, dict)],
+        },
     }
 
 
