@@ -180,6 +180,8 @@ class Supervisor:
             add_event(record, "Warning", "Failed", f"{pod} {how}", "Pod", pod)
             return
         limit = (record["manifest"].get("spec", {}).get("runPolicy") or {}).get("backoffLimit")
+        if limit is None and record["apiVersion"].endswith("/v2beta1"):
+            limit = 6  # the MPI Operator's launcher is a batch Job: Kubernetes defaults its backoffLimit to 6
         total = sum(r["restarts"] for r in record["replicas"])
         if limit is not None and total >= int(limit):
             rep.update(state="Failed", reason=how, backoff_exceeded=True)

@@ -199,3 +199,14 @@ async def test_a_replica_that_cannot_be_started_again_fails_the_job_with_the_rea
     assert job.phase == Phase.FAILED
     assert "pt-nocwd-master-0 could not be started" in job.status.message
     assert any(e.reason == "FailedCreate" for e in await backend.events("PyTorchJob", "pt-nocwd", "default"))
+
+
+async def test_v2beta1_launcher_restarts_on_failure_up_to_the_job_default_of_six(make_backend):
+    from .helpers import mpi_job
+    backend = make_backend()
+    await backend.start()
+    await backend.create(mpi_job("mpi-retry", behave("exit:2"), workers=1, version="v2beta1"))
+    job = await wait_phase(backend, "MPIJob", "mpi-retry", FINISHED)
+    assert job.phase == Phase.FAILED and "backoff limit" in job.status.message
+    pods = {p.name: p for p in await backend.pods("MPIJob", "mpi-retry", "default")}
+    assert pods["mpi-retry-launcher"].restarts == 6
