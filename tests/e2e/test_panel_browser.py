@@ -112,6 +112,7 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     pt = _name("ddp")
     panel.locator("button.dtrain-new").click()
     panel.locator(".dtrain-platform label", has_text="PyTorch").click()
+    screenshot(page, "e2e-01b-wizard-platform")
     panel.locator("button.dtrain-next").click()
     panel.locator(".dtrain-field-name input").fill(pt)
     panel.locator(".dtrain-field-env textarea").fill(f"NOTE={PAYLOAD}")
