@@ -30,6 +30,11 @@ _NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
 _STATUS_KEYS = ("name", "restartCount", "state", "lastState")
 
 
+def _pick(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The given keys that carry a value (absent and None are the same to every reader here)."""
+    return {k: d[k] for k in keys if d.get(k) is not None}
+
+
 def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
     """Only what pods() and logs() read, so the cache stays small (no managedFields, env, images, IDs)."""
     meta = obj.get("metadata") or {}
@@ -37,20 +42,19 @@ def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
     status = obj.get("status") or {}
     return {
         "metadata": {
-            **{k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "creationTimestamp",
-                                        "deletionTimestamp", "resourceVersion")},
+            **_pick(meta, ("name", "namespace", "uid", "labels", "creationTimestamp", "deletionTimestamp",
+                           "resourceVersion")),
             "ownerReferences": [{"uid": r.get("uid")} for r in meta.get("ownerReferences") or [] if isinstance(r, dict)],
         },
         "spec": {
             "nodeName": spec.get("nodeName"),
-            "containers": [{"name": c.get("name"), "resources": c.get("resources") or {}}
-                           for c in spec.get("containers") or [] if isinstance(c, dict)],
+            "containers": [_pick(c, ("name", "resources")) for c in spec.get("containers") or [] if isinstance(c, dict)],
         },
         "status": {
-            **{k: status.get(k) for k in ("phase", "reason", "message", "startTime")},
+            **_pick(status, ("phase", "reason", "message", "startTime")),
             "conditions": [c for c in status.get("conditions") or []
                            if isinstance(c, dict) and c.get("type") == "PodScheduled" and c.get("status") != "True"],
-            "containerStatuses": [{k: s.get(k) for k in _STATUS_KEYS if k in s}
+            "containerStatuses": [_pick(s, _STATUS_KEYS)
                                   for s in status.get("containerStatuses") or [] if isinstance(s, dict)],
         },
     }
