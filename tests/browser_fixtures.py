@@ -5,12 +5,12 @@ Not from the root conftest's `pytest_plugins`: the module also replaces pytest-j
 autouse `jp_asyncio_loop` and `jp_server_cleanup` (they cannot share a thread with
 Playwright's sync API), and that must stay confined to browser-test folders. Fixtures:
 
-- `lab_server` (session): JupyterLab started as a subprocess on 127.0.0.1 with a free port, a
+- `lab_server` (module): JupyterLab started as a subprocess on 127.0.0.1 with a free port, a
   random token, `allow_root` when running as root, and its own root, config, data, runtime,
   settings and workspaces folders under pytest's tmp dir, so nothing leaks in or out. The
   installed extension (in the venv's share/ and etc/) is what it serves.
-- `browser` (session): headless Chromium from /usr/bin/chromium (or $DTRAIN_CHROMIUM); no
-  browser download ever happens.
+- `browser` (module): headless Chromium from /usr/bin/chromium (or $DTRAIN_CHROMIUM); no
+  browser download ever happens. Module, not session: see the fixture.
 - `lab_page` (function): a fresh browser context on a fresh JupyterLab workspace with the app
   loaded; at teardown it shuts down every kernel session the test left, so tests do not see
   each other's panels.
@@ -195,9 +195,9 @@ def run_lab(base: Path, *extra_args: str) -> Iterator[LabServer]:
             _stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    """A token-protected JupyterLab on 127.0.0.1 with isolated Jupyter folders."""
+    """A token-protected JupyterLab on 127.0.0.1 with isolated Jupyter folders (per module)."""
     with run_lab(tmp_path_factory.mktemp("jupyterlab")) as server:
         yield server
 
@@ -245,9 +245,14 @@ def _stop(process: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium under Playwright (sync API)."""
+    """Headless Debian Chromium under Playwright (sync API), for one test module.
+
+    Module scope on purpose: while Playwright's sync API is alive, its event loop counts as
+    running in this thread, so every later `asyncio.run()` in the session (other folders'
+    tests) would fail. Stopping it at the end of the module gives the thread back.
+    """
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium "
                     "as root) or `apt-get install -y chromium`, or set DTRAIN_CHROMIUM")
