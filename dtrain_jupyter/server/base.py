@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.httputil import responses
 
 from ..errors import DTrainError, InvalidRequest, NotFound, RequestTooLarge
 from ..model.job import Job
@@ -76,7 +77,8 @@ class DTrainHandler(APIHandler):
         elif isinstance(exc, web.HTTPError):
             status_code = exc.status_code
             body = {"error": _HTTP_NAMES.get(status_code, "DTrainError"),
-                    "message": exc.log_message or exc.reason or f"HTTP {status_code}"}
+                    "message": exc.log_message or exc.reason
+                    or f"HTTP {status_code} {responses.get(status_code, '')}".rstrip()}
         else:  # tornado's log_exception has already logged it with its traceback
             status_code = 500
             body = {"error": "DTrainError",
@@ -159,6 +161,9 @@ class DTrainHandler(APIHandler):
             body = json.loads(text) if text.strip() else None
         except ValueError as e:
             raise InvalidRequest(f"the request body is not JSON: {e}") from None
+        except RecursionError:
+            # A few hundred KiB of "[[[[..." overflows the parser's stack; no manifest nests so deep.
+            raise InvalidRequest("the request body nests too deeply to be a manifest") from None
         if isinstance(body, dict) and "yaml" in body and isinstance(body["yaml"], str):
             return body["yaml"]
         if isinstance(body, dict) and isinstance(body.get("manifest"), dict):
