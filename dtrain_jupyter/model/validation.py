@@ -20,7 +20,7 @@ from .kinds import Framework, known_kinds, lookup, versions_of
 from .paths import Path, format_path
 from .pod_rules import DNS1123_LABEL, Issues, check_template, describe_type
 from .schema import schema_errors
-from .yaml_text import load_documents
+from .yaml_text import MAX_DEPTH, load_documents
 
 __all__ = ["identify", "validate_manifest", "validate_text", "ensure_valid", "DNS1035_MESSAGE"]
 
@@ -41,6 +41,10 @@ def identify(manifest: Any) -> Framework:
         InvalidJob: the manifest is not a mapping, or its apiVersion/kind pair is not a job kind
             this project knows; the message names the known pairs.
     """
+    deep = _too_deep(manifest)
+    if deep is not None:
+        # The rules below (and any copy the caller makes) recurse; refuse before they overflow.
+        return [(deep, f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
     issues: Issues = []
     fw = _identify(manifest, issues)
     if fw is None:
@@ -155,6 +159,10 @@ def _to_issues(found: Issues) -> list[ValidationIssue]:
 
 def _collect(manifest: Any, schema: dict | None) -> Issues:
     """Our rules first; schema findings add only what the rules did not already say at that path."""
+    deep = _too_deep(manifest)
+    if deep is not None:
+        # The rules below (and any copy the caller makes) recurse; refuse before they overflow.
+        return [(deep, f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
     issues: Issues = []
     fw = _identify(manifest, issues)
     if fw is not None:
@@ -170,6 +178,20 @@ def _collect(manifest: Any, schema: dict | None) -> Issues:
     for path, message in issues:
         first.setdefault(path, message)
     return list(first.items())
+
+
+def _too_deep(manifest: Any) -> Path | None:
+    """The path of the first value nested deeper than MAX_DEPTH, or None (walked without recursion)."""
+    stack: list[tuple[Any, Path]] = [(manifest, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path[:MAX_DEPTH]
+        if isinstance(value, Mapping):
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+    return None
 
 
 def _check_metadata(manifest: dict, issues: Issues) -> None:
