@@ -24,6 +24,9 @@ BackendFactory = Callable[[], Backend]
 
 # Used when neither the request, the configuration nor the backend names a namespace.
 FALLBACK_NAMESPACE = "default"
+# The backends this project ships. One of them left out of c.DTrain.backend is a server that
+# could serve it but does not (503); any other name is a mistake in the request (404).
+SHIPPED_BACKENDS = ("local", "kubernetes")
 
 
 def canonical_kind(kind: str) -> str:
@@ -104,9 +107,15 @@ class JobService:
         """The named backend, built and started on first use.
 
         Raises:
+            NotFound: no backend of that name exists at all.
             BackendUnavailable: not configured, or it failed to build or start.
         """
         name = name or self.default_backend
+        if name not in self._factories and name not in SHIPPED_BACKENDS:
+            raise NotFound(
+                f"there is no backend {name!r}; this server's backends: {', '.join(self._factories)}",
+                backend=name,
+            )
         if name not in self._factories:
             raise BackendUnavailable(
                 f"backend {name!r} is not configured on this server; configured: "
