@@ -12,7 +12,6 @@ import copy
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -31,23 +30,10 @@ from .lifecycle import now_iso, set_condition
 from .logs import follow, limit_offset, log_path, read_blocks, tail_offset
 from .replicas import plan_job
 from .state import StateStore, check_name, check_namespace
-from .supervisor import Supervisor, add_event, log_dir
+from .supervisor import Supervisor, add_event, detect_gpus, log_dir
 
 log = logging.getLogger(__name__)
 DEFAULT_NAMESPACE = "default"
-
-
-def detect_gpus() -> list[str]:
-    """Indices of the NVIDIA GPUs `nvidia-smi` reports, or [] when there are none."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
-    try:
-        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.splitlines() if line.strip().isdigit()]
 
 
 class LocalBackend:
@@ -155,6 +141,8 @@ class LocalBackend:
             try:
                 process.reap()
                 for key, record in list(self._records.items()):
+                    if self._lock(key).locked():
+                        continue  # a verb (a delete waiting out its grace period) has it; next tick
                     async with self._lock(key):
                         if self._records.get(key) is not record:
                             continue

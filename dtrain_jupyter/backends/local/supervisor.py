@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +22,27 @@ from typing import Any, Sequence
 from . import lifecycle, process
 from .lifecycle import now_iso, set_condition
 from .logs import log_path, trim_head
+
+
+def detect_gpus() -> list[str]:
+    """Device ids to hand out: the NVIDIA GPUs `nvidia-smi` reports, or [] when there are none.
+
+    When the server itself runs with CUDA_VISIBLE_DEVICES set, only those devices are handed
+    out: whoever started the server chose them.
+    """
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+    chosen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if found and chosen is not None:
+        return [d.strip() for d in chosen.split(",") if d.strip()]
+    return found
 
 
 def run_dir(record: dict[str, Any]) -> Path:
