@@ -124,7 +124,9 @@ def job_events(kind: str, name: str, namespace: str, pod_names: Iterable[str], c
         inv = ev.get("involvedObject") or {}
         if (ev.get("metadata") or {}).get("namespace", inv.get("namespace")) != namespace:
             continue
-        if (inv.get("kind") == kind and inv.get("name") == name) or (inv.get("kind") == "Pod" and (inv.get("name") in pods or by_name.match(str(inv.get("name"))))):
+        about_job = inv.get("kind") == kind and inv.get("name") == name
+        about_pod = inv.get("kind") == "Pod" and (inv.get("name") in pods or by_name.match(str(inv.get("name"))))
+        if about_job or about_pod:
             out.append(event_from_object(ev, requests_by_pod))
     out.sort(key=lambda e: (e.last_time or e.first_time or "", e.first_time or ""))
     return out
