@@ -154,3 +154,21 @@ async def test_job_record_is_plain_json_on_disk(make_backend, state_dir):
     record = json.loads((state_dir / "default" / "pytorchjobs" / "pt-disk" / "job.json").read_text())
     assert record["conditions"][-1]["type"] == "Succeeded"
     assert record["conditions"][-1]["reason"] == "PyTorchJobSucceeded"
+
+
+@pytest.mark.slow
+async def test_elastic_pytorchjob_rendezvous_over_c10d_with_pet_env(make_backend):
+    backend = make_backend()
+    await backend.start()
+    cmd = ["torchrun", str(program("torch_allreduce.py")[1])]
+    manifest = pytorch_job("pt-elastic", cmd, workers=0, restart="OnFailure", nprocPerNode="1",
+                           elasticPolicy={"rdzvBackend": "c10d", "minReplicas": 2, "maxReplicas": 2, "maxRestarts": 1})
+    specs = manifest["spec"]["pytorchReplicaSpecs"]
+    specs["Worker"] = specs.pop("Master")
+    specs["Worker"]["replicas"] = 2
+    await backend.create(manifest)
+    job = await wait_phase(backend, "PyTorchJob", "pt-elastic", FINISHED, timeout=180)
+    lines = await _logs(backend, "PyTorchJob", "pt-elastic")
+    assert job.phase == Phase.SUCCEEDED, lines
+    sums = [ln for ln in lines if "world=2 sum=3.0 expected=3.0" in ln]
+    assert sorted(ln.split(": ")[0] for ln in sums) == ["pt-elastic-worker-0", "pt-elastic-worker-1"]

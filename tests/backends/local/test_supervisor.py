@@ -210,3 +210,18 @@ async def test_v2beta1_launcher_restarts_on_failure_up_to_the_job_default_of_six
     assert job.phase == Phase.FAILED and "backoff limit" in job.status.message
     pods = {p.name: p for p in await backend.pods("MPIJob", "mpi-retry", "default")}
     assert pods["mpi-retry-launcher"].restarts == 6
+
+
+def test_gpu_discovery_reads_nvidia_smi_and_honours_the_servers_choice(tmp_path, monkeypatch):
+    # No GPU on this machine: a stand-in `nvidia-smi` prints what the real one prints for two.
+    from dtrain_jupyter.backends.local.supervisor import detect_gpus
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\n[ \"$1 $2\" = \"--query-gpu=index --format=csv,noheader\" ] && printf '0\\n1\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert detect_gpus() == ["0", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert detect_gpus() == ["1"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert detect_gpus() == []
