@@ -25,7 +25,7 @@ from traitlets.config import Configurable
 from ..backends.base import Backend
 from ..service import JobService
 from .feed import ChangeFeed
-from .handlers import ROUTES
+from .handlers import FALLBACK_ROUTE, ROUTES
 
 KNOWN_BACKENDS = ("local", "kubernetes")
 # Seconds after server start at which the backends start in the background (see below).
@@ -176,7 +176,7 @@ class DTrainApp(ExtensionApp, DTrain):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(ROUTES)
+        self.handlers.extend([*ROUTES, FALLBACK_ROUTE])
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Start the backends in the background, a moment after the server is up: start-up pays

@@ -17,7 +17,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import DTrainError
+from ..errors import DTrainError, NotFound
 from ..model.job import LogLine
 from .base import DTrainHandler, plural_of
 from .openapi import openapi_document
@@ -232,6 +232,18 @@ class LogHandler(DTrainHandler):
         super().on_connection_close()
 
 
+class UnknownPathHandler(DTrainHandler):
+    """Any other path under dtrain/api: a JSON 404 (never Jupyter's HTML page) naming the document."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, rest: str) -> None:
+        raise NotFound(f"no dtrain API path {'/' + rest!r} for {self.request.method}; the routes are "
+                       "listed in dtrain/api/openapi.json", path=rest)
+
+    post = put = patch = delete = get
+
+
 # -- route table ----------------------------------------------------------------------------
 
 API = "/dtrain/api"
@@ -263,5 +275,7 @@ def template_to_regex(template: str) -> str:
 
 
 ROUTES: list[tuple[str, type[DTrainHandler]]] = [(template_to_regex(t), h) for t, h in ROUTE_TEMPLATES]
+# Added after ROUTES, so it only catches what no route matched (an empty name, a mistyped path).
+FALLBACK_ROUTE: tuple[str, type[DTrainHandler]] = (url_path_join(API, "(?P<rest>.*)"), UnknownPathHandler)
 
-__all__ = ["ROUTES", "ROUTE_TEMPLATES", "API", "plural_of", "template_to_regex"]
+__all__ = ["ROUTES", "FALLBACK_ROUTE", "ROUTE_TEMPLATES", "API", "plural_of", "template_to_regex"]

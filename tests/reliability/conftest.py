@@ -48,3 +48,12 @@ def assert_clean_answer(response: httpx.Response, context: Any = "") -> None:
         body = response.json()
         assert isinstance(body, dict) and body.get("error") and body.get("message"), f"{where}: {body}"
         assert "internal error" not in body["message"], f"{where}: {body}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many fuzzed inputs each face was sent (the issue asks for the figure)."""
+    from .fuzzing import COUNTS
+
+    if COUNTS:
+        counts = ", ".join(f"{face} {n}" for face, n in sorted(COUNTS.items()))
+        terminalreporter.write_line(f"dtrain reliability: inputs tried: {counts} (total {sum(COUNTS.values())})")

@@ -144,3 +144,12 @@ def test_fuzzed_url_parts(http: httpx.Client, backend: str, namespace: str, plur
             continue
         assert r.status_code in (400, 403, 404, 405), f"{method} {path}: {r.status_code} {r.text[:300]}"
         assert_clean_answer(r, path)
+
+
+@pytest.mark.parametrize("path", ["local/namespaces//pytorchjobs/x", "nothing-here", "jobs/x/y", "local/namespaces/default"])
+def test_paths_outside_the_route_table_are_json_404(http: httpx.Client, path: str) -> None:
+    for method in ("GET", "POST", "DELETE"):
+        COUNTS["rest"] += 1
+        r = http.request(method, path, content=b"{}" if method == "POST" else None)
+        assert r.status_code == 404 and r.json()["error"] == "NotFound", r.text
+        assert_clean_answer(r, path)
