@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .defaults import apply_defaults
 from .discovery import Registry, ResourceType
 from .patch import PatchError, json_patch, merge_patch
 from .schema import FieldError, Validator, invalid_message, validate_metadata
@@ -181,7 +182,7 @@ class Api:
         return obj
 
     def validate(self, target: Target, obj: dict, query: dict) -> tuple[dict, list[str]]:
-        """Schema-validate and prune a custom object; returns (object, warnings).
+        """Schema-validate, prune and default a custom object; returns (object, warnings).
 
         Raises:
             ApiError: 422 Invalid with every cause, or 400 for unknown fields under Strict.
@@ -204,6 +205,9 @@ class Api:
             name = (obj.get("metadata") or {}).get("name") or ""
             raise ApiError(422, "Invalid", invalid_message(rt.kind_group, name, errors),
                            {**target.details(name), "kind": rt.kind, "causes": [e.cause() for e in errors]})
+        if rt.schema is not None:
+            # The operator's mutating webhook runs after decoding; its output is pruned again.
+            obj = Validator(rt.schema).run(apply_defaults(obj))
         return obj, warnings
 
     def _store_error(self, target: Target, e: StoreError, name: str) -> ApiError:

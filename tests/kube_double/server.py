@@ -243,19 +243,23 @@ class KubeHandler(web.RequestHandler):
 
     # ---- streams -----------------------------------------------------------------------
     def on_connection_close(self) -> None:
+        self._wake()
+
+    def _wake(self) -> None:
         if self._dropped is not None:
             self._dropped.set()
+            self._queue.put_nowait(None)  # wakes the pump at once, whatever it waits for
 
     def drop(self) -> None:
         """End this stream abruptly, as a broken connection would (called on the server loop)."""
-        if self._dropped is not None:
-            self._dropped.set()
+        self._wake()
         if self.request.connection and getattr(self.request.connection, "stream", None):
             self.request.connection.stream.close()
 
     async def _stream(self, queue: asyncio.Queue, render, deadline: float, bookmark) -> None:
         """Pump queue items to the client until deadline, drop, or a None item."""
         self._dropped = asyncio.Event()
+        self._queue = queue
         self.state.streams.add(self)
         try:
             while not self._dropped.is_set():
@@ -393,4 +397,6 @@ class KubeHandler(web.RequestHandler):
 
 
 def make_app(state: ServerState) -> web.Application:
-    return web.Application([(r"/.*", KubeHandler, {"state": state})], compress_response=False)
+    # No access log: a 404 is an answer here, not a problem worth a line on stderr.
+    return web.Application([(r"/.*", KubeHandler, {"state": state})], compress_response=False,
+                           log_function=lambda handler: None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import deque
 import uuid
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class Simulator:
         self.ticks_to_finish: int | None = 6
         self._lock = threading.RLock()
         self._jobs: dict[str, _JobState] = {}  # uid -> state
+        self._intake: deque = deque()  # (event, job) from the store watch, taken by step()
         self._faults: dict[str, str] = {}  # pod or job name -> fault
         self._stops = []
         self._thread: threading.Thread | None = None
@@ -74,6 +76,7 @@ class Simulator:
     def finish(self, job_name: str, succeed: bool = True) -> None:
         """Make a job succeed (or fail) on the next step."""
         with self._lock:
+            self._take_intake()
             for st in self._jobs.values():
                 if st.name == job_name:
                     st.finish = succeed
@@ -105,13 +108,20 @@ class Simulator:
             self.step()
 
     def _on_job(self, event: str, obj: dict, old: dict | None, rv: int) -> None:
-        uid = obj["metadata"]["uid"]
-        with self._lock:
+        # Called with the store's lock held: only queue the news. Taking our own lock here
+        # would invert the lock order of step(), which holds ours and then calls the store.
+        if event in ("ADDED", "DELETED"):
+            self._intake.append((event, obj))
+
+    def _take_intake(self) -> None:
+        while self._intake:
+            event, obj = self._intake.popleft()
+            uid = obj["metadata"]["uid"]
             if event == "DELETED":
                 self._jobs.pop(uid, None)
-            elif event == "ADDED" and uid not in self._jobs:
+            elif uid not in self._jobs:
                 if (obj["metadata"].get("annotations") or {}).get("kube-double/simulate") == "false":
-                    return
+                    continue
                 rt = self.registry.by_kind(obj["apiVersion"].split("/")[0], obj["kind"])
                 self._jobs[uid] = _JobState(rt.key, obj["metadata"]["namespace"], obj["metadata"]["name"], obj["kind"])
 
@@ -119,6 +129,7 @@ class Simulator:
     def step(self) -> None:
         """Advance every active job by one tick."""
         with self._lock:
+            self._take_intake()
             for uid, st in list(self._jobs.items()):
                 job = self.store.get(st.key, st.namespace, st.name)
                 if job is None or job["metadata"]["uid"] != uid:
@@ -184,7 +195,8 @@ class Simulator:
                           "conditions": [{"type": "PodScheduled", "status": "True",
                                           "lastTransitionTime": now_rfc3339()}],
                           "containerStatuses": [
-                              {"name": c["name"], "image": c.get("image", ""), "ready": False, "restartCount": 0,
+                              {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+                               "restartCount": 0,
                                "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}}
                               for c in planned.spec.get("containers") or []]}}
         if not pod["metadata"]["annotations"]:
@@ -247,7 +259,9 @@ class Simulator:
             p["status"]["conditions"] = [{"type": t, "status": "True", "lastTransitionTime": now}
                                          for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
             for cs in p["status"]["containerStatuses"]:
-                cs.update(ready=True, started=True, state={"running": {"startedAt": now}})
+                cs.update(ready=True, started=True, state={"running": {"startedAt": now}},
+                          imageID=f"docker-pullable://{cs['image']}@sha256:{'0' * 64}",
+                          containerID=f"containerd://{uuid.uuid4().hex}")
 
         self.store.mutate(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], run)
         for c in pod["spec"].get("containers") or []:
