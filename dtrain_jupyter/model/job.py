@@ -33,9 +33,15 @@ class JobStatus:
     completion_time: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["phase"] = self.phase.value
-        return data
+        # Written out rather than `asdict`: a job list serialises thousands of these, and
+        # asdict's recursive deep copy was most of the server's list cost (benchmarks/).
+        return {
+            "phase": self.phase.value, "reason": self.reason, "message": self.message,
+            "conditions": [dict(c) for c in self.conditions],
+            "replicas": {k: {"replicas": r.replicas, "active": r.active, "succeeded": r.succeeded,
+                             "failed": r.failed} for k, r in self.replicas.items()},
+            "start_time": self.start_time, "completion_time": self.completion_time,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobStatus":
