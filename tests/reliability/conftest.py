@@ -57,3 +57,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if COUNTS:
         counts = ", ".join(f"{face} {n}" for face, n in sorted(COUNTS.items()))
         terminalreporter.write_line(f"dtrain reliability: inputs tried: {counts} (total {sum(COUNTS.values())})")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "forbid(verb, resource, namespace): an RBAC refusal the Kubernetes "
+                            "test double applies before the server starts (test_faults_kube.py)")

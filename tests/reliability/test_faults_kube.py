@@ -1,0 +1,183 @@
+"""Faults of the Kubernetes API, on the test double, seen through a real Jupyter server.
+
+The server runs in-process (pytest-jupyter) with both backends, the Kubernetes one pointed at
+the double; each test breaks the double in one way and checks what a user of the REST API sees:
+a clear error or a problem entry while it is broken, and normal answers once it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kube_double.fixtures import kube_double  # noqa: F401  (the fixture itself)
+from tests.server.conftest import api, pytorch_manifest, unique  # noqa: F401  (api is a fixture)
+
+KUBE = ("kubernetes", "namespaces", "default")
+
+
+async def wait_for(api: Any, pick: Any, params: dict | None = None, timeout: float = 60) -> Any:
+    """List jobs until `pick(body)` is truthy; returns what it picked."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        code, body, _ = await api("jobs", params=params)
+        found = pick(body) if code == 200 else None
+        if found:
+            return found
+        assert loop.time() < end, (code, body)
+        await asyncio.sleep(0.1)
+
+
+async def wait_listed(api: Any, name: str, params: dict | None = None, timeout: float = 60) -> dict:
+    return await wait_for(api, lambda b: {j["name"]: j for j in b["items"]}.get(name), params, timeout)
+
+
+@pytest.fixture
+def dtrain_config(request: Any, tmp_path: Path, kube_double: Any) -> dict[str, Any]:  # noqa: F811
+    # RBAC rules marked on a test hold from before the server (and its backends) start.
+    for marker in request.node.iter_markers("forbid"):
+        kube_double.forbid(*marker.args)
+    return {"backend": "local,kubernetes", "state_dir": str(tmp_path / "state"), "grace_seconds": 1.0,
+            "kubeconfig": str(kube_double.kubeconfig_path), "kube_context": "double",
+            "allowed_namespaces": ["default", "team-a"]}
+
+
+@pytest.fixture
+def jp_server_config(dtrain_config: dict[str, Any]) -> Any:
+    from traitlets.config import Config
+
+    return Config({"ServerApp": {"jpserver_extensions": {"dtrain_jupyter": True}}, "DTrain": dtrain_config})
+
+
+def create_in_cluster(kd: Any, name: str, namespace: str = "default") -> None:
+    """A job created by someone else (kubectl): it must reach our list through the watch."""
+    manifest = pytorch_manifest(name)
+    manifest["metadata"]["namespace"] = namespace
+    kd.put_raw("kubeflow.org/v1", "pytorchjobs", namespace, manifest)
+
+
+async def test_cluster_down_at_start_then_back(api, kube_double: Any) -> None:  # noqa: F811
+    kube_double.set_down(True)
+    code, body, _ = await api("jobs")
+    assert code == 200 and [p["backend"] for p in body["problems"]] == ["kubernetes"], body
+    assert body["problems"][0]["message"]
+    code, err, _ = await api(*KUBE, "pytorchjobs")
+    assert code == 503 and err["error"] == "BackendUnavailable" and err["message"], err
+    code, _, _ = await api("backends")
+    assert code == 200  # the server itself answers throughout
+
+    kube_double.set_down(False)
+    name = unique("back")
+    create_in_cluster(kube_double, name)
+    await wait_listed(api, name, timeout=90)
+    code, body, _ = await api("jobs")
+    assert body["problems"] == [] and name in [j["name"] for j in body["items"]]
+
+
+async def test_connection_dropped_mid_watch(api, kube_double: Any) -> None:  # noqa: F811
+    first = unique("w1")
+    create_in_cluster(kube_double, first)
+    await wait_listed(api, first)
+    for _ in range(3):
+        kube_double.drop_watches()
+        await asyncio.sleep(0.2)
+    second = unique("w2")
+    create_in_cluster(kube_double, second)
+    await wait_listed(api, second)
+
+
+async def test_410_gone_relists(api, kube_double: Any) -> None:  # noqa: F811
+    first = unique("g1")
+    create_in_cluster(kube_double, first)
+    await wait_listed(api, first)
+    second = unique("g2")
+    create_in_cluster(kube_double, second)
+    kube_double.compact()  # our resourceVersion is now too old: the resumed watch gets 410
+    kube_double.drop_watches()
+    third = unique("g3")
+    create_in_cluster(kube_double, third)
+    await wait_listed(api, second)
+    await wait_listed(api, third)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+async def test_retry_with_backoff(api, kube_double: Any, status: int) -> None:  # noqa: F811
+    name = unique(f"r{status}")
+    if status == 429:  # "later": any verb is retried, after Retry-After
+        kube_double.fail_next("POST", r"/pytorchjobs$", status=429, times=2, retry_after=1)
+        code, job, _ = await api(*KUBE, "pytorchjobs", method="POST", body={"manifest": pytorch_manifest(name)})
+        assert code == 201, job
+        posts = [r for r in kube_double.request_log if r[0] == "POST" and r[1].endswith("/pytorchjobs")]
+        assert len(posts) >= 3  # two refused, then the dry run / create went through
+    else:  # a 500 on a read is retried; the write itself is not repeated blindly
+        create_in_cluster(kube_double, name)
+        kube_double.fail_next("GET", rf"/pytorchjobs/{name}$", status=500, times=2)
+        kube_double.fail_next("GET", rf"/pods$", status=500, times=2)
+        code, pods, _ = await api(*KUBE, "pytorchjobs", name, "pods")
+        assert code == 200, pods
+    kube_double.fail_next("POST", r"/pytorchjobs$", status=500, times=1)
+    code, err, _ = await api(*KUBE, "pytorchjobs", method="POST", body={"manifest": pytorch_manifest(unique("once"))})
+    assert code in (201, 502), err  # a write answered 500 is reported, not silently repeated
+    if code == 502:
+        assert err["error"] == "ClusterError" and err["message"]
+
+
+async def test_slow_cluster_does_not_block_other_requests(api, kube_double: Any) -> None:  # noqa: F811
+    await api(*KUBE, "pytorchjobs")  # start the backend while the double is fast
+    kube_double.set_latency(3.0)
+    slow = asyncio.ensure_future(api(*KUBE, "pytorchjobs", method="POST",
+                                     body={"manifest": pytorch_manifest(unique("slow"))}))
+    await asyncio.sleep(0.3)
+    for path in (("backends",), ("local", "namespaces", "default", "pytorchjobs"), ("validate",)):
+        kw = {"method": "POST", "body": {"manifest": pytorch_manifest("v")}} if path == ("validate",) else {}
+        code, _, _ = await api(*path, **kw)
+        assert code == 200
+        assert not slow.done(), "the other requests were answered only after the slow one"
+    kube_double.set_latency(0)
+    code, job, _ = await slow
+    assert code == 201, job
+
+
+async def test_rbac_refusal_on_create(api, kube_double: Any) -> None:  # noqa: F811
+    kube_double.forbid("create", "pytorchjobs", "default")
+    code, err, _ = await api(*KUBE, "pytorchjobs", method="POST", body={"manifest": pytorch_manifest(unique())})
+    assert code == 403 and err["error"] == "Forbidden" and "create" in err["message"], err
+    code, body, _ = await api(*KUBE, "pytorchjobs")
+    assert code == 200
+
+
+@pytest.mark.forbid("list", "pytorchjobs", "team-a")
+@pytest.mark.forbid("watch", "pytorchjobs", "team-a")
+async def test_rbac_refusal_on_list_in_one_namespace(api, kube_double: Any) -> None:  # noqa: F811
+    kept = unique("kept")
+    create_in_cluster(kube_double, kept)
+    create_in_cluster(kube_double, unique("hidden"), namespace="team-a")
+    await wait_listed(api, kept, params={"backend": "kubernetes", "all_namespaces": "true"})
+    code, body, _ = await api("jobs", params={"all_namespaces": "true"})
+    assert code == 200 and kept in [j["name"] for j in body["items"]], body
+    assert all(j["namespace"] != "team-a" for j in body["items"] if j["backend"] == "kubernetes")
+    # The refused namespace itself says why, as a 403 naming it.
+    code, err, _ = await api("kubernetes", "namespaces", "team-a", "pytorchjobs")
+    assert code == 403 and err["error"] == "Forbidden" and "team-a" in err["message"], err
+
+
+async def test_a_malformed_object_shows_as_a_row_with_an_error(api, kube_double: Any) -> None:  # noqa: F811
+    good = unique("good")
+    create_in_cluster(kube_double, good)
+    bad = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+           "metadata": {"name": "broken-one", "namespace": "default"},
+           "spec": {"pytorchReplicaSpecs": "not a mapping", "runPolicy": 7},
+           "status": {"conditions": "nope", "replicaStatuses": [1, 2]}}
+    kube_double.put_raw("kubeflow.org/v1", "pytorchjobs", "default", bad)
+    await wait_listed(api, good)
+    rows = await wait_for(api, lambda b: {j["name"]: j for j in b["items"]}.get("broken-one"),
+                          params={"backend": "kubernetes"})
+    assert rows["error"], rows
+    code, body, _ = await api("jobs", params={"backend": "kubernetes"})
+    assert code == 200 and good in [j["name"] for j in body["items"]]
+    code, one, _ = await api(*KUBE, "pytorchjobs", "broken-one")
+    assert code == 200 and one["error"]
