@@ -156,7 +156,8 @@ class Store:
                 meta["generation"] += 1
             if dry_run:
                 return new
-            if new == {**old, "metadata": {**meta, "resourceVersion": old["metadata"]["resourceVersion"]}}:
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+            if new == old:
                 return clone(old)  # a no-op write does not bump resourceVersion
             if meta.get("deletionTimestamp") and not meta.get("finalizers"):
                 self._remove(key, namespace, name)
