@@ -9,11 +9,13 @@ from pathlib import Path
 
 import yaml
 
+from .api import ApiError
 from .double import DEFAULT_CRD_DIR, KubeDouble
 
 
 def _seed(kd: KubeDouble, examples: Path) -> int:
-    """Create every conformance example that this double serves; returns how many."""
+    """Create every conformance example this double serves, through the API (validated,
+    defaulted); a name used twice in the corpus (`pi`) is created once. Returns how many."""
     count = 0
     folders = ["training-operator-v1.9"] if kd.mpi_version == "v1" else ["training-operator-v1.9", "mpi-operator-v2beta1"]
     for folder in folders:
@@ -23,11 +25,16 @@ def _seed(kd: KubeDouble, examples: Path) -> int:
                     continue
                 rt = kd.registry.by_kind("kubeflow.org", doc["kind"])
                 ns = doc["metadata"].get("namespace", "default")
-                if kd.store.get(("", "namespaces"), "", ns) is None:
-                    kd.put_raw("v1", "namespaces", "", {"apiVersion": "v1", "kind": "Namespace",
-                                                        "metadata": {"name": ns}, "status": {"phase": "Active"}})
-                kd.put_raw(rt.group_version, rt.plural, ns, doc)
-                count += 1
+                namespaces = kd.api.route("/api/v1/namespaces")
+                try:
+                    kd.api.create(namespaces, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, {})
+                except ApiError:
+                    pass  # exists already
+                try:
+                    kd.api.create(kd.api.route(f"/apis/{rt.group_version}/namespaces/{ns}/{rt.plural}"), doc, {})
+                    count += 1
+                except ApiError as e:
+                    print(f"skipped {path.name}: {e.message}")
     return count
 
 

@@ -137,7 +137,9 @@ def crd_resources(crd: dict) -> list[ResourceType]:
             short_names=list(names.get("shortNames", [])), categories=list(names.get("categories", [])),
             subresources=[s for s in ("status", "scale") if s in subs],
             schema=(version.get("schema") or {}).get("openAPIV3Schema"),
-            printer_columns=list(version.get("additionalPrinterColumns", [])),
+            # With no columns of its own a CRD prints Age, as the apiextensions server defaults.
+            printer_columns=list(version.get("additionalPrinterColumns") or [
+                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]),
             crd=crd, scale=subs.get("scale"),
         ))
     return out
