@@ -233,8 +233,8 @@ class Api:
             fields = parse_field_selector(q1(query, "fieldSelector"))
         except SelectorError as e:
             raise ApiError(400, "BadRequest", str(e)) from e
-        items, rv = self.store.list(target.rt.key, target.namespace, lambda o: label(o) and fields(o))
         token = q1(query, "continue")
+        start = None
         if token:
             try:
                 state = json.loads(base64.urlsafe_b64decode(token.encode()))
@@ -244,17 +244,20 @@ class Api:
             if state.get("rv", 0) < self.store.compacted_rv:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
                                "consistent list result. You can start a new list without the continue parameter.")
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
-            rv = state.get("rv", rv)
+        try:
+            limit = int(q1(query, "limit") or 0)
+        except ValueError as e:
+            raise ApiError(400, "BadRequest", f"limit: invalid value: {e}") from e
+        items, rv, more = self.store.page(target.rt.key, target.namespace, lambda o: label(o) and fields(o),
+                                          start, max(limit, 0))
+        if token:
+            rv = state.get("rv", rv)  # every page reports the first page's resourceVersion
         meta: dict = {"resourceVersion": str(rv)}
-        limit = int(q1(query, "limit") or 0)
-        if limit and len(items) > limit:
-            rest = len(items) - limit
-            items = items[:limit]
+        if more and items:
             last = items[-1]["metadata"]
             meta["continue"] = base64.urlsafe_b64encode(json.dumps(
                 {"rv": rv, "start": [last.get("namespace", ""), last["name"]]}).encode()).decode()
-            meta["remainingItemCount"] = rest
+            meta["remainingItemCount"] = more
         return items, meta
 
     def create(self, target: Target, body: Any, query: dict) -> Answer:

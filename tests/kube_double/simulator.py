@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections import deque
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
 from .discovery import Registry
@@ -51,6 +52,7 @@ class Simulator:
         self.ticks_to_finish: int | None = 6
         self._lock = threading.RLock()
         self._jobs: dict[str, _JobState] = {}  # uid -> state
+        self._event_seq = 0
         self._intake: deque = deque()  # (event, job) from the store watch, taken by step()
         self._faults: dict[str, str] = {}  # pod or job name -> fault
         self._stops = []
@@ -443,7 +445,10 @@ class Simulator:
         meta = obj["metadata"]
         ns = meta.get("namespace", "default")
         now = now_rfc3339()
-        name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
+        # Named like the event recorder's: the object's name and a hex nanosecond stamp, so
+        # the store's name order is creation order (kubectl describe keeps that order on ties).
+        self._event_seq += 1
+        name = f"{meta['name']}.{time.time_ns() + self._event_seq:x}"
         ref = {"kind": obj["kind"], "namespace": ns, "name": meta["name"], "uid": meta["uid"],
                "apiVersion": obj["apiVersion"], "resourceVersion": meta.get("resourceVersion", "")}
         core = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},

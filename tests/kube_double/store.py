@@ -79,11 +79,29 @@ class Store:
     def list(self, key: Key, namespace: str | None = None,
              match: Callable[[dict], bool] | None = None) -> tuple[list[dict], int]:
         """Matching objects sorted by (namespace, name), and the resourceVersion of the read."""
+        items, rv, _ = self.page(key, namespace, match)
+        return items, rv
+
+    def page(self, key: Key, namespace: str | None = None, match: Callable[[dict], bool] | None = None,
+             after: tuple[str, str] | None = None, limit: int = 0) -> tuple[list[dict], int, int]:
+        """One page of matching objects after the (namespace, name) `after`, at most `limit` (0: all).
+
+        Returns (objects, resourceVersion of the read, how many more match). Only the page is
+        copied, so paging through 20,000 pods stays cheap.
+        """
         with self.lock:
             bucket = self._objects.get(key, {})
-            items = [obj for (ns, _), obj in sorted(bucket.items())
-                     if (namespace is None or ns == namespace) and (match is None or match(obj))]
-            return clone(items), self.rv
+            keys = sorted(k for k in bucket if (namespace is None or k[0] == namespace) and (after is None or k > after))
+            picked, more = [], 0
+            for k in keys:
+                obj = bucket[k]
+                if match is not None and not match(obj):
+                    continue
+                if limit and len(picked) >= limit:
+                    more += 1
+                    continue
+                picked.append(obj)
+            return clone(picked), self.rv, more
 
     def count(self, key: Key) -> int:
         with self.lock:
