@@ -1,0 +1,72 @@
+"""Load soak: 50 concurrent clients listing 1,000 jobs and following logs for 60 s against one server.
+
+The scenario is `tests/reliability/load.py` (the CI test `tests/reliability/test_load.py` runs it
+for 10 s): a real `jupyter server` on the Kubernetes backend, pointed at the API test double
+seeded with `bulk_load` (1,000 jobs of three kinds, 4 pods each); every client lists all jobs,
+then follows one running job's log for a second, and again, until the time is up. Reported:
+requests made, errors (goal: none), list and first-log-line latency p50/p99, and the server's
+resident memory at start, peak and end (growth).
+
+    .venv/bin/python benchmarks/load_bench.py [--clients 50] [--seconds 60] [--jobs 1000]
+
+Writes benchmarks/results/load.json beside the printed table. Exit status 1 when any request failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, Result, Row, machine, progress  # noqa: E402
+from tests.reliability.load import Cluster, run_load, start_server  # noqa: E402
+
+CRDS = REPO.parent / "shared" / "conformance" / "crds"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--jobs", type=int, default=1000)
+    args = parser.parse_args()
+
+    progress(f"seeding the Kubernetes API test double with {args.jobs} jobs")
+    cluster = Cluster(CRDS, args.jobs)
+    with tempfile.TemporaryDirectory(prefix="dtrain-load-") as root:
+        server = start_server(Path(root), cluster)
+        try:
+            progress(f"{args.clients} clients for {args.seconds:g} s")
+            result = asyncio.run(run_load(server, cluster, args.clients, args.seconds))
+            tracebacks = server.read_log().count("Traceback")
+        finally:
+            server.stop()
+            cluster.stop()
+    s = result.summary()
+    s["server_log_tracebacks"] = tracebacks
+    report = Result("load", rows=[
+        Row("requests", f"{s['lists']} lists + {s['follows']} log follows ({s['log_lines']} lines)"),
+        Row("errors", str(s["errors"]), goal="0", met=s["errors"] == 0),
+        Row("list all jobs, p50 / p99", f"{s['list_p50_ms']} / {s['list_p99_ms']} ms"),
+        Row("first log line, p50 / p99", f"{s['log_first_line_p50_ms']} / {s['log_first_line_p99_ms']} ms"),
+        Row("server RSS start / peak / end", f"{s['rss_start_mib']} / {s['rss_peak_mib']} / {s['rss_end_mib']} MiB"),
+        Row("server RSS growth", f"{s['rss_growth_mib']} MiB"),
+        Row("tracebacks in the server log", str(tracebacks), goal="0", met=tracebacks == 0),
+    ], notes=[f"{args.clients} clients, {args.seconds:g} s, {args.jobs} jobs on the Kubernetes backend (test double)",
+              f"machine: {json.dumps(machine())}"])
+    report.print()
+    out = REPO / "benchmarks" / "results" / "load.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"summary": s, "machine": machine()}, indent=2))
+    if s["errors"]:
+        print("error samples:", *s["error_samples"], sep="\n  ")
+    return 0 if s["errors"] == 0 and tracebacks == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

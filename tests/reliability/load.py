@@ -1,0 +1,209 @@
+"""The load scenario: many clients listing jobs and following logs against one live server.
+
+Shared by the CI test (`test_load.py`, ~10 s) and the soak/bench (`benchmarks/load_bench.py`,
+60 s). The server is a real `jupyter server` subprocess on the Kubernetes backend, pointed at
+the API test double seeded with `bulk_load` (1,000 jobs, 4 pods each); a writer thread appends
+lines to the running pods' logs so that following has something to follow.
+
+Each client loops until the deadline: list every job (`GET jobs?all_namespaces=true`, checking
+the count), then follow one running job's log for a short window and hang up. Every request that
+is not a 200 with the expected content counts as an error. The server's resident memory is
+sampled throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.kube_double import KubeDouble
+from tests.server.live import LiveServer
+
+FOLLOW_WINDOW_S = 1.0       # how long one client follows one log after its first line, then hangs up
+FIRST_LINE_LIMIT_S = 15.0   # a follow with no line by then counts as an error
+FOLLOWED_JOBS = 30          # running jobs whose logs are written to and followed
+LOG_WRITE_INTERVAL_S = 0.01  # the writer appends a line to one of their pods this often (round robin)
+
+
+@dataclass
+class LoadResult:
+    """What one run measured; `summary()` is what the test asserts on and the bench prints."""
+
+    clients: int
+    seconds: float
+    jobs: int
+    list_ms: list[float] = field(default_factory=list)
+    log_first_line_ms: list[float] = field(default_factory=list)
+    log_lines: int = 0
+    errors: list[str] = field(default_factory=list)
+    rss: list[tuple[float, int]] = field(default_factory=list)  # (t, bytes) of the server process
+
+    def summary(self) -> dict[str, Any]:
+        def pct(values: list[float], q: float) -> float | None:
+            if not values:
+                return None
+            ordered = sorted(values)
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        rss = [b for _, b in self.rss]
+        return {
+            "clients": self.clients, "seconds": self.seconds, "jobs": self.jobs,
+            "lists": len(self.list_ms), "list_p50_ms": pct(self.list_ms, 0.5), "list_p99_ms": pct(self.list_ms, 0.99),
+            "list_mean_ms": round(statistics.fmean(self.list_ms), 1) if self.list_ms else None,
+            "follows": len(self.log_first_line_ms), "log_first_line_p50_ms": pct(self.log_first_line_ms, 0.5),
+            "log_first_line_p99_ms": pct(self.log_first_line_ms, 0.99), "log_lines": self.log_lines,
+            "errors": len(self.errors), "error_samples": self.errors[:5],
+            "rss_start_mib": round(rss[0] / 2**20, 1) if rss else None,
+            "rss_peak_mib": round(max(rss) / 2**20, 1) if rss else None,
+            "rss_end_mib": round(rss[-1] / 2**20, 1) if rss else None,
+            "rss_growth_mib": round((rss[-1] - rss[0]) / 2**20, 1) if rss else None,
+        }
+
+
+class Cluster:
+    """The double seeded with `jobs` jobs, and a thread writing to the running pods' logs."""
+
+    def __init__(self, crd_dir: Path, jobs: int) -> None:
+        self.kd = KubeDouble(crd_dir=crd_dir, simulate=False, tick=None)
+        self.kd.start()
+        self.names = self.kd.bulk_load(jobs, pods_per_job=4)
+        self.jobs = jobs
+        pods, _ = self.kd.store.list(("", "pods"), "default")
+        running = [(p["metadata"]["labels"]["training.kubeflow.org/job-name"], p["metadata"]["name"],
+                    p["spec"]["containers"][0]["name"]) for p in pods if p["status"]["phase"] == "Running"]
+        self.followed = sorted({job for job, _, _ in running})[:FOLLOWED_JOBS]
+        self.running = [(pod, container) for job, pod, container in running if job in self.followed]
+        for pod, container in self.running:  # something to show at once (tail=5)
+            for i in range(5):
+                self.kd.logs.write(("default", pod, container), f"warm-up line {i}")
+        self._halt = threading.Event()
+        self._writer = threading.Thread(target=self._write, name="load-log-writer", daemon=True)
+        self._writer.start()
+
+    def _write(self) -> None:
+        n = 0
+        while not self._halt.wait(LOG_WRITE_INTERVAL_S):
+            pod, container = self.running[n % len(self.running)]
+            self.kd.logs.write(("default", pod, container), f"step {n} loss {1 / (n + 1):.5f}")
+            n += 1
+
+    def stop(self) -> None:
+        self._halt.set()
+        self._writer.join(5)
+        self.kd.stop()
+
+
+def start_server(root: Path, cluster: Cluster) -> LiveServer:
+    """A `jupyter server` on the Kubernetes backend only, pointed at the double; waits for the cache."""
+    server = LiveServer(root, extra_args=("--DTrain.backend=kubernetes",
+                                          f"--DTrain.kubeconfig={cluster.kd.kubeconfig_path}",
+                                          "--DTrain.kube_context=double"))
+    deadline = time.monotonic() + 120
+    while True:
+        r = httpx.get(server.url + "dtrain/api/jobs", params={"all_namespaces": "true"}, headers=server.headers,
+                      timeout=60)
+        if r.status_code == 200 and len(r.json()["items"]) >= cluster.jobs:
+            return server
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server never listed {cluster.jobs} jobs: {r.status_code} {r.text[:300]}")
+        time.sleep(0.5)
+
+
+async def _client(index: int, http: httpx.AsyncClient, deadline: float, expected: int,
+                  follow_paths: list[str], result: LoadResult) -> None:
+    rnd = random.Random(index)
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        try:
+            r = await http.get("jobs", params={"all_namespaces": "true"})
+            count = len(r.json()["items"]) if r.status_code == 200 else -1
+            result.list_ms.append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200 or count < expected:
+                result.errors.append(f"list: {r.status_code} with {count} jobs: {r.text[:200]}")
+        except (httpx.HTTPError, ValueError) as e:
+            result.errors.append(f"list: {type(e).__name__}: {e}")
+        if time.monotonic() >= deadline:
+            break
+        await _follow(http, rnd.choice(follow_paths), result)
+
+
+async def _follow(http: httpx.AsyncClient, path: str, result: LoadResult) -> None:
+    t0, t0_mono = time.perf_counter(), time.monotonic()
+    first = None
+    try:
+        async with http.stream("GET", path, params={"follow": "true", "tail": "5"}) as r:
+            if r.status_code != 200:
+                result.errors.append(f"log: {r.status_code}: {(await r.aread())[:200]!r}")
+                return
+            end = time.monotonic() + FIRST_LINE_LIMIT_S
+            lines = r.aiter_lines()
+            while True:
+                if first is not None:
+                    end = min(end, t0_mono + first / 1000 + FOLLOW_WINDOW_S)
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    raw = await asyncio.wait_for(lines.__anext__(), left)
+                except (asyncio.TimeoutError, StopAsyncIteration):
+                    break
+                if not raw.strip():
+                    continue
+                data = json.loads(raw)
+                if "error" in data:
+                    result.errors.append(f"log: in-stream error {data}")
+                    return
+                if first is None:
+                    first = (time.perf_counter() - t0) * 1000
+                result.log_lines += 1
+    except (httpx.HTTPError, ValueError) as e:
+        result.errors.append(f"log: {type(e).__name__}: {e}")
+        return
+    if first is None:
+        result.errors.append(f"log: no line within {FIRST_LINE_LIMIT_S} s from {path}")
+    else:
+        result.log_first_line_ms.append(first)
+
+
+async def _sample_rss(pid: int, stop: asyncio.Event, result: LoadResult) -> None:
+    proc = psutil.Process(pid)
+    t0 = time.monotonic()
+    while not stop.is_set():
+        result.rss.append((time.monotonic() - t0, proc.memory_info().rss))
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+    result.rss.append((time.monotonic() - t0, proc.memory_info().rss))
+
+
+async def run_load(server: LiveServer, cluster: Cluster, clients: int, seconds: float) -> LoadResult:
+    """`clients` concurrent clients for `seconds` against `server`; returns what was measured."""
+    result = LoadResult(clients=clients, seconds=seconds, jobs=cluster.jobs)
+    running_jobs = set(cluster.followed)
+    listed = httpx.get(server.url + "dtrain/api/jobs", params={"all_namespaces": "true"}, headers=server.headers,
+                       timeout=60).json()["items"]
+    follow_paths = [f"kubernetes/namespaces/default/{j['kind'].lower()}s/{j['name']}/log"
+                    for j in listed if j["name"] in running_jobs]
+    assert follow_paths, "no running job to follow"
+    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=server.url + "dtrain/api/", headers=server.headers, timeout=120,
+                                 limits=limits) as http:
+        stop = asyncio.Event()
+        sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_client(i, http, deadline, cluster.jobs, follow_paths, result) for i in range(clients)))
+        await asyncio.sleep(2.0)  # let the server settle before the last memory sample
+        stop.set()
+        await sampler
+    return result
