@@ -22,7 +22,7 @@ class Kubectl:
         self.kd = kd
         self.env = {**os.environ, "KUBECONFIG": kd.kubeconfig_path, "HOME": str(home)}
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
         proc = subprocess.run([KUBECTL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")

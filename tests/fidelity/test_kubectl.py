@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _v1_manifests(conformance_dir: Path) -> list[Path]:
     return sorted((conformance_dir / "training-operator-v1.9").glob("*.yaml"))
 
 
-def _wait(predicate, timeout: float = 15.0, interval: float = 0.05):
+def _wait(predicate, timeout: float = 30.0, interval: float = 0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = predicate()
@@ -165,19 +166,31 @@ def test_logs_follow_streams_until_the_container_ends(kubectl, double_v1, tmp_pa
 def test_get_watch_sees_creation_and_progress(kubectl, tmp_path):
     (tmp_path / "job.yaml").write_text(_pytorch("watched"))
     proc = kubectl.popen("get", "pytorchjobs", "-w", "--output-watch-events")
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def rows() -> list[list[str]]:
+        return [line.split() for line in list(lines) if " watched " in f" {line} "]
+
     try:
         time.sleep(0.5)
         kubectl("apply", "-f", str(tmp_path / "job.yaml"))
-        time.sleep(1.5)
+        _wait(lambda: any("Succeeded" in r for r in rows()))
         kubectl("delete", "-f", str(tmp_path / "job.yaml"))
-        time.sleep(0.5)
+        _wait(lambda: any(r[0] == "DELETED" for r in rows()))
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
-    rows = [line.split() for line in out.splitlines() if " watched " in f" {line} "]
-    events = [r[0] for r in rows]
-    assert "ADDED" in events and "MODIFIED" in events and events[-1] == "DELETED"
-    states = {r[2] for r in rows if len(r) > 3}
+        proc.wait(timeout=10)
+        reader.join(10)
+    events = [r[0] for r in rows()]
+    assert events[0] == "ADDED" and "MODIFIED" in events and events[-1] == "DELETED"
+    states = {r[2] for r in rows() if len(r) > 3}
     assert {"Created", "Running", "Succeeded"} <= states
 
 
