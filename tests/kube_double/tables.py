@@ -160,6 +160,14 @@ def columns_and_cells(rt: ResourceType, obj: dict) -> tuple[list[dict], list[Any
         return cols, [age(last), obj.get("type", ""), obj.get("reason", ""),
                       f"{involved.get('kind', '').lower()}/{involved.get('name', '')}",
                       obj.get("message") or obj.get("note", "")]
+    if rt.kind == "Service" and rt.group == "":
+        spec = obj.get("spec") or {}
+        ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []) or "<none>"
+        selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+        cols = [dict(_NAME_COL), _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _col("Age"),
+                _col("Selector", priority=1)]
+        return cols, [name, spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"), "<none>", ports,
+                      age(meta.get("creationTimestamp")), selector]
     if rt.kind == "Job" and rt.group == "batch":
         status = obj.get("status") or {}
         done = status.get("succeeded", 0)
