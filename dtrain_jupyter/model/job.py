@@ -182,7 +182,8 @@ class LogLine:
     timestamp: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not `asdict`: called once per line of a log read, where its deep copy dominated.
+        return {"pod": self.pod, "line": self.line, "timestamp": self.timestamp}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LogLine":

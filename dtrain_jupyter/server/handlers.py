@@ -17,7 +17,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..errors import DTrainError, NotFound
+from ..errors import DTrainError, InvalidRequest, NotFound
 from ..model.job import LogLine
 from .base import DTrainHandler, plural_of
 from .openapi import openapi_document
@@ -176,33 +176,70 @@ class LogHandler(DTrainHandler):
     @authorized
     async def get(self, backend: str, namespace: str, plural: str, name: str) -> None:
         follow = self.flag("follow")
-        lines = await self.service.logs(
-            backend, namespace, self.kind_of(plural), name, follow=follow,
-            pod=self.get_query_argument("pod", None) or None,
+        fmt = self.get_query_argument("format", "ndjson")
+        if fmt not in ("ndjson", "text"):
+            raise InvalidRequest(f"format must be 'ndjson' or 'text', not {fmt!r}", field="format")
+        options = dict(
+            follow=follow, pod=self.get_query_argument("pod", None) or None,
             container=self.get_query_argument("container", None) or None,
             tail=self.int_arg("tail", minimum=0), since_seconds=self.int_arg("since_seconds", minimum=0),
             previous=self.flag("previous"), timestamps=self.flag("timestamps"),
         )
-        self.set_header("Content-Type", "application/x-ndjson")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # let reverse proxies pass lines through at once
-        await self._stream(lines, every=1 if follow else FLUSH_EVERY)
+        if fmt == "text":
+            chunks = await self.service.log_text(backend, namespace, self.kind_of(plural), name, **options)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.set_header("X-Content-Type-Options", "nosniff")
+            await self._stream_text(chunks)
+            return
+        lines = await self.service.logs(backend, namespace, self.kind_of(plural), name, **options)
+        self.set_header("Content-Type", "application/x-ndjson")
+        await self._stream(lines, every=1 if follow else FLUSH_EVERY, follow=follow)
 
-    async def _stream(self, lines: AsyncIterator[LogLine], every: int) -> None:
+    async def _stream_text(self, chunks: AsyncIterator[bytes]) -> None:
+        """Relay byte chunks, each flushed before the next is read: memory holds about one chunk.
+
+        An error after the first byte cannot be told in plain text; the response just ends.
+        """
+        sent = False
+        try:
+            async for chunk in chunks:
+                self.write(chunk)
+                sent = True
+                await self.flush()
+        except StreamClosedError:
+            return
+        except DTrainError:
+            if not sent:
+                raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.finish()
+
+    async def _stream(self, lines: AsyncIterator[LogLine], every: int, follow: bool = False) -> None:
         closed = self._closed = asyncio.Event()
         iterator = lines.__aiter__()
         count = 0
         try:
             while True:
-                step = asyncio.ensure_future(iterator.__anext__())
-                gone = asyncio.ensure_future(closed.wait())
-                done, _ = await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
-                gone.cancel()
-                if step not in done:  # the client went away while we waited for a line
-                    step.cancel()
+                if follow:
+                    # A follower may wait long for its next line: race it against the client leaving.
+                    step = asyncio.ensure_future(iterator.__anext__())
+                    gone = asyncio.ensure_future(closed.wait())
+                    done, _ = await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    gone.cancel()
+                    if step not in done:  # the client went away while we waited for a line
+                        step.cancel()
+                        return
+                elif closed.is_set():
                     return
                 try:
-                    line = step.result()
+                    # Without follow the next line is at hand: no task per line (that cost was
+                    # most of a large read's time).
+                    line = step.result() if follow else await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except DTrainError as e:
