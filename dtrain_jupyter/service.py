@@ -352,3 +352,36 @@ class JobService:
             raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r}", pod=pod)
         return target.logs(kind, name, ns, **options)
 
+    async def log_text(
+        self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,
+    ) -> AsyncIterator[bytes]:
+        """The log as plain text bytes (lines joined by newlines), chunked; same options as `logs`.
+
+        One pod's full read or tail goes straight from the backend's bytes when it offers
+        `log_bytes` (no object per line: the 1 GB-log path); anything else is the lines of
+        `logs`, joined in blocks.
+        """
+        target, ns = await self._target(backend, namespace)
+        fast = getattr(target, "log_bytes", None)
+        plain = not (options.get("follow") or options.get("timestamps") or options.get("offset") is not None
+                     or options.get("since_seconds") is not None)
+        if fast is not None and options.get("pod") and plain:
+            kind = canonical_kind(kind)
+            await target.get(kind, name, ns)
+            return fast(kind, name, ns, pod=options["pod"], container=options.get("container"),
+                        tail=options.get("tail"), previous=bool(options.get("previous")))
+        return _join_lines(await self.logs(backend, namespace, kind, name, **options), bool(options.get("follow")))
+
+
+async def _join_lines(lines: AsyncIterator[LogLine], follow: bool) -> AsyncIterator[bytes]:
+    """Log lines as newline-terminated UTF-8 blocks of about 64 KiB (one line at a time when following)."""
+    block: list[str] = []
+    size = 0
+    async for line in lines:
+        block.append(line.line)
+        size += len(line.line) + 1
+        if follow or size >= 65536:
+            yield ("\n".join(block) + "\n").encode("utf-8", errors="replace")
+            block, size = [], 0
+    if block:
+        yield ("\n".join(block) + "\n").encode("utf-8", errors="replace")

@@ -105,9 +105,12 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                        _q("tail", "integer", "Only the last N lines (per pod)."),
                        _q("since_seconds", "integer", "Only lines newer than this many seconds."),
                        _q("previous", "boolean", "The previous (restarted) container's log."),
-                       _q("timestamps", "boolean", "Fill each line's timestamp.")],
+                       _q("timestamps", "boolean", "Fill each line's timestamp."),
+                       _q("format", "string", "`ndjson` (default): one LogLine object per line; `text`: the "
+                          "lines as plain text (one pod's full read or tail is relayed as raw bytes).")],
         "responses": {"200": {"description": "NDJSON; an error after the first line arrives as a last `{error, message}` line.",
-                              "content": {"application/x-ndjson": {"schema": _ref("LogLine")}}}}}},
+                              "content": {"application/x-ndjson": {"schema": _ref("LogLine")},
+                                          "text/plain": {"schema": {"type": "string"}}}}}}},
     "/{backend}/namespaces/{namespace}/{plural}/{name}/events": {"get": {
         "summary": "Events of the job and its pods, oldest first.", "responses": {"200": _json(_items("Event"), "`{items: [Event]}`.")}}},
     "/{backend}/namespaces/{namespace}/{plural}/{name}/outputs": {"get": {

@@ -148,6 +148,26 @@ def read_blocks(path: Path, offset: int = 0) -> Iterator[list[str]]:
             yield _split(rest)
 
 
+async def read_chunks(path: Path, offset: int = 0) -> AsyncIterator[bytes]:
+    """The raw bytes of a file from `offset`, in 1 MiB chunks, yielding to the loop between them.
+
+    Nothing is decoded or split: a reader that only relays the bytes (a full read or a tail
+    over HTTP) pays one read per MiB, not one object per line.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        f.seek(offset)
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+            await asyncio.sleep(0)
+
+
 def read_lines(path: Path, offset: int = 0) -> Iterator[str]:
     """Every complete or final line of a file from `offset`."""
     for block in read_blocks(path, offset):

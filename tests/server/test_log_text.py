@@ -1,0 +1,56 @@
+"""The log endpoint's plain-text form (`format=text`): raw bytes for one pod, joined lines otherwise."""
+
+from __future__ import annotations
+
+from .conftest import job_path, pytorch_manifest, unique, wait_finished
+
+# 3,000 numbered lines, some non-ASCII, so a full read spans chunks and a tail has a known answer.
+SCRIPT = "import sys\nfor i in range(3000):\n    print(f'line {i} é', flush=False)\n"
+
+
+async def _finished_job(api) -> tuple[tuple[str, ...], str]:
+    manifest = pytorch_manifest(unique("text"), script=SCRIPT)
+    del manifest["spec"]["pytorchReplicaSpecs"]["Worker"]  # one replica: one known log
+    code, job, _ = await api("jobs", method="POST", body={"manifest": manifest})
+    assert code == 201, job
+    path = job_path(job)
+    done = await wait_finished(api, path)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    return path, f"{job['name']}-master-0"
+
+
+async def test_text_full_read_and_tail_of_one_pod_are_the_file_bytes(api) -> None:
+    path, pod = await _finished_job(api)
+    want = "".join(f"line {i} é\n" for i in range(3000)).encode()
+
+    code, body, headers = await api(*path, "log", params={"pod": pod, "format": "text"}, raw=True)
+    assert code == 200 and headers["Content-Type"].startswith("text/plain")
+    assert body == want
+
+    code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text", "tail": "2"}, raw=True)
+    assert code == 200 and body == "line 2998 é\nline 2999 é\n".encode()
+
+    code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text", "tail": "0"}, raw=True)
+    assert code == 200 and body == b""
+
+
+async def test_text_of_every_pod_and_with_timestamps_joins_the_lines(api) -> None:
+    path, pod = await _finished_job(api)
+    code, body, _ = await api(*path, "log", params={"format": "text", "tail": "1"}, raw=True)
+    assert code == 200 and body == "line 2999 é\n".encode()
+    code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text", "tail": "1", "timestamps": "true"},
+                              raw=True)
+    assert code == 200 and body == "line 2999 é\n".encode()
+    # The NDJSON form still answers the same lines.
+    code, lines, _ = await api(*path, "log", params={"pod": pod, "tail": "1"})
+    assert code == 200 and [ln["line"] for ln in lines] == ["line 2999 é"] and lines[0]["pod"] == pod
+
+
+async def test_text_format_errors_are_json(api) -> None:
+    path, pod = await _finished_job(api)
+    code, err, _ = await api(*path, "log", params={"format": "xml"})
+    assert code == 400 and err["error"] == "InvalidRequest" and "format" in err["message"]
+    code, err, _ = await api(*path, "log", params={"pod": "nope-master-0", "format": "text"})
+    assert code == 404 and err["error"] == "NotFound"
+    code, err, _ = await api("local", "namespaces", "default", "pytorchjobs", "missing", "log", params={"format": "text"})
+    assert code == 404 and err["error"] == "JobNotFound"
