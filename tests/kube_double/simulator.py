@@ -40,6 +40,7 @@ class _JobState:
     done: bool = False
     log_step: int = 0
     fail_message: str = ""
+    held: dict = field(default_factory=dict)  # pod name -> tick before which it stays Pending
 
 
 class Simulator:
@@ -162,7 +163,8 @@ class Simulator:
         pods = self._pods(st)
         if st.ticks >= self.ticks_to_run:
             for pod in pods:
-                if pod["status"]["phase"] == "Pending" and not self._blocked(pod):
+                if (pod["status"]["phase"] == "Pending" and not self._blocked(pod)
+                        and st.held.get(pod["metadata"]["name"], 0) <= st.ticks):
                     self._run_pod(pod)
         self._faults.pop(name, None)
         pods = self._pods(st)
@@ -328,10 +330,27 @@ class Simulator:
                 self._restart_in_place(pod, code, reason)
                 return
             self._terminate_pod(pod, code, reason)
-            rtype = next((k for k in replica_specs(job) if pod["metadata"]["name"].startswith(
-                f"{job['metadata']['name']}-{k.lower()}")), "Worker")
+            rtype = self._rtype_of(job, pod)
+            what = f"{job['kind']} {job['metadata']['name']}"
+            policy = (replica_specs(job).get(rtype) or {}).get("restartPolicy")
+            if policy == "ExitCode" and code >= 128:
+                # A retryable exit code: the operator deletes the pod, creates it again and
+                # marks the job Restarting (training-operator ReconcilePods, IsRetryableExitCode).
+                self.store.delete(PODS, ns, name)
+                self.logs.forget_pod(ns, name)
+                st.pods.remove(name)
+                st.held[name] = st.ticks + max(self.ticks_to_run, 1)  # Pending for a while, like a new pod
+                for planned in plan_pods(job):
+                    if planned.name == name:
+                        self._create_pod(st, job, planned)
+                self._set_status(st, lambda s: set_condition(
+                    s, "Restarting", "True", f"{job['kind']}Restarting",
+                    f"{what} is restarting because 1 {rtype} replica(s) failed."))
+                self.event(job, "Warning", f"{job['kind']}Restarting",
+                           f"{what} is restarting because 1 {rtype} replica(s) failed.", KINDS[job["kind"]].controller)
+                return
             st.finish = False
-            st.fail_message = f"{job['kind']} {job['metadata']['name']} is failed because 1 {rtype} replica(s) failed."
+            st.fail_message = f"{what} is failed because 1 {rtype} replica(s) failed."
 
     def _restart_in_place(self, pod: dict, code: int, reason: str, waiting: str | None = None) -> None:
         """The kubelet restarts the container: restartCount+1, lastState terminated, logs become previous."""
@@ -385,7 +404,9 @@ class Simulator:
         counts = self._counts(job, pods)
         all_running = bool(pods) and all(p["status"]["phase"] == "Running" for p in pods)
         deciding = deciding_type(job)
-        running = counts.get(deciding, {}).get("active", 0) > 0 and (job["kind"] != "MPIJob" or all_running)
+        restarting = any(tick > st.ticks for tick in st.held.values())  # Restarting until it runs again
+        running = (counts.get(deciding, {}).get("active", 0) > 0 and (job["kind"] != "MPIJob" or all_running)
+                   and not restarting)
 
         def apply(status: dict) -> None:
             status["replicaStatuses"] = counts

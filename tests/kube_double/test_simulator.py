@@ -155,3 +155,27 @@ def test_bulk_load_seeds_jobs_and_pods_without_simulating(kd):
     assert kd.store.count(PODS) == 120
     assert kd.store.count(("kubeflow.org", "tfjobs")) == 10
     assert _job(kd, names[0])["status"]["conditions"][-1]["type"] == "Running"
+
+
+def test_retryable_exit_code_recreates_the_pod_and_restarts_the_job(kd):
+    kd.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
+    job = pytorch_job("retry")
+    job["spec"]["pytorchReplicaSpecs"]["Worker"]["restartPolicy"] = "ExitCode"
+    _create(kd, job)
+    kd.simulator.step()
+    kd.simulator.step()
+    first_uid = _pods(kd, "retry")["retry-worker-0"]["metadata"]["uid"]
+    kd.simulator.fault("retry-worker-0", "OOMKilled")
+
+    kd.simulator.step()
+    restarting = _job(kd, "retry")["status"]["conditions"][-1]
+    again = _pods(kd, "retry")["retry-worker-0"]
+    kd.simulator.step()
+    kd.simulator.step()
+    running = _job(kd, "retry")["status"]["conditions"]
+
+    assert (restarting["type"], restarting["reason"]) == ("Restarting", "PyTorchJobRestarting")
+    assert restarting["message"] == "PyTorchJob retry is restarting because 1 Worker replica(s) failed."
+    assert again["metadata"]["uid"] != first_uid and again["status"]["phase"] == "Pending"
+    assert again["spec"]["restartPolicy"] == "Never"  # ExitCode runs as Never at pod level
+    assert running[-1]["type"] == "Running" and "Restarting" not in [c["type"] for c in running]
