@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,9 +25,12 @@ from pathlib import Path
 
 import psutil
 
-from dtrain_jupyter.backends.local import LocalBackend
-from dtrain_jupyter.backends.local.environment import free_port
-from dtrain_jupyter.model.status import Phase
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Result, Row, Stat, progress  # noqa: E402
+from dtrain_jupyter.backends.local import LocalBackend  # noqa: E402
+from dtrain_jupyter.backends.local.environment import free_port  # noqa: E402
+from dtrain_jupyter.model.status import Phase  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -139,46 +141,70 @@ async def bench_throughput(backend, megabytes: int, line_bytes: int) -> tuple[fl
     return size / 1e6, size / 1e6 / elapsed, (peak[0] - base) / 2**20
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
-async def main(args) -> None:
+async def measure(repeat: int, latency_lines: int, log_mb: int, line_bytes: list[int]) -> dict:
+    """Every figure of this benchmark as samples; `log_mb=0` skips the in-process log read."""
+    out: dict = {"startup": {}, "throughput": []}
     with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend(Path(tmp) / "state", grace_seconds=2.0, poll_interval=0.05)
         await backend.start()
-        rows = []
-        for n in (1, 4, 8):
-            t = await bench_startup(backend, n, args.repeat)
-            rows.append((f"create -> {n} replica(s) Running", f"median {statistics.median(t) * 1000:.0f} ms "
-                         f"(min {min(t) * 1000:.0f}, max {max(t) * 1000:.0f})", "<= 1 s for 8" if n == 8 else ""))
-        ours, direct = await bench_ddp(backend, args.repeat)
-        ratio = statistics.median(ours) / statistics.median(direct)
-        rows.append(("2-proc DDP: local backend / torchrun", f"{statistics.median(ours):.2f} s / "
-                     f"{statistics.median(direct):.2f} s = {ratio:.3f}", "<= 1.05"))
-        lat = await bench_latency(backend, args.latency_lines)
-        rows.append(("log latency write -> follower", f"p50 {pct(lat, 0.5) * 1000:.1f} ms, p95 {pct(lat, 0.95) * 1000:.1f} ms "
-                     f"({len(lat)} lines)", "p50 <= 50 ms"))
-        for line_bytes in args.line_bytes:
-            size, rate, growth = await bench_throughput(backend, args.log_mb, line_bytes)
-            rows.append((f"read a {size:.0f} MB log via logs(), {line_bytes} B lines",
-                         f"{rate:.0f} MB/s, memory growth {growth:.1f} MiB", ">= 200 MB/s, <= 64 MB"))
-        await backend.stop()
-    width = max(len(r[0]) for r in rows)
-    vwidth = max(len(r[1]) for r in rows)
-    print(f"{'measure':<{width}}  {'result':<{vwidth}}  goal")
-    print("-" * (width + vwidth + 20))
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value:<{vwidth}}  {goal}")
-    print(f"\n{psutil.cpu_count()} CPUs, Python {sys.version.split()[0]}, repeat={args.repeat}")
+        try:
+            for n in (1, 4, 8):
+                progress(f"create -> {n} replica(s) Running, {repeat} times")
+                out["startup"][n] = await bench_startup(backend, n, repeat)
+            progress(f"2-process DDP: local backend and torchrun, alternating, {repeat} times")
+            out["ddp"] = await bench_ddp(backend, repeat)
+            progress("log latency in-process")
+            out["latency"] = await bench_latency(backend, latency_lines)
+            for lb in line_bytes if log_mb else []:
+                progress(f"in-process read of a {log_mb} MiB log, {lb}-byte lines")
+                out["throughput"].append((lb, *await bench_throughput(backend, log_mb, lb)))
+        finally:
+            await backend.stop()
+    return out
 
 
-if __name__ == "__main__":
+def rows_for(m: dict) -> list[Row]:
+    rows = []
+    for n, times in m["startup"].items():
+        st = Stat([t * 1000 for t in times], "ms")
+        rows.append(Row(f"create -> {n} replica(s) Running (local backend)", st.text(),
+                        goal="<= 1 s" if n == 8 else "-", met=st.median <= 1000 if n == 8 else None))
+    ours, direct = (Stat(x, "s") for x in m["ddp"])
+    ratio = ours.median / direct.median
+    rows.append(Row("2-process DDP (30 steps, gloo): local backend vs torchrun --nproc-per-node=2",
+                    ours.text(), direct.text(), f"{ratio:.3f} (ours/peer)", "wall ratio <= 1.05", ratio <= 1.05))
+    lat = Stat([x * 1000 for x in m["latency"]], "ms")
+    rows.append(Row("log latency, replica write -> Backend.logs(follow) in-process",
+                    f"p50 {lat.median:.1f} ms, p95 {lat.pct(0.95):.1f} ms ({len(lat.samples)} lines)",
+                    goal="p50 <= 50 ms", met=lat.median <= 50))
+    for lb, size, rate, growth in m["throughput"]:
+        rows.append(Row(f"{size:.0f} MB log, {lb}-byte lines, read line by line via Backend.logs() in-process",
+                        f"{rate:.0f} MB/s, memory +{growth:.1f} MiB", goal="(context; the API path is in log_read)"))
+    return rows
+
+
+def run(size: str = "full") -> Result:
+    """Start-up and DDP rows (the log rows through the API are log_follow / log_read's)."""
+    repeat, lines, log_mb = (5, 100, 256) if size == "full" else (3, 50, 0)
+    res = Result("local", rows_for(asyncio.run(measure(repeat, lines, log_mb, [100]))))
+    res.notes.append("local: create -> Running is from the create() call until every replica's own command has been "
+                     "exec'd (its pid file exists); DDP alternates ours and torchrun on the same script "
+                     "(benchmarks/local_ddp.py), OMP_NUM_THREADS=1 on both sides.")
+    return res
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--log-mb", type=int, default=1024, help="size of the log read for throughput (MB, default 1024)")
+    parser.add_argument("--log-mb", type=int, default=1024, help="size of the log read for throughput (MB, default 1024; 0 skips)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per startup/DDP measurement (default 3)")
     parser.add_argument("--line-bytes", type=int, nargs="+", default=[100],
                         help="line length(s) of the throughput log, newline included (default 100)")
     parser.add_argument("--latency-lines", type=int, default=200, help="lines written for the latency measure")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    m = asyncio.run(measure(args.repeat, args.latency_lines, args.log_mb, args.line_bytes))
+    Result("local", rows_for(m)).print()
+    print(f"\n{psutil.cpu_count()} CPUs, Python {sys.version.split()[0]}, repeat={args.repeat}")
+
+
+if __name__ == "__main__":
+    main()

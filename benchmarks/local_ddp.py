@@ -16,4 +16,7 @@ for step in range(30):
     opt.step()
 if dist.get_rank() == 0:
     print(f"loss={loss.item():.4f}", flush=True)
+# Both ranks reach teardown together: a rank tearing gloo down while its peer still sends
+# aborted now and then ("terminate called without an active exception", SIGABRT).
+dist.barrier()
 dist.destroy_process_group()

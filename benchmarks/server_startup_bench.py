@@ -22,6 +22,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Result, Row, Stat  # noqa: E402
 
 SAMPLE = textwrap.dedent("""
     import asyncio, json, sys, time, warnings
@@ -65,29 +70,53 @@ def sample(config: str, root: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="samples per configuration (default 9)")
-    parser.add_argument("--json", help="also write the results to this file")
-    args = parser.parse_args()
+def measure(runs: int) -> dict[str, dict]:
+    """Per configuration: start-up samples (ms) and the extensions it loaded; alternating."""
     times: dict[str, list[float]] = {c: [] for c in CONFIGS}
     loaded: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as root:
         for config in CONFIGS:
             sample(config, root)  # warm-up: bytecode cache and file-system cache
-        for _ in range(args.runs):
+        for _ in range(runs):
             for config in CONFIGS:
                 result = sample(config, root)
                 times[config].append(result["startup_ms"])
                 loaded[config] = result["loaded"]
     bare = statistics.median(times["bare"])
-    report = {}
+    return {config: {"median_ms": round(statistics.median(times[config]), 1),
+                     "over_bare_ms": round(statistics.median(times[config]) - bare, 1),
+                     "samples_ms": [round(t, 1) for t in times[config]], "loaded": loaded[config]}
+            for config in CONFIGS}
+
+
+def rows_for(report: dict[str, dict]) -> list[Row]:
+    bare, ours, peer = (Stat(report[c]["samples_ms"], "ms") for c in CONFIGS)
+    cost = report["dtrain_jupyter"]["over_bare_ms"]
+    return [
+        Row("server start-up: bare jupyter server / + dtrain / + terminals (peer ext.)",
+            f"{ours.text()} with dtrain", f"{bare.text()} bare; {peer.text()} with terminals",
+            f"+{cost:.1f} ms over bare (terminals +{report['jupyter_server_terminals']['over_bare_ms']:.1f} ms)",
+            "<= 100 ms over bare", cost <= 100),
+    ]
+
+
+def run(size: str = "full") -> Result:
+    res = Result("server_startup", rows_for(measure(7 if size == "full" else 3)))
+    res.notes.append("start-up: each sample a fresh interpreter timing ServerApp.initialize() + "
+                     "start_all_extensions() with only the measured extension on; configurations alternate.")
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9, help="samples per configuration (default 9)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    report = measure(args.runs)
     print(f"{'configuration':28} {'median ms':>10} {'over bare':>10}   extensions loaded")
     for config in CONFIGS:
-        med = statistics.median(times[config])
-        report[config] = {"median_ms": round(med, 1), "over_bare_ms": round(med - bare, 1),
-                          "samples_ms": [round(t, 1) for t in times[config]], "loaded": loaded[config]}
-        print(f"{config:28} {med:10.1f} {med - bare:10.1f}   {', '.join(loaded[config]) or '-'}")
+        r = report[config]
+        print(f"{config:28} {r['median_ms']:10.1f} {r['over_bare_ms']:10.1f}   {', '.join(r['loaded']) or '-'}")
     cost = report["dtrain_jupyter"]["over_bare_ms"]
     print(f"\ndtrain start-up cost: {cost:.1f} ms over bare (goal <= 100 ms): {'OK' if cost <= 100 else 'OVER'}")
     if args.json:
