@@ -26,6 +26,7 @@ from ..backends.base import Backend
 from ..service import JobService
 from .feed import ChangeFeed
 from .handlers import FALLBACK_ROUTE, ROUTES
+from .list_cache import ListCache
 
 KNOWN_BACKENDS = ("local", "kubernetes")
 # Seconds after server start at which the backends start in the background (see below).
@@ -172,6 +173,7 @@ class DTrainApp(ExtensionApp, DTrain):
         self.settings.update(
             dtrain_service=self.service,
             dtrain_feed=self.feed,
+            dtrain_list_cache=ListCache(lambda: self.feed.cursor),
             dtrain_limits={"request": self.max_request_bytes, "output": self.output_read_limit},
         )
 

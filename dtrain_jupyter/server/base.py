@@ -46,6 +46,10 @@ class DTrainHandler(APIHandler):
         return self.settings["dtrain_feed"]
 
     @property
+    def list_cache(self) -> Any:
+        return self.settings["dtrain_list_cache"]
+
+    @property
     def limits(self) -> Mapping[str, int]:
         return self.settings["dtrain_limits"]
 

@@ -53,12 +53,20 @@ class JobsHandler(DTrainHandler):
     @authorized
     async def get(self) -> None:
         filters, backend = self.list_filters(), self.get_query_argument("backend", None)
+        key = (backend, tuple(sorted(filters.items())))
+        body = await self.list_cache.get_or_build(key, lambda: self._build(filters, backend))
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(body)
+
+    async def _build(self, filters: dict[str, Any], backend: str | None) -> tuple[bytes, bool]:
+        """The encoded list, and whether it may be reused (not when a backend had a problem)."""
         problems: list = []
         if backend:
             items = await self.service.list(backend=backend, **filters)
         else:
             items, problems = await self.service.list_everywhere(**filters)
-        self.write_json({"items": [j.to_dict() for j in items], "problems": problems})
+        body = json.dumps({"items": [j.to_dict() for j in items], "problems": problems}).encode()
+        return body, not problems
 
     @web.authenticated
     @authorized
