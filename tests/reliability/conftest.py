@@ -20,9 +20,11 @@ from tests.server.live import LiveServer
 ALLOWED = ("default", "team-a")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One `jupyter server` with dtrain on the local backend, allowed namespaces `ALLOWED`."""
+    """One `jupyter server` with dtrain on the local backend, allowed namespaces `ALLOWED`.
+
+    Shared by the whole folder (a start costs seconds); tests give their jobs unique names."""
     root = tmp_path_factory.mktemp("live")
     args = tuple(f"--DTrain.allowed_namespaces={ns}" for ns in ALLOWED)
     server = LiveServer(root, extra_args=args)
@@ -32,7 +34,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def http(live: LiveServer) -> Iterator[httpx.Client]:
     """An authenticated httpx client whose base URL is the server's dtrain API."""
     with httpx.Client(base_url=live.url + "dtrain/api/", headers=live.headers, timeout=60) as client:

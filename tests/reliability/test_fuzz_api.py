@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from .conftest import assert_clean_answer
 from .fuzzing import COUNTS, base_manifest, deep_json, hostile_texts, json_values, mutated_manifests, yaml_texts
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 database=None)
 YAML = {"Content-Type": "application/yaml"}
 CREATE_ROUTES = ("jobs", "local/namespaces/default/pytorchjobs")

@@ -50,7 +50,7 @@ def test_every_operation_answers_without_a_server_error(api_schema, live) -> Non
     assert len(operations) >= 12
     for operation in operations:
         @given(case=operation.as_strategy())
-        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def property_test(case) -> None:
             _check(case, live)
 
