@@ -120,8 +120,9 @@ def rows_for(m: dict) -> list[Row]:
     ]
     if "ndjson" in m:
         rate, growth = m["ndjson"]
-        rows.append(Row(f"{mb:,.0f} MB log, full read as NDJSON (one LogLine per line), once",
-                        f"{rate:.0f} MB/s, memory +{growth:.1f} MiB", "-", "-", ">= 200 MB/s", rate >= 200))
+        rows.append(Row(f"{mb:,.0f} MB log, full read as NDJSON (one LogLine object per line), once",
+                        f"{rate:.0f} MB/s, memory +{growth:.1f} MiB", "-", "-",
+                        "context: the line-object form; the goal is the text form's"))
     return rows
 
 

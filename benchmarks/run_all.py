@@ -1,0 +1,120 @@
+"""Every performance figure of dtrain-jupyter in one command: benchmarks/report.md plus PNG plots.
+
+    .venv/bin/python benchmarks/run_all.py            # full sizes (about 10-15 min on 2 cores)
+    .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes (about 3 min)
+    .venv/bin/python benchmarks/run_all.py --only log_read panel
+
+Runs each benchmark module's `run(size)` in turn (each compares ours and the peer in the same
+run, alternating, with several repetitions), then writes one table (measure, ours, peer, ratio,
+goal, met?), the machine and versions, the notes, and links to the plots. A benchmark that
+fails is a row saying so; the others still run. Exit status 1 when any benchmark failed (a
+goal missed is reported, not an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import HERE, Result, Row, machine, markdown_table, progress  # noqa: E402
+
+# (module, title) in report order; the order also spreads the heavy ones out.
+BENCHES = (
+    ("kube_list_bench", "List 5,000 jobs (3 kinds, 4 pods each) via the server"),
+    ("list_scaling_bench", "How list cost grows: 100 -> 1,000 -> 10,000 jobs"),
+    ("log_follow_bench", "Log follow latency, replica write -> client"),
+    ("log_read_bench", "Large log: tail and full read through the API"),
+    ("local_bench", "Local backend: start-up of replicas, 2-process DDP"),
+    ("server_startup_bench", "Extension's cost at server start-up"),
+    ("panel_bench", "Panel in Chromium with 1,000 jobs"),
+)
+NAMES = [m.removesuffix("_bench") for m, _ in BENCHES]
+
+
+def run_one(module: str, size: str) -> tuple[Result, float, str | None]:
+    """(result, seconds, error text or None) of one benchmark module."""
+    t = time.monotonic()
+    try:
+        result = importlib.import_module(module).run(size)
+        return result, time.monotonic() - t, None
+    except Exception:  # one broken benchmark must not hide the others' figures
+        return Result(module.removesuffix("_bench")), time.monotonic() - t, traceback.format_exc()
+
+
+def render(size: str, info: dict[str, str], sections: list[tuple[str, Result, float, str | None]],
+           total: float, out_dir: Path) -> str:
+    rows: list[Row] = []
+    for title, result, _, error in sections:
+        if error:
+            rows.append(Row(f"{title}: benchmark FAILED ({error.strip().splitlines()[-1][:150]})", "-", met=False))
+        rows.extend(result.rows)
+    missed = [r for r in rows if r.met is False]
+    lines = [
+        "# dtrain-jupyter performance report",
+        "",
+        f"Written by `benchmarks/run_all.py{' --quick' if size == 'quick' else ''}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {total / 60:.1f} min ({size} sizes). "
+        "Each comparison ran ours and the peer in the same run, alternating; figures are medians with "
+        "(min-max, n=samples). The machine was shared with other work while this ran: read the spread.",
+        "",
+        f"Goals met: {sum(1 for r in rows if r.met)} of {sum(1 for r in rows if r.met is not None)}."
+        + (" Missed: " + "; ".join(r.measure.strip() for r in missed) + "." if missed else ""),
+        "",
+        markdown_table(rows),
+        "",
+        "## Machine and versions",
+        "",
+        *[f"- {k}: {v}" for k, v in info.items()],
+        "",
+        "## Notes",
+        "",
+    ]
+    for title, result, seconds, error in sections:
+        lines.append(f"- **{title}** ({seconds:.0f} s). " + " ".join(result.notes))
+        if error:
+            lines += ["", "```", error.strip()[-3000:], "```", ""]
+    plots = [p for _, result, _, _ in sections for p in result.plots]
+    if plots:
+        lines += ["", "## Plots", ""]
+        for p in plots:
+            rel = Path(p).resolve().relative_to(out_dir.resolve()) if Path(p).resolve().is_relative_to(out_dir.resolve()) else p
+            lines += [f"![{Path(p).stem}]({rel})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds (about 3 min)")
+    parser.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=HERE / "report.md", help="report path (default benchmarks/report.md)")
+    args = parser.parse_args()
+    size = "quick" if args.quick else "full"
+    info = machine()
+    start = time.monotonic()
+    sections = []
+    for module, title in BENCHES:
+        if args.only and module.removesuffix("_bench") not in args.only:
+            continue
+        progress(f"=== {module} ({size})")
+        result, seconds, error = run_one(module, size)
+        if error:
+            progress(f"!!! {module} failed:\n{error}")
+        else:
+            result.print()
+        sections.append((title, result, seconds, error))
+    total = time.monotonic() - start
+    report = render(size, info, sections, total, args.out.parent)
+    args.out.write_text(report, encoding="utf-8")
+    print(report)
+    progress(f"wrote {args.out} ({total / 60:.1f} min)")
+    return 1 if any(error for *_, error in sections) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
