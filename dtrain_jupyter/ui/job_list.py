@@ -16,7 +16,7 @@ from traitlets import Int, Tuple, Unicode, observe, validate
 from ..model.job import Job
 from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
-from .job_row import NAME_WIDTH, NAME_WIDTH_COMPACT, JobRow, header_html
+from .job_row import NAME_WIDTH, NAME_WIDTH_COMPACT, JobRow, RowLook, header_html
 from .words import kind_title
 
 ALL = "All"
@@ -52,6 +52,7 @@ class JobList(widgets.VBox, ErrorForwarder):
         self._on_action = on_action
         self.rows: dict[str, JobRow] = {}
         self.visible: tuple[str, ...] = ()
+        self._look = RowLook(compact)  # built once: every row shares these models
         self.text = widgets.Text(placeholder="Filter by text", continuous_update=True,
                                  layout=widgets.Layout(width="auto", flex="1 1 auto"))
         self.kind = widgets.Dropdown(options=KIND_OPTIONS, value=ALL, description="Kind",
@@ -165,7 +166,7 @@ class JobList(widgets.VBox, ErrorForwarder):
         row = self.rows.get(uid)
         if row is None:
             job = next(j for j in self.jobs if j.uid == uid)
-            row = JobRow(job, self.client, self._on_action, compact=self.compact)
+            row = JobRow(job, self.client, self._on_action, compact=self.compact, look=self._look)
             row.on_error = self.report_error
             row.selected = uid in self.selected
             row.observe(self._on_row_selected, "selected")

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_button import ButtonStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 from traitlets import Bool, Instance, observe
 
 from ..model.job import Job
@@ -47,6 +50,27 @@ def header_html(compact: bool) -> str:
     return grid([esc(title) for title, _w, _c in COLUMNS], compact)
 
 
+class RowLook:
+    """Layouts and styles every row of one list shares (none of them changes per row).
+
+    Each Layout or Style is a widget model of its own; built per row, they were 13 of a row's
+    21 models, and a thousand-job panel spent most of its first render creating and drawing
+    them. One set per list: a row closed on its own leaves the shared models open.
+    """
+
+    def __init__(self, compact: bool = False) -> None:
+        self.check = widgets.Layout(width="28px", min_width="28px")
+        self.name = widgets.Layout(width=NAME_WIDTH_COMPACT if compact else NAME_WIDTH, min_width="0")
+        self.facts = widgets.Layout(flex="1 1 auto", min_width="0")
+        self.log = widgets.Layout(width="auto", min_width="48px", flex="0 0 auto")
+        self.output = widgets.Layout(width="auto", min_width="68px", flex="0 0 auto")
+        self.line = widgets.Layout(width="100%", overflow="hidden")
+        self.box = widgets.Layout()
+        self.check_style = CheckboxStyle()
+        self.button_style = ButtonStyle()
+        self.html_style = HTMLStyle()
+
+
 class JobRow(widgets.VBox, ErrorForwarder):
     """The row of one job.
 
@@ -62,30 +86,31 @@ class JobRow(widgets.VBox, ErrorForwarder):
     expanded = Bool(False, help="Whether the job's pods are shown under the row")
 
     def __init__(self, job: Job, client: Any, on_action: Callable[[str, Job, str | None], None],
-                 compact: bool = False, **kwargs: Any) -> None:
+                 compact: bool = False, look: RowLook | None = None, **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._on_action = on_action
-        name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
-        self.check = widgets.Checkbox(False, indent=False, layout=widgets.Layout(width="28px", min_width="28px"))
-        self.name_button = widgets.Button(layout=widgets.Layout(width=name_width, min_width="0"))
+        look = look or RowLook(compact)
+        self.check = widgets.Checkbox(False, indent=False, layout=look.check, style=look.check_style)
+        self.name_button = widgets.Button(layout=look.name, style=look.button_style)
         self.name_button.add_class("dtrain-name")
-        self.facts = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", min_width="0"))
+        self.facts = widgets.HTML(layout=look.facts, style=look.html_style)
         self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
-                                         layout=widgets.Layout(width="auto", min_width="48px", flex="0 0 auto"))
+                                         layout=look.log, style=look.button_style)
         self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
-                                            layout=widgets.Layout(width="auto", min_width="68px", flex="0 0 auto"))
+                                            layout=look.output, style=look.button_style)
         self.check.add_class("dtrain-select")
         self.log_button.add_class("dtrain-row-log")
         self.output_button.add_class("dtrain-row-output")
         # In the ~300 px sidebar the action buttons move under the expanded row, or the name
         # and status would be squeezed to nothing.
         buttons = [self.log_button, self.output_button]
-        self.actions = widgets.HBox(buttons if compact else [])
+        self.actions = widgets.HBox(buttons if compact else [], layout=look.box)
         self.line = widgets.HBox([self.check, self.name_button, self.facts, *([] if compact else buttons)],
-                                 layout=widgets.Layout(width="100%", overflow="hidden"))
+                                 layout=look.line)
         self.line.add_class("dtrain-row")
         self.pods: PodsView | None = None
+        kwargs.setdefault("layout", look.box)
         super().__init__(children=(self.line,), **kwargs)
         self.add_class("dtrain-job")
         self.check.observe(self._on_check, "value")
