@@ -8,7 +8,7 @@ JupyterLab runs with the Kubernetes backend pointed at the API double, seeded wi
     lists the jobs (its footer says "(1000 in all)" and its first page of rows is drawn).
     The kernel the panel runs in starts inside that time; the report also gives the part after
     the panel's first widget showed;
-  * one status change: the job of the first row is set Failed in the double; the kernel's
+  * one status change: the job of a row (another each opening) is set Failed in the double; the kernel's
     websocket frames are hooked (page.on("websocket")) and the `comm_msg` messages the kernel
     sends to the browser are counted from the change until the row shows Failed and 2 s more.
     The same window before the change (quiet) is counted too.
@@ -86,7 +86,8 @@ def set_failed(kd: KubeDouble, kind: str, name: str) -> None:
     kd.store.mutate(("kubeflow.org", PLURALS[kind]), "default", name, fail)
 
 
-def one_opening(browser: Any, server: Any, kd: KubeDouble, n_jobs: int) -> dict[str, float]:
+def one_opening(browser: Any, server: Any, kd: KubeDouble, n_jobs: int, index: int) -> dict[str, float]:
+    """One fresh workspace: open the panel, then change the job of row `index` (a new one each time)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(180_000)
@@ -108,8 +109,8 @@ def one_opening(browser: Any, server: Any, kd: KubeDouble, n_jobs: int) -> dict[
         q0 = time.monotonic()
         time.sleep(SETTLE_S)
         quiet = frames.between(q0, time.monotonic())
-        first = page.locator(f"{PANEL} .dtrain-job").first
-        text = first.locator(".dtrain-name").inner_text()
+        row = page.locator(f"{PANEL} .dtrain-job").nth(index)
+        text = row.locator(".dtrain-name").inner_text()
         found = re.search(r"bulk-(pytorchjob|tfjob|mpijob)-\d+", text)
         if not found:
             raise RuntimeError(f"no job name in the first row: {text!r}")
@@ -150,7 +151,7 @@ def measure(n_jobs: int, openings: int) -> list[dict[str, float]]:
                 try:
                     for i in range(openings):
                         progress(f"panel: opening {i + 1}/{openings}")
-                        out.append(one_opening(browser, server, kd, n_jobs))
+                        out.append(one_opening(browser, server, kd, n_jobs, i))
                 finally:
                     browser.close()
     return out
