@@ -108,15 +108,70 @@ def start_server(root: Path, cluster: Cluster) -> LiveServer:
     server = LiveServer(root, extra_args=("--DTrain.backend=kubernetes",
                                           f"--DTrain.kubeconfig={cluster.kd.kubeconfig_path}",
                                           "--DTrain.kube_context=double"))
-    deadline = time.monotonic() + 120
+    _wait_listed(server, cluster.jobs)
+    return server
+
+
+def _wait_listed(server: LiveServer, count: int, settled: bool = False, timeout: float = 300) -> None:
+    """Until the server lists `count` jobs (and, with `settled`, none is still Pending)."""
+    deadline = time.monotonic() + timeout
     while True:
         r = httpx.get(server.url + "dtrain/api/jobs", params={"all_namespaces": "true"}, headers=server.headers,
                       timeout=60)
-        if r.status_code == 200 and len(r.json()["items"]) >= cluster.jobs:
-            return server
+        items = r.json()["items"] if r.status_code == 200 else []
+        if len(items) >= count and not (settled and any(j["status"]["phase"] == "Pending" for j in items)):
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the server never listed {cluster.jobs} jobs: {r.status_code} {r.text[:300]}")
+            raise RuntimeError(f"the server never listed {count} jobs: {r.status_code} {r.text[:300]}")
         time.sleep(0.5)
+
+
+# A follower prints a training-like line every 50 ms until its release file exists.
+_FOLLOWER = ("import os, time, pathlib; r = pathlib.Path(os.environ['RELEASE']); n = 0\n"
+             "while not r.exists():\n    print('step', n, 'loss', 1 / (n + 1), flush=True); n += 1; time.sleep(0.05)")
+
+
+class LocalJobs:
+    """The local backend's version of `Cluster`: `jobs` real jobs, `FOLLOWED_JOBS` of them running.
+
+    Each job is a real process tree, so the count is smaller than on the double (where 1,000 jobs
+    are only objects): most jobs print one line and finish, the followed ones print until `stop`.
+    """
+
+    def __init__(self, root: Path, jobs: int, followed: int = FOLLOWED_JOBS) -> None:
+        self.jobs = jobs
+        self.release = root / "release"
+        self.server = LiveServer(root)
+        self.followed = [f"follow-{i}" for i in range(min(followed, jobs))]
+        names = self.followed + [f"done-{i}" for i in range(jobs - len(self.followed))]
+        with httpx.Client(base_url=self.server.url + "dtrain/api/", headers=self.server.headers, timeout=120) as http:
+            for name in names:
+                script = _FOLLOWER if name.startswith("follow-") else "print('done', flush=True)"
+                manifest = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": name},
+                            "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "Never",
+                                     "template": {"spec": {"containers": [{
+                                         "name": "pytorch", "image": "python:3.11",
+                                         "command": ["python", "-c", script],
+                                         "env": [{"name": "RELEASE", "value": str(self.release)}]}]}}}}}}
+                r = http.post("jobs", json={"manifest": manifest})
+                if r.status_code != 201:
+                    raise RuntimeError(f"seeding {name}: {r.status_code} {r.text[:300]}")
+        _wait_listed(self.server, jobs, settled=True)
+        # Wait for the finished ones, so every list during the run is the same.
+        deadline = time.monotonic() + 300
+        while True:
+            items = httpx.get(self.server.url + "dtrain/api/jobs", headers=self.server.headers, timeout=60).json()["items"]
+            busy = [j for j in items if j["name"].startswith("done-") and j["status"]["phase"] not in ("Succeeded", "Failed")]
+            if not busy or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.release.touch()
+        with httpx.Client(base_url=self.server.url + "dtrain/api/", headers=self.server.headers, timeout=120) as http:
+            for name in self.followed:
+                http.delete(f"local/namespaces/default/pytorchjobs/{name}")
+        self.server.stop()
 
 
 async def _client(index: int, http: httpx.AsyncClient, deadline: float, expected: int, baseline: bytes,
@@ -190,7 +245,7 @@ async def _sample_rss(pid: int, stop: asyncio.Event, result: LoadResult) -> None
     result.rss.append((time.monotonic() - t0, proc.memory_info().rss))
 
 
-async def run_load(server: LiveServer, cluster: Cluster, clients: int, seconds: float) -> LoadResult:
+async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: int, seconds: float) -> LoadResult:
     """`clients` concurrent clients for `seconds` against `server`; returns what was measured."""
     result = LoadResult(clients=clients, seconds=seconds, jobs=cluster.jobs)
     running_jobs = set(cluster.followed)
@@ -198,7 +253,7 @@ async def run_load(server: LiveServer, cluster: Cluster, clients: int, seconds: 
                       timeout=60)
     listed = first.json()["items"]
     assert len(listed) >= cluster.jobs, len(listed)
-    follow_paths = [f"kubernetes/namespaces/default/{j['kind'].lower()}s/{j['name']}/log"
+    follow_paths = [f"{j['backend']}/namespaces/{j['namespace']}/{j['kind'].lower()}s/{j['name']}/log"
                     for j in listed if j["name"] in running_jobs]
     assert follow_paths, "no running job to follow"
     limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients)
