@@ -8,7 +8,6 @@ fault tests that need the Kubernetes API test double run the server in-process (
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx

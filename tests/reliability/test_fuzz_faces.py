@@ -25,7 +25,7 @@ from dtrain_jupyter.errors import DTrainError, InvalidJob, InvalidRequest
 
 from .fuzzing import COUNTS, hostile_texts, json_values, mutated_manifests, yaml_texts
 
-FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 DTRAIN = Path(sys.executable).with_name("dtrain")
 
 

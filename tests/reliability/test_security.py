@@ -10,7 +10,6 @@ import json
 import re
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
