@@ -8,6 +8,7 @@ a clear error or a problem entry while it is broken, and normal answers once it 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,40 @@ async def test_a_malformed_object_shows_as_a_row_with_an_error(api, kube_double:
     assert code == 200 and good in [j["name"] for j in body["items"]]
     code, one, _ = await api(*KUBE, "pytorchjobs", "broken-one")
     assert code == 200 and one["error"]
+
+
+@pytest.mark.xfail(strict=True, reason="kubernetes backend logs.py: a follow whose API-server stream is cut while "
+                   "the pod runs is never re-opened, so the merged stream goes silent; owner still editing")
+async def test_a_followed_log_survives_a_dropped_connection(jp_fetch, kube_double: Any) -> None:  # noqa: F811
+    kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)  # runs until told
+    name = unique("follow")
+    create_in_cluster(kube_double, name)
+    lines: list[dict] = []
+    buffer = bytearray()
+
+    def on_chunk(chunk: bytes) -> None:
+        buffer.extend(chunk)
+        while b"\n" in buffer:
+            raw, _, rest = bytes(buffer).partition(b"\n")
+            buffer[:] = rest
+            if raw.strip():
+                lines.append(json.loads(raw))
+
+    async def until(count: int, timeout: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while len(lines) < count:
+            assert loop.time() < end, f"{len(lines)} lines, waiting for {count}: {lines[-3:]}"
+            await asyncio.sleep(0.05)
+
+    follow = asyncio.ensure_future(jp_fetch(
+        "dtrain", "api", *KUBE, "pytorchjobs", name, "log", params={"follow": "true"},
+        streaming_callback=on_chunk, request_timeout=120, raise_error=False))
+    await until(5)
+    kube_double.drop_watches()  # cuts the API server's log streams too
+    seen = len(lines)
+    await until(seen + 5)  # the follow goes on: new lines after the cut
+    assert not any("error" in x and "line" not in x for x in lines), lines[-3:]
+    kube_double.simulator.finish(name)
+    response = await asyncio.wait_for(follow, 60)
+    assert response.code == 200
