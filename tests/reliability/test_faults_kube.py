@@ -8,6 +8,7 @@ a clear error or a problem entry while it is broken, and normal answers once it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -201,21 +202,34 @@ async def test_a_followed_log_survives_a_dropped_connection(jp_fetch, kube_doubl
             if raw.strip():
                 lines.append(json.loads(raw))
 
-    async def until(count: int, timeout: float = 30) -> None:
+    def per_pod(start: int = 0) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for x in lines[start:]:
+            if "step" in x.get("line", ""):
+                counts[x["pod"]] = counts.get(x["pod"], 0) + 1
+        return counts
+
+    async def until(start: int, timeout: float = 30) -> None:
+        """Until both pods (master and worker) have logged 3 steps after line `start`."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while len(lines) < count:
-            assert loop.time() < end, f"{len(lines)} lines, waiting for {count}: {lines[-3:]}"
+        while not (len(per_pod(start)) == 2 and min(per_pod(start).values()) >= 3):
+            assert loop.time() < end, f"after line {start}: {per_pod(start)}; last: {lines[-3:]}"
             await asyncio.sleep(0.05)
 
     follow = asyncio.ensure_future(jp_fetch(
         "dtrain", "api", *KUBE, "pytorchjobs", name, "log", params={"follow": "true"},
         streaming_callback=on_chunk, request_timeout=120, raise_error=False))
-    await until(5)
-    kube_double.drop_watches()  # cuts the API server's log streams too
-    seen = len(lines)
-    await until(seen + 5)  # the follow goes on: new lines after the cut
-    assert not any("error" in x and "line" not in x for x in lines), lines[-3:]
-    kube_double.simulator.finish(name)
-    response = await asyncio.wait_for(follow, 60)
-    assert response.code == 200
+    try:
+        await until(0)  # both pods' logs are being read
+        kube_double.drop_watches()  # cuts the API server's log streams too
+        await until(len(lines), timeout=15)  # both go on after the cut
+        assert not any("error" in x and "line" not in x for x in lines), lines[-3:]
+        kube_double.simulator.finish(name)
+        response = await asyncio.wait_for(follow, 60)
+        assert response.code == 200
+    finally:
+        if not follow.done():
+            follow.cancel()
+            with contextlib.suppress(BaseException):
+                await follow
