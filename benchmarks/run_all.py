@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes (about 3 min)
     .venv/bin/python benchmarks/run_all.py --only log_read panel
 
-Runs each benchmark module's `run(size)` in turn (each compares ours and the peer in the same
+Runs each benchmark module's `run(size)` in turn (the ones listed in BENCHES, then any other
+benchmarks/*_bench.py) (each compares ours and the peer in the same
 run, alternating, with several repetitions), then writes one table (measure, ours, peer, ratio,
 goal, met?), the machine and versions, the notes, and links to the plots. A benchmark that
 fails is a row saying so; the others still run. Exit status 1 when any benchmark failed (a
@@ -34,14 +35,31 @@ BENCHES = (
     ("server_startup_bench", "Extension's cost at server start-up"),
     ("panel_bench", "Panel in Chromium with 1,000 jobs"),
 )
-NAMES = [m.removesuffix("_bench") for m, _ in BENCHES]
+
+
+def all_benches() -> list[tuple[str, str]]:
+    """BENCHES, then every other benchmarks/*_bench.py (its docstring's first line as title)."""
+    known = {m for m, _ in BENCHES}
+    extra = []
+    for path in sorted(HERE.glob("*_bench.py")):
+        if path.stem not in known:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            title = text.split('"""')[1].strip().splitlines()[0] if text.count('"""') >= 2 else path.stem
+            extra.append((path.stem, title))
+    return [*BENCHES, *extra]
+
+
+NAMES = [m.removesuffix("_bench") for m, _ in all_benches()]
 
 
 def run_one(module: str, size: str) -> tuple[Result, float, str | None]:
     """(result, seconds, error text or None) of one benchmark module."""
     t = time.monotonic()
     try:
-        result = importlib.import_module(module).run(size)
+        mod = importlib.import_module(module)
+        if not hasattr(mod, "run"):
+            raise RuntimeError(f"benchmarks/{module}.py has no run(size) to call; run it alone")
+        result = mod.run(size)
         return result, time.monotonic() - t, None
     except Exception:  # one broken benchmark must not hide the others' figures
         return Result(module.removesuffix("_bench")), time.monotonic() - t, traceback.format_exc()
@@ -92,13 +110,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds (about 3 min)")
     parser.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
-    parser.add_argument("--out", type=Path, default=HERE / "report.md", help="report path (default benchmarks/report.md)")
+    parser.add_argument("--out", type=Path, help="report path (default benchmarks/report.md; with --only, "
+                        "benchmarks/results/report-partial.md, so a partial run never replaces the full report)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = HERE / "results" / "report-partial.md" if args.only else HERE / "report.md"
+        args.out.parent.mkdir(exist_ok=True)
     size = "quick" if args.quick else "full"
     info = machine()
     start = time.monotonic()
     sections = []
-    for module, title in BENCHES:
+    for module, title in all_benches():
         if args.only and module.removesuffix("_bench") not in args.only:
             continue
         progress(f"=== {module} ({size})")
