@@ -20,6 +20,7 @@ from tornado.iostream import StreamClosedError
 from ..errors import DTrainError, InvalidRequest, NotFound
 from ..model.job import LogLine
 from .base import DTrainHandler, plural_of
+from .job_json import JobListEncoder
 from .openapi import openapi_document
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
@@ -65,8 +66,9 @@ class JobsHandler(DTrainHandler):
             items = await self.service.list(backend=backend, **filters)
         else:
             items, problems = await self.service.list_everywhere(**filters)
-        body = json.dumps({"items": [j.to_dict() for j in items], "problems": problems}).encode()
-        return body, not problems
+        # Unchanged jobs reuse their encoded bytes (job_json.py): a change re-encodes one job, not all.
+        encoder = self.settings.setdefault("dtrain_job_encoder", JobListEncoder())
+        return encoder.encode(items, problems), not problems
 
     @web.authenticated
     @authorized

@@ -1,0 +1,54 @@
+"""Encoding job lists: each job's JSON is kept and reused while that job is unchanged.
+
+A list of 5,000 jobs spent most of its build in `json.dumps` (about 16 µs a job, the manifest
+half of it), although between two lists usually one job changed. Backends hand out jobs whose
+`manifest` and `status` objects are replaced, never edited, when the job changes (the
+Kubernetes cache builds a new Job per watch event; its copies share those objects), so a job
+whose manifest is the same object, whose status says the same, and whose other fields are equal
+encodes to the same bytes. The status is compared by value (its dict is cheap to build), so a
+backend that did edit a status in place still gets fresh bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from ..model.job import Job
+
+
+def _scalars(job: Job) -> tuple:
+    return (job.kind, job.api_version, job.uid, job.created, job.context, tuple(job.notes), job.error)
+
+
+class JobListEncoder:
+    """Encodes `{"items": [...], "problems": [...]}` bodies, reusing each unchanged job's bytes.
+
+    Holds the bytes of the jobs of the last list built only (a job gone from it is forgotten),
+    so memory stays about one encoded list. Not thread-safe: used from the server loop.
+    """
+
+    def __init__(self) -> None:
+        # key -> (manifest object, status dict, scalars, encoded job)
+        self._kept: dict[tuple[str, str, str, str], tuple[Any, dict, tuple, bytes]] = {}
+
+    def encode(self, jobs: Iterable[Job], problems: list[Any]) -> bytes:
+        """The list body, byte for byte what `json.dumps({"items": [j.to_dict() ...], "problems": ...})` gives."""
+        kept, fresh = self._kept, {}
+        parts = []
+        for job in jobs:
+            key = job.key
+            status = job.status.to_dict()
+            scalars = _scalars(job)
+            entry = kept.get(key)
+            if entry is not None and entry[0] is job.manifest and entry[1] == status and entry[2] == scalars:
+                data = entry[3]
+            else:
+                data = json.dumps(job.to_dict()).encode()
+            fresh[key] = (job.manifest, status, scalars, data)
+            parts.append(data)
+        self._kept = fresh
+        return b'{"items": [' + b", ".join(parts) + b'], "problems": ' + json.dumps(problems).encode() + b"}"
+
+
+__all__ = ["JobListEncoder"]
