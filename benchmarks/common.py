@@ -80,14 +80,21 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def alternate(fns: dict[str, Callable[[], Any]], repeat: int, warmup: bool = True) -> dict[str, list[float]]:
     """Seconds per call of each function, called round-robin `repeat` times (after one warm-up
-    round), so machine noise hits every side alike."""
+    round), so machine noise hits every side alike. A function with a `prepare()` method has it
+    called, untimed, before each timed call."""
+    def call(fn: Callable[[], Any]) -> float:
+        prepare = getattr(fn, "prepare", None)
+        if prepare is not None:
+            prepare()
+        return timed(fn)[0]
+
     if warmup:
         for fn in fns.values():
-            fn()
+            call(fn)
     out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            out[name].append(timed(fn)[0])
+            out[name].append(call(fn))
     return out
 
 
