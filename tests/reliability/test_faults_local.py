@@ -206,8 +206,6 @@ def _tmpfs(path: Path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="local backend: a create on a full disk answers 500 (state.save lets "
-                   "OSError ENOSPC through); owner still editing dtrain_jupyter/backends/local/")
 def test_full_disk_under_the_state_folder(tmp_path: Path) -> None:
     """The whole state folder (records and logs) on a 2 MiB tmpfs that a job fills."""
     state = tmp_path / "state"
@@ -223,10 +221,14 @@ def test_full_disk_under_the_state_folder(tmp_path: Path) -> None:
             assert r.status_code == 201, r.text
             job = wait(http, name, finished, timeout=120, what="disk full")
             assert job["status"]["phase"] == "Failed", job["status"]
-            # Every further answer is an answer: a clear error, never a 500 or a hung server.
-            for r in (http.get("jobs"), http.get(job_path(name) + "/pods"), http.get(job_path(name) + "/log"),
-                      http.post("jobs", json={"manifest": one_replica(unique("more"), "print(1)")})):
+            # Every further answer is an answer, never a 500 or a hung server; a new job cannot be
+            # written, which is the server's condition, not the request's: 503 saying so.
+            for r in (http.get("jobs"), http.get(job_path(name) + "/pods"), http.get(job_path(name) + "/log")):
                 assert_clean_answer(r)
+            more = unique("more")
+            r = http.post("jobs", json={"manifest": one_replica(more, "print(1)")})
+            assert r.status_code == 503 and "No space left" in r.json()["message"], r.text
+            assert more not in [j["name"] for j in http.get("jobs").json()["items"]]  # no half-made job
             http.delete(job_path(name))
             assert http.get("backends").status_code == 200
         finally:

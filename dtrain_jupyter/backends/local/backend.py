@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 
-from ...errors import DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
+from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import versions_of
 from ...model.status import Phase, derive_phase, describe_pod
@@ -244,15 +244,19 @@ class LocalBackend:
             try:
                 launches = build_launches(plan, uid=uid, output_dir=output_dir, run_dir=folder / "run",
                                           default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
-            except DTrainError:
+                record = self._new_record(plan, manifest, uid, folder, notes, launches)
+                record["output_dir"] = str(output_dir)
+                self.store.save(record)  # before the job is known: a full disk leaves no half job
+            except (DTrainError, OSError) as e:
                 self.store.remove(*key)
                 if self.output_root is not None:
                     shutil.rmtree(output_dir, ignore_errors=True)
+                if isinstance(e, OSError):
+                    raise BackendUnavailable(f"cannot create {plan.kind} {plan.name!r} in {folder}: "
+                                             f"{e.strerror or e} (is the disk of c.DTrain.state_dir full?)") from e
                 raise
-            record = self._new_record(plan, manifest, uid, folder, notes, launches)
-            record["output_dir"] = str(output_dir)
             self._records[key] = record
-            self._save(record, "ADDED")
+            self._notify("ADDED", record)
             if await self.supervisor.start(record, list(self._records.values())):
                 self._save(record)
             return self._to_job(record)

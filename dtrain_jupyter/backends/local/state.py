@@ -14,6 +14,7 @@ A record is a plain dict so it survives a server restart unchanged; `backend.py`
 from __future__ import annotations
 
 import fcntl
+import contextlib
 import json
 import os
 import re
@@ -72,12 +73,25 @@ class StateStore:
         return (self.job_dir(namespace, plural, name) / RECORD).exists()
 
     def save(self, record: dict[str, Any]) -> None:
+        """Write the job's record atomically.
+
+        Raises:
+            BackendUnavailable: the state folder cannot be written (disk full, read-only, gone).
+        """
         folder = self.job_dir(record["namespace"], record["plural"], record["name"])
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (RECORD + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-        os.replace(tmp, folder / RECORD)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w") as f:
+                json.dump(record, f)
+            os.replace(tmp, folder / RECORD)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise BackendUnavailable(
+                f"cannot write the state of {record['kind']} {record['name']!r} in {folder}: "
+                f"{e.strerror or e} (is the disk of c.DTrain.state_dir full?)"
+            ) from e
 
     def load_all(self) -> Iterator[tuple[Path, dict[str, Any] | None]]:
         """Every job folder with its record, or None when the record cannot be read."""
