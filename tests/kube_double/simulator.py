@@ -144,6 +144,10 @@ class Simulator:
                     self._advance(st, job)
                 except StoreError:
                     pass  # the job or a pod was deleted under us; the next tick sees it
+                except (TypeError, KeyError, AttributeError, ValueError, IndexError):
+                    # A malformed object (stored raw, bypassing validation): the operator cannot
+                    # reconcile it and leaves it alone, as the real controllers log and skip one.
+                    st.done = True
                 st.ticks += 1
 
     def _advance(self, st: _JobState, job: dict) -> None:
