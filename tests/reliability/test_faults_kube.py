@@ -190,8 +190,6 @@ async def test_a_malformed_object_shows_as_a_row_with_an_error(api, kube_double:
                                       for j in b["items"]), params={"backend": "kubernetes"})
 
 
-@pytest.mark.xfail(strict=True, reason="kubernetes backend logs.py: a follow whose API-server stream is cut while "
-                   "the pod runs is never re-opened, so the merged stream goes silent; owner still editing")
 async def test_a_followed_log_survives_a_dropped_connection(jp_fetch, kube_double: Any) -> None:  # noqa: F811
     kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)  # runs until told
     name = unique("follow")
@@ -230,6 +228,11 @@ async def test_a_followed_log_survives_a_dropped_connection(jp_fetch, kube_doubl
         kube_double.drop_watches()  # cuts the API server's log streams too
         await until(len(lines), timeout=15)  # both go on after the cut
         assert not any("error" in x and "line" not in x for x in lines), lines[-3:]
+        for pod in per_pod():  # re-opened after the last line read: nothing repeated, nothing lost
+            got = [x["line"] for x in lines if x["pod"] == pod and "step " in x["line"]]
+            kept = [x.rstrip("\n") for x in kube_double.logs.read(("default", pod, "pytorch"))]
+            start = kept.index(got[0])
+            assert kept[start:start + len(got)] == got, (pod, got, kept)
         kube_double.simulator.finish(name)
         response = await asyncio.wait_for(follow, 60)
         assert response.code == 200

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
+import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
@@ -44,6 +47,10 @@ class _Reader:
     resp: Any = None
     done: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    # Timestamp of the last line read (followed streams always ask for timestamps), so a stream
+    # the API server cut while the container still runs is re-opened after it, without repeats.
+    last_ts: str | None = None
+    resume_after: str | None = None
 
     def close(self) -> None:
         self.stop.set()
@@ -96,14 +103,28 @@ def _restarts(pod: dict[str, Any]) -> int:
                if isinstance(s, dict))
 
 
+def _since_seconds(stamp: str) -> int:
+    """Whole seconds from an RFC3339(Nano) timestamp to now, plus one (a window that covers it)."""
+    try:
+        head, _, frac = stamp.rstrip("Z").partition(".")
+        then = datetime.fromisoformat(head).replace(tzinfo=timezone.utc).timestamp() + float("0." + (frac or "0"))
+    except ValueError:
+        return 60
+    return max(1, math.ceil(time.time() - then) + 1)
+
+
 def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
           emit: Callable[[Any], None]) -> None:
     """Thread body: stream one pod's log into `emit`, then emit _Done."""
+    stamped = opts.timestamps or opts.follow
     query = {
         "container": container, "follow": "true" if opts.follow else None, "tailLines": opts.tail,
         "sinceSeconds": opts.since_seconds, "previous": "true" if opts.previous else None,
-        "timestamps": "true" if opts.timestamps else None,
+        "timestamps": "true" if stamped else None,
     }
+    resume = reader.resume_after
+    if resume is not None:  # re-opened after a cut: only lines from then on (repeats are dropped below)
+        query.update(tailLines=None, sinceSeconds=_since_seconds(resume))
     call = Call("get", "pods/log", namespace, name=reader.pod)
     error: DTrainError | None = None
     try:
@@ -118,11 +139,9 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
-                    ts, text = _split_timestamp(raw.decode("utf-8", "replace").rstrip("\r"), opts.timestamps)
-                    emit(LogLine(pod=reader.pod, line=text, timestamp=ts))
+                    _emit_line(reader, raw, stamped, opts.timestamps, resume, emit)
             if buf and not reader.stop.is_set():
-                ts, text = _split_timestamp(buf.decode("utf-8", "replace").rstrip("\r"), opts.timestamps)
-                emit(LogLine(pod=reader.pod, line=text, timestamp=ts))
+                _emit_line(reader, buf, stamped, opts.timestamps, resume, emit)
         except (urllib3.exceptions.HTTPError, OSError):
             pass  # the stream ended under us (stop, pod gone, server restart): this reader is done
         finally:
@@ -131,6 +150,22 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
     except DTrainError as e:
         error = e
     emit(_Done(reader, error))
+
+
+def _emit_line(reader: _Reader, raw: bytes, stamped: bool, keep_ts: bool, resume: str | None,
+               emit: Callable[[Any], None]) -> None:
+    ts, text = _split_timestamp(raw.decode("utf-8", "replace").rstrip("\r"), stamped)
+    if resume is not None and ts is not None and ts <= resume:
+        return  # already sent before the stream was cut
+    if ts is not None:
+        reader.last_ts = ts
+    emit(LogLine(pod=reader.pod, line=text, timestamp=ts if keep_ts else None))
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    """Whether a container of the pod is running now (its log stream should still be open)."""
+    return any(isinstance(s, dict) and (s.get("state") or {}).get("running")
+               for s in (pod.get("status") or {}).get("containerStatuses") or [])
 
 
 async def stream_logs(
@@ -164,11 +199,11 @@ async def stream_logs(
     said: dict[str, str] = {}
     finished_without_log: set[str] = set()
 
-    def start(pod: dict[str, Any]) -> None:
+    def start(pod: dict[str, Any], resume_after: str | None = None) -> None:
         meta = pod.get("metadata") or {}
         name = str(meta.get("name"))
         container = opts.container or default_container(pod, fw)
-        reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod))
+        reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod), resume_after=resume_after)
         reader.thread = threading.Thread(target=_read, args=(api, namespace, reader, container, opts, emit),
                                          name=f"dtrain-log-{name}", daemon=True)
         readers[name] = reader
@@ -183,7 +218,14 @@ async def stream_logs(
             reader = readers.get(name)
             if reader is not None:
                 renewed = str(meta.get("uid") or "") != reader.uid or _restarts(pod) > reader.restarts
-                if not (opts.follow and reader.done and renewed and not opts.previous):
+                # The API server may end a follow stream while the container runs on (its restart,
+                # a proxy's timeout, a dropped connection): re-open it after the last line read.
+                cut = (not renewed and reader.done and not reader.stop.is_set() and _running(pod)
+                       and reader.last_ts is not None)
+                if not (opts.follow and reader.done and (renewed or cut) and not opts.previous):
+                    continue
+                if cut:
+                    start(pod, resume_after=reader.last_ts)
                     continue
             elif name in finished_without_log:
                 continue
