@@ -92,6 +92,15 @@ class LogStore:
             lines = lines[-tail:] if tail > 0 else []
         return [self._format(ts, t, timestamps) for ts, t in lines]
 
+    def read_and_follow(self, key: LogKey, callback: Follower, *, tail: int | None = None,
+                        since_seconds: float | None = None,
+                        timestamps: bool = False) -> tuple[list[str], bool, Callable[[], None]]:
+        """`read` then `follow` under one lock, so a line written in between is neither lost nor repeated."""
+        with self._lock:
+            lines = self.read(key, tail=tail, since_seconds=since_seconds, timestamps=timestamps)
+            done, stop = self.follow(key, callback, timestamps)
+        return lines, done, stop
+
     def follow(self, key: LogKey, callback: Follower, timestamps: bool = False) -> tuple[bool, Callable[[], None]]:
         """Register for new lines; returns (already terminated, unsubscribe)."""
         with self._lock:

@@ -375,16 +375,18 @@ class KubeHandler(web.RequestHandler):
         tail = q1(self.query, "tailLines")
         since = q1(self.query, "sinceSeconds")
         timestamps = truthy(q1(self.query, "timestamps"))
-        lines = self.state.logs.read(key, previous=previous, tail=int(tail) if tail else None,
-                                     since_seconds=float(since) if since else None, timestamps=timestamps)
+        filters = dict(tail=int(tail) if tail else None, since_seconds=float(since) if since else None,
+                       timestamps=timestamps)
         self.set_header("Content-Type", "text/plain")
         if not truthy(q1(self.query, "follow")) or previous:
-            self.finish("".join(lines))
+            self.finish("".join(self.state.logs.read(key, previous=previous, **filters)))
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        done, stop = self.state.logs.follow(
-            key, lambda line: loop.call_soon_threadsafe(queue.put_nowait, line), timestamps)
+        # The backlog and the follow start as one step: a line the simulator writes in between
+        # must be in one or the other (a kubelet streams the file it is appending to).
+        lines, done, stop = self.state.logs.read_and_follow(
+            key, lambda line: loop.call_soon_threadsafe(queue.put_nowait, line), **filters)
         self.write("".join(lines))
         await self.flush()
         if done:
