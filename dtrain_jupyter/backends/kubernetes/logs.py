@@ -28,6 +28,10 @@ from .api import Api, Call, resource_path
 from .pods import default_container, pod_from_object
 
 
+# Seconds a follow stream must have lasted before it is re-opened after the API server ended it.
+REOPEN_AFTER_S = 1.0
+
+
 @dataclass
 class LogOptions:
     container: str | None = None
@@ -51,6 +55,7 @@ class _Reader:
     # the API server cut while the container still runs is re-opened after it, without repeats.
     last_ts: str | None = None
     resume_after: str | None = None
+    started: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
         self.stop.set()
@@ -203,7 +208,8 @@ async def stream_logs(
         meta = pod.get("metadata") or {}
         name = str(meta.get("name"))
         container = opts.container or default_container(pod, fw)
-        reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod), resume_after=resume_after)
+        reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod), last_ts=resume_after,
+                         resume_after=resume_after)
         reader.thread = threading.Thread(target=_read, args=(api, namespace, reader, container, opts, emit),
                                          name=f"dtrain-log-{name}", daemon=True)
         readers[name] = reader
@@ -220,8 +226,10 @@ async def stream_logs(
                 renewed = str(meta.get("uid") or "") != reader.uid or _restarts(pod) > reader.restarts
                 # The API server may end a follow stream while the container runs on (its restart,
                 # a proxy's timeout, a dropped connection): re-open it after the last line read.
+                # At most once a second per pod, so a stream that ends at once (the container has
+                # just exited and the pod cache does not say so yet) is not re-opened in a tight loop.
                 cut = (not renewed and reader.done and not reader.stop.is_set() and _running(pod)
-                       and reader.last_ts is not None)
+                       and time.monotonic() - reader.started >= REOPEN_AFTER_S)
                 if not (opts.follow and reader.done and (renewed or cut) and not opts.previous):
                     continue
                 if cut:
