@@ -8,12 +8,13 @@ ARTIFACTS := test-artifacts
 TESTS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test bench clean
+.PHONY: help setup run test bench soak clean
 
 help:
 	@echo "make run    set up, then start JupyterLab with the extension (local backend); prints the URL"
 	@echo "make test   set up (incl. Chromium), then run the whole test suite"
-	@echo "make bench  set up, then run every benchmarks/*_bench.py"
+	@echo "make bench  run every benchmark, write benchmarks/report.md + plots (BENCH_ARGS=--quick: ~3 min)"
+	@echo "make soak   50 clients listing and following logs for 60 s against 1,000 jobs"
 	@echo "make setup  only set up (venv, package, labextension build); quick when nothing changed"
 	@echo "make clean  remove build outputs and test artifacts (keeps .venv)"
 
@@ -32,12 +33,15 @@ test:
 	@set +e; $(PY) -m pytest $(TESTS) -p no:randomly -p no:cacheprovider $(PYTEST_ARGS); \
 		rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; exit $$rc
 
-bench: setup
-	@shopt -s nullglob; scripts=(benchmarks/*_bench.py); \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "no benchmarks/*_bench.py yet"; exit 0; fi; \
-	failed=0; for f in "$${scripts[@]}"; do \
-		echo "== $$f"; $(PY) "$$f" || { echo "!! $$f failed"; failed=1; }; \
-	done; exit $$failed
+# Every benchmark in benchmarks/, ours beside the peers; writes benchmarks/report.md and plots.
+BENCH_ARGS ?=
+bench:
+	@bash scripts/setup.sh --browser
+	@$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# 50 clients listing and following logs for 60 s against 1,000 jobs (the load soak of tests/reliability).
+soak: setup
+	@$(PY) benchmarks/load_bench.py --seconds 60
 
 clean:
 	rm -rf dtrain_jupyter/labextension labextension/lib labextension/tsconfig.tsbuildinfo $(ARTIFACTS) build dist

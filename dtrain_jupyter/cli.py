@@ -220,7 +220,8 @@ def cmd_validate(ctx: _Context) -> int:
             ctx.console.print(f"{name}: ok")
             continue
         bad += 1
-        for issue in issues:
+        # In text order, so a person can walk the file top to bottom.
+        for issue in sorted(issues, key=lambda i: (i.document, i.line or 0, i.column or 0)):
             ctx.console.print(f"{name}:{issue}" if issue.line is not None else f"{name}: {issue}")
     return 1 if bad else 0
 
@@ -375,6 +376,9 @@ def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtr
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`dtrain list | head`): stop quietly, as other shell tools do.
+        return 141
     except Exception as e:  # a bug, not bad input: say so in one line (DTRAIN_DEBUG=1 re-raises)
         if os.environ.get("DTRAIN_DEBUG"):
             raise
@@ -385,4 +389,8 @@ def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtr
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console script `dtrain`."""
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    code = run(sys.argv[1:] if argv is None else argv)
+    if code == 141:
+        # Python would report the closed pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

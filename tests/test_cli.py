@@ -98,6 +98,25 @@ def test_validate_command_in_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stdout.startswith(f"{bad}:4:") and not proc.stderr
 
 
+def test_validate_issues_come_in_text_order(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BROKEN)
+    code, out, _ = _run(["validate", str(bad)])
+    lines = [int(line.split(":")[1]) for line in out.splitlines()]
+    assert code == 1 and len(lines) >= 2 and lines == sorted(lines)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `dtrain validate ... | head -1`: the reader leaves early; no error, no traceback. Thousands of
+    # bad documents print far more than a pipe buffers, so the writer meets the closed end.
+    many = tmp_path / "many.yaml"
+    many.write_text("---\n".join(f"apiVersion: example.com/v1\nkind: Nope{i}\n" for i in range(3000)))
+    proc = subprocess.run(f"{PYTHON} -m dtrain_jupyter validate {many} | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith(f"{many}:2:1: kind:") and proc.stdout.count("\n") == 1
+    assert proc.stderr == ""
+
+
 # -- the grammar --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("argv", [[], ["nope"], ["get"], ["logs", "x", "--tail", "many"], ["list", "-o", "xml"],
