@@ -16,15 +16,35 @@ from .words import esc
 LABEL_WIDTH = "130px"
 
 
-class Field(widgets.VBox):
+class _WithErrorLine:
+    """An `error_line` under the inputs, and an `error` property that escapes what it shows."""
+
+    error_line: widgets.HTML
+
+    def _make_error_line(self) -> widgets.HTML:
+        self.error_line = widgets.HTML("")
+        self.error_line.add_class("dtrain-field-error")
+        return self.error_line
+
+    @property
+    def error(self) -> str:
+        """The error text shown under the inputs ("" when there is none)."""
+        return getattr(self, "_error", "")
+
+    @error.setter
+    def error(self, message: str) -> None:
+        self._error = message
+        self.error_line.value = esc(message)
+
+
+class Field(_WithErrorLine, widgets.VBox):
     """An input widget with a label, an optional hint and an error line under it."""
 
     def __init__(self, label: str, control: widgets.Widget, hint: str = "", **kwargs: Any) -> None:
         self.control = control
         self.label = widgets.Label(label, layout=widgets.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
         self.hint = widgets.HTML(f"<span class='dtrain-muted'>{esc(hint)}</span>" if hint else "")
-        self.error_line = widgets.HTML("")
-        self.error_line.add_class("dtrain-field-error")
+        self._make_error_line()
         control.layout.flex = "1 1 auto"
         control.layout.width = "auto"
         row = widgets.HBox([self.label, control], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
@@ -37,16 +57,6 @@ class Field(widgets.VBox):
     @value.setter
     def value(self, new: Any) -> None:
         self.control.value = new
-
-    @property
-    def error(self) -> str:
-        """The error text shown under the field ("" when there is none)."""
-        return getattr(self, "_error", "")
-
-    @error.setter
-    def error(self, message: str) -> None:
-        self._error = message
-        self.error_line.value = esc(message)
 
 
 def optional_int(text: str, what: str) -> int | None:
@@ -63,7 +73,7 @@ def optional_int(text: str, what: str) -> int | None:
     return value
 
 
-class RoleEditor(widgets.VBox):
+class RoleEditor(_WithErrorLine, widgets.VBox):
     """Count, CPU, memory and GPU for one replica role, with one error line for the role.
 
     Args:
@@ -87,23 +97,13 @@ class RoleEditor(widgets.VBox):
                                           layout=widgets.Layout(width="130px"))
         for w in (self.count, self.cpu, self.memory, self.gpu):
             w.style.description_width = "initial"
-        self.error_line = widgets.HTML("")
-        self.error_line.add_class("dtrain-field-error")
+        self._make_error_line()
         row = widgets.HBox([self.title, self.count, self.cpu, self.memory, self.gpu],
                            layout=widgets.Layout(flex_flow="row wrap", width="100%"))
         super().__init__(children=(row, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-role")
         self.add_class(f"dtrain-role-{role}")
         self.count.add_class("dtrain-count")
-
-    @property
-    def error(self) -> str:
-        return getattr(self, "_error", "")
-
-    @error.setter
-    def error(self, message: str) -> None:
-        self._error = message
-        self.error_line.value = esc(message)
 
     def resources(self) -> dict[str, Any]:
         """cpu, memory, gpu as RoleSpec wants them: blanks and zero GPUs are "not set"."""
