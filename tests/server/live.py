@@ -18,9 +18,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from dtrain_jupyter.client import Client
 
 
 def free_port() -> int:
@@ -30,12 +33,17 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`jupyter server` on 127.0.0.1 with a token, its runtime dir and dtrain state under `root`."""
+    """`jupyter server` on 127.0.0.1 with a token, its runtime dir and dtrain state under `root`.
 
-    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()) -> None:
+    It starts at once unless `start=False`. `stop()` then `start()` brings it back on the same port
+    with the same token and state, which is how outages and server restarts are tested for real.
+    """
+
+    def __init__(self, root: Path, extra_args: tuple[str, ...] = (), *, port: int | None = None,
+                 token: str | None = None, start: bool = True) -> None:
         self.root = root
-        self.token = secrets.token_hex(16)
-        self.port = free_port()
+        self.token = token or secrets.token_hex(16)
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.runtime_dir = root / "runtime"
         self.env = {
@@ -47,22 +55,30 @@ class LiveServer:
         }
         self.env.pop("JPY_PARENT_PID", None)
         (root / "work").mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-                f"--port={self.port}", "--port-retries=0", "--ServerApp.ip=127.0.0.1",
-                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root / 'work'}",
-                "--ServerApp.jpserver_extensions={'dtrain_jupyter': True}",
-                f"--DTrain.state_dir={root / 'state'}", "--DTrain.grace_seconds=1", *extra_args]
-        self.log = open(root / "server.log", "wb")
-        self.proc = subprocess.Popen(argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
+        self.argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
+                     f"--port={self.port}", "--port-retries=0", "--ServerApp.ip=127.0.0.1",
+                     f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root / 'work'}",
+                     "--ServerApp.jpserver_extensions={'dtrain_jupyter': True}",
+                     f"--DTrain.state_dir={root / 'state'}", "--DTrain.grace_seconds=1", *extra_args]
+        self.proc: subprocess.Popen | None = None
+        if start:
+            self.start()
+
+    def start(self) -> "LiveServer":
+        # Appending keeps the log of an earlier run when the server is started again.
+        self.log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.root)
         self.pid = self.proc.pid
         self._wait_ready()
+        return self
 
     def _wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         info = self.runtime_dir / f"jpserver-{self.pid}.json"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited: {self.read_log()[-3000:]}")
+                raise RuntimeError(f"jupyter server exited: {self.log_tail()}")
             if info.exists():
                 try:
                     r = httpx.get(self.url + "dtrain/api/backends", headers=self.headers, timeout=5)
@@ -71,7 +87,7 @@ class LiveServer:
                 except httpx.HTTPError:
                     pass
             time.sleep(0.2)
-        raise RuntimeError(f"jupyter server not ready: {self.read_log()[-3000:]}")
+        raise RuntimeError(f"jupyter server not ready: {self.log_tail()}")
 
     @property
     def headers(self) -> dict[str, str]:
@@ -81,13 +97,24 @@ class LiveServer:
         self.log.flush()
         return (self.root / "server.log").read_text(errors="replace")
 
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.read_log()[-chars:]
+
+    def client(self) -> "Client":
+        from dtrain_jupyter.client import Client
+
+        return Client(url=self.url, token=self.token)
+
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
         self.log.close()
 
     def start_kernel(self) -> "Kernel":

@@ -8,94 +8,22 @@ client calls and its feed thread's long polls meet a live event loop. Tests pres
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import httpx
 import pytest
 
 from dtrain_jupyter.client import Client
 from dtrain_jupyter.model.status import Phase
+from tests.server.live import LiveServer
 
-STARTUP_TIMEOUT_S = 90
 WAIT_TIMEOUT_S = 90
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DTrainServer:
-    """`jupyter server` with the dtrain extension on the local backend, on a port we choose.
-
-    Choosing the port lets a test stop the server and start another on the same address, which
-    is how the panel's outage banner and its recovery are exercised for real.
-    """
-
-    def __init__(self, root: Path, port: int | None = None, token: str | None = None) -> None:
-        self.root = root
-        self.port = port or free_port()
-        self.token = token or secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "DTrainServer":
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.root / "runtime"),
-               "JUPYTER_DATA_DIR": str(self.root / "data"), "JUPYTER_CONFIG_DIR": str(self.root / "config")}
-        env.pop("JPY_PARENT_PID", None)
-        (self.root / "work").mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-                f"--port={self.port}", "--port-retries=0", "--ServerApp.ip=127.0.0.1",
-                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root / 'work'}",
-                "--ServerApp.jpserver_extensions={'dtrain_jupyter': True}",
-                f"--DTrain.state_dir={self.root / 'state'}", "--DTrain.grace_seconds=1"]
-        log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        log.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited:\n{self.log_tail()}")
-            try:
-                r = httpx.get(self.url + "dtrain/api/backends", timeout=5,
-                              headers={"Authorization": f"token {self.token}"})
-                if r.status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"jupyter server not ready:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def log_tail(self, chars: int = 3000) -> str:
-        path = self.root / "server.log"
-        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-    def client(self) -> Client:
-        return Client(url=self.url, token=self.token)
-
-
 @pytest.fixture(scope="session")
-def dtrain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DTrainServer]:
-    server = DTrainServer(tmp_path_factory.mktemp("ui-server")).start()
+def dtrain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path_factory.mktemp("ui-server"))
     try:
         yield server
     finally:
@@ -103,7 +31,7 @@ def dtrain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DTrainSe
 
 
 @pytest.fixture(scope="session")
-def client(dtrain_server: DTrainServer) -> Iterator[Client]:
+def client(dtrain_server: LiveServer) -> Iterator[Client]:
     c = dtrain_server.client()
     yield c
     c.close()

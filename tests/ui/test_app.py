@@ -62,7 +62,7 @@ def test_a_failing_callback_shows_in_the_error_trait(client) -> None:
     # A client of a server that is not there: pressing Refresh must fail visibly, not silently.
     from dtrain_jupyter.client import Client
 
-    from .conftest import free_port
+    from tests.server.live import free_port
 
     dead = Client(url=f"http://127.0.0.1:{free_port()}/", token="x")
     panel = DTrainApp(dead, start=False)
@@ -98,7 +98,7 @@ def test_error_trait_is_bounded(app: DTrainApp) -> None:
 def test_unreachable_server_shows_one_banner(client) -> None:
     from dtrain_jupyter.client import Client
 
-    from .conftest import free_port
+    from tests.server.live import free_port
 
     dead = Client(url=f"http://127.0.0.1:{free_port()}/", token="x")
     panel = DTrainApp(dead, poll_timeout=1.0)

@@ -7,7 +7,9 @@ import queue
 from dtrain_jupyter.ui.app import DTrainApp
 from dtrain_jupyter.ui.feed import CHANGE, OUTAGE, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
 
-from .conftest import DTrainServer, finished, python_job, unique, until
+from tests.server.live import LiveServer
+
+from .conftest import finished, python_job, unique, until
 
 
 def test_worker_thread_only_queues_and_drain_applies_in_one_batch(client) -> None:
@@ -52,7 +54,7 @@ def test_a_pump_runs_on_every_drain_and_its_failure_is_reported(client) -> None:
 
 
 def test_outage_banner_appears_once_and_clears_when_the_server_returns(tmp_path) -> None:
-    server = DTrainServer(tmp_path).start()
+    server = LiveServer(tmp_path)
     client = server.client()
     panel = DTrainApp(client, poll_timeout=1.0)
     try:
