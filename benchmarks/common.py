@@ -332,9 +332,8 @@ def peak_rss(pid: int, every: float = 0.005) -> Iterator[dict[str, float]]:
 
 # -- plots ------------------------------------------------------------------------------------
 
-def plot_lines(path: Path, title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list[float], list[float]]],
-               logx: bool = False, logy: bool = False) -> Path | None:
-    """A line plot (one line per series name: (xs, ys)) saved as PNG; None without matplotlib."""
+def _pyplot(path: Path) -> Any:
+    """matplotlib's pyplot on the file-only backend, or None (said once per plot) without it."""
     try:
         import matplotlib
 
@@ -342,6 +341,15 @@ def plot_lines(path: Path, title: str, xlabel: str, ylabel: str, series: dict[st
         import matplotlib.pyplot as plt
     except ImportError:
         progress("matplotlib not installed: no plot " + path.name)
+        return None
+    return plt
+
+
+def plot_lines(path: Path, title: str, xlabel: str, ylabel: str, series: dict[str, tuple[list[float], list[float]]],
+               logx: bool = False, logy: bool = False) -> Path | None:
+    """A line plot (one line per series name: (xs, ys)) saved as PNG; None without matplotlib."""
+    plt = _pyplot(path)
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     for name, (xs, ys) in series.items():
@@ -363,13 +371,8 @@ def plot_lines(path: Path, title: str, xlabel: str, ylabel: str, series: dict[st
 
 def plot_cdf(path: Path, title: str, xlabel: str, series: dict[str, list[float]]) -> Path | None:
     """Cumulative distribution of samples per series, saved as PNG; None without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        progress("matplotlib not installed: no plot " + path.name)
+    plt = _pyplot(path)
+    if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
     for name, values in series.items():
