@@ -78,7 +78,8 @@ class DTrain(Configurable):
     ).tag(config=True)
 
     log_limit_bytes = Integer(
-        0, help="Largest log file the local backend keeps per replica, in bytes; 0: its default.",
+        0, help="Most bytes of each local replica's log kept on disk and returned by reads "
+        "(bytes; 0 keeps whole logs).",
     ).tag(config=True)
 
     grace_seconds = Float(
