@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["show_panel", "get_panel"]
+__all__ = ["show_panel", "get_panel", "warm_up"]
 
 _APP: Any = None
+_CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
+_SAMPLE: Any = None  # warm_up(sample=True)'s widgets, closed by the first show_panel()
 
 
 def get_panel(compact: bool = False, client: Any = None) -> Any:
@@ -27,8 +29,58 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
         from ..client import Client  # the client pulls httpx; import it only when the panel is used
         from .app import DTrainApp
 
-        _APP = DTrainApp(client if client is not None else Client(), compact=compact)
+        if client is None:
+            client = _CLIENT if _CLIENT is not None else Client()
+        _APP = DTrainApp(client, compact=compact)
     return _APP
+
+
+def warm_up(sample: bool = False) -> None:
+    """Do the slow part of the first `show_panel()` ahead of it: import the panel, find the server.
+
+    The labextension runs this in the panel's kernel once JupyterLab is idle, so the first click
+    shows the jobs without waiting for imports. No panel is built and nothing polls the server;
+    when no server can be found this does nothing (show_panel says why, later).
+
+    With `sample`, it also displays a small box of the widget kinds the job list uses. The
+    labextension renders it into the panel's output area while that is still off screen, so the
+    browser loads and runs the widget views' code before the click rather than after it; the
+    first show_panel() closes it.
+    """
+    global _CLIENT, _SAMPLE
+    from ..client import Client
+    from ..errors import DTrainError
+    from . import app  # noqa: F401 - importing is the work done here
+
+    if _CLIENT is None:
+        try:
+            _CLIENT = Client()
+        except DTrainError:
+            pass
+    if sample and _SAMPLE is None:
+        import ipywidgets as widgets
+        from IPython.display import display
+
+        line = widgets.HBox([widgets.Checkbox(indent=False), widgets.Button(description="sample"),
+                             widgets.HTML("<b>sample</b>")])
+        _SAMPLE = widgets.VBox([widgets.Tab([widgets.VBox([line, widgets.Label("sample")])]),
+                                widgets.HBox([widgets.Text(), widgets.Dropdown(options=["sample"])])])
+        display(_SAMPLE)
+
+
+def _close_sample() -> None:
+    global _SAMPLE
+    if _SAMPLE is not None:
+        for w in _walk(_SAMPLE):
+            w.close()
+        _SAMPLE = None
+
+
+def _walk(widget: Any) -> list[Any]:
+    found = [widget]
+    for child in getattr(widget, "children", ()):
+        found.extend(_walk(child))
+    return found
 
 
 def show_panel(compact: bool = False, client: Any = None) -> Any:
@@ -41,6 +93,7 @@ def show_panel(compact: bool = False, client: Any = None) -> Any:
 
     from ..errors import DTrainError
 
+    _close_sample()
     try:
         app = get_panel(compact=compact, client=client)
     except DTrainError as e:

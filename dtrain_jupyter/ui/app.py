@@ -8,7 +8,7 @@ output, a job was created) to the right place. It talks only to `dtrain_jupyter.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from traitlets import Bool, Tuple, Unicode, observe, validate
@@ -18,12 +18,15 @@ from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
 from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
 from .job_list import JobList
-from .log_view import LogView
-from .output_view import OutputView
-from .styles import style_widget
-from .wizard import Wizard
+from .lazy_page import LazyPage, built_parts
+from .styles import PanelLook, style_widget
 from .words import esc, job_ref
-from .yaml_editor import YamlEditor
+
+if TYPE_CHECKING:  # the New, Log and Output pages are imported when first opened
+    from .log_view import LogView
+    from .output_view import OutputView
+    from .wizard import Wizard
+    from .yaml_editor import YamlEditor
 
 TABS = ("Jobs", "New", "Log", "Output")
 AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration"
@@ -59,60 +62,53 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.client = client
         self.compact = compact
         self._last_age_refresh = time.monotonic()
-        self.title = widgets.HTML("<span class='dtrain-title'>Distributed Training</span>")
+        look = PanelLook()
+        # Widgets are opened with their classes and shared looks: each later add_class, and each
+        # Layout or Style of its own, is one more message before the panel first shows.
+        self.title = widgets.HTML("<span class='dtrain-title'>Distributed Training</span>", layout=look.full,
+                                  style=look.html)
         self.banner = Banner()
-        self.error_text = widgets.HTML("", layout=widgets.Layout(width="100%"))
-        self.error_text.add_class("dtrain-error")
-        self.dismiss = widgets.Button(description="Dismiss",
+        self.error_text = widgets.HTML("", layout=look.full, style=look.html, _dom_classes=("dtrain-error",))
+        self.dismiss = widgets.Button(description="Dismiss", style=look.button, _dom_classes=("dtrain-dismiss",),
                                       layout=widgets.Layout(width="auto", min_width="80px", flex="0 0 auto"))
-        self.error_box = widgets.HBox([self.error_text, self.dismiss],
+        self.error_box = widgets.HBox([self.error_text, self.dismiss], _dom_classes=("dtrain-error-line",),
                                       layout=widgets.Layout(display="none", width="100%"))
-        self.error_box.add_class("dtrain-error-line")
-        self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"))
-        self.info_line.add_class("dtrain-info")
+        self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"), style=look.html,
+                                      _dom_classes=("dtrain-info",))
 
-        self.job_list = JobList(client, self._on_row_action, compact=compact)
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
-                                             layout=widgets.Layout(width="auto"))
-        self.new_button = widgets.Button(description="New", icon="plus", button_style="primary",
-                                         layout=widgets.Layout(width="auto"))
-        self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger",
-                                            layout=widgets.Layout(width="auto"))
-        self.confirm_text = widgets.HTML("")
-        self.confirm_yes = widgets.Button(description="Yes, delete", button_style="danger",
-                                          layout=widgets.Layout(width="auto"))
-        self.confirm_no = widgets.Button(description="Cancel", layout=widgets.Layout(width="auto"))
-        self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no])],
-                                        layout=widgets.Layout(display="none"))
-        self.confirm_box.add_class("dtrain-confirm")
+        self.job_list = JobList(client, self._on_row_action, compact=compact, look=look)
         # Stable class names: what browser tests and people's custom CSS select on.
-        for button, css in ((self.new_button, "dtrain-new"), (self.delete_button, "dtrain-delete"),
-                            (self.refresh_button, "dtrain-refresh"), (self.confirm_yes, "dtrain-confirm-yes"),
-                            (self.confirm_no, "dtrain-confirm-no"), (self.dismiss, "dtrain-dismiss")):
-            button.add_class(css)
-        toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button],
-                               layout=widgets.Layout(flex_flow="row wrap"))
-        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=widgets.Layout(width="100%"))
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=look.auto,
+                                             style=look.button, _dom_classes=("dtrain-refresh",))
+        self.new_button = widgets.Button(description="New", icon="plus", button_style="primary", layout=look.auto,
+                                         style=look.button, _dom_classes=("dtrain-new",))
+        self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger",
+                                            layout=look.auto, style=look.button, _dom_classes=("dtrain-delete",))
+        self.confirm_text = widgets.HTML("", layout=look.full, style=look.html)
+        self.confirm_yes = widgets.Button(description="Yes, delete", button_style="danger", layout=look.auto,
+                                          style=look.button, _dom_classes=("dtrain-confirm-yes",))
+        self.confirm_no = widgets.Button(description="Cancel", layout=look.auto, style=look.button,
+                                         _dom_classes=("dtrain-confirm-no",))
+        self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no],
+                                                                         layout=look.wrap)],
+                                        layout=widgets.Layout(display="none"), _dom_classes=("dtrain-confirm",))
+        toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button], layout=look.wrap)
+        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=look.full)
 
-        self.wizard = Wizard(client, self._on_created, self._edit_as_yaml)
-        self.yaml_editor = YamlEditor(client, self._on_created)
-        self.mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
-        self.mode.style.button_width = "auto"
-        self.mode.add_class("dtrain-mode")
-        self.new_stack = widgets.Stack([self.wizard, self.yaml_editor], selected_index=0)
-        new_page = widgets.VBox([self.mode, self.new_stack], layout=widgets.Layout(width="100%"))
-
-        self.log_view = LogView(client)
-        self.output_view = OutputView(client)
-        self.tabs = widgets.Tab(children=(jobs_page, new_page, self.log_view, self.output_view),
-                                titles=TABS, layout=widgets.Layout(width="100%"))
-        for part in (self.banner, self.job_list, self.wizard, self.yaml_editor, self.log_view, self.output_view):
+        # Only the Jobs page is built now; the others when first opened (see lazy_page.py).
+        self._backends: tuple[dict[str, Any], ...] = ()
+        self._new_page: LazyPage[widgets.VBox] = LazyPage(self._build_new_page, "dtrain-new-page", look.full)
+        self._yaml_page: LazyPage[YamlEditor] = LazyPage(self._build_yaml_editor, layout=look.full)
+        self._log_page: LazyPage[LogView] = LazyPage(self._build_log_view, "dtrain-log-page", look.full)
+        self._output_page: LazyPage[OutputView] = LazyPage(self._build_output_view, "dtrain-output-page", look.full)
+        self.tabs = widgets.Tab(children=(jobs_page, self._new_page.box, self._log_page.box, self._output_page.box),
+                                titles=TABS, layout=look.full)
+        self.tabs.observe(self._on_tab, "selected_index")
+        for part in (self.banner, self.job_list):
             part.on_error = self.report_error
+        kwargs.setdefault("_dom_classes", ("dtrain-panel", "dtrain-compact") if compact else ("dtrain-panel",))
         super().__init__(children=(style_widget(), self.title, self.banner, self.error_box, self.info_line,
-                                   self.tabs), layout=widgets.Layout(width="100%"), **kwargs)
-        self.add_class("dtrain-panel")
-        if compact:
-            self.add_class("dtrain-compact")
+                                   self.tabs), layout=look.full, **kwargs)
 
         self.job_list.observe(self._on_list_selected, "selected")
         self.dismiss.on_click(self._on_dismiss)
@@ -121,14 +117,13 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.delete_button.on_click(self._on_delete)
         self.confirm_yes.on_click(self._on_confirm)
         self.confirm_no.on_click(self._on_cancel)
-        self.mode.observe(self._on_mode, "value")
 
         self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
         self.feed.on_error = self.report_error
-        self.feed.add_pump(self.log_view.flush)
+        self.feed.add_pump(self._flush_log)
         self.feed.add_pump(self._refresh_ages)
         if start:
-            self.feed.start()
+            self.feed.start(prime=True)
 
     # ------------------------------------------------------------------ errors
     def report_error(self, exc: BaseException) -> None:
@@ -144,7 +139,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # Widget.__del__ may call close() on a half-built app; stop only what exists.
         if hasattr(self, "feed"):
             self.feed.stop()
-            self.log_view.stop()
+            if self._log_page.part is not None:
+                self._log_page.part.stop()
         super().close()
 
     # ------------------------------------------------------------------ feed
@@ -170,9 +166,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                         current[job.uid] = job
                         changed = True
                 elif item.kind == BACKENDS:
-                    self.banner.backends = tuple(item.payload)
-                    self.wizard.backends = tuple(item.payload)
-                    self.yaml_editor.set_backends(tuple(item.payload))
+                    self._set_backends(tuple(item.payload))
                 elif item.kind == PROBLEMS:
                     self.banner.problems = tuple(item.payload)
                 elif item.kind == OUTAGE:
@@ -200,10 +194,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_jobs(self, change: dict[str, Any]) -> None:
         self.job_list.jobs = self.jobs
         by_uid = {j.uid: j for j in self.jobs}
-        for view in (self.log_view, self.output_view):
+        for view in built_parts(self._log_page, self._output_page):
             if view.job is not None and view.job.uid in by_uid and by_uid[view.job.uid] is not view.job:
                 view.job = by_uid[view.job.uid]
-        self.wizard.taken = frozenset((j.backend, j.namespace, j.name) for j in self.jobs)
+        if self._new_page.built:
+            self.wizard.taken = self._taken_names()
 
     @observe("selected")
     @guarded
@@ -228,6 +223,14 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_busy(self, change: dict[str, Any]) -> None:
         for button in (self.delete_button, self.confirm_yes, self.refresh_button):
             button.disabled = self.busy
+
+    @guarded
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        index = change["new"]
+        pages = {TABS.index("New"): self._new_page, TABS.index("Log"): self._log_page,
+                 TABS.index("Output"): self._output_page}
+        if index in pages:
+            pages[index].get()
 
     # ------------------------------------------------------------------ handlers
     @guarded
@@ -255,7 +258,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_mode(self, change: dict[str, Any]) -> None:
-        self.new_stack.selected_index = 0 if change["new"] == "Wizard" else 1
+        if change["new"] == "YAML":
+            self._yaml_page.get()
+        self._new_stack.selected_index = 0 if change["new"] == "Wizard" else 1
 
     @guarded
     def _on_delete(self, _button: widgets.Button) -> None:
@@ -313,6 +318,87 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _edit_as_yaml(self, text: str) -> None:
         self.yaml_editor.text = text
         self.mode.value = "YAML"
+
+    # ------------------------------------------------------------------ pages built on first use
+    @property
+    def wizard(self) -> Wizard:
+        """The New page's wizard (building the page when it was not opened yet)."""
+        self._new_page.get()
+        return self._wizard
+
+    @property
+    def yaml_editor(self) -> YamlEditor:
+        self._new_page.get()
+        return self._yaml_page.get()
+
+    @property
+    def mode(self) -> widgets.ToggleButtons:
+        self._new_page.get()
+        return self._mode
+
+    @property
+    def new_stack(self) -> widgets.Stack:
+        self._new_page.get()
+        return self._new_stack
+
+    @property
+    def log_view(self) -> LogView:
+        return self._log_page.get()
+
+    @property
+    def output_view(self) -> OutputView:
+        return self._output_page.get()
+
+    def _build_new_page(self) -> widgets.VBox:
+        from .wizard import Wizard
+
+        self._wizard = Wizard(self.client, self._on_created, self._edit_as_yaml)
+        self._wizard.on_error = self.report_error
+        self._wizard.backends = self._backends
+        self._wizard.taken = self._taken_names()
+        self._mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
+        self._mode.style.button_width = "auto"
+        self._mode.add_class("dtrain-mode")
+        self._mode.observe(self._on_mode, "value")
+        self._new_stack = widgets.Stack([self._wizard, self._yaml_page.box], selected_index=0)
+        return widgets.VBox([self._mode, self._new_stack], layout=widgets.Layout(width="100%"))
+
+    def _build_yaml_editor(self) -> YamlEditor:
+        from .yaml_editor import YamlEditor
+
+        editor = YamlEditor(self.client, self._on_created)
+        editor.on_error = self.report_error
+        editor.set_backends(self._backends)
+        return editor
+
+    def _build_log_view(self) -> LogView:
+        from .log_view import LogView
+
+        view = LogView(self.client)
+        view.on_error = self.report_error
+        return view
+
+    def _build_output_view(self) -> OutputView:
+        from .output_view import OutputView
+
+        view = OutputView(self.client)
+        view.on_error = self.report_error
+        return view
+
+    def _set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
+        self._backends = backends
+        self.banner.backends = backends
+        if self._new_page.built:
+            self._wizard.backends = backends
+        if self._yaml_page.part is not None:
+            self._yaml_page.part.set_backends(backends)
+
+    def _flush_log(self) -> None:
+        if self._log_page.part is not None:
+            self._log_page.part.flush()
+
+    def _taken_names(self) -> frozenset[tuple[str, str, str]]:
+        return frozenset((j.backend, j.namespace, j.name) for j in self.jobs)
 
     # ------------------------------------------------------------------ helpers
     def _selected_jobs(self) -> list[Job]:

@@ -26,6 +26,8 @@ log = logging.getLogger("dtrain_jupyter.ui")
 # banner clears soon after the cluster is back), rarely while all are well.
 BACKENDS_EVERY_DEGRADED_S = 5.0
 BACKENDS_EVERY_S = 60.0
+# How long start(prime=True) waits for the first job list before the panel shows without it.
+PRIME_WAIT_S = 3.0
 
 # Item kinds the thread produces.
 SNAPSHOT = "snapshot"    # payload: list[Job], the full list after (re)connecting
@@ -88,14 +90,24 @@ class ChangeFeed:
         self._outage = ""
         self._degraded = False
         self._backends_at = 0.0
+        self._first_answer = threading.Event()  # set once the first snapshot or outage is queued
         self.on_error: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        """Start the polling thread and, when a loop runs here (a kernel), the drain task."""
+    def start(self, prime: bool = False) -> None:
+        """Start the polling thread and, when a loop runs here (a kernel), the drain task.
+
+        With `prime`, wait (at most PRIME_WAIT_S) for the thread's first job list or its first
+        failure and apply it before returning, so a panel displayed right after shows its jobs in
+        the same render rather than a drain interval later; a slow server only delays the panel
+        by that bound, and the list then arrives as usual.
+        """
         if self._thread is None:
             self._thread = threading.Thread(target=self._poll_forever, name="dtrain-feed", daemon=True)
             self._thread.start()
+            if prime:
+                self._first_answer.wait(PRIME_WAIT_S)
+                self.drain()
         if self._task is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -180,6 +192,7 @@ class ChangeFeed:
                     log.warning("dtrain change feed: %s", message)
                     self._outage = message
                     self._put(OUTAGE, message)
+                self._first_answer.set()
                 need_snapshot = True
                 self._stop.wait(backoff.next())
 
@@ -195,6 +208,7 @@ class ChangeFeed:
         if self._outage:
             self._outage = ""
             self._put(RECOVERED)
+        self._first_answer.set()
         return cursor
 
     def _read_backends(self) -> None:

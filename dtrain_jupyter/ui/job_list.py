@@ -16,10 +16,14 @@ from traitlets import Int, Tuple, Unicode, observe, validate
 from ..model.job import Job
 from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
-from .job_row import NAME_WIDTH, NAME_WIDTH_COMPACT, JobRow, RowLook, header_html
+from .job_row import JobRow, RowLook, header_html
+from .styles import PanelLook
 from .words import kind_title
 
 ALL = "All"
+# Rows on the first page, and how many more each "Show more" adds. Two screens' worth: each row
+# is six widget models to send and draw, and the first page is what a person waits for.
+PAGE_SIZE = 50
 KIND_OPTIONS = ((ALL, ALL), ("Horovod/MPIJob", "MPIJob"), ("PyTorchJob", "PyTorchJob"), ("TFJob", "TFJob"))
 PHASE_OPTIONS = (ALL, *(p.value for p in Phase))
 
@@ -43,39 +47,34 @@ class JobList(widgets.VBox, ErrorForwarder):
     text_filter = Unicode("", help="Only jobs whose name, namespace, backend, kind or reason contain this text")
     kind_filter = Unicode(ALL, help="Only jobs of this kind ('All' for every kind)")
     phase_filter = Unicode(ALL, help="Only jobs in this phase ('All' for every phase)")
-    limit = Int(100, help="Most rows shown at once; 'Show more' raises it")
+    limit = Int(PAGE_SIZE, help="Most rows shown at once; 'Show more' raises it")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
-                 compact: bool = False, **kwargs: Any) -> None:
+                 compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._on_action = on_action
         self.rows: dict[str, JobRow] = {}
         self.visible: tuple[str, ...] = ()
         self._look = RowLook(compact)  # built once: every row shares these models
+        look = look or PanelLook()
         self.text = widgets.Text(placeholder="Filter by text", continuous_update=True,
                                  layout=widgets.Layout(width="auto", flex="1 1 auto"))
-        self.kind = widgets.Dropdown(options=KIND_OPTIONS, value=ALL, description="Kind",
-                                     layout=widgets.Layout(width="auto"))
-        self.phase = widgets.Dropdown(options=PHASE_OPTIONS, value=ALL, description="Status",
-                                      layout=widgets.Layout(width="auto"))
-        for w in (self.kind, self.phase):
-            w.style.description_width = "initial"
-        filters = widgets.HBox([self.text, self.kind, self.phase],
-                               layout=widgets.Layout(width="100%", flex_flow="row wrap"))
-        name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
-        self.header = widgets.HBox([widgets.Label("", layout=widgets.Layout(width="28px", min_width="28px")),
-                                    widgets.Label("Name", layout=widgets.Layout(width=name_width)),
-                                    widgets.HTML(header_html(compact), layout=widgets.Layout(flex="1 1 auto"))],
-                                   layout=widgets.Layout(width="100%"))
-        self.header.add_class("dtrain-header")
-        self.rows_box = widgets.VBox(layout=widgets.Layout(width="100%"))
-        self.footer = widgets.Label("")
-        self.footer.add_class("dtrain-muted")
-        self.more = widgets.Button(description="Show more", layout=widgets.Layout(display="none", width="auto"))
+        self.kind = widgets.Dropdown(options=KIND_OPTIONS, value=ALL, description="Kind", layout=look.auto,
+                                     style={"description_width": "initial"})
+        self.phase = widgets.Dropdown(options=PHASE_OPTIONS, value=ALL, description="Status", layout=look.auto,
+                                      style=self.kind.style)
+        filters = widgets.HBox([self.text, self.kind, self.phase], layout=look.wrap)
+        # One HTML widget for the whole header line, laid out like a row's first line.
+        self.header = widgets.HTML(header_html(compact), layout=look.full, style=look.html,
+                                   _dom_classes=("dtrain-header",))
+        self.rows_box = widgets.VBox(layout=look.full)
+        self.footer = widgets.Label("", _dom_classes=("dtrain-muted",))
+        self.more = widgets.Button(description="Show more", style=look.button,
+                                   layout=widgets.Layout(display="none", width="auto"))
+        kwargs.setdefault("_dom_classes", ("dtrain-job-list",))
         super().__init__(children=(filters, self.header, self.rows_box, widgets.HBox([self.footer, self.more])),
-                         layout=widgets.Layout(width="100%"), **kwargs)
-        self.add_class("dtrain-job-list")
+                         layout=look.full, **kwargs)
         self.text.observe(self._on_text, "value")
         self.kind.observe(self._on_kind, "value")
         self.phase.observe(self._on_phase, "value")
@@ -137,7 +136,7 @@ class JobList(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_more(self, _button: widgets.Button) -> None:
-        self.limit += 100
+        self.limit += PAGE_SIZE
 
     @guarded
     def _on_row_selected(self, change: dict[str, Any]) -> None:

@@ -3,6 +3,11 @@
 A row is keyed by the job's uid and lives as long as the job: a change from the feed assigns
 the row's `job` trait and only that row's labels change (inside `hold_sync`, one message),
 so the list never redraws. Clicking the name expands the row into its pods.
+
+A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
+facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
+rows then costs one widget model fewer per row (each model is a message and a browser-side
+build on the panel's first render).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ COLUMNS = (
     ("Duration", "minmax(0, 0.8fr)", False),
 )
 NAME_WIDTH = "26%"
+CHECK_WIDTH = "28px"
 NAME_WIDTH_COMPACT = "50%"
 
 
@@ -47,7 +53,13 @@ def grid(cells: list[str], compact: bool, css: str = "") -> str:
 
 
 def header_html(compact: bool) -> str:
-    return grid([esc(title) for title, _w, _c in COLUMNS], compact)
+    """The list's header line: a checkbox-wide gap, "Name" as wide as the name buttons, the grid."""
+    name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
+    return ("<div style='display:flex;align-items:center'>"
+            f"<span style='width:{CHECK_WIDTH};min-width:{CHECK_WIDTH};margin:0 2px'></span>"
+            f"<span class='dtrain-cell' style='width:{name_width};margin:0 2px'>Name</span>"
+            f"<div style='flex:1 1 auto;min-width:0;margin:0 2px'>"
+            f"{grid([esc(title) for title, _w, _c in COLUMNS], compact)}</div></div>")
 
 
 class RowLook:
@@ -59,19 +71,19 @@ class RowLook:
     """
 
     def __init__(self, compact: bool = False) -> None:
-        self.check = widgets.Layout(width="28px", min_width="28px")
+        self.check = widgets.Layout(width=CHECK_WIDTH, min_width=CHECK_WIDTH)
         self.name = widgets.Layout(width=NAME_WIDTH_COMPACT if compact else NAME_WIDTH, min_width="0")
         self.facts = widgets.Layout(flex="1 1 auto", min_width="0")
         self.log = widgets.Layout(width="auto", min_width="48px", flex="0 0 auto")
         self.output = widgets.Layout(width="auto", min_width="68px", flex="0 0 auto")
-        self.line = widgets.Layout(width="100%", overflow="hidden")
-        self.box = widgets.Layout()
+        self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
+        self.full_width = widgets.Layout(width="100%")
         self.check_style = CheckboxStyle()
         self.button_style = ButtonStyle()
         self.html_style = HTMLStyle()
 
 
-class JobRow(widgets.VBox, ErrorForwarder):
+class JobRow(widgets.HBox, ErrorForwarder):
     """The row of one job.
 
     Args:
@@ -91,28 +103,31 @@ class JobRow(widgets.VBox, ErrorForwarder):
         self.compact = compact
         self._on_action = on_action
         look = look or RowLook(compact)
-        self.check = widgets.Checkbox(False, indent=False, layout=look.check, style=look.check_style)
-        self.name_button = widgets.Button(layout=look.name, style=look.button_style)
-        self.name_button.add_class("dtrain-name")
-        self.facts = widgets.HTML(layout=look.facts, style=look.html_style)
+        # Every widget is opened with its final state and classes: an add_class or a value set
+        # after construction is one more message per widget, and a page of rows has hundreds.
+        facts = self._facts(job)
+        self.check = widgets.Checkbox(False, indent=False, layout=look.check, style=look.check_style,
+                                      _dom_classes=("dtrain-select",))
+        self.name_button = widgets.Button(description=facts["name"], tooltip=facts["name_tooltip"],
+                                          layout=look.name, style=look.button_style, _dom_classes=("dtrain-name",))
+        self.facts = widgets.HTML(facts["facts"], tooltip=facts["facts_tooltip"], layout=look.facts,
+                                  style=look.html_style)
         self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
-                                         layout=look.log, style=look.button_style)
+                                         layout=look.log, style=look.button_style, _dom_classes=("dtrain-row-log",))
         self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
-                                            layout=look.output, style=look.button_style)
-        self.check.add_class("dtrain-select")
-        self.log_button.add_class("dtrain-row-log")
-        self.output_button.add_class("dtrain-row-output")
+                                            layout=look.output, style=look.button_style,
+                                            _dom_classes=("dtrain-row-output",))
         # In the ~300 px sidebar the action buttons move under the expanded row, or the name
         # and status would be squeezed to nothing.
-        buttons = [self.log_button, self.output_button]
-        self.actions = widgets.HBox(buttons if compact else [], layout=look.box)
-        self.line = widgets.HBox([self.check, self.name_button, self.facts, *([] if compact else buttons)],
-                                 layout=look.line)
-        self.line.add_class("dtrain-row")
+        buttons = (self.log_button, self.output_button)
+        self.actions = widgets.HBox(buttons, layout=look.full_width) if compact else None
+        self._full_width = look.full_width
+        # The widgets of the row's first line; expanding appends full-width parts after them.
+        self.line = (self.check, self.name_button, self.facts, *(() if compact else buttons))
         self.pods: PodsView | None = None
-        kwargs.setdefault("layout", look.box)
-        super().__init__(children=(self.line,), **kwargs)
-        self.add_class("dtrain-job")
+        kwargs.setdefault("layout", look.row)
+        kwargs.setdefault("_dom_classes", ("dtrain-job", "dtrain-row"))
+        super().__init__(children=self.line, **kwargs)
         self.check.observe(self._on_check, "value")
         self.name_button.on_click(self._on_name)
         self.log_button.on_click(self._on_log)
@@ -133,7 +148,16 @@ class JobRow(widgets.VBox, ErrorForwarder):
 
     def render(self) -> None:
         """Write the job's facts into the row's widgets (also called to refresh ages)."""
-        job = self.job
+        facts = self._facts(self.job)
+        # hold_sync per widget: each sends at most one message however many of its traits changed.
+        with self.name_button.hold_sync(), self.facts.hold_sync():
+            self.name_button.description = facts["name"]
+            self.name_button.tooltip = facts["name_tooltip"]
+            self.facts.value = facts["facts"]
+            self.facts.tooltip = facts["facts_tooltip"]
+
+    def _facts(self, job: Job) -> dict[str, str]:
+        """What the row's widgets show for `job`, as their trait values."""
         ready, total = replicas_ready(job)
         phase = job.phase.value
         reason = job.error or (job.status.reason if job.status.reason not in ("", phase) else "")
@@ -141,35 +165,35 @@ class JobRow(widgets.VBox, ErrorForwarder):
         cells = [esc(kind_title(job.kind)), esc(where(job)),
                  f'<span class="{phase_class(phase)}">{esc(phase)}</span>{reason_html}',
                  f"{ready}/{total}", esc(age(job.created)), esc(duration(job))]
-        with self.hold_sync():
-            arrow = "▾" if self.expanded else "▸"
-            self.name_button.description = f"{arrow} {job.name}"
-            self.name_button.tooltip = f"{job.kind}/{job.name} — click to show its pods"
-            self.facts.value = grid(cells, self.compact)
-            self.facts.tooltip = job.status.message or job.error or phase
+        arrow = "▾" if getattr(self, "expanded", False) else "▸"
+        return {"name": f"{arrow} {job.name}",
+                "name_tooltip": f"{job.kind}/{job.name} — click to show its pods",
+                "facts": grid(cells, self.compact),
+                "facts_tooltip": job.status.message or job.error or phase}
 
     @observe("selected")
     @guarded
     def _on_selected(self, change: dict[str, Any]) -> None:
         self.check.value = self.selected
         if self.selected:
-            self.line.add_class("dtrain-row-selected")
+            self.add_class("dtrain-row-selected")
         else:
-            self.line.remove_class("dtrain-row-selected")
+            self.remove_class("dtrain-row-selected")
 
     @observe("expanded")
     @guarded
     def _on_expanded(self, change: dict[str, Any]) -> None:
         if self.expanded:
             if self.pods is None:
-                self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact)
+                self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
+                                     layout=self._full_width)
                 self.pods.on_error = self.report_error
             else:
                 self.pods.job = self.job
-            self.children = (self.line, self.actions, self.pods) if self.compact else (self.line, self.pods)
+            self.children = (*self.line, *((self.actions,) if self.actions else ()), self.pods)
             self.pods.refresh()
         else:
-            self.children = (self.line,)
+            self.children = self.line
         self.render()
 
     # ------------------------------------------------------------------ handlers

@@ -9,6 +9,8 @@ end that lacks a variable, never instead of one.
 from __future__ import annotations
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_button import ButtonStyle
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..model.status import Phase
 
@@ -105,6 +107,22 @@ CSS = f"""
 }}
 {_PHASE_RULES}
 """
+
+
+class PanelLook:
+    """Layout and Style models that the panel's fixed widgets share, one set per panel.
+
+    Every Layout and Style is a widget model of its own: a message from the kernel and a build
+    in the browser before the panel first shows. Widgets whose layout never changes share these;
+    a widget that is shown and hidden (its `layout.display` changes) keeps a Layout of its own.
+    """
+
+    def __init__(self) -> None:
+        self.full = widgets.Layout(width="100%")
+        self.auto = widgets.Layout(width="auto")
+        self.wrap = widgets.Layout(width="100%", flex_flow="row wrap")
+        self.button = ButtonStyle()
+        self.html = HTMLStyle()
 
 
 def style_widget() -> widgets.HTML:

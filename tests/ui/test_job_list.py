@@ -8,7 +8,7 @@ import pytest
 
 from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
 from dtrain_jupyter.model.status import Phase
-from dtrain_jupyter.ui.job_list import JobList
+from dtrain_jupyter.ui.job_list import PAGE_SIZE, JobList
 
 
 def make_job(i: int, kind: str = "PyTorchJob", phase: Phase = Phase.RUNNING, name: str | None = None) -> Job:
@@ -73,11 +73,11 @@ def test_selection_keeps_only_known_jobs_and_follows_the_checkboxes(job_list: Jo
 
 def test_a_thousand_jobs_show_a_bounded_page(job_list: JobList) -> None:
     job_list.jobs = tuple(make_job(i) for i in range(1000))
-    assert len(job_list.rows_box.children) == job_list.limit == 100
-    assert len(job_list.rows) == 100, "rows are built only for jobs on screen"
-    assert "Showing 100 of 1000" in job_list.footer.value
+    assert len(job_list.rows_box.children) == job_list.limit == PAGE_SIZE
+    assert len(job_list.rows) == PAGE_SIZE, "rows are built only for jobs on screen"
+    assert f"Showing {PAGE_SIZE} of 1000" in job_list.footer.value
     job_list.more.click()
-    assert len(job_list.rows_box.children) == 200
+    assert len(job_list.rows_box.children) == 2 * PAGE_SIZE
     job_list.text.value = "job-0999"
     assert [r.job.name for r in job_list.rows_box.children] == ["job-0999"]
     assert job_list.more.layout.display == "none"

@@ -27,8 +27,9 @@ def test_clicking_the_name_expands_into_pods(client, done_job) -> None:
     assert row.name_button.description.startswith("▾")
     roles = [(p.replica_type, p.replica_index) for p in row.pods.pods]
     assert roles == [("Master", 0), ("Worker", 0), ("Worker", 1)]
+    assert row.children[: len(row.line)] == row.line  # the pods wrap under the first line
     row.name_button.click()
-    assert row.children == (row.line,)
+    assert row.children == row.line
 
 
 def test_log_and_output_buttons_name_the_job(client, done_job) -> None:
@@ -50,7 +51,7 @@ def test_facts_show_phase_ready_and_kind(client, done_job) -> None:
 
 def test_compact_rows_move_their_buttons_under_the_expanded_row(client, done_job) -> None:
     row = JobRow(done_job, client, lambda *a: None, compact=True)
-    assert row.log_button not in row.line.children
+    assert row.log_button not in row.line
     row.name_button.click()
-    assert row.children == (row.line, row.actions, row.pods)
+    assert row.children == (*row.line, row.actions, row.pods)
     assert row.log_button in row.actions.children

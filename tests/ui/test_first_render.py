@@ -1,0 +1,143 @@
+"""What opening the panel costs: widget models opened, messages sent, pages built, list primed.
+
+Every widget model is a comm_open the kernel sends and the browser builds before anything
+shows, and every later state change is one more comm_msg. These tests record the comm traffic
+(the `comm` package's factory swapped for a recording one) and hold the first render to what a
+person sees: the Jobs page, with its rows opened in their final state, the jobs already listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import comm
+import pytest
+from comm.base_comm import BaseComm
+
+from dtrain_jupyter.model.job import Job, JobStatus
+from dtrain_jupyter.model.status import Phase
+from dtrain_jupyter.ui.app import TABS, DTrainApp
+from dtrain_jupyter.ui.job_row import JobRow
+
+from .conftest import python_job, unique
+
+
+class RecordingComm(BaseComm):
+    """A comm that keeps what it would publish: (msg_type, data)."""
+
+    log: list[tuple[str, str, dict[str, Any]]] = []
+
+    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
+                    **keys: Any) -> None:
+        RecordingComm.log.append((msg_type, self.comm_id, dict(data or {})))
+
+
+@pytest.fixture
+def comms(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    RecordingComm.log = []
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    yield RecordingComm.log
+
+
+class NoClient:
+    """The panel must not call its client while it is only being built (start=False)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"client.{name} called while building")
+
+
+def a_job(i: int) -> Job:
+    return Job("local", "PyTorchJob", "kubeflow.org/v1", f"job-{i}", "default", f"uid-{i}",
+               f"2026-11-27T00:00:{i % 60:02d}Z", {}, JobStatus(phase=Phase.RUNNING, reason="Running"))
+
+
+def opened(comms: list, cls_name: str) -> list[dict[str, Any]]:
+    return [data["state"] for kind, _id, data in comms
+            if kind == "comm_open" and data.get("state", {}).get("_model_name") == cls_name]
+
+
+def test_a_row_opens_each_widget_once_in_its_final_state(comms) -> None:
+    row = JobRow(a_job(7), client=NoClient(), on_action=lambda *a: None)
+    updates = [c for c in comms if c[0] == "comm_msg"]
+    assert updates == [], f"{len(updates)} updates after opening: {updates[:3]}"
+    names = [s for s in opened(comms, "ButtonModel") if "dtrain-name" in s["_dom_classes"]]
+    assert len(names) == 1 and names[0]["description"] == "▸ job-7"
+    facts = opened(comms, "HTMLModel")
+    assert len(facts) == 1 and "Running" in facts[0]["value"]
+    assert row.name_button.description == "▸ job-7"
+
+
+def test_an_update_of_a_shown_row_is_one_message(comms) -> None:
+    row = JobRow(a_job(7), client=NoClient(), on_action=lambda *a: None)
+    before = len(comms)
+    changed = a_job(7)
+    changed.status = JobStatus(phase=Phase.FAILED, reason="Failed")
+    row.job = changed
+    updates = comms[before:]
+    assert [u[0] for u in updates] == ["comm_msg"]
+    assert "Failed" in updates[0][2]["state"]["value"]
+
+
+def test_the_panel_opens_only_its_jobs_page_until_another_tab_is_chosen(comms) -> None:
+    app = DTrainApp(NoClient(), start=False)
+    try:
+        at_first = sum(1 for c in comms if c[0] == "comm_open")
+        # The Jobs page: title, banner, toolbar, filters, header, footer... not the New/Log/Output pages.
+        assert at_first < 120, f"{at_first} widget models before any job is listed"
+        assert not app._new_page.built and not app._log_page.built and not app._output_page.built
+        app.tabs.selected_index = TABS.index("New")
+        assert app._new_page.built and not app._yaml_page.built
+        assert sum(1 for c in comms if c[0] == "comm_open") > at_first + 100  # the wizard came now
+        assert app._new_page.box.children and app.wizard in app.new_stack.children
+        app.mode.value = "YAML"
+        assert app._yaml_page.built and app.new_stack.selected_index == 1
+        app.tabs.selected_index = TABS.index("Output")
+        assert app._output_page.built and not app._log_page.built
+    finally:
+        app.close()
+
+
+def test_a_page_built_late_gets_what_the_panel_already_knows(comms) -> None:
+    from dtrain_jupyter.ui.feed import BACKENDS, SNAPSHOT, FeedItem
+
+    app = DTrainApp(NoClient(), start=False)
+    try:
+        backends = [{"name": "local", "ready": True, "namespaces": ["default"], "default_namespace": "default"}]
+        app.apply([FeedItem(BACKENDS, backends), FeedItem(SNAPSHOT, [a_job(1)])])
+        wizard = app.wizard  # built now, after the facts arrived
+        assert wizard.backends == tuple(backends)
+        assert ("local", "default", "job-1") in wizard.taken
+        assert app.yaml_editor is not None
+    finally:
+        app.close()
+
+
+def test_the_first_render_already_lists_the_jobs(client) -> None:
+    name = unique("prime")
+    client.create(python_job(name, "import time; time.sleep(30)"))
+    try:
+        app = DTrainApp(client, poll_timeout=1.0)
+        try:
+            # No tick: the constructor waited for the first list and applied it.
+            assert any(j.name == name for j in app.jobs)
+            assert any(name in row.name_button.description for row in app.job_list.rows_box.children)
+        finally:
+            app.close()
+    finally:
+        client.delete(name, kind="PyTorchJob")
+
+
+def test_an_unreachable_server_does_not_hold_the_first_render_back(client) -> None:
+    from dtrain_jupyter.client import Client
+
+    from tests.server.live import free_port
+
+    dead = Client(url=f"http://127.0.0.1:{free_port()}/", token="x")
+    app = DTrainApp(dead, poll_timeout=1.0)
+    try:
+        # The first answer was a failure: it is shown at once, and the panel is there to show it.
+        assert "retrying" in app.banner.showing
+        assert app.jobs == ()
+    finally:
+        app.close()
+        dead.close()
