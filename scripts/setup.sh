@@ -92,7 +92,7 @@ inputs_hash() {
     {
         printf '%s\n' "$TORCH_PIN"
         cat pyproject.toml install.json scripts/setup.sh
-        find jupyter-config labextension/src labextension/style -type f | LC_ALL=C sort | xargs cat
+        find jupyter-config labextension/src labextension/style labextension/schema -type f | LC_ALL=C sort | xargs cat
         cat labextension/package.json labextension/yarn.lock labextension/tsconfig.json labextension/.yarnrc.yml
     } | sha256sum | cut -d' ' -f1
 }

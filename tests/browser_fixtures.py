@@ -205,15 +205,20 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
 def open_lab(browser: Any, server: LabServer) -> Any:
     """A new browser context with JupyterLab of `server` loaded in a fresh workspace.
 
-    `page.page_errors` collects uncaught page exceptions for the test to assert on. Close
+    `page.page_errors` collects uncaught page exceptions and `page.console_errors` what was
+    logged with console.error (Lumino reports an exception in a widget's message handler
+    there), for the test to assert on; `page.workspace` is the workspace's name. Close
     `page.context` when done.
     """
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.page_errors = []  # type: ignore[attr-defined]
+    page.console_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.page_errors.append(str(error)))
-    page.goto(server.lab_url(workspace=f"t{uuid.uuid4().hex[:12]}"))
+    page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.workspace = f"t{uuid.uuid4().hex[:12]}"  # type: ignore[attr-defined]
+    page.goto(server.lab_url(workspace=page.workspace))
     page.wait_for_selector(".jp-Launcher", timeout=APP_LOAD_TIMEOUT_MS)
     return page
 

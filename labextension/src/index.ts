@@ -6,6 +6,12 @@
  * - a left-sidebar icon holding the same panel in its compact layout.
  * Each place runs its own kernel (see shell.ts). Tabs are tracked and restored on reload.
  * No job logic lives here: the panel is Python, talking to the server through its client.
+ *
+ * Warm kernel (setting `warmKernel`, on by default): once JupyterLab has restored its layout and
+ * the browser is idle, the main panel's kernel is started and its Python imported, so the first
+ * click on the card shows the jobs without waiting for a Python process to start. It costs one
+ * idle kernel ("Distributed Training" in the running-kernels list) per JupyterLab server, reused
+ * across reloads; `document.body.dataset.dtrainWarm` says "ready", "off" or "skipped".
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import {
@@ -16,6 +22,7 @@ import {
 import { ICommandPalette, MainAreaWidget, Toolbar, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { dtrainIcon } from './icons';
 import { DTrainShell } from './shell';
@@ -32,6 +39,8 @@ const SIDEBAR_SESSION_PATH = 'dtrain-sidebar';
 /** DOM ids, stable so tests and users can find the widgets. */
 const MAIN_ID = 'dtrain-main';
 const SIDEBAR_ID = 'dtrain-sidebar';
+/** Longest wait for an idle moment before warming the kernel anyway. */
+const WARM_IDLE_TIMEOUT_MS = 3000;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dtrain-jupyter:plugin',
@@ -39,16 +48,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   // Requiring the widget registry makes the ipywidgets manager plugin activate first.
   requires: [IRenderMimeRegistry, IJupyterWidgetRegistry],
-  optional: [ILauncher, ICommandPalette, ILayoutRestorer],
+  optional: [ILauncher, ICommandPalette, ILayoutRestorer, ISettingRegistry],
   activate: (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
     _widgets: IJupyterWidgetRegistry,
     launcher: ILauncher | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    settings: ISettingRegistry | null
   ): void => {
     const tracker = new WidgetTracker<MainAreaWidget<DTrainShell>>({ namespace: 'dtrain' });
+    // The main panel made (and perhaps warmed) before anyone opened it; the command takes it.
+    let pending: MainAreaWidget<DTrainShell> | null = null;
+    const takeMainWidget = (): MainAreaWidget<DTrainShell> => {
+      const widget = pending && !pending.isDisposed ? pending : createMainWidget(app, rendermime);
+      pending = null;
+      return widget;
+    };
 
     app.commands.addCommand(CommandIDs.open, {
       label: args => (args['isLauncher'] ? TITLE : `${TITLE}: Open`),
@@ -57,7 +74,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         let widget = tracker.find(w => w.id === MAIN_ID) ?? null;
         if (!widget || widget.isDisposed) {
-          widget = createMainWidget(app, rendermime);
+          widget = takeMainWidget();
           await tracker.add(widget);
           app.shell.add(widget, 'main');
         }
@@ -93,8 +110,58 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
       restorer.add(sidebar, SIDEBAR_ID);
     }
+
+    void warmWhenIdle(app, settings, () => {
+      if (tracker.find(w => w.id === MAIN_ID)) {
+        return null; // restored as an open tab: it started its kernel already
+      }
+      pending = pending ?? createMainWidget(app, rendermime);
+      return pending.content;
+    });
   }
 };
+
+/**
+ * After the layout is restored and the browser is idle, warm the main panel's kernel unless
+ * the `warmKernel` setting is off. `shellToWarm` returns null when there is nothing to warm.
+ */
+async function warmWhenIdle(
+  app: JupyterFrontEnd,
+  settings: ISettingRegistry | null,
+  shellToWarm: () => DTrainShell | null
+): Promise<void> {
+  const mark = (state: string): void => {
+    document.body.dataset.dtrainWarm = state;
+  };
+  let enabled = true;
+  if (settings) {
+    try {
+      enabled = (await settings.load(plugin.id)).composite['warmKernel'] !== false;
+    } catch {
+      enabled = true; // no schema installed (a dev build): keep the default
+    }
+  }
+  if (!enabled) {
+    mark('off');
+    return;
+  }
+  await app.restored;
+  await new Promise<void>(resolve => {
+    if ('requestIdleCallback' in window) {
+      window.requestIdleCallback(() => resolve(), { timeout: WARM_IDLE_TIMEOUT_MS });
+    } else {
+      setTimeout(resolve, WARM_IDLE_TIMEOUT_MS);
+    }
+  });
+  const shell = shellToWarm();
+  if (!shell) {
+    mark('skipped');
+    return;
+  }
+  mark('warming');
+  await shell.warm();
+  mark('ready');
+}
 
 /** A main-area tab holding the full-width panel, with a kernel restart button. */
 function createMainWidget(

@@ -9,10 +9,13 @@
  *   old kernel).
  * - `dispose()` (closing the tab) shuts the kernel down. A page reload disposes nothing, so
  *   the kernel survives and the restored tab reconnects to it.
+ * - `warm()` does the slow part of `start()` ahead of time, before the shell is shown: starts
+ *   the kernel, binds the widget manager and imports the panel's Python (no widget is built,
+ *   nothing polls the server). A later `start()` then only runs the bootstrap.
  */
 import { ISessionContext, SessionContext } from '@jupyterlab/apputils';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
-import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { IRenderMime, IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Kernel, ServiceManager } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
@@ -30,6 +33,17 @@ import { bindWidgetManager } from './widgets';
 export function bootstrapCode(compact: boolean): string {
   return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'});`;
 }
+
+/**
+ * The Python a warmed kernel runs: imports the panel and finds the server, so the bootstrap
+ * pays for neither, and displays a small sample of widgets into the (still off-screen) output
+ * area, so the browser has loaded and run the widget views' code before the click. It builds
+ * no panel and starts no polling; the bootstrap clears the sample away.
+ */
+export const WARM_CODE = 'from dtrain_jupyter.ui import warm_up; warm_up(sample=True)';
+
+/** A typesetter that leaves text as it is (see the constructor). */
+const PLAIN_TEXT_MATH: IRenderMime.ILatexTypesetter = { typeset: (): void => undefined };
 
 /** Kernel spec the panel runs on. */
 export const KERNEL_NAME = 'python3';
@@ -63,7 +77,10 @@ export class DTrainShell extends Panel {
     this._banner.addClass('dtrain-shell-banner');
     this.addWidget(this._banner);
 
-    this._rendermime = options.rendermime.clone();
+    // No LaTeX typesetting in the panel: the widget views would otherwise typeset every label
+    // and description, so a "$" in a job name, reason or log line would turn into math, and
+    // the first label drawn would pull in MathJax (about 300 kB of script) while a person waits.
+    this._rendermime = options.rendermime.clone({ latexTypesetter: PLAIN_TEXT_MATH });
     // Trusted: the widget view renderer is not "safe", and an untrusted model would fall back
     // to the text/plain repr of the widget instead of rendering it.
     this.outputArea = new OutputArea({
@@ -115,6 +132,40 @@ export class DTrainShell extends Panel {
     return this._started;
   }
 
+  /**
+   * Start the kernel, bind the widget manager and import the panel's Python, without
+   * rendering anything. Resolves when done; never rejects (start() reports a failure).
+   */
+  warm(): Promise<void> {
+    if (!this._warmed) {
+      this._warmed = this._prepare()
+        .then(async () => {
+          if (!this._bootstrapped) {
+            await OutputArea.execute(WARM_CODE, this.outputArea, this.sessionContext);
+            // Let the sample's views finish their first frame, then drop them while the shell
+            // is still off screen: views disposed after the shell is attached would still get
+            // the layout messages posted to them on attach, and fail on them.
+            await new Promise(resolve => requestAnimationFrame(resolve));
+            this._dropWarmOutput();
+          }
+        })
+        .catch(() => undefined);
+    }
+    return this._warmed;
+  }
+
+  /** A click that comes while warm() still runs: drop the sample before it is attached. */
+  protected onBeforeAttach(msg: Message): void {
+    this._dropWarmOutput();
+    super.onBeforeAttach(msg);
+  }
+
+  private _dropWarmOutput(): void {
+    if (!this._bootstrapped && !this.isAttached) {
+      this.outputArea.model.clear();
+    }
+  }
+
   /** The sidebar starts its kernel the first time it is shown, not at page load. */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
@@ -135,6 +186,19 @@ export class DTrainShell extends Panel {
   }
 
   private async _start(): Promise<void> {
+    await this._prepare();
+    await this._bootstrap();
+  }
+
+  /** Kernel started and widget manager bound; once, shared by warm() and start(). */
+  private _prepare(): Promise<void> {
+    if (!this._prepared) {
+      this._prepared = this._startKernel();
+    }
+    return this._prepared;
+  }
+
+  private async _startKernel(): Promise<void> {
     this._setBanner('Starting the panel kernel…');
     void this._checkServer();
     await this.sessionContext.initialize();
@@ -149,7 +213,6 @@ export class DTrainShell extends Panel {
       this.sessionPath
     );
     this._bound = true;
-    await this._bootstrap();
   }
 
   /**
@@ -172,6 +235,7 @@ export class DTrainShell extends Panel {
     if (this.isDisposed) {
       return;
     }
+    this._bootstrapped = true;
     this.outputArea.model.clear();
     this._setBanner(this._serverError, this._serverError !== '');
     this._setBootstrapState('running');
@@ -233,6 +297,9 @@ export class DTrainShell extends Panel {
   private _serverError = '';
   private _binding: IDisposable | null = null;
   private _started: Promise<void> | null = null;
+  private _prepared: Promise<void> | null = null;
+  private _warmed: Promise<void> | null = null;
+  private _bootstrapped = false;
   private _bound = false;
   private _pendingBootstrap = false;
 }

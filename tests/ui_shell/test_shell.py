@@ -77,6 +77,36 @@ def test_launcher_card_opens_the_panel_in_its_own_kernel(lab_page: Any, lab_serv
     assert "VBox(" not in lab_page.locator(MAIN).inner_text()
     screenshot(lab_page, "shell-main-tab")
     assert lab_page.page_errors == []
+    assert lab_page.console_errors == []
+
+
+def test_the_panel_kernel_is_warm_before_the_first_click(lab_page: Any, lab_server: LabServer) -> None:
+    # Once the page is idle the main panel's kernel starts and imports the panel's Python, so
+    # the click only builds and shows the panel.
+    lab_page.wait_for_function("document.body.dataset.dtrainWarm === 'ready'", timeout=PANEL_TIMEOUT_MS)
+    kernel_id = wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"]
+    # Warming renders nothing on screen and opens no tab.
+    assert lab_page.locator(MAIN).count() == 0
+    open_from_launcher(lab_page)
+    assert wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"] == kernel_id
+    # The warm-up's sample widgets are gone; only the panel is in the output area.
+    assert lab_page.locator(f"{MAIN} .dtrain-shell-output .jp-OutputArea-output").count() == 1
+    assert lab_page.page_errors == [] and lab_page.console_errors == []
+
+
+def test_warm_kernel_can_be_turned_off(tmp_path, browser: Any) -> None:
+    settings = tmp_path / "settings" / "dtrain-jupyter" / "plugin.jupyterlab-settings"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"warmKernel": false}')
+    with run_lab(tmp_path) as server:
+        page = open_lab(browser, server)
+        try:
+            page.wait_for_function("document.body.dataset.dtrainWarm === 'off'", timeout=PANEL_TIMEOUT_MS)
+            assert not any(s["path"] == MAIN_SESSION_PATH for s in server.sessions())
+            open_from_launcher(page)  # the kernel starts on the click instead
+            wait_for_session(server, MAIN_SESSION_PATH)
+        finally:
+            page.context.close()
 
 
 def test_palette_lists_the_open_command(lab_page: Any, lab_server: LabServer) -> None:
@@ -118,6 +148,11 @@ def test_closing_the_tab_shuts_its_kernel_down(lab_page: Any, lab_server: LabSer
 def test_reload_restores_the_tab_on_the_same_kernel(lab_page: Any, lab_server: LabServer) -> None:
     open_from_launcher(lab_page)
     kernel_id = wait_for_session(lab_server, MAIN_SESSION_PATH)["kernel"]["id"]
+    # JupyterLab saves the layout a moment after it changes; a reload before that restores nothing.
+    deadline = time.monotonic() + 30
+    while "dtrain:dtrain" not in lab_server.api("GET", f"lab/api/workspaces/{lab_page.workspace}").text:
+        assert time.monotonic() < deadline, "the workspace never recorded the open tab"
+        time.sleep(0.25)
 
     lab_page.reload()
 
