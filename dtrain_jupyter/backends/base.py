@@ -53,7 +53,12 @@ class Backend(Protocol):
         """Create a job from a validated manifest. Raises JobExists, InvalidJob, Forbidden."""
 
     async def list(self, namespace: str | None = None) -> list[Job]:
-        """Jobs in one namespace, or in every namespace this backend may see when None."""
+        """Jobs in one namespace, or in every namespace this backend may see when None.
+
+        The list is the caller's, but the Job objects in it may be the backend's cached ones
+        (as a client-go lister hands out its cache's objects): read them, and change a copy
+        (`dataclasses.replace`), never the job itself.
+        """
 
     async def get(self, kind: str, name: str, namespace: str) -> Job:
         """One job. Raises JobNotFound."""

@@ -12,6 +12,7 @@ import asyncio
 import copy
 import dataclasses
 import logging
+import operator
 import time
 from typing import Any, AsyncIterator
 
@@ -34,6 +35,9 @@ from .watches import Watches
 log = logging.getLogger(__name__)
 # A followed job that never shows up in the cache (deleted at once) ends the stream after this long.
 _UNSEEN_GIVE_UP = 30.0
+# Sorted job lists kept for reuse (one per namespace listed, and one for all of them).
+MAX_SNAPSHOTS = 8
+_SORT_KEY = operator.attrgetter("sort_key")
 
 
 class KubernetesBackend:
@@ -72,6 +76,8 @@ class KubernetesBackend:
         self._config_error: DTrainError | None = None
         self._watches: Watches | None = None
         self._listeners: list[ChangeListener] = []
+        # namespace (None: all) -> (informer generations, sorted jobs) of the last list there
+        self._snapshots: dict[str | None, tuple[tuple[tuple[int, int], ...], list[Job]]] = {}
 
     # ---- life ------------------------------------------------------------------------------
     @property
@@ -216,22 +222,33 @@ class KubernetesBackend:
         if namespace is not None and not infs and watches.jobs():
             raise self._not_covered(namespace)
         await self._wait_synced(infs)
-        jobs: list[Job] = []
-        errors: list[DTrainError] = []
-        synced = 0
-        for inf in infs:
-            if not inf.synced:
-                if inf.error is not None:
-                    errors.append(inf.error)
-                continue
-            synced += 1
-            jobs.extend(_copy_job(e.job) for e in inf.values() if namespace is None or e.job.namespace == namespace)
-        if errors and not synced:
+        errors: list[DTrainError] = [i.error for i in infs if not i.synced and i.error is not None]
+        ready = [i for i in infs if i.synced]
+        if errors and not ready:
             forbidden = [e for e in errors if isinstance(e, Forbidden)]
             raise forbidden[0] if forbidden else BackendUnavailable(errors[0].message)
         if namespace is not None and errors and any(isinstance(e, Forbidden) for e in errors):
             raise next(e for e in errors if isinstance(e, Forbidden))
-        jobs.sort(key=lambda j: (j.namespace, j.kind, j.name))
+        return list(self._sorted_jobs(namespace, ready))
+
+    def _sorted_jobs(self, namespace: str | None, infs: list[Informer]) -> list[Job]:
+        """The cached jobs of `infs` in (namespace, kind, name) order, rebuilt only after a change.
+
+        The result is kept with the informers' generations it was built from; while none moved,
+        a list is a copy of one Python list, whatever the number of jobs. The Job objects are
+        the cache's own (read-only, see Backend.list), so a rebuild allocates no object per job.
+        """
+        state = tuple((id(inf), inf.generation) for inf in infs)  # read before the stores
+        kept = self._snapshots.get(namespace)
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        entries = [e for inf in infs for e in inf.values() if namespace is None or e.job.namespace == namespace]
+        entries.sort(key=_SORT_KEY)
+        jobs = [e.job for e in entries]
+        self._snapshots.pop(namespace, None)
+        if len(self._snapshots) >= MAX_SNAPSHOTS:
+            self._snapshots.pop(next(iter(self._snapshots)))
+        self._snapshots[namespace] = (state, jobs)
         return jobs
 
     async def get(self, kind: str, name: str, namespace: str) -> Job:
@@ -390,8 +407,8 @@ class KubernetesBackend:
 def _copy_job(job: Job) -> Job:
     """A shallow copy of a cached Job (what `dataclasses.replace(job)` gives, at a fifth of its cost).
 
-    The caller may reassign the copy's fields without touching the cache; a list copies every
-    cached job, so this is most of a list's time.
+    `get` hands out a copy: its caller (delete, for one) may reassign the copy's fields without
+    touching the cache. A list hands out the cached jobs themselves (see Backend.list).
     """
     copy = object.__new__(Job)
     copy.__dict__.update(job.__dict__)

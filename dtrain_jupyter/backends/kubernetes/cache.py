@@ -93,6 +93,9 @@ class Informer:
         self.error: DTrainError | None = None
         self.note = ""           # e.g. "listing across namespaces is forbidden; watching 'team-a' only"
         self.resource_version: str | None = None
+        # Bumped on every change to the store, so a reader can tell that what it built from
+        # the store earlier is still current.
+        self.generation = 0
 
     # ---- reading -------------------------------------------------------------------------
     @property
@@ -222,6 +225,7 @@ class Informer:
                 break
         with self._lock:
             old, self._store = self._store, fresh
+            self.generation += 1
         for key, value in fresh.items():
             prev = old.get(key)
             if prev is None:
@@ -288,6 +292,7 @@ class Informer:
                 self._store.pop(key, None)
             else:
                 self._store[key] = value
+            self.generation += 1
         if rv:
             self.resource_version = str(rv)
         if etype == "DELETED":

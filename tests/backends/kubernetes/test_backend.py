@@ -155,6 +155,33 @@ async def test_listing_reads_the_cache_not_the_api_server(backend, kube_double):
     assert len([r for r in kube_double.request_log if r[0] == "GET"]) == before
 
 
+async def test_a_list_is_rebuilt_only_after_a_change_and_in_order(backend, kube_double):
+    for name in ("s-b", "s-a", "s-c"):
+        job = pytorch(name)
+        job["metadata"]["annotations"] = {"kube-double/simulate": "false"}  # no status moves of its own
+        await backend.create(job)
+    await eventually(lambda: _names(backend, "default", {"s-a", "s-b", "s-c"}))
+    first = [j for j in await backend.list("default") if j.name.startswith("s-")]
+    assert [j.name for j in first] == ["s-a", "s-b", "s-c"]
+    again = [j for j in await backend.list("default") if j.name.startswith("s-")]
+    # Nothing changed: the same cached jobs, in a list of the caller's own.
+    assert all(a is b for a, b in zip(first, again)) and again is not first
+    await backend.delete("PyTorchJob", "s-b", "default")
+
+    async def changed():
+        jobs = {j.name: j for j in await backend.list("default") if j.name.startswith("s-")}
+        return jobs if "s-b" not in jobs or jobs["s-b"] is not first[1] else None
+
+    after = await eventually(changed)
+    # The deleted job is gone or shown Deleting; the others are still the cache's same objects.
+    assert after["s-a"] is first[0] and after["s-c"] is first[2]
+    assert "s-b" not in after or after["s-b"].phase == Phase.DELETING
+    # A namespace list and the all-namespaces list are kept apart.
+    everywhere = await backend.list()
+    assert {j.namespace for j in everywhere} >= {"default"}
+    assert [j.name for j in await backend.list("default") if j.name.startswith("s-")] == sorted(after)
+
+
 async def test_delete_leaves_no_pod(backend, kube_double):
     kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
     await backend.create(pytorch("d1", replicas=2))
