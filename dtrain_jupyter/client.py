@@ -10,10 +10,12 @@ server raised, rebuilt from the JSON body.
 
 from __future__ import annotations
 
+import gc
 import glob
 import json
 import os
 import time
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
@@ -87,6 +89,30 @@ def discover(environ: Mapping[str, str] | None = None, runtime_dir: str | None =
         f"{len(servers)} Jupyter servers are running ({urls}); say which with DTRAIN_URL and "
         "DTRAIN_TOKEN, or url= and token= (--url/--token)"
     )
+
+
+# A list body this large is decoded with the cyclic garbage collector paused (see below).
+PAUSE_GC_ABOVE_BYTES = 256 * 1024
+
+
+@contextmanager
+def cycle_collector_paused(pause: bool = True) -> Iterator[None]:
+    """Keep CPython's cyclic garbage collector still while a large job list is decoded.
+
+    Decoding 10,000 jobs makes about a million dicts and lists. Each 700 of them start a
+    collection, and the older generations' collections walk everything decoded so far, so
+    decoding time grew with the square of the list (31 µs a job at 10,000 jobs against 10 µs
+    at 1,000). Decoded JSON has no reference cycles, so nothing is lost by not collecting
+    during it; the collector is switched back on after (unless it was off before).
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def split_name(name: str, kind: str | None = None) -> tuple[str | None, str]:
@@ -243,9 +269,11 @@ class Client:
     def list(self, namespace: str | None = None, all_namespaces: bool = False, backend: str | None = None,
              kind: str | None = None, phase: str | None = None) -> render.JobList:
         """Jobs, filtered; `.problems` lists backends that could not answer."""
-        data = self._json("GET", "jobs", params=self._params(
+        response = self._request("GET", "jobs", params=self._params(
             namespace=namespace, all_namespaces=all_namespaces, backend=backend, kind=kind, phase=phase))
-        jobs = render.jobs(Job.from_dict(j) for j in data.get("items", []))
+        with cycle_collector_paused(len(response.content) >= PAUSE_GC_ABOVE_BYTES):
+            data = json.loads(response.content)
+            jobs = render.jobs(render.RichJob.from_dict(j) for j in data.get("items", []))
         jobs.problems = list(data.get("problems", []))  # type: ignore[attr-defined]
         return jobs
 

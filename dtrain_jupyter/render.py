@@ -123,7 +123,12 @@ class RichJob(Job):
 
     @classmethod
     def of(cls, job: Job) -> "RichJob":
-        return cls.from_dict(job.to_dict())  # type: ignore[return-value]
+        """`job` as a RichJob: itself when it is one, else a shallow copy (its fields are shared)."""
+        if isinstance(job, cls):
+            return job
+        rich = object.__new__(cls)
+        rich.__dict__.update(job.__dict__)
+        return rich
 
 
 class JobList(list):

@@ -203,3 +203,42 @@ def test_following_streams_lines_while_the_job_runs(client: Client) -> None:
     assert sorted(x.line for x in rest) == ["first", "hello from rank 0", "hello from rank 1"]
     client.wait(name, timeout=60)
     client.delete(name)
+
+
+def test_a_large_list_is_decoded_with_the_cycle_collector_paused(client: Client, monkeypatch) -> None:
+    import gc
+
+    import dtrain_jupyter.client as client_module
+    from dtrain_jupyter.model.job import Job
+
+    name = unique("gc")
+    client.create(pytorch_yaml(name, "print('x')"))
+    seen: list[bool] = []
+    real = Job.from_dict.__func__
+
+    def spying(cls, data):  # noqa: ANN001 - mirrors the classmethod
+        seen.append(gc.isenabled())
+        return real(cls, data)
+
+    monkeypatch.setattr(Job, "from_dict", classmethod(spying))
+    monkeypatch.setattr(client_module, "PAUSE_GC_ABOVE_BYTES", 0)  # this test's list counts as large
+    try:
+        assert gc.isenabled()
+        assert any(j.name == name for j in client.list())
+        assert seen and not any(seen), "decoding ran with the collector on"
+        assert gc.isenabled(), "the collector was not switched back on"
+        # A caller that had it off keeps it off.
+        gc.disable()
+        try:
+            client.list()
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+        # A small list is decoded as usual.
+        monkeypatch.setattr(client_module, "PAUSE_GC_ABOVE_BYTES", 1 << 40)
+        seen.clear()
+        client.list()
+        assert seen and all(seen)
+    finally:
+        monkeypatch.undo()
+        client.delete(name, kind="PyTorchJob")
