@@ -8,7 +8,8 @@ benchmarks/list_scaling_per_job.png (time per listed job).
 
 The goal "flat for the cached list": once the cache holds the jobs, a list makes no API call,
 so its cost per listed job must not grow with the number of jobs (measured: per-job cost at the
-largest size within 1.5x of the 1,000-job one, for the in-process list and through the server).
+largest size within 1.5x of the 1,000-job one, for the in-process list, through the server, and
+through our Python client, which also builds a Job object per job).
 
     .venv/bin/python benchmarks/list_scaling_bench.py [--sizes 100 1000 10000] [--runs 3]
 """
@@ -24,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import HERE, Result, Row, plot_lines, progress  # noqa: E402
 from kube_list_bench import measure  # noqa: E402
 
-SERIES = (("ours via the server", "ours"), ("ours in-process (cache)", "in_process"),
+SERIES = (("ours via the server", "ours"), ("ours via our Python client", "ours_client"),
+          ("ours in-process (cache)", "in_process"),
           ("kubectl get -A -o json", "kubectl"), ("TrainingClient.list_jobs x3", "sdk"))
 
 
@@ -49,7 +51,7 @@ def result_for(results: list[dict], out_dir: Path = HERE) -> Result:
             f"{m['kubectl'].median * 1000:.0f} ms / {m['sdk'].median * 1000:.0f} ms",
             f"{m['kubectl'].median / m['ours'].median:.1f}x / {m['sdk'].median / m['ours'].median:.1f}x faster"))
     ref = sizes.index(1000) if 1000 in sizes else 0
-    for label in ("ours in-process (cache)", "ours via the server"):
+    for label in ("ours in-process (cache)", "ours via the server", "ours via our Python client"):
         growth = per_job[label][-1] / per_job[label][ref]
         res.rows.append(Row(
             f"cost per listed job, {label}: {sizes[ref]:,} -> {sizes[-1]:,} jobs",
