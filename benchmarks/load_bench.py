@@ -33,6 +33,51 @@ from tests.reliability.load import Cluster, LocalJobs, run_load, start_server  #
 CRDS = REPO.parent / "shared" / "conformance" / "crds"
 
 
+def measure(clients: int, seconds: float, jobs: int, backend: str) -> tuple[Result, dict]:
+    """Run the soak once; (report, summary)."""
+    # The double's TLS streams log a warning each time the backend hangs up a followed log on
+    # purpose (a client went away); thousands of those would bury the report.
+    logging.getLogger("tornado.general").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="dtrain-load-") as root:
+        if backend == "kubernetes":
+            progress(f"seeding the Kubernetes API test double with {jobs} jobs")
+            cluster: Cluster | LocalJobs = Cluster(CRDS, jobs)
+            server = start_server(Path(root), cluster)
+        else:
+            progress(f"creating {jobs} local jobs (real processes)")
+            cluster = LocalJobs(Path(root), jobs)
+            server = cluster.server
+        try:
+            progress(f"{clients} clients for {seconds:g} s")
+            result = asyncio.run(run_load(server, cluster, clients, seconds))
+            tracebacks = server.read_log().count("Traceback")
+        finally:
+            cluster.stop()
+            if backend == "kubernetes":
+                server.stop()
+    s = result.summary()
+    s["server_log_tracebacks"] = tracebacks
+    report = Result("load", rows=[
+        Row(f"load: {clients} clients listing {jobs:,} jobs and following logs for {seconds:g} s ({backend})",
+            f"{s['lists']} lists + {s['follows']} log follows ({s['log_lines']} lines)"),
+        Row("  errors", str(s["errors"]), goal="0", met=s["errors"] == 0),
+        Row("  list all jobs, p50 / p99", f"{s['list_p50_ms']} / {s['list_p99_ms']} ms"),
+        Row("  first log line, p50 / p99", f"{s['log_first_line_p50_ms']} / {s['log_first_line_p99_ms']} ms"),
+        Row("  server RSS start / peak / end", f"{s['rss_start_mib']} / {s['rss_peak_mib']} / {s['rss_end_mib']} MiB"),
+        Row("  server RSS growth", f"{s['rss_growth_mib']} MiB"),
+        Row("  tracebacks in the server log", str(tracebacks), goal="0", met=tracebacks == 0),
+    ], notes=[f"load: {clients} clients, {seconds:g} s, {jobs} jobs on the {backend} backend"
+              + (" (API test double)" if backend == "kubernetes" else " (real processes)")
+              + "; every client lists all jobs, then follows one running job's log for a second, in a loop"])
+    return report, s
+
+
+def run(size: str = "full") -> Result:
+    """The soak as part of `make bench`: 50 clients for 30 s (quick: 20 clients for 10 s); 60 s alone."""
+    clients, seconds = (50, 30.0) if size == "full" else (20, 10.0)
+    return measure(clients, seconds, 1000, "kubernetes")[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -42,47 +87,15 @@ def main() -> int:
                         help="kubernetes: the API test double seeded by bulk_load; local: real processes")
     args = parser.parse_args()
     args.jobs = args.jobs or (1000 if args.backend == "kubernetes" else 200)
-    # The double's TLS streams log a warning each time the backend hangs up a followed log on
-    # purpose (a client went away); thousands of those would bury the report.
-    logging.getLogger("tornado.general").setLevel(logging.ERROR)
-
-    with tempfile.TemporaryDirectory(prefix="dtrain-load-") as root:
-        if args.backend == "kubernetes":
-            progress(f"seeding the Kubernetes API test double with {args.jobs} jobs")
-            cluster: Cluster | LocalJobs = Cluster(CRDS, args.jobs)
-            server = start_server(Path(root), cluster)
-        else:
-            progress(f"creating {args.jobs} local jobs (real processes)")
-            cluster = LocalJobs(Path(root), args.jobs)
-            server = cluster.server
-        try:
-            progress(f"{args.clients} clients for {args.seconds:g} s")
-            result = asyncio.run(run_load(server, cluster, args.clients, args.seconds))
-            tracebacks = server.read_log().count("Traceback")
-        finally:
-            cluster.stop()
-            if args.backend == "kubernetes":
-                server.stop()
-    s = result.summary()
-    s["server_log_tracebacks"] = tracebacks
-    report = Result("load", rows=[
-        Row("requests", f"{s['lists']} lists + {s['follows']} log follows ({s['log_lines']} lines)"),
-        Row("errors", str(s["errors"]), goal="0", met=s["errors"] == 0),
-        Row("list all jobs, p50 / p99", f"{s['list_p50_ms']} / {s['list_p99_ms']} ms"),
-        Row("first log line, p50 / p99", f"{s['log_first_line_p50_ms']} / {s['log_first_line_p99_ms']} ms"),
-        Row("server RSS start / peak / end", f"{s['rss_start_mib']} / {s['rss_peak_mib']} / {s['rss_end_mib']} MiB"),
-        Row("server RSS growth", f"{s['rss_growth_mib']} MiB"),
-        Row("tracebacks in the server log", str(tracebacks), goal="0", met=tracebacks == 0),
-    ], notes=[f"{args.clients} clients, {args.seconds:g} s, {args.jobs} jobs on the {args.backend} backend"
-              + (" (API test double)" if args.backend == "kubernetes" else " (real processes)"),
-              f"machine: {json.dumps(machine())}"])
+    report, s = measure(args.clients, args.seconds, args.jobs, args.backend)
+    report.notes.append(f"machine: {json.dumps(machine())}")
     report.print()
     out = REPO / "benchmarks" / "results" / f"load-{args.backend}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": s, "machine": machine()}, indent=2))
     if s["errors"]:
         print("error samples:", *s["error_samples"], sep="\n  ")
-    return 0 if s["errors"] == 0 and tracebacks == 0 else 1
+    return 0 if s["errors"] == 0 and s["server_log_tracebacks"] == 0 else 1
 
 
 if __name__ == "__main__":
