@@ -40,6 +40,9 @@ COLUMNS = (
 )
 NAME_WIDTH = "26%"
 CHECK_WIDTH = "28px"
+# Fixed, so the header can leave the same room above them as the row's buttons take.
+LOG_WIDTH = "48px"
+OUTPUT_WIDTH = "68px"
 NAME_WIDTH_COMPACT = "50%"
 
 
@@ -53,13 +56,16 @@ def grid(cells: list[str], compact: bool, css: str = "") -> str:
 
 
 def header_html(compact: bool) -> str:
-    """The list's header line: a checkbox-wide gap, "Name" as wide as the name buttons, the grid."""
+    """The list's header line, laid out as a row's first line (each widget there has a 2px margin):
+    a checkbox-wide gap, "Name" as wide as the name buttons, the grid, then room for the buttons."""
     name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
+    buttons = "" if compact else "".join(
+        f"<span style='flex:0 0 auto;width:{w};margin:0 2px'></span>" for w in (LOG_WIDTH, OUTPUT_WIDTH))
     return ("<div style='display:flex;align-items:center'>"
-            f"<span style='width:{CHECK_WIDTH};min-width:{CHECK_WIDTH};margin:0 2px'></span>"
-            f"<span class='dtrain-cell' style='width:{name_width};margin:0 2px'>Name</span>"
-            f"<div style='flex:1 1 auto;min-width:0;margin:0 2px'>"
-            f"{grid([esc(title) for title, _w, _c in COLUMNS], compact)}</div></div>")
+            f"<span style='flex:0 0 auto;width:{CHECK_WIDTH};margin:0 2px'></span>"
+            f"<span class='dtrain-cell' style='flex:0 0 auto;width:{name_width};margin:0 2px'>Name</span>"
+            f"<div style='flex:1 1 0%;min-width:0;margin:0 2px'>"
+            f"{grid([esc(title) for title, _w, _c in COLUMNS], compact)}</div>{buttons}</div>")
 
 
 class RowLook:
@@ -73,9 +79,11 @@ class RowLook:
     def __init__(self, compact: bool = False) -> None:
         self.check = widgets.Layout(width=CHECK_WIDTH, min_width=CHECK_WIDTH)
         self.name = widgets.Layout(width=NAME_WIDTH_COMPACT if compact else NAME_WIDTH, min_width="0")
-        self.facts = widgets.Layout(flex="1 1 auto", min_width="0")
-        self.log = widgets.Layout(width="auto", min_width="48px", flex="0 0 auto")
-        self.output = widgets.Layout(width="auto", min_width="68px", flex="0 0 auto")
+        # Basis 0, not auto: the row wraps (its pods go under it), and an auto basis (the text's
+        # width) would wrap the facts themselves onto a line of their own.
+        self.facts = widgets.Layout(flex="1 1 0%", min_width="0")
+        self.log = widgets.Layout(width=LOG_WIDTH, min_width=LOG_WIDTH, flex="0 0 auto")
+        self.output = widgets.Layout(width=OUTPUT_WIDTH, min_width=OUTPUT_WIDTH, flex="0 0 auto")
         self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
         self.full_width = widgets.Layout(width="100%")
         self.check_style = CheckboxStyle()
