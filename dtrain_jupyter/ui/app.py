@@ -62,6 +62,10 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.client = client
         self.compact = compact
         self._last_age_refresh = time.monotonic()
+        # The feed's thread starts reading the job list now, while the widgets below are built.
+        self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
+        if start:
+            self.feed.start_reading()
         look = PanelLook()
         # Widgets are opened with their classes and shared looks: each later add_class, and each
         # Layout or Style of its own, is one more message before the panel first shows.
@@ -118,7 +122,6 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.confirm_yes.on_click(self._on_confirm)
         self.confirm_no.on_click(self._on_cancel)
 
-        self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
         self.feed.on_error = self.report_error
         self.feed.add_pump(self._flush_log)
         self.feed.add_pump(self._refresh_ages)

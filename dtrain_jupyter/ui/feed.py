@@ -91,9 +91,16 @@ class ChangeFeed:
         self._degraded = False
         self._backends_at = 0.0
         self._first_answer = threading.Event()  # set once the first snapshot or outage is queued
+        self._primed = False
         self.on_error: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def start_reading(self) -> None:
+        """Start only the polling thread, so the first job list is read while the caller goes on."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll_forever, name="dtrain-feed", daemon=True)
+            self._thread.start()
+
     def start(self, prime: bool = False) -> None:
         """Start the polling thread and, when a loop runs here (a kernel), the drain task.
 
@@ -102,12 +109,11 @@ class ChangeFeed:
         the same render rather than a drain interval later; a slow server only delays the panel
         by that bound, and the list then arrives as usual.
         """
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._poll_forever, name="dtrain-feed", daemon=True)
-            self._thread.start()
-            if prime:
-                self._first_answer.wait(PRIME_WAIT_S)
-                self.drain()
+        self.start_reading()
+        if prime and not self._primed:
+            self._primed = True
+            self._first_answer.wait(PRIME_WAIT_S)
+            self.drain()
         if self._task is None:
             try:
                 loop = asyncio.get_running_loop()

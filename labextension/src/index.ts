@@ -75,6 +75,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         let widget = tracker.find(w => w.id === MAIN_ID) ?? null;
         if (!widget || widget.isDisposed) {
           widget = takeMainWidget();
+          // Ask the kernel for the panel first: it builds while the tab is being placed.
+          void widget.content.start();
           await tracker.add(widget);
           app.shell.add(widget, 'main');
         }
