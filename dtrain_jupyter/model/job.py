@@ -22,6 +22,9 @@ class ReplicaCounts:
     failed: int = 0
 
 
+_PHASES: dict[Any, Phase] = {p.value: p for p in Phase}
+
+
 @dataclass
 class JobStatus:
     phase: Phase = Phase.PENDING
@@ -45,10 +48,9 @@ class JobStatus:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "JobStatus":
-        try:
-            phase = Phase(data.get("phase", "Pending"))
-        except ValueError:
-            phase = Phase.UNKNOWN
+        # A dict lookup, not Phase(value): a list decodes thousands of these.
+        value = data.get("phase", "Pending")
+        phase = _PHASES.get(value, Phase.UNKNOWN) if isinstance(value, str) else Phase.UNKNOWN
         return cls(
             phase=phase,
             reason=data.get("reason", ""),
