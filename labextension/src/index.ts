@@ -11,7 +11,8 @@
  * the browser is idle, the main panel's kernel is started and its Python imported, so the first
  * click on the card shows the jobs without waiting for a Python process to start. It costs one
  * idle kernel ("Distributed Training" in the running-kernels list) per JupyterLab server, reused
- * across reloads; `document.body.dataset.dtrainWarm` says "ready", "off" or "skipped".
+ * across reloads. `document.body.dataset.dtrainWarm` says "warming", then "ready" or "failed";
+ * "off" (by the setting) or "skipped" (the tab was restored open).
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import {
@@ -161,8 +162,7 @@ async function warmWhenIdle(
     return;
   }
   mark('warming');
-  await shell.warm();
-  mark('ready');
+  mark((await shell.warm()) ? 'ready' : 'failed');
 }
 
 /** A main-area tab holding the full-width panel, with a kernel restart button. */

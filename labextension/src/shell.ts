@@ -134,9 +134,10 @@ export class DTrainShell extends Panel {
 
   /**
    * Start the kernel, bind the widget manager and import the panel's Python, without
-   * rendering anything. Resolves when done; never rejects (start() reports a failure).
+   * rendering anything on screen. Resolves true when done, false when something failed (never
+   * rejects: start() reports the failure when the panel is opened).
    */
-  warm(): Promise<void> {
+  warm(): Promise<boolean> {
     if (!this._warmed) {
       this._warmed = this._prepare()
         .then(async () => {
@@ -148,8 +149,9 @@ export class DTrainShell extends Panel {
             await new Promise(resolve => requestAnimationFrame(resolve));
             this._dropWarmOutput();
           }
+          return true;
         })
-        .catch(() => undefined);
+        .catch(() => false);
     }
     return this._warmed;
   }
@@ -298,7 +300,7 @@ export class DTrainShell extends Panel {
   private _binding: IDisposable | null = null;
   private _started: Promise<void> | null = null;
   private _prepared: Promise<void> | null = null;
-  private _warmed: Promise<void> | null = null;
+  private _warmed: Promise<boolean> | null = null;
   private _bootstrapped = false;
   private _bound = false;
   private _pendingBootstrap = false;
