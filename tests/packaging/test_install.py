@@ -85,6 +85,14 @@ def test_installed_labextension_is_built_from_these_sources() -> None:
     assert json.loads((INSTALLED_EXT / "install.json").read_text())["packageName"] == PKG
 
 
+def test_installed_settings_schema_is_the_sources_one() -> None:
+    # JupyterLab finds the extension's settings (warmKernel) in schemas/<package>/plugin.json.
+    installed = INSTALLED_EXT / "schemas" / NPM_NAME / "plugin.json"
+    source = REPO / "labextension" / "schema" / "plugin.json"
+    assert json.loads(installed.read_text()) == json.loads(source.read_text())
+    assert json.loads(installed.read_text())["properties"]["warmKernel"]["default"] is True
+
+
 def test_prebuilt_bundle_is_thin_and_shares_ipywidgets() -> None:
     static = INSTALLED_EXT / "static"
     size = sum(f.stat().st_size for f in static.rglob("*") if f.is_file())
