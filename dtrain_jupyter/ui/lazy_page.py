@@ -46,11 +46,6 @@ class LazyPage(Generic[Part]):
             self.box.children = (self._part,)
         return self._part
 
-    def close(self) -> None:
-        if self._part is not None:
-            self._part.close()
-        self.box.close()
-
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"LazyPage(built={self.built})"
 
