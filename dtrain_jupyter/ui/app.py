@@ -18,11 +18,11 @@ from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
 from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
 from .job_list import JobList
-from .lazy_page import LazyPage, built_parts
+from .pages import LaterPages
 from .styles import PanelLook, style_widget
 from .words import esc, job_ref
 
-if TYPE_CHECKING:  # the New, Log and Output pages are imported when first opened
+if TYPE_CHECKING:  # the New, Log and Output pages are imported when first opened (pages.py)
     from .log_view import LogView
     from .output_view import OutputView
     from .wizard import Wizard
@@ -99,14 +99,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button], layout=look.wrap)
         jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=look.full)
 
-        # Only the Jobs page is built now; the others when first opened (see lazy_page.py).
-        self._backends: tuple[dict[str, Any], ...] = ()
-        self._new_page: LazyPage[widgets.VBox] = LazyPage(self._build_new_page, "dtrain-new-page", look.full)
-        self._yaml_page: LazyPage[YamlEditor] = LazyPage(self._build_yaml_editor, layout=look.full)
-        self._log_page: LazyPage[LogView] = LazyPage(self._build_log_view, "dtrain-log-page", look.full)
-        self._output_page: LazyPage[OutputView] = LazyPage(self._build_output_view, "dtrain-output-page", look.full)
-        self.tabs = widgets.Tab(children=(jobs_page, self._new_page.box, self._log_page.box, self._output_page.box),
-                                titles=TABS, layout=look.full)
+        # Only the Jobs page is built now; the others when first opened (pages.py).
+        self.pages = LaterPages(client, self._on_created, self.report_error, look)
+        self.tabs = widgets.Tab(children=(jobs_page, *self.pages.boxes()), titles=TABS, layout=look.full)
         self.tabs.observe(self._on_tab, "selected_index")
         for part in (self.banner, self.job_list):
             part.on_error = self.report_error
@@ -123,7 +118,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.confirm_no.on_click(self._on_cancel)
 
         self.feed.on_error = self.report_error
-        self.feed.add_pump(self._flush_log)
+        self.feed.add_pump(self.pages.flush_log)
         self.feed.add_pump(self._refresh_ages)
         if start:
             self.feed.start(prime=True)
@@ -142,8 +137,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # Widget.__del__ may call close() on a half-built app; stop only what exists.
         if hasattr(self, "feed"):
             self.feed.stop()
-            if self._log_page.part is not None:
-                self._log_page.part.stop()
+            self.pages.stop()
         super().close()
 
     # ------------------------------------------------------------------ feed
@@ -169,7 +163,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                         current[job.uid] = job
                         changed = True
                 elif item.kind == BACKENDS:
-                    self._set_backends(tuple(item.payload))
+                    self.banner.backends = tuple(item.payload)
+                    self.pages.set_backends(tuple(item.payload))
                 elif item.kind == PROBLEMS:
                     self.banner.problems = tuple(item.payload)
                 elif item.kind == OUTAGE:
@@ -196,12 +191,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_jobs(self, change: dict[str, Any]) -> None:
         self.job_list.jobs = self.jobs
-        by_uid = {j.uid: j for j in self.jobs}
-        for view in built_parts(self._log_page, self._output_page):
-            if view.job is not None and view.job.uid in by_uid and by_uid[view.job.uid] is not view.job:
-                view.job = by_uid[view.job.uid]
-        if self._new_page.built:
-            self.wizard.taken = self._taken_names()
+        self.pages.set_jobs(self.jobs)
 
     @observe("selected")
     @guarded
@@ -229,11 +219,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_tab(self, change: dict[str, Any]) -> None:
-        index = change["new"]
-        pages = {TABS.index("New"): self._new_page, TABS.index("Log"): self._log_page,
-                 TABS.index("Output"): self._output_page}
-        if index in pages:
-            pages[index].get()
+        if change["new"] is not None:
+            self.pages.open(TABS[change["new"]])
 
     # ------------------------------------------------------------------ handlers
     @guarded
@@ -258,12 +245,6 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_new(self, _button: widgets.Button) -> None:
         self.tabs.selected_index = TABS.index("New")
-
-    @guarded
-    def _on_mode(self, change: dict[str, Any]) -> None:
-        if change["new"] == "YAML":
-            self._yaml_page.get()
-        self._new_stack.selected_index = 0 if change["new"] == "Wizard" else 1
 
     @guarded
     def _on_delete(self, _button: widgets.Button) -> None:
@@ -318,90 +299,31 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.info = f"Created {job_ref(job)}"
         self.tabs.selected_index = TABS.index("Jobs")
 
-    def _edit_as_yaml(self, text: str) -> None:
-        self.yaml_editor.text = text
-        self.mode.value = "YAML"
-
-    # ------------------------------------------------------------------ pages built on first use
+    # ------------------------------------------------------------------ the later pages' parts
     @property
     def wizard(self) -> Wizard:
         """The New page's wizard (building the page when it was not opened yet)."""
-        self._new_page.get()
-        return self._wizard
+        return self.pages.wizard
 
     @property
     def yaml_editor(self) -> YamlEditor:
-        self._new_page.get()
-        return self._yaml_page.get()
+        return self.pages.yaml_editor
 
     @property
     def mode(self) -> widgets.ToggleButtons:
-        self._new_page.get()
-        return self._mode
+        return self.pages.mode
 
     @property
     def new_stack(self) -> widgets.Stack:
-        self._new_page.get()
-        return self._new_stack
+        return self.pages.new_stack
 
     @property
     def log_view(self) -> LogView:
-        return self._log_page.get()
+        return self.pages.log_view
 
     @property
     def output_view(self) -> OutputView:
-        return self._output_page.get()
-
-    def _build_new_page(self) -> widgets.VBox:
-        from .wizard import Wizard
-
-        self._wizard = Wizard(self.client, self._on_created, self._edit_as_yaml)
-        self._wizard.on_error = self.report_error
-        self._wizard.backends = self._backends
-        self._wizard.taken = self._taken_names()
-        self._mode = widgets.ToggleButtons(options=("Wizard", "YAML"), value="Wizard")
-        self._mode.style.button_width = "auto"
-        self._mode.add_class("dtrain-mode")
-        self._mode.observe(self._on_mode, "value")
-        self._new_stack = widgets.Stack([self._wizard, self._yaml_page.box], selected_index=0)
-        return widgets.VBox([self._mode, self._new_stack], layout=widgets.Layout(width="100%"))
-
-    def _build_yaml_editor(self) -> YamlEditor:
-        from .yaml_editor import YamlEditor
-
-        editor = YamlEditor(self.client, self._on_created)
-        editor.on_error = self.report_error
-        editor.set_backends(self._backends)
-        return editor
-
-    def _build_log_view(self) -> LogView:
-        from .log_view import LogView
-
-        view = LogView(self.client)
-        view.on_error = self.report_error
-        return view
-
-    def _build_output_view(self) -> OutputView:
-        from .output_view import OutputView
-
-        view = OutputView(self.client)
-        view.on_error = self.report_error
-        return view
-
-    def _set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
-        self._backends = backends
-        self.banner.backends = backends
-        if self._new_page.built:
-            self._wizard.backends = backends
-        if self._yaml_page.part is not None:
-            self._yaml_page.part.set_backends(backends)
-
-    def _flush_log(self) -> None:
-        if self._log_page.part is not None:
-            self._log_page.part.flush()
-
-    def _taken_names(self) -> frozenset[tuple[str, str, str]]:
-        return frozenset((j.backend, j.namespace, j.name) for j in self.jobs)
+        return self.pages.output_view
 
     # ------------------------------------------------------------------ helpers
     def _selected_jobs(self) -> list[Job]:

@@ -9,7 +9,7 @@ on first use, so opening the panel only pays for the job list.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar
 
 import ipywidgets as widgets
 
@@ -48,8 +48,3 @@ class LazyPage(Generic[Part]):
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"LazyPage(built={self.built})"
-
-
-def built_parts(*pages: "LazyPage[Any]") -> list[Any]:
-    """The parts of `pages` that exist, in order."""
-    return [p.part for p in pages if p.part is not None]

@@ -84,15 +84,15 @@ def test_the_panel_opens_only_its_jobs_page_until_another_tab_is_chosen(comms) -
         at_first = sum(1 for c in comms if c[0] == "comm_open")
         # The Jobs page: title, banner, toolbar, filters, header, footer... not the New/Log/Output pages.
         assert at_first < 120, f"{at_first} widget models before any job is listed"
-        assert not app._new_page.built and not app._log_page.built and not app._output_page.built
+        assert not app.pages.new.built and not app.pages.log.built and not app.pages.output.built
         app.tabs.selected_index = TABS.index("New")
-        assert app._new_page.built and not app._yaml_page.built
+        assert app.pages.new.built and not app.pages.yaml.built
         assert sum(1 for c in comms if c[0] == "comm_open") > at_first + 100  # the wizard came now
-        assert app._new_page.box.children and app.wizard in app.new_stack.children
+        assert app.pages.new.box.children and app.wizard in app.new_stack.children
         app.mode.value = "YAML"
-        assert app._yaml_page.built and app.new_stack.selected_index == 1
+        assert app.pages.yaml.built and app.new_stack.selected_index == 1
         app.tabs.selected_index = TABS.index("Output")
-        assert app._output_page.built and not app._log_page.built
+        assert app.pages.output.built and not app.pages.log.built
     finally:
         app.close()
 
