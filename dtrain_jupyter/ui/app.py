@@ -8,7 +8,7 @@ output, a job was created) to the right place. It talks only to `dtrain_jupyter.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Bool, Tuple, Unicode, observe, validate
@@ -21,12 +21,6 @@ from .job_list import JobList
 from .pages import LaterPages
 from .styles import PanelLook, style_widget
 from .words import esc, job_ref
-
-if TYPE_CHECKING:  # the New, Log and Output pages are imported when first opened (pages.py)
-    from .log_view import LogView
-    from .output_view import OutputView
-    from .wizard import Wizard
-    from .yaml_editor import YamlEditor
 
 TABS = ("Jobs", "New", "Log", "Output")
 AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration"
@@ -288,42 +282,16 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # Called from a row's guarded handler, so a failure here already reaches the error line.
         if action == "log":
             self.tabs.selected_index = TABS.index("Log")
-            self.log_view.show(job, pod)
+            self.pages.log_view.show(job, pod)
         elif action == "output":
             self.tabs.selected_index = TABS.index("Output")
-            self.output_view.show(job)
+            self.pages.output_view.show(job)
 
     def _on_created(self, job: Job) -> None:
         self.upsert(job)
         self.error = ""
         self.info = f"Created {job_ref(job)}"
         self.tabs.selected_index = TABS.index("Jobs")
-
-    # ------------------------------------------------------------------ the later pages' parts
-    @property
-    def wizard(self) -> Wizard:
-        """The New page's wizard (building the page when it was not opened yet)."""
-        return self.pages.wizard
-
-    @property
-    def yaml_editor(self) -> YamlEditor:
-        return self.pages.yaml_editor
-
-    @property
-    def mode(self) -> widgets.ToggleButtons:
-        return self.pages.mode
-
-    @property
-    def new_stack(self) -> widgets.Stack:
-        return self.pages.new_stack
-
-    @property
-    def log_view(self) -> LogView:
-        return self.pages.log_view
-
-    @property
-    def output_view(self) -> OutputView:
-        return self.pages.output_view
 
     # ------------------------------------------------------------------ helpers
     def _selected_jobs(self) -> list[Job]:

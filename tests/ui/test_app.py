@@ -83,10 +83,10 @@ def test_row_log_and_output_buttons_open_their_tabs(app: DTrainApp, client) -> N
     row = app.job_list.row_by_name(name)
     row.log_button.click()
     assert app.tabs.selected_index == TABS.index("Log")
-    until(app, lambda: any("to the log" in line for line in app.log_view.visible_lines()), what="log")
+    until(app, lambda: any("to the log" in line for line in app.pages.log_view.visible_lines()), what="log")
     row.output_button.click()
     assert app.tabs.selected_index == TABS.index("Output")
-    assert name in app.output_view.summary.value
+    assert name in app.pages.output_view.summary.value
     client.delete(name, kind="PyTorchJob")
 
 

@@ -88,9 +88,9 @@ def test_the_panel_opens_only_its_jobs_page_until_another_tab_is_chosen(comms) -
         app.tabs.selected_index = TABS.index("New")
         assert app.pages.new.built and not app.pages.yaml.built
         assert sum(1 for c in comms if c[0] == "comm_open") > at_first + 100  # the wizard came now
-        assert app.pages.new.box.children and app.wizard in app.new_stack.children
-        app.mode.value = "YAML"
-        assert app.pages.yaml.built and app.new_stack.selected_index == 1
+        assert app.pages.new.box.children and app.pages.wizard in app.pages.new_stack.children
+        app.pages.mode.value = "YAML"
+        assert app.pages.yaml.built and app.pages.new_stack.selected_index == 1
         app.tabs.selected_index = TABS.index("Output")
         assert app.pages.output.built and not app.pages.log.built
     finally:
@@ -104,10 +104,10 @@ def test_a_page_built_late_gets_what_the_panel_already_knows(comms) -> None:
     try:
         backends = [{"name": "local", "ready": True, "namespaces": ["default"], "default_namespace": "default"}]
         app.apply([FeedItem(BACKENDS, backends), FeedItem(SNAPSHOT, [a_job(1)])])
-        wizard = app.wizard  # built now, after the facts arrived
+        wizard = app.pages.wizard  # built now, after the facts arrived
         assert wizard.backends == tuple(backends)
         assert ("local", "default", "job-1") in wizard.taken
-        assert app.yaml_editor is not None
+        assert app.pages.yaml_editor is not None
     finally:
         app.close()
 

@@ -21,7 +21,7 @@ def test_name_rule_is_a_dns_1035_label(name: str, ok: bool) -> None:
 
 
 def test_name_is_checked_as_you_type(app: DTrainApp) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     w.name.value = "Bad_Name"
     assert w.name.error
     assert "dtrain-field-error" in w.name.error_line._dom_classes
@@ -35,8 +35,8 @@ def test_a_taken_name_is_flagged(app: DTrainApp, client) -> None:
     name = unique("taken")
     client.create(python_job(name, "print(1)"))
     until(app, lambda: any(j.name == name for j in app.jobs), what=name)
-    app.wizard.name.value = name
-    assert "already exists" in app.wizard.name.error
+    app.pages.wizard.name.value = name
+    assert "already exists" in app.pages.wizard.name.error
     client.delete(name, kind="PyTorchJob")
 
 
@@ -46,7 +46,7 @@ def test_a_taken_name_is_flagged(app: DTrainApp, client) -> None:
     ("MPIJob", ["Launcher", "Worker"]),
 ], ids=["pytorch", "tensorflow", "mpi"])
 def test_each_platform_offers_its_roles_and_extras(app: DTrainApp, platform: str, roles: list[str]) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     w.platform.value = platform
     assert list(w.role_editors) == roles
     assert (w.nproc.layout.display != "none") is (platform == "PyTorchJob")
@@ -56,14 +56,14 @@ def test_each_platform_offers_its_roles_and_extras(app: DTrainApp, platform: str
 
 
 def test_the_local_backend_says_the_image_is_not_used(app: DTrainApp) -> None:
-    until(app, lambda: app.wizard.backends, what="backends")
-    assert app.wizard.backend.value == "local"
-    assert app.wizard.image_note.layout.display != "none"
+    until(app, lambda: app.pages.wizard.backends, what="backends")
+    assert app.pages.wizard.backend.value == "local"
+    assert app.pages.wizard.image_note.layout.display != "none"
     assert "not used" in LOCAL_IMAGE_NOTE
 
 
 def test_errors_appear_next_to_their_fields(app: DTrainApp) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     w.platform.value = "PyTorchJob"
     w.name.value = "errs"
     w.role_editors["Worker"].cpu.value = "2x"
@@ -84,7 +84,7 @@ def test_errors_appear_next_to_their_fields(app: DTrainApp) -> None:
 
 
 def test_review_shows_the_yaml_and_edit_as_yaml_carries_it(app: DTrainApp) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     w.platform.value = "TFJob"
     w.name.value = "to-yaml"
     w.role_editors["PS"].count.value = 1
@@ -93,14 +93,14 @@ def test_review_shows_the_yaml_and_edit_as_yaml_carries_it(app: DTrainApp) -> No
     assert "to-yaml" in w.review.value and "PS:" in w.review.value
     w.yaml_button.click()
     assert app.error == ""
-    assert app.mode.value == "YAML"
-    spec = JobSpec.from_yaml(app.yaml_editor.text)
+    assert app.pages.mode.value == "YAML"
+    spec = JobSpec.from_yaml(app.pages.yaml_editor.text)
     assert spec.name == "to-yaml" and spec.kind == "TFJob"
     assert spec.roles["Worker"].replicas == 3 and spec.roles["PS"].replicas == 1
 
 
 def test_create_a_pytorch_job_with_two_workers(app: DTrainApp, client) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     app.new_button.click()
     assert app.tabs.selected_index == TABS.index("New")
     w.platform.value = "PyTorchJob"
@@ -131,7 +131,7 @@ def test_create_a_pytorch_job_with_two_workers(app: DTrainApp, client) -> None:
 
 
 def test_create_refused_shows_the_error_and_keeps_the_step(app: DTrainApp) -> None:
-    w = app.wizard
+    w = app.pages.wizard
     w.platform.value = "PyTorchJob"
     w.name.value = "Not-A-Name"
     w.step = 3

@@ -32,7 +32,7 @@ spec:
 
 
 def test_prefilled_with_a_template_per_framework(app: DTrainApp) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     kinds = set()
     for _label, value in editor.template.options:
         editor.template.value = value
@@ -47,7 +47,7 @@ def test_prefilled_with_a_template_per_framework(app: DTrainApp) -> None:
     ("apiVersion: kubeflow.org/v1\nkind: TFJob\nmetadata:\n\tname: x\n", 4),
 ], ids=["unclosed-bracket", "tab"])
 def test_syntax_errors_come_with_their_line(app: DTrainApp, text: str, line: int) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     editor.area.value = text
     editor.validate_button.click()
     assert app.error == ""
@@ -57,7 +57,7 @@ def test_syntax_errors_come_with_their_line(app: DTrainApp, text: str, line: int
 
 
 def test_field_errors_point_at_the_field(app: DTrainApp) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     editor.area.value = TF_JOB.format(name="Bad_Name")
     editor.validate_button.click()
     issue = next(i for i in editor.issues if i.path == "metadata.name")
@@ -68,7 +68,7 @@ def test_field_errors_point_at_the_field(app: DTrainApp) -> None:
 
 
 def test_valid_text_passes_the_server_dry_run(app: DTrainApp, client) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     name = unique("dry")
     editor.area.value = TF_JOB.format(name=name)
     editor.validate_button.click()
@@ -78,7 +78,7 @@ def test_valid_text_passes_the_server_dry_run(app: DTrainApp, client) -> None:
 
 
 def test_create_a_tfjob_from_yaml(app: DTrainApp, client) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     name = unique("yaml")
     editor.area.value = TF_JOB.format(name=name)
     editor.create_button.click()
@@ -92,7 +92,7 @@ def test_create_a_tfjob_from_yaml(app: DTrainApp, client) -> None:
 
 
 def test_create_twice_reports_that_the_name_is_taken(app: DTrainApp, client) -> None:
-    editor = app.yaml_editor
+    editor = app.pages.yaml_editor
     name = unique("twice")
     editor.area.value = TF_JOB.format(name=name)
     editor.create_button.click()
