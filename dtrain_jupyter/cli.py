@@ -301,6 +301,12 @@ def cmd_events(ctx: _Context) -> int:
 def cmd_logs(ctx: _Context) -> int:
     a = ctx.args
     merged = a.pod is None
+    if not merged and not a.timestamps and a.since_seconds is None:
+        # One pod, lines as they are: relay the server's plain text (no object per line).
+        for chunk in ctx.client.log_bytes(a.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
+                                          container=a.container, **ctx.where()):
+            ctx.console.write_bytes(chunk)
+        return 0
     for line in ctx.client.logs(a.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
                                 since_seconds=a.since_seconds, timestamps=a.timestamps,
                                 container=a.container, **ctx.where()):

@@ -41,6 +41,13 @@ def test_create_logs_wait_outputs_delete(client: Client) -> None:
     assert all(isinstance(x, LogLine) for x in lines)
     assert sorted(x.line for x in lines) == ["hello from rank 0", "hello from rank 1"]
     assert sorted(x.line for x in client.logs(f"pytorchjob/{name}", follow=True)) == sorted(x.line for x in lines)
+    # The plain-text form: the same lines, bytes as the replica wrote them, no object per line.
+    master = f"{name}-master-0"
+    assert b"".join(client.log_bytes(name, pod=master)) == b"hello from rank 0\n"
+    assert b"".join(client.log_bytes(name, pod=master, tail=0)) == b""
+    with pytest.raises(DTrainError) as missing:
+        list(client.log_bytes(name, pod=f"{name}-nope-0"))
+    assert missing.value.status_code in (400, 404) and "nope" in missing.value.message
     pods = client.pods(name)
     assert len(pods) == 2 and "Master" in pods.text()
     assert sorted(f.path for f in client.outputs(name)) == ["rank-0.txt", "rank-1.txt"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any, AsyncIterator
 
@@ -22,6 +23,8 @@ from ..model.job import LogLine
 from .base import DTrainHandler, plural_of
 from .job_json import JobListEncoder
 from .openapi import openapi_document
+
+log = logging.getLogger(__name__)
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
 MAX_POLL_SECONDS = 55.0
@@ -210,7 +213,9 @@ class LogHandler(DTrainHandler):
     async def _stream_text(self, chunks: AsyncIterator[bytes]) -> None:
         """Relay byte chunks, each flushed before the next is read: memory holds about one chunk.
 
-        An error after the first byte cannot be told in plain text; the response just ends.
+        Plain text has no way to say "error" after the first byte, and ending the body normally
+        would pass a cut log off as whole. So the connection is dropped without the body's end:
+        the client sees an incomplete transfer (httpx: RemoteProtocolError) and can say so.
         """
         sent = False
         try:
@@ -220,9 +225,12 @@ class LogHandler(DTrainHandler):
                 await self.flush()
         except StreamClosedError:
             return
-        except DTrainError:
+        except DTrainError as e:
             if not sent:
                 raise
+            log.warning("text log stream cut by an error after its first bytes: %s", e.message)
+            self.request.connection.close()
+            return
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:

@@ -54,3 +54,29 @@ async def test_text_format_errors_are_json(api) -> None:
     assert code == 404 and err["error"] == "NotFound"
     code, err, _ = await api("local", "namespaces", "default", "pytorchjobs", "missing", "log", params={"format": "text"})
     assert code == 404 and err["error"] == "JobNotFound"
+
+
+async def test_an_error_after_the_first_bytes_cuts_the_transfer_instead_of_ending_it(api, jp_serverapp,
+                                                                                     monkeypatch) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    from dtrain_jupyter.errors import BackendUnavailable
+    from dtrain_jupyter.service import JobService
+
+    path, pod = await _finished_job(api)
+
+    async def broken(self, *args, **kwargs):
+        async def chunks():
+            yield b"line 0\n"
+            raise BackendUnavailable("the node went away")
+        return chunks()
+
+    monkeypatch.setattr(JobService, "log_text", broken)
+    # A short log must not pass for a whole one: the body is left unterminated, and the
+    # client's read fails rather than returning "line 0\n" as the log.
+    try:
+        code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text"}, raw=True)
+    except (HTTPClientError, OSError) as e:
+        assert "closed" in str(e).lower() or isinstance(e, OSError)
+    else:
+        raise AssertionError(f"the cut log arrived as a complete response: {code} {body!r}")
