@@ -340,26 +340,28 @@ class Client:
         url = self._locate(name, kind, namespace, backend) + "/log"
         params = self._params(pod=pod, follow=follow, tail=tail, previous=previous, container=container,
                               format="text")
-        timeout = httpx.Timeout(DEFAULT_TIMEOUT, read=None) if follow else self._http.timeout
-        try:
-            with self._http.stream("GET", url, params=params, timeout=timeout) as response:
-                self._raise_for(response)
-                yield from response.iter_raw()
-        except httpx.TransportError as e:
-            raise BackendUnavailable(f"log stream from {self.url} broke: {e}") from e
+        with self._log_stream(url, params, follow) as response:
+            yield from response.iter_raw()
 
     def _stream_lines(self, url: str, params: dict[str, Any], follow: bool) -> Iterator[LogLine]:
+        with self._log_stream(url, params, follow) as response:
+            for raw in response.iter_lines():
+                if not raw.strip():
+                    continue
+                data = json.loads(raw)
+                if "error" in data and "line" not in data:
+                    raise DTrainError.from_dict(data)
+                yield LogLine.from_dict(data)
+
+    @contextmanager
+    def _log_stream(self, url: str, params: dict[str, Any], follow: bool) -> Iterator[httpx.Response]:
+        """A streamed GET of a log: no read timeout while following; an error answer raises our
+        error type, and a connection that breaks while reading is BackendUnavailable."""
         timeout = httpx.Timeout(DEFAULT_TIMEOUT, read=None) if follow else self._http.timeout
         try:
             with self._http.stream("GET", url, params=params, timeout=timeout) as response:
                 self._raise_for(response)
-                for raw in response.iter_lines():
-                    if not raw.strip():
-                        continue
-                    data = json.loads(raw)
-                    if "error" in data and "line" not in data:
-                        raise DTrainError.from_dict(data)
-                    yield LogLine.from_dict(data)
+                yield response
         except httpx.TransportError as e:
             raise BackendUnavailable(f"log stream from {self.url} broke: {e}") from e
 
