@@ -13,7 +13,7 @@ __all__ = ["show_panel", "get_panel", "warm_up"]
 
 _APP: Any = None
 _CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
-_SAMPLE: Any = None  # warm_up(sample=True)'s widgets, closed by the first show_panel()
+_SAMPLE: list[Any] | None = None  # warm_up(sample=True)'s widgets, closed by the first show_panel()
 
 
 def get_panel(compact: bool = False, client: Any = None) -> Any:
@@ -61,26 +61,23 @@ def warm_up(sample: bool = False) -> None:
         import ipywidgets as widgets
         from IPython.display import display
 
-        line = widgets.HBox([widgets.Checkbox(indent=False), widgets.Button(description="sample"),
-                             widgets.HTML("<b>sample</b>")])
-        _SAMPLE = widgets.VBox([widgets.Tab([widgets.VBox([line, widgets.Label("sample")])]),
-                                widgets.HBox([widgets.Text(), widgets.Dropdown(options=["sample"])])])
-        display(_SAMPLE)
+        leaves = [widgets.Checkbox(indent=False), widgets.Button(description="sample"),
+                  widgets.HTML("<b>sample</b>"), widgets.Label("sample"), widgets.Text(),
+                  widgets.Dropdown(options=["sample"])]
+        line = widgets.HBox(leaves[:3])
+        page = widgets.VBox([line, leaves[3]])
+        tab = widgets.Tab([page])
+        inputs = widgets.HBox(leaves[4:])
+        box = widgets.VBox([tab, inputs])
+        _SAMPLE = [box, tab, page, line, inputs, *leaves]
+        display(box)
 
 
 def _close_sample() -> None:
     global _SAMPLE
-    if _SAMPLE is not None:
-        for w in _walk(_SAMPLE):
-            w.close()
-        _SAMPLE = None
-
-
-def _walk(widget: Any) -> list[Any]:
-    found = [widget]
-    for child in getattr(widget, "children", ()):
-        found.extend(_walk(child))
-    return found
+    for widget in _SAMPLE or ():
+        widget.close()
+    _SAMPLE = None
 
 
 def show_panel(compact: bool = False, client: Any = None) -> Any:
