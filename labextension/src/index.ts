@@ -73,16 +73,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Create, watch and inspect distributed training jobs',
       icon: args => (args['isPalette'] ? undefined : dtrainIcon),
       execute: async () => {
-        let widget = tracker.find(w => w.id === MAIN_ID) ?? null;
-        if (!widget || widget.isDisposed) {
-          widget = takeMainWidget();
-          // Ask the kernel for the panel first: it builds while the tab is being placed.
-          void widget.content.start();
+        const open = tracker.find(w => w.id === MAIN_ID && !w.isDisposed);
+        const widget = open ?? takeMainWidget();
+        // Ask the kernel for the panel first (start() is idempotent): it builds while the tab is placed.
+        void widget.content.start();
+        if (!open) {
           await tracker.add(widget);
           app.shell.add(widget, 'main');
         }
         app.shell.activateById(widget.id);
-        void widget.content.start();
         return widget;
       }
     });
