@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything `make run` and `make test` need, from a brand-new Debian machine with
 # Python 3.10+ and Node.js 20: the venv at .venv, the package (editable, with its test extras)
-# whose install builds the labextension through the hatch-jupyter-builder hook, torch pinned to
-# the CPU build on disk, and -- with --browser -- Debian's Chromium for the browser tests.
+# whose install builds the labextension through the hatch-jupyter-builder hook, torch at its
+# pinned version, and -- with --browser -- Debian's Chromium for the browser tests.
 #
 # Idempotent and quick when already done: a stamp in .venv records a hash of every input of
 # the install (pyproject.toml, the labextension sources and lockfile, the Jupyter config, this
@@ -19,7 +19,9 @@ PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.dtrain-setup-stamp"
 CHROMIUM=/usr/bin/chromium
-# A bare `torch` (or a range) pulls a multi-GB CUDA build; this pin takes the CPU file on disk.
+# One pinned torch for every machine: PyPI's build of 2.13.0 (~0.5 GB wheel plus NVIDIA's
+# libraries, about 5 GB installed; it runs on CPU where there is no GPU). pip's own cache keeps
+# a second setup quick.
 TORCH_PIN="torch==2.13.0"
 WANT_BROWSER=0
 
@@ -105,7 +107,7 @@ install_package() {
         return
     fi
     rm -f "$STAMP"
-    say "installing $TORCH_PIN (CPU build)"
+    say "installing $TORCH_PIN"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$TORCH_PIN"
     # The build hook skips an existing build folder; remove it so the sources just hashed are
     # the ones built and installed.
