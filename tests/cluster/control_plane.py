@@ -87,10 +87,12 @@ class ControlPlane:
         folder: where certificates, kubeconfigs, data and logs go (default: a new temp folder,
             removed by stop()).
         operators: run the operators (False: the CRDs only, nothing acts on jobs).
+        node_agent: run the node agent (False: pods stay Pending and unbound, e.g. for bulk
+            seeding where thousands of animated pods would only cost time).
     """
 
     def __init__(self, mpi_version: str = "v1", crd_dir: Path | None = None, folder: Path | None = None,
-                 operators: bool = True) -> None:
+                 operators: bool = True, node_agent: bool = True) -> None:
         if mpi_version not in ("v1", "v2beta1"):
             raise ValueError(f"mpi_version must be v1 or v2beta1, not {mpi_version!r}")
         self.mpi_version = mpi_version
@@ -98,6 +100,7 @@ class ControlPlane:
         self._own_folder = folder is None
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="dtrain-cluster-"))
         self.operators = operators
+        self.node_agent = node_agent
         self.version = kubernetes_version()
         self.token = secrets.token_hex(16)
         self.limited_token = secrets.token_hex(16)
@@ -148,7 +151,8 @@ class ControlPlane:
         self._install_crds()
         self._create_namespaces_and_rbac()
         self._start_controller_manager()
-        self._start_node_agent()
+        if self.node_agent:
+            self._start_node_agent()
         if self.operators:
             self._start_operators()
         self._wait_for(lambda: self._service_account_exists(), "the default ServiceAccount (kube-controller-manager)", 60)
