@@ -240,8 +240,29 @@ class NodeAgent:
         binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": meta["name"], "uid": meta["uid"]},
                    "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name}}
         # 409: already bound (an event raced the list); 404: deleted meanwhile.
-        self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", binding,
-                         ok=(200, 201, 404, 409))
+        bound = self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
+                                 binding, ok=(200, 201, 404, 409))
+        if bound.get("status") == "Success":
+            self.event(pod, "Normal", "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} "
+                       f"to {self.node_name}", component="default-scheduler")
+
+    def event(self, pod: dict, type_: str, reason: str, message: str, component: str = "kubelet") -> None:
+        """A core/v1 Event about the pod, as the scheduler or a kubelet writes one."""
+        meta = pod["metadata"]
+        now = dt.datetime.now(dt.timezone.utc)
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"name": f"{meta['name']}.{now.strftime('%H%M%S%f')}", "namespace": meta["namespace"]},
+                 "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
+                                    "namespace": meta["namespace"], "uid": meta["uid"]},
+                 "type": type_, "reason": reason, "message": message, "count": 1,
+                 "firstTimestamp": now_iso(), "lastTimestamp": now_iso(),
+                 "source": {"component": component, **({"host": self.node_name} if component == "kubelet" else {})},
+                 "reportingComponent": component, "reportingInstance": self.node_name}
+        try:
+            self.api.request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", event, ok=(201, 404, 409))
+        except (RuntimeError, httpx.HTTPError) as e:
+            # Best effort, as a kubelet's: a namespace being deleted refuses new events (403).
+            print(f"[node-agent] event {reason} for {meta['name']} not written: {e}", flush=True)
 
     # -- a pod's life -----------------------------------------------------------------------
     def containers(self, pod: dict) -> list[dict]:
@@ -274,6 +295,11 @@ class NodeAgent:
                 self.book.write(key, f"[dtrain-node] init container {c['name']} completed")
                 self.book.end(key)
         self.patch_status(state, self.running_status(state))
+        for c in self.containers(pod):
+            if state.restarts == 0:
+                self.event(pod, "Normal", "Pulled", f'Container image "{c.get("image", "")}" already present on machine')
+            self.event(pod, "Normal", "Created", f"Created container: {c['name']}")
+            self.event(pod, "Normal", "Started", f"Started container {c['name']}")
         interval = float(annotation(pod, "log-interval", "1"))
         if interval > 0:
             self.timers.after(interval, lambda: self.tick(uid, interval))
@@ -312,6 +338,8 @@ class NodeAgent:
             with self.lock:
                 state.restarts += 1
                 state.last_state = {"terminated": terminated}
+            self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {self.containers(pod)[0]['name']} "
+                       f"in pod {name}_{ns}({pod['metadata']['uid']})")
             self.timers.after(0.2, lambda: self.start(uid))
             return
         with self.lock:
@@ -332,6 +360,7 @@ class NodeAgent:
             key = (meta["namespace"], meta["name"], c["name"])
             self.book.write(key, f"[dtrain-node] container {c['name']} stopped: the pod is being deleted")
             self.book.end(key)
+            self.event(pod, "Normal", "Killing", f"Stopping container {c['name']}")
         self.timers.after(0.05, lambda: self.api.request(
             "DELETE", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
             {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
