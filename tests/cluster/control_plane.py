@@ -315,7 +315,7 @@ class ControlPlane:
         def established() -> bool:
             for name in names:
                 crd = self.api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions", [])}
+                conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
                 if conditions.get("Established") != "True":
                     return False
             return True

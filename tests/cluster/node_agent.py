@@ -13,6 +13,8 @@ What a pod does is chosen by annotations, on the pod or on the replica template 
     dtrain.test/exit-code      the exit code they exit with (default 0)
     dtrain.test/log-interval   seconds between "step N" log lines (default 1; 0: none)
     dtrain.test/start-seconds  seconds from binding to Running (default 0.2)
+    dtrain.test/unschedulable  the pod is never bound: Pending, PodScheduled False (Unschedulable) with this
+                               message and a FailedScheduling event, as from a scheduler that found no node
     dtrain.test/exit           set on a running pod (kubectl annotate): its containers exit now with this code
 
 A container's log starts with its command line and the operator-given environment, so a test
@@ -206,7 +208,11 @@ class NodeAgent:
     def on_pod(self, pod: dict) -> None:
         meta, spec = pod["metadata"], pod["spec"]
         if not spec.get("nodeName"):
-            if not meta.get("deletionTimestamp"):
+            if meta.get("deletionTimestamp"):
+                return
+            if annotation(pod, "unschedulable") is not None:
+                self.refuse(pod, annotation(pod, "unschedulable") or "0/1 nodes are available.")
+            else:
                 self.bind(pod)
             return
         if spec["nodeName"] != self.node_name:
@@ -245,6 +251,19 @@ class NodeAgent:
         if bound.get("status") == "Success":
             self.event(pod, "Normal", "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} "
                        f"to {self.node_name}", component="default-scheduler")
+
+    def refuse(self, pod: dict, message: str) -> None:
+        """Leave the pod Pending as a scheduler that found no node does (once per pod)."""
+        conditions = pod.get("status", {}).get("conditions") or []
+        if any(c.get("type") == "PodScheduled" and c.get("reason") == "Unschedulable" for c in conditions):
+            return
+        status = {"status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+             "lastTransitionTime": now_iso()}]}}
+        meta = pod["metadata"]
+        self.api.request("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status", status,
+                         content_type="application/merge-patch+json", ok=(200, 404, 409))
+        self.event(pod, "Warning", "FailedScheduling", message, component="default-scheduler")
 
     def event(self, pod: dict, type_: str, reason: str, message: str, component: str = "kubelet") -> None:
         """A core/v1 Event about the pod, as the scheduler or a kubelet writes one."""

@@ -237,7 +237,10 @@ async def stream_logs(
                     continue
             elif name in finished_without_log:
                 continue
-            if _has_log(pod, opts.previous):
+            # One pod's previous log is the kubelet's to refuse ("previous terminated container
+            # ... not found"), as kubectl shows it: ask, rather than say "waiting" for a run that
+            # never comes.
+            if _has_log(pod, opts.previous) or (single and opts.previous and _running(pod)):
                 start(pod)
                 continue
             text = waiting_line(pod, job_name, fw)
