@@ -326,6 +326,10 @@ def _pytorch(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
         count = _replicas(rspec, fw, "Master")
         if count is not None and count != 1:
             issues.append((base + (written, "replicas"), f"PyTorchJob needs exactly 1 Master replica, got {count}"))
+        elif isinstance(rspec, dict) and rspec.get("replicas") is None:
+            # The training-operator's webhook (v1.9) reads a missing count as "not 1" and refuses the job.
+            issues.append((base + (written, "replicas"), "PyTorchJob's Master must say replicas: 1 "
+                                                         "(the operator refuses a Master without it)"))
     if "Worker" in found:
         written, rspec = found["Worker"]
         count = _replicas(rspec, fw, "Worker")
@@ -340,6 +344,10 @@ def _pytorch(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
         else:
             if "Worker" not in found:
                 issues.append((epath, "elasticPolicy needs a Worker replica spec: elastic training scales the Workers"))
+            if elastic.get("nProcPerNode") is not None and spec.get("nprocPerNode") is not None:
+                issues.append((epath + ("nProcPerNode",), "elasticPolicy.nProcPerNode must not be used with "
+                                                          "spec.nprocPerNode: keep spec.nprocPerNode alone (the other "
+                                                          "is deprecated)"))
             for key in ("minReplicas", "maxReplicas", "maxRestarts", "rdzvPort"):
                 _non_negative(elastic.get(key), epath + (key,), key, issues, minimum=1 if "Replicas" in key else 0)
             low, high = elastic.get("minReplicas"), elastic.get("maxReplicas")

@@ -99,7 +99,7 @@ class ControlPlane:
         self.crd_dir = Path(crd_dir or DEFAULT_CRD_DIR)
         self._own_folder = folder is None
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="dtrain-cluster-"))
-        self.operators = operators
+        self.operators = operators  # the training-operator also serves its validating webhooks
         self.node_agent = node_agent
         self.version = kubernetes_version()
         self.token = secrets.token_hex(16)
@@ -266,14 +266,38 @@ class ControlPlane:
         schemes = ["tfjob", "pytorchjob", "xgboostjob", "paddlejob", "jaxjob"]
         if self.mpi_version == "v1":
             schemes.append("mpijob")
-        probe = free_port()
+        probe, webhook = free_port(), free_port()
+        # The operator's validating webhooks serve the API server's own certificate (it names 127.0.0.1).
+        cert_dir = self.folder / "webhook-certs"
+        cert_dir.mkdir(exist_ok=True)
+        shutil.copy(self.pki.apiserver_cert, cert_dir / "tls.crt")
+        shutil.copy(self.pki.apiserver_key, cert_dir / "tls.key")
         self._spawn("training-operator", [
             str(binary_dir() / "training-operator"), f"--metrics-bind-address=127.0.0.1:{free_port()}",
-            f"--health-probe-bind-address=127.0.0.1:{probe}", *(f"--enable-scheme={s}" for s in schemes)], env)
+            f"--health-probe-bind-address=127.0.0.1:{probe}", f"--webhook-port={webhook}",
+            f"--webhook-cert-dir={cert_dir}", *(f"--enable-scheme={s}" for s in schemes)], env)
         self._wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{probe}/readyz", timeout=2).status == 200,
                        "the training-operator's /readyz", 60, "training-operator")
+        self._register_webhooks(webhook)
         if self.mpi_version == "v2beta1":
             self._spawn("mpi-operator", [str(binary_dir() / "mpi-operator"), "--threadiness=4"], env)
+
+    def _register_webhooks(self, port: int) -> None:
+        """The operator's ValidatingWebhookConfiguration (as its release manifests name it), pointing
+        at its webhook server on 127.0.0.1 instead of a Service. MPIJob v1 has no webhook."""
+        ca = base64.b64encode(Path(self.ca_path).read_bytes()).decode()
+        hooks = []
+        for plural in ("jaxjobs", "paddlejobs", "pytorchjobs", "tfjobs", "xgboostjobs"):
+            singular = plural[:-1]
+            hooks.append({
+                "name": f"validator.{singular}.training-operator.kubeflow.org",
+                "admissionReviewVersions": ["v1"], "failurePolicy": "Fail", "sideEffects": "None",
+                "clientConfig": {"url": f"https://127.0.0.1:{port}/validate-kubeflow-org-v1-{singular}", "caBundle": ca},
+                "rules": [{"apiGroups": ["kubeflow.org"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                           "resources": [plural]}]})
+        config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                  "metadata": {"name": "validator.training-operator.kubeflow.org"}, "webhooks": hooks}
+        self.api("POST", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", config, ok=(201, 409))
 
     # -- API --------------------------------------------------------------------------------
     def _ssl(self) -> ssl.SSLContext:

@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from .defaults import apply_defaults
 from .discovery import Registry, ResourceType
 from .patch import PatchError, json_patch, merge_patch
 from .schema import FieldError, Validator, invalid_message, validate_metadata
@@ -191,7 +190,7 @@ class Api:
         errors: list[FieldError] = validate_metadata(obj)
         warnings: list[str] = []
         if rt.schema is not None:
-            v = Validator(rt.schema)
+            v = Validator(rt.schema, defaults=True)
             obj = v.run(obj)
             errors += v.errors
             mode = (q1(query, "fieldValidation") or "Warn").lower()
@@ -205,9 +204,9 @@ class Api:
             name = (obj.get("metadata") or {}).get("name") or ""
             raise ApiError(422, "Invalid", invalid_message(rt.kind_group, name, errors),
                            {**target.details(name), "kind": rt.kind, "causes": [e.cause() for e in errors]})
-        if rt.schema is not None:
-            # The operator's mutating webhook runs after decoding; its output is pruned again.
-            obj = Validator(rt.schema).run(apply_defaults(obj))
+        # No operator defaulting is stored: the training-operator (v1.9) and the MPI Operator have
+        # no mutating webhook; they default a copy in memory when they reconcile (the simulator
+        # does the same), so a job reads back as it was sent plus the schema's own defaults.
         return obj, warnings
 
     def _store_error(self, target: Target, e: StoreError, name: str) -> ApiError:

@@ -30,6 +30,7 @@ from .api import Api, Rule
 from .discovery import Registry, load_crds
 from .logs import LogStore
 from .operators import KINDS, owner_ref
+from .schema import Validator
 from .server import Fault, ServerState, make_app
 from .simulator import Simulator
 from .store import Store
@@ -213,6 +214,14 @@ class KubeDouble:
         """Store an object as-is, bypassing validation (the simulator treats a job like any other)."""
         group = group_version.split("/")[0] if "/" in group_version else ""
         return self.store.create((group, plural), namespace, copy.deepcopy(obj))
+
+    def stored_form(self, obj: dict) -> dict:
+        """A custom object as this server would store it: pruned, with its CRD schema's defaults."""
+        group = str(obj.get("apiVersion", "")).split("/")[0]
+        rt = self.registry.by_kind(group, obj.get("kind", ""))
+        if rt is None or rt.schema is None:
+            return copy.deepcopy(obj)
+        return Validator(rt.schema, defaults=True).run(copy.deepcopy(obj))
 
     def get_object(self, group_version: str, plural: str, namespace: str, name: str) -> dict | None:
         group = group_version.split("/")[0] if "/" in group_version else ""

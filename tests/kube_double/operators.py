@@ -116,6 +116,8 @@ def plan_pods(job: dict) -> list[PlannedPod]:
                 c0 = pod_spec["containers"][0]
                 if not c0.get("command") and not (v2 and c0.get("args")):
                     c0["command"] = ["/usr/sbin/sshd", "-De"] if v2 else ["sleep", "365d"]
+            if job["kind"] == "PyTorchJob" and rtype == "Worker" and "Master" in replica_specs(job):
+                pod_spec.setdefault("initContainers", []).append(pytorch_init_container(f"{name}-master-0"))
             if job["kind"] == "MPIJob" and rtype == "Launcher":
                 if v2:
                     suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
@@ -128,6 +130,15 @@ def plan_pods(job: dict) -> list[PlannedPod]:
             pods.append(PlannedPod(f"{name}-{rtype.lower()}-{i}", rtype, i, labels, pod_spec,
                                    dict(tmeta.get("annotations") or {})))
     return pods
+
+
+def pytorch_init_container(master: str) -> dict:
+    """The init container the training-operator (v1.9, default flags) gives PyTorch workers
+    when the job has a Master: it waits until the master's name resolves."""
+    return {"name": "init-pytorch", "image": "alpine:3.10", "imagePullPolicy": "IfNotPresent",
+            "resources": {"limits": {"cpu": "100m", "memory": "20Mi"}, "requests": {"cpu": "50m", "memory": "10Mi"}},
+            "command": ["sh", "-c", f"err=1;for i in $(seq 100); do if nslookup {master}; then err=0 && break; fi;"
+                                    "echo waiting for master; sleep 2; done; exit $err"]}
 
 
 def is_master_role(job: dict, rtype: str, index: int) -> bool:

@@ -10,7 +10,10 @@ write, and this module does the same, with the same messages:
      `x-kubernetes-int-or-string` (kube-openapi's validator);
   3. validates `metadata.name` as an RFC 1123 subdomain.
 Errors come back as `FieldError`s that the server joins into one 422 Invalid Status.
-CEL rules (`x-kubernetes-validations`) are not evaluated; the conformance CRDs have none.
+CEL rules (`x-kubernetes-validations`) are not evaluated (the conformance CRDs have one, a transition
+rule that keeps `runPolicy.schedulingPolicy.queue` immutable); like the API server, a schema that
+has any adds a cause with field `<nil>` when the object fails its structural validation, saying
+those rules were not checked.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ from typing import Any
 
 _DNS1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _DNS1123_RE = re.compile(f"^{_DNS1123_SUBDOMAIN}$")
+
+
+# The API server's cause (field "<nil>") when CEL rules were skipped because the object was invalid.
+RULES_NOT_CHECKED = ("Invalid value: null: some validation rules were not checked because the object was invalid; "
+                     "correct the existing errors to complete validation")
 
 
 @dataclass(frozen=True)
@@ -97,14 +105,21 @@ class Validator:
     400 (fieldValidation=Strict) or warnings (Warn, the default).
     """
 
-    def __init__(self, schema: dict) -> None:
+    def __init__(self, schema: dict, defaults: bool = False) -> None:
         self.schema = schema
+        self.has_rules = "x-kubernetes-validations" in json.dumps(schema)
+        # On a write the API server also fills each absent field whose schema has a `default`
+        # (structural defaulting), before it checks `required`.
+        self.defaults = defaults
         self.errors: list[FieldError] = []
         self.unknown: list[str] = []
 
     def run(self, obj: dict) -> dict:
         """Return the pruned copy of `obj`; errors land in `self.errors`, unknown fields in `self.unknown`."""
-        return self._walk(obj, self.schema, "", top=True)
+        out = self._walk(obj, self.schema, "", top=True)
+        if self.errors and self.has_rules:
+            self.errors.append(FieldError("FieldValueInvalid", "<nil>", RULES_NOT_CHECKED))
+        return out
 
     def _walk(self, value: Any, schema: dict, path: str, top: bool = False) -> Any:
         if schema.get("x-kubernetes-int-or-string"):
@@ -150,8 +165,12 @@ class Validator:
                 self.unknown.append(child_path)  # pruned; Strict turns this into an error
                 continue
             out[key] = self._walk(item, sub, child_path)
+        if self.defaults and props:
+            for key, sub in props.items():
+                if key not in out and isinstance(sub, dict) and "default" in sub:
+                    out[key] = json.loads(json.dumps(sub["default"]))
         for req in schema.get("required", []) or []:
-            if req not in value or value[req] is None:
+            if req not in out or out[req] is None:
                 child_path = f"{path}.{req}" if path else req
                 self.errors.append(FieldError("FieldValueRequired", child_path, "Required value"))
         return out
@@ -160,7 +179,7 @@ class Validator:
         got = _go_type(value)
         wanted = ",".join(options) if options else type_name
         where = path or "body"
-        self.errors.append(FieldError("FieldValueInvalid", path,
+        self.errors.append(FieldError("FieldValueTypeInvalid", path,
                                       f'Invalid value: "{got}": {where} in body must be of type {wanted}: "{got}"'))
 
     def _bounds(self, value: Any, schema: dict, path: str) -> None:

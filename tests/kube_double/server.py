@@ -92,7 +92,14 @@ class KubeHandler(web.RequestHandler):
         self.state.request_log.append((self.request.method, path, {k: v[0] for k, v in self.query.items()}))
         if self.state.latency:
             await asyncio.sleep(self.state.latency)
-        if self.request.headers.get("Authorization", "") != f"Bearer {self.state.token}":
+        authorization = self.request.headers.get("Authorization", "")
+        if not authorization:
+            # As kube-apiserver with its default --anonymous-auth: no credentials is the user
+            # system:anonymous, whom RBAC refuses (403); only wrong credentials are a 401.
+            verb = self.request.method.lower()
+            self._status(ApiError(403, "Forbidden", f'forbidden: User "system:anonymous" cannot {verb} path "{path}"'))
+            return
+        if authorization != f"Bearer {self.state.token}":
             self._status(ApiError(401, "Unauthorized", "Unauthorized"))
             return
         fault = self.state.take_fault(self.request.method, path)

@@ -125,6 +125,11 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[dict], None] | None, list[st
     ("elastic-min-over-max", pytorch, put("spec.elasticPolicy", {"minReplicas": 3, "maxReplicas": 2}),
      ["spec.elasticPolicy.minReplicas"]),
     ("elastic-bad-backend", pytorch, put("spec.elasticPolicy", {"rdzvBackend": "zk"}), ["spec.elasticPolicy.rdzvBackend"]),
+    # The training-operator's webhook refuses both (seen on the real server, tests/real_cluster).
+    ("master-replicas-unwritten", pytorch, drop(f"{M}.replicas"), [f"{M}.replicas"]),
+    ("elastic-nproc-twice", pytorch, lambda m: (put("spec.elasticPolicy", {"nProcPerNode": 2})(m),
+                                                put("spec.nprocPerNode", "2")(m)),
+     ["spec.elasticPolicy.nProcPerNode"]),
     ("nproc-per-node-number", pytorch, put("spec.nprocPerNode", 2), ["spec.nprocPerNode"]),
     ("nproc-per-node-word", pytorch, put("spec.nprocPerNode", "many"), ["spec.nprocPerNode"]),
     ("nproc-per-node-ok", pytorch, put("spec.nprocPerNode", "4"), []),

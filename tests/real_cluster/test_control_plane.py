@@ -131,13 +131,15 @@ def test_follow_streams_through_the_api_server_until_the_container_exits(cluster
     env = {**os.environ, "KUBECONFIG": cluster.kubeconfig_path}
     follower = subprocess.Popen([KUBECTL, "logs", "-f", name], env=env, stdout=subprocess.PIPE, text=True)
     assert follower.stdout is not None
-    first = follower.stdout.readline()
-    assert first.startswith("[dtrain-node] container main started")
+    seen = [follower.stdout.readline()]
+    assert seen[0].startswith("[dtrain-node] container main started")
+    while seen[-1] != "step 1\n":  # a line written after the stream opened has arrived through it
+        seen.append(follower.stdout.readline())
+        assert seen[-1], f"the stream ended early: {seen}"
     kubectl(cluster, "annotate", "pod", name, "dtrain.test/exit=0")
     rest = follower.stdout.read()  # to the end of the stream (communicate() would skip readline's buffer)
     assert follower.wait(timeout=60) == 0
     assert rest.splitlines()[-1] == "[dtrain-node] container main exited with code 0"
-    assert "step 1" in rest
 
 
 def test_tail_timestamps_and_previous_as_a_kubelet_answers(cluster):

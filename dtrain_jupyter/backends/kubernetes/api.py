@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -110,6 +111,33 @@ def _field_path(field: str) -> str:
     return "".join(out).lstrip(".")
 
 
+# An admission webhook's refusal: `admission webhook "<name>" denied the request: <errors>`, the
+# errors being one field error or a bracketed list of them, each `<field>: <Type>: <detail>`
+# (apimachinery's field.ErrorList). The operators' validating webhooks answer 403 this way.
+_WEBHOOK_DENIAL = re.compile(r'^admission webhook "(?P<hook>[^"]+)" denied the request: (?P<errors>.*)$', re.S)
+_FIELD_ERROR_START = re.compile(
+    r"(?:^|, )(?P<field>[A-Za-z][\w.\[\]/-]*): (?P<type>Required value|Invalid value|Forbidden|Unsupported value|"
+    r"Duplicate value|Not found|Too long|Too many|Internal error)")
+
+
+def webhook_issues(message: str) -> list[ValidationIssue] | None:
+    """The field issues of an admission webhook's denial, or None when `message` is not one."""
+    denial = _WEBHOOK_DENIAL.match(message.strip())
+    if not denial:
+        return None
+    errors = denial.group("errors").strip()
+    if errors.startswith("[") and errors.endswith("]"):
+        errors = errors[1:-1]
+    starts = list(_FIELD_ERROR_START.finditer(errors))
+    if not starts:
+        return [ValidationIssue(path="", message=f"{denial.group('hook')}: {errors}")]
+    issues = []
+    for i, m in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(errors)
+        issues.append(ValidationIssue(path=_field_path(m.group("field")), message=errors[m.start("type"):end].strip()))
+    return issues
+
+
 def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainError:
     """Turn an error answer (HTTP code + Status body, parsed or not) into the project's error for that call."""
     status = parse_status(status)
@@ -122,12 +150,21 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
             f"{what} {_where(call)}: {message}; check the kube context or the service-account token",
             verb=call.verb, resource=call.resource, namespace=call.namespace or "",
         )
+    if code == 403 and call.verb in _WRITE_VERBS and (issues := webhook_issues(message)) is not None:
+        # Not RBAC: the operator's validating webhook refused the job's content.
+        head = f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
+        return InvalidJob(issues, message=f"{head} (its admission webhook): {message}")
     if code == 403:
         return Forbidden(
             f"not allowed to {what} {_where(call)} (403 Forbidden by the cluster's RBAC): {message}",
             verb=call.verb, resource=call.resource, namespace=call.namespace or "",
         )
     if code == 404:
+        details = status.get("details") or {}
+        if call.verb == "create" and details.get("kind") == "namespaces":
+            # The job cannot be missing on create: its namespace is.
+            return NotFound(f"namespace {call.namespace!r} does not exist on this cluster "
+                            f"(create it first, or choose another): {message}")
         if call.kind and call.name:
             return JobNotFound(call.kind, call.name, call.namespace or "", backend=BACKEND)
         return NotFound(f"{call.resource} {call.name or ''} not found {_where(call)}: {message}".replace("  ", " "))
@@ -135,10 +172,18 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
         return JobExists(call.kind, call.name, call.namespace or "")
     if code == 422 or (code == 400 and call.verb in _WRITE_VERBS):
         causes = (status.get("details") or {}).get("causes") or []
-        issues = [
-            ValidationIssue(path=_field_path(str(c.get("field") or "")), message=str(c.get("message") or c.get("reason") or ""))
-            for c in causes if isinstance(c, dict)
-        ] or [ValidationIssue(path="", message=message)]
+        issues: list[ValidationIssue] = []
+        for c in causes:
+            if not isinstance(c, dict):
+                continue
+            # A cause about no field says so with "<nil>" (e.g. "some validation rules were not checked").
+            field = str(c.get("field") or "")
+            issue = ValidationIssue(path="" if field == "<nil>" else _field_path(field),
+                                    message=str(c.get("message") or c.get("reason") or ""))
+            # The server may name one field twice, once per notation (`a[Key]` and `a.Key`).
+            if all((i.path, i.message) != (issue.path, issue.message) for i in issues):
+                issues.append(issue)
+        issues = issues or [ValidationIssue(path="", message=message)]
         head = f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
         return InvalidJob(issues, message=f"{head} ({code} {reason or 'Invalid'}): {message}")
     if code == 400:

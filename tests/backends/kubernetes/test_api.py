@@ -68,6 +68,48 @@ def test_invalid_keeps_every_cause_with_a_dotted_path():
     assert "Invalid" in err.message
 
 
+def test_the_real_servers_pathless_cause_and_repeated_field_are_one_issue_each():
+    # As kube-apiserver 1.35 answers (tests/real_cluster): a cause with field "<nil>", and the
+    # same field named in both notations.
+    body = status(422, "Invalid", 'PyTorchJob.kubeflow.org "pt" is invalid', causes=[
+        {"reason": "FieldValueTypeInvalid", "message": "Invalid value: \"string\": must be of type integer",
+         "field": "spec.pytorchReplicaSpecs[Master].replicas"},
+        {"reason": "FieldValueTypeInvalid", "message": "Invalid value: \"string\": must be of type integer",
+         "field": "spec.pytorchReplicaSpecs.Master.replicas"},
+        {"reason": "FieldValueInvalid", "message": "Invalid value: null: some validation rules were not checked "
+         "because the object was invalid; correct the existing errors to complete validation", "field": "<nil>"},
+    ])
+    err = translate_status(422, body, CREATE, "https://k8s")
+    assert [i.path for i in err.issues] == ["spec.pytorchReplicaSpecs.Master.replicas", ""]
+
+
+# The training-operator's validating webhook, word for word from kube-apiserver 1.35.
+WEBHOOK_DENIAL = ('admission webhook "validator.pytorchjob.training-operator.kubeflow.org" denied the request: '
+                  "[spec.pytorchReplicaSpecs[Master].template.spec.containers: Required value: must have at least one "
+                  "container with name pytorch, spec.pytorchReplicaSpecs[Master].replicas: Forbidden: must be 1]")
+
+
+def test_a_webhook_denial_is_an_invalid_job_with_paths_not_an_rbac_refusal():
+    err = translate_status(403, status(403, "Forbidden", WEBHOOK_DENIAL), CREATE, "https://k8s")
+    assert isinstance(err, InvalidJob)
+    assert [(i.path, i.message) for i in err.issues] == [
+        ("spec.pytorchReplicaSpecs.Master.template.spec.containers",
+         "Required value: must have at least one container with name pytorch"),
+        ("spec.pytorchReplicaSpecs.Master.replicas", "Forbidden: must be 1")]
+    single = translate_status(403, status(403, "Forbidden", 'admission webhook "v" denied the request: '
+                                          'metadata.name: Invalid value: "A": should match'), CREATE, "https://k8s")
+    assert [i.path for i in single.issues] == ["metadata.name"]
+    rbac = translate_status(403, status(403, "Forbidden", WEBHOOK_DENIAL), LIST_ALL, "https://k8s")
+    assert isinstance(rbac, Forbidden)  # reads are never refused by an admission webhook
+
+
+def test_create_in_a_missing_namespace_names_the_namespace():
+    body = status(404, "NotFound", 'namespaces "nope" not found')
+    body["details"] = {"name": "nope", "kind": "namespaces"}
+    err = translate_status(404, body, Call("create", "pytorchjobs.kubeflow.org", "nope", "PyTorchJob", "pt"), "https://k8s")
+    assert type(err) is NotFound and "namespace 'nope' does not exist" in err.message
+
+
 def test_bad_request_on_create_is_an_invalid_job():
     err = translate_status(400, status(400, "BadRequest", "json: cannot unmarshal"), CREATE, "https://k8s")
     assert isinstance(err, InvalidJob) and err.issues[0].message == "json: cannot unmarshal"

@@ -1,8 +1,8 @@
 // Command training-operator runs the Kubeflow training-operator's controllers (v1) against an
-// API server from outside a cluster: the operator's own reconcilers and scheme, with its
-// metrics and probe endpoints on the addresses given (loopback in the tests) and without its
-// admission webhook server and certificate rotator, which only a ValidatingWebhookConfiguration
-// inside a cluster would call.
+// API server from outside a cluster: the operator's own reconcilers, scheme and validating
+// webhooks, with every endpoint on the address given (loopback in the tests). Its certificate
+// rotator is left out: the webhook serves a certificate the caller provides (--webhook-cert-dir),
+// and the caller registers the ValidatingWebhookConfiguration pointing at it.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	schedulerpluginsv1alpha1 "sigs.k8s.io/scheduler-plugins/apis/scheduling/v1alpha1"
 	"volcano.sh/apis/pkg/apis/scheduling/v1beta1"
 
@@ -24,15 +25,20 @@ import (
 	"github.com/kubeflow/training-operator/pkg/config"
 	controllerv1 "github.com/kubeflow/training-operator/pkg/controller.v1"
 	"github.com/kubeflow/training-operator/pkg/controller.v1/common"
+	"github.com/kubeflow/training-operator/pkg/webhooks"
 )
 
 func main() {
 	var metricsAddr, probeAddr string
 	var enabledSchemes controllerv1.EnabledSchemes
-	var threads, qps, burst int
+	var threads, qps, burst, webhookPort int
+	var webhookHost, webhookCertDir string
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:0", "metrics endpoint address")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", "127.0.0.1:0", "health probe address")
 	flag.Var(&enabledSchemes, "enable-scheme", "scheme(s) to run, e.g. --enable-scheme=tfjob; all when none")
+	flag.StringVar(&webhookHost, "webhook-host", "127.0.0.1", "address the validating webhooks listen on")
+	flag.IntVar(&webhookPort, "webhook-port", 0, "port of the validating webhooks (0: no webhook server)")
+	flag.StringVar(&webhookCertDir, "webhook-cert-dir", "", "folder holding the webhooks' tls.crt and tls.key")
 	flag.IntVar(&threads, "controller-threads", 4, "worker threads per controller")
 	flag.IntVar(&qps, "kube-api-qps", 200, "client QPS")
 	flag.IntVar(&burst, "kube-api-burst", 400, "client burst")
@@ -60,17 +66,25 @@ func main() {
 
 	cfg := ctrl.GetConfigOrDie()
 	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(float32(qps), burst)
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	options := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
-	})
+	}
+	if webhookPort > 0 {
+		options.WebhookServer = webhook.NewServer(webhook.Options{Host: webhookHost, Port: webhookPort, CertDir: webhookCertDir})
+	}
+	mgr, err := ctrl.NewManager(cfg, options)
 	if err != nil {
 		log.Error(err, "unable to start manager")
 		os.Exit(1)
 	}
 	utilruntime.Must(mgr.AddHealthzCheck("healthz", healthz.Ping))
-	utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+	if webhookPort > 0 {
+		utilruntime.Must(mgr.AddReadyzCheck("readyz", mgr.GetWebhookServer().StartedChecker()))
+	} else {
+		utilruntime.Must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+	}
 
 	if enabledSchemes.Empty() {
 		enabledSchemes.FillAll()
@@ -84,6 +98,12 @@ func main() {
 		if err := setup(mgr, common.GenNonGangSchedulerSetupFunc(), threads); err != nil {
 			log.Error(err, "unable to create controller", "scheme", s)
 			os.Exit(1)
+		}
+		if webhookPort > 0 {
+			if err := webhooks.SupportedSchemeWebhook[s](mgr); err != nil {
+				log.Error(err, "unable to set up the webhook", "scheme", s)
+				os.Exit(1)
+			}
 		}
 	}
 	log.Info("starting manager", "schemes", enabledSchemes)
