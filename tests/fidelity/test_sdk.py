@@ -16,7 +16,8 @@ from kubeflow.training import models as m
 from kubernetes.client import V1Container, V1ObjectMeta, V1PodSpec, V1PodTemplateSpec
 
 # The SDK's models refuse a spec without runPolicy (client-side validation), on the way out
-# and on the way back in: reading jobs works only because the double defaults runPolicy.
+# and on the way back in; as on a real cluster, a job is stored as sent, so the SDK reads only
+# jobs that were created with a runPolicy.
 RUN_POLICY = m.KubeflowOrgV1RunPolicy(clean_pod_policy="None")
 
 
