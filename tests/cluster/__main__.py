@@ -22,7 +22,7 @@ def up(args: argparse.Namespace) -> int:
     folder = CACHE_ROOT / "clusters" / time.strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    cluster = ControlPlane(mpi_version=args.mpi, folder=folder)
+    cluster = ControlPlane(mpi_version=args.mpi, folder=folder, outlive_caller=True)
     try:
         cluster.start()
     except ClusterError as e:

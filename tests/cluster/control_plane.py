@@ -14,6 +14,7 @@ a free one on 127.0.0.1, every file lives in one folder, so two test runs never 
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import os
 import secrets
@@ -40,6 +41,7 @@ DEFAULT_CRD_DIR = Path(os.environ.get("DTRAIN_SHARED_DIR", REPO.parent / "shared
 CACHE_ROOT = Path(os.environ.get("DTRAIN_CLUSTER_CACHE", Path.home() / ".cache" / "dtrain-jupyter"))
 NAMESPACES = ("default", "team-a")
 STATE_FILE = "cluster.json"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # The controllers a test cluster needs: namespaces finalize, service accounts exist (pods are
 # refused without one), owned objects are garbage-collected, batch Jobs (the MPI Operator's
 # launcher) make pods. Node lifecycle would taint the agent's node for missing heartbeats.
@@ -89,10 +91,14 @@ class ControlPlane:
         operators: run the operators (False: the CRDs only, nothing acts on jobs).
         node_agent: run the node agent (False: pods stay Pending and unbound, e.g. for bulk
             seeding where thousands of animated pods would only cost time).
+        outlive_caller: leave the processes running when this Python process ends (`up`);
+            by default each gets SIGKILL from the kernel if its starter dies, so a killed test
+            run leaves no control plane behind (SIGTERM is not enough: an apiserver whose etcd
+            is gone shuts down slowly, if at all).
     """
 
     def __init__(self, mpi_version: str = "v1", crd_dir: Path | None = None, folder: Path | None = None,
-                 operators: bool = True, node_agent: bool = True) -> None:
+                 operators: bool = True, node_agent: bool = True, outlive_caller: bool = False) -> None:
         if mpi_version not in ("v1", "v2beta1"):
             raise ValueError(f"mpi_version must be v1 or v2beta1, not {mpi_version!r}")
         self.mpi_version = mpi_version
@@ -101,6 +107,7 @@ class ControlPlane:
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="dtrain-cluster-"))
         self.operators = operators  # the training-operator also serves its validating webhooks
         self.node_agent = node_agent
+        self.outlive_caller = outlive_caller
         self.version = kubernetes_version()
         self.token = secrets.token_hex(16)
         self.limited_token = secrets.token_hex(16)
@@ -176,7 +183,8 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.folder / "logs" / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=self.folder, env={**os.environ, **(env or {})}, start_new_session=True)
+                                cwd=self.folder, env={**os.environ, **(env or {})}, start_new_session=True,
+                                preexec_fn=None if self.outlive_caller else _die_with_parent)
         log.close()
         self.processes[name] = proc
         return proc
@@ -383,6 +391,12 @@ class ControlPlane:
         state = {"folder": str(self.folder), "url": self.url, "kubeconfig": self.kubeconfig_path,
                  "processes": {name: p.pid for name, p in self.processes.items()}}
         (self.folder / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGKILL when the process that started us ends."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _terminate(proc: subprocess.Popen) -> None:
