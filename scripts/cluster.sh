@@ -52,7 +52,7 @@ build() {
     rm -f "$STAMP"
     local started=$SECONDS minor="${K8S_VERSION#v1.}"
     minor="${minor%%.*}"
-    say "building the control plane $K8S_VERSION into $OUT (cold: about 25 minutes on 2 cores)"
+    say "building the control plane $K8S_VERSION into $OUT (cold: about 8 minutes on 2 cores, downloads included)"
     # Without the stamp the servers report v0.0.0-master and version checks get confused.
     local version_flags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
         -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \

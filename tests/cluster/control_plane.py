@@ -137,7 +137,7 @@ class ControlPlane:
         missing = missing_binaries()
         if missing:
             raise ClusterError(f"control plane binaries missing in {binary_dir()}: {', '.join(missing)}; "
-                               "run scripts/cluster.sh build (about 25 minutes the first time)")
+                               "run scripts/cluster.sh build (about 8 minutes the first time)")
         try:
             self._start()
         except BaseException:
