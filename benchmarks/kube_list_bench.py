@@ -93,14 +93,19 @@ def decoded(raw: bytes) -> dict:
         return json.loads(raw)
 
 
-def listers(kd: KubeDouble, server: JupyterServer, found: dict[str, int]) -> dict[str, callable]:
-    """name -> a zero-argument call that lists every job once (and records how many it saw)."""
+def listers(kubeconfig: str, server: JupyterServer, found: dict[str, int], namespace: str = "default",
+            client_timeout: float | None = None) -> dict[str, callable]:
+    """name -> a zero-argument call that lists every job once (and records how many it saw).
+
+    The same four for any API server (this double, or the real one of real_cluster_bench.py):
+    `kubeconfig` points kubectl and the SDK at it, `server` runs our extension against it.
+    """
     from kubeflow.training import TrainingClient
 
-    env = {**os.environ, "KUBECONFIG": kd.kubeconfig_path}
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
     argv = ["kubectl", "get", "pytorchjobs,tfjobs,mpijobs", "-A", "-o", "json"]
-    sdk = TrainingClient(config_file=kd.kubeconfig_path)
-    client = Client(url=server.url, token=server.token)
+    sdk = TrainingClient(config_file=kubeconfig)
+    client = Client(url=server.url, token=server.token, **({"timeout": client_timeout} if client_timeout else {}))
 
     def ours() -> None:
         r = server.get("dtrain/api/jobs", params={"all_namespaces": "true", "backend": "kubernetes"})
@@ -116,7 +121,7 @@ def listers(kd: KubeDouble, server: JupyterServer, found: dict[str, int]) -> dic
         found["kubectl"] = len(decoded(proc.stdout)["items"])
 
     def sdk_list() -> None:
-        found["sdk"] = sum(len(sdk.list_jobs(namespace="default", job_kind=kind)) for kind in KINDS)
+        found["sdk"] = sum(len(sdk.list_jobs(namespace=namespace, job_kind=kind)) for kind in KINDS)
 
     return {"ours": ours, "ours_client": ours_client, "kubectl": kubectl, "sdk": sdk_list}
 
@@ -190,7 +195,7 @@ def measure(n_jobs: int, runs: int, in_process: bool = True) -> dict:
             out["server_sync_s"] = time.perf_counter() - t
             found: dict[str, int] = {}
             progress(f"alternating ours / kubectl / sdk, {runs} rounds")
-            fns = listers(kd, server, found)
+            fns = listers(kd.kubeconfig_path, server, found)
             # The server keeps an encoded list while no job changes (1 s at most): "ours" is
             # timed right after a job changed, so every sample is a full build and encode.
             toucher = Toucher(kd, server, names)
@@ -198,7 +203,7 @@ def measure(n_jobs: int, runs: int, in_process: bool = True) -> dict:
             fns["ours_client"] = fresh(toucher, fns["ours_client"])
             samples = alternate(fns, runs)
             # Back to back, nothing changed: what the server's list cache gives a repeat.
-            samples["ours_repeat"] = alternate({"ours": listers(kd, server, found)["ours"]}, max(runs, 5))["ours"]
+            samples["ours_repeat"] = alternate({"ours": listers(kd.kubeconfig_path, server, found)["ours"]}, max(runs, 5))["ours"]
         out.update({name: Stat(v, "s") for name, v in samples.items()})
         out["found"] = found
     gc.unfreeze()

@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import urllib3  # noqa: E402
 
 from common import PY, REPO, JupyterServer, Result, Row, Stat, alternate, progress  # noqa: E402
-from dtrain_jupyter.client import Client, cycle_collector_paused  # noqa: E402
+from kube_list_bench import decoded, listers  # noqa: E402
 from tests.cluster.control_plane import ControlPlane, missing_binaries  # noqa: E402
 
 KINDS = ("PyTorchJob", "TFJob", "MPIJob")
@@ -214,39 +214,6 @@ def seed(plane: ControlPlane, n_jobs: int, pods: int, concurrency: int = 16, pod
 
 # -- list: ours vs kubectl vs the SDK ---------------------------------------------------------------
 
-def decoded(raw: bytes) -> dict:
-    """JSON decoded the way dtrain_jupyter.Client decodes a large list (cyclic GC paused), for
-    every side that gets JSON, so their decoding costs alike."""
-    with cycle_collector_paused():
-        return json.loads(raw)
-
-
-def listers(plane: ControlPlane, server: JupyterServer, found: dict[str, int]) -> dict[str, Any]:
-    """name -> a zero-argument call that lists every job once (and records how many it saw)."""
-    from kubeflow.training import TrainingClient
-
-    env = {**os.environ, "KUBECONFIG": plane.kubeconfig_path}
-    argv = ["kubectl", "get", "pytorchjobs,tfjobs,mpijobs", "-A", "-o", "json"]
-    sdk = TrainingClient(config_file=plane.kubeconfig_path)
-    client = Client(url=server.url, token=server.token, timeout=600)
-
-    def ours() -> None:
-        r = server.get("dtrain/api/jobs", params={"all_namespaces": "true", "backend": "kubernetes"})
-        r.raise_for_status()
-        found["ours"] = len(decoded(r.content)["items"])
-
-    def ours_client() -> None:
-        # What a Python user runs: our client, into Job objects (as the SDK builds its models).
-        found["ours_client"] = len(client.list(all_namespaces=True, backend="kubernetes"))
-
-    def kubectl() -> None:
-        proc = subprocess.run(argv, env=env, check=True, capture_output=True)
-        found["kubectl"] = len(decoded(proc.stdout)["items"])
-
-    def sdk_list() -> None:
-        found["sdk"] = sum(len(sdk.list_jobs(namespace=NAMESPACE, job_kind=kind)) for kind in KINDS)
-
-    return {"ours": ours, "ours_client": ours_client, "kubectl": kubectl, "sdk": sdk_list}
 
 
 class Toucher:
@@ -301,7 +268,7 @@ def measure_list(plane: ControlPlane, n_jobs: int, runs: int, root: Path) -> dic
         out["server_sync_s"] = time.perf_counter() - t
         found: dict[str, int] = {}
         progress(f"alternating ours / our client / kubectl / sdk, {runs} rounds (after a warm-up round)")
-        fns = listers(plane, server, found)
+        fns = listers(plane.kubeconfig_path, server, found, NAMESPACE, client_timeout=600)
         # The server keeps an encoded list while no job changes: "ours" is timed right after a
         # job changed, so every sample is a full build and encode of the list.
         toucher = Toucher(plane, server, n_jobs)
@@ -309,7 +276,7 @@ def measure_list(plane: ControlPlane, n_jobs: int, runs: int, root: Path) -> dic
         fns["ours_client"] = fresh(toucher, fns["ours_client"])
         samples = alternate(fns, runs)
         # Back to back, nothing changed: what the server's list cache gives a repeat.
-        samples["ours_repeat"] = alternate({"ours": listers(plane, server, found)["ours"]}, max(runs, 5))["ours"]
+        samples["ours_repeat"] = alternate({"ours": listers(plane.kubeconfig_path, server, found, NAMESPACE, client_timeout=600)["ours"]}, max(runs, 5))["ours"]
         toucher.http.clear()
     # Jupyter's log lines start "[W ..." / "[E ..."; a backend's problem names dtrain.
     out["server_warnings"] = [line for line in server.log_tail(1 << 22).splitlines() if "dtrain" in line.lower()

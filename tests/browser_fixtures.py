@@ -25,6 +25,7 @@ fixtures are plain (non-async) functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -271,12 +272,10 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture
-def lab_page(browser: Any, lab_server: LabServer) -> Iterator[Any]:
-    """A page with JupyterLab loaded in a workspace of its own (see `open_lab`).
-
-    At teardown every kernel session the test left is shut down.
-    """
+@contextlib.contextmanager
+def page_on(browser: Any, lab_server: LabServer) -> Iterator[Any]:
+    """A page with JupyterLab loaded in a workspace of its own (see `open_lab`); on leaving, the
+    page closes and every kernel session it left is shut down."""
     page = open_lab(browser, lab_server)
     try:
         yield page
@@ -284,6 +283,13 @@ def lab_page(browser: Any, lab_server: LabServer) -> Iterator[Any]:
         page.context.close()
         for session in lab_server.sessions():
             lab_server.api("DELETE", f"api/sessions/{session['id']}")
+
+
+@pytest.fixture
+def lab_page(browser: Any, lab_server: LabServer) -> Iterator[Any]:
+    """A page on the shared JupyterLab (see `page_on`)."""
+    with page_on(browser, lab_server) as page:
+        yield page
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -18,7 +18,12 @@ What a pod does is chosen by annotations, on the pod or on the replica template 
     dtrain.test/exit           set on a running pod (kubectl annotate): its containers exit now with this code
 
 A container's log starts with its command line and the operator-given environment, so a test
-can read what the operator told each replica. Under restartPolicy OnFailure (non-zero exit) or
+can read what the operator told each replica.
+
+Why not KWOK (the module proxy serves sigs.k8s.io/kwok): its kubelet serves logs from files
+named in Logs/ClusterLogs objects per pod selector, so a replica's log cannot show what the
+operator gave that replica, and ending a training pod by a test's rule takes Stage objects
+per rule; this agent does both from annotations, in one file, with no further Go build. Under restartPolicy OnFailure (non-zero exit) or
 Always, the container restarts in place: restartCount + 1, lastState terminated, the previous
 log kept for `previous=true`; a restarted container runs until told.
 """
@@ -103,6 +108,7 @@ class PodState:
     finished: bool = False
     step: int = 0
     exit_handled: str | None = None  # the value of dtrain.test/exit already acted on
+    deletion_confirmed: bool = False
 
 
 class Timers:
@@ -368,11 +374,11 @@ class NodeAgent:
     def confirm_deletion(self, state: PodState) -> None:
         """As a kubelet does: stop the containers, then delete the pod for good."""
         with self.lock:
-            if state.finished and state.pod.get("_confirmed"):
+            if state.deletion_confirmed:
                 return
             state.running = False
             state.finished = True
-            state.pod["_confirmed"] = True
+            state.deletion_confirmed = True
             pod = state.pod
         meta = pod["metadata"]
         for c in self.containers(pod):

@@ -56,7 +56,7 @@ def _pairs(version: str):
         for i, doc in enumerate(_documents(path)):
             if doc["kind"] == "MPIJob" and not doc["apiVersion"].endswith(version):
                 continue
-            yield pytest.param(doc, id=f"{path.stem}-{i}")
+            yield pytest.param(version, doc, id=f"{version}-{path.stem}-{i}")
 
 
 def _stored_spec(response: httpx.Response) -> dict:
@@ -70,19 +70,13 @@ def _named(doc: dict) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("manifest", list(_pairs("v1")))
-def test_a_v1_example_is_stored_alike(cluster, double_v1, manifest):
+@pytest.mark.parametrize("version, manifest", [case for v in ("v1", "v2beta1") for case in _pairs(v)])
+def test_an_example_is_stored_alike(request, version, manifest):
+    # MPIJob v1 and v2beta1 share one CRD name: each version has its own pair of servers.
+    plane = request.getfixturevalue("cluster" if version == "v1" else "cluster_v2")
+    kd = request.getfixturevalue("double_v1" if version == "v1" else "double_v2")
     doc = _named(manifest)
-    with _client(cluster.url, cluster.ca_path, cluster.token) as real, \
-            _client(double_v1.url, double_v1.ca_path, double_v1.token) as double:
-        assert _stored_spec(_create(double, doc)) == _stored_spec(_create(real, doc))
-
-
-@pytest.mark.parametrize("manifest", list(_pairs("v2beta1")))
-def test_a_v2beta1_example_is_stored_alike(cluster_v2, double_v2, manifest):
-    doc = _named(manifest)
-    with _client(cluster_v2.url, cluster_v2.ca_path, cluster_v2.token) as real, \
-            _client(double_v2.url, double_v2.ca_path, double_v2.token) as double:
+    with _client(plane.url, plane.ca_path, plane.token) as real, _client(kd.url, kd.ca_path, kd.token) as double:
         assert _stored_spec(_create(double, doc)) == _stored_spec(_create(real, doc))
 
 

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.browser_fixtures import (  # noqa: F401 - fixtures are registered by name
-    LabServer, browser, jp_asyncio_loop, jp_server_cleanup, open_lab, run_lab, screenshot,
+    LabServer, browser, jp_asyncio_loop, jp_server_cleanup, page_on, run_lab, screenshot,
 )
 
 pytestmark = pytest.mark.browser
@@ -38,13 +38,8 @@ def kube_lab(tmp_path_factory: pytest.TempPathFactory, cluster: Any) -> Iterator
 @pytest.fixture
 def kube_page(browser: Any, kube_lab: LabServer) -> Iterator[Any]:  # noqa: F811
     """A page with JupyterLab loaded; every kernel session it left is shut down afterwards."""
-    page = open_lab(browser, kube_lab)
-    try:
+    with page_on(browser, kube_lab) as page:
         yield page
-    finally:
-        page.context.close()
-        for session in kube_lab.sessions():
-            kube_lab.api("DELETE", f"api/sessions/{session['id']}")
 
 
 def _row(panel: Any, name: str) -> Any:

@@ -20,11 +20,12 @@ FAST_WATCH = WatchTuning(page_size=200, watch_timeout=20, backoff_base=0.05, bac
 
 @pytest.fixture
 def make_backend() -> Any:
-    """make_backend(kd, **kwargs) -> an unstarted KubernetesBackend on the double; closed after the test."""
+    """make_backend(server, **kwargs) -> an unstarted KubernetesBackend on an API server (the double or
+    a real control plane: anything with a `kubeconfig_path`); closed after the test."""
     made: list[KubernetesBackend] = []
 
-    def make(kd, **kwargs: Any) -> KubernetesBackend:
-        kwargs.setdefault("kubeconfig", kd.kubeconfig_path)
+    def make(server, **kwargs: Any) -> KubernetesBackend:
+        kwargs.setdefault("kubeconfig", server.kubeconfig_path)
         kwargs.setdefault("tuning", FAST)
         kwargs.setdefault("watch_tuning", FAST_WATCH)
         backend = KubernetesBackend(**kwargs)
