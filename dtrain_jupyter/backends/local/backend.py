@@ -184,11 +184,11 @@ class LocalBackend:
             reason, message = "Unschedulable", record["pending_reason"]
         status = JobStatus(phase=phase, reason=reason, message=message,
                            conditions=[dict(c) for c in record["conditions"]],
-                           replicas=lifecycle.counts(record["replicas"]),
+                           replicas=lifecycle.job_counts(record),
                            start_time=record.get("start_time"), completion_time=record.get("completion_time"))
         manifest = dict(record["manifest"])
         manifest["status"] = {"conditions": status.conditions,
-                              "replicaStatuses": lifecycle.replica_statuses(record["replicas"]),
+                              "replicaStatuses": lifecycle.replica_statuses(status.replicas),
                               **({"startTime": record["start_time"]} if record.get("start_time") else {}),
                               **({"completionTime": record["completion_time"]} if record.get("completion_time") else {})}
         return Job(backend="local", kind=record["kind"], api_version=record["apiVersion"], name=record["name"],
@@ -201,7 +201,7 @@ class LocalBackend:
             reason = describe_pod("Pending", unschedulable_message=record["pending_reason"])
         elif state == "Pending" and rep.get("restart_at"):
             reason = describe_pod("Pending", waiting_reason="CrashLoopBackOff", waiting_message=rep.get("reason"))
-        elif state in ("Succeeded", "Failed") and rep.get("reason", "").startswith("stopped"):
+        elif state in ("Succeeded", "Failed") and rep.get("reason", "").startswith(("stopped", "not restarted")):
             reason = rep["reason"]
         elif state in ("Succeeded", "Failed"):
             code = rep.get("exit_code")
@@ -270,7 +270,8 @@ class LocalBackend:
             "replicas": [{
                 "pod": rp.pod, "type": rp.replica_type, "index": rp.index, "labels": rp.labels,
                 "container": str(rp.container.get("name") or ""), "restart_policy": rp.restart_policy,
-                "gpu_count": rp.gpus, "gpus": [], "state": "Pending", "reason": "", "restarts": 0,
+                "gpu_count": rp.gpus, "gpus": [], "placeholder": rp.placeholder, "state": "Pending", "reason": "",
+                "restarts": 0,
                 "pid": None, "create_time": None, "exit_code": None, "signal": None,
                 "launch": self._stored_launch(launches[rp.pod]) if rp.pod in launches else None,
             } for rp in plan.replicas],
@@ -402,7 +403,9 @@ class LocalBackend:
         pods = set(files)
 
         def done() -> bool:
-            if record.get("deleting") or lifecycle.is_finished(record["conditions"]):
+            # Not the job's end: replicas may run on after it (cleanPodPolicy None), and their
+            # last lines belong in the log; once the job is finished none of them restarts.
+            if record.get("deleting"):
                 return True
             return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
         async for pod, line in follow(files, done):

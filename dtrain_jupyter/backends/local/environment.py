@@ -28,6 +28,8 @@ from . import mpi
 from .replicas import JobPlan, ReplicaPlan
 
 LOCALHOST = "127.0.0.1"
+# The program of an MPI worker that only stands for a host: alive while the job runs, doing nothing.
+PLACEHOLDER_CODE = "import signal; signal.pause()"
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
@@ -274,7 +276,7 @@ def build_launches(
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_assignment.get(rp.pod, []))
         if rp.placeholder:
             # A worker that stands for an MPI host: alive while the job runs, doing nothing.
-            argv = [sys.executable, "-I", "-S", "-c", "import signal; signal.pause()"]
+            argv = [sys.executable, "-I", "-S", "-c", PLACEHOLDER_CODE]
         else:
             argv = [expand(a, resolved) for a in
                     [str(x) for x in (rp.container.get("command") or [])] + [str(x) for x in (rp.container.get("args") or [])]]

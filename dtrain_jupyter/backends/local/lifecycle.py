@@ -4,14 +4,16 @@ Conditions follow the Training Operator's algebra (`util/status.go`, operator-co
 reasons `<Kind><Reason>`, Running and Restarting exclude each other, Succeeded/Failed flip
 Running to False, nothing changes after Failed. Restart decisions follow §1.5 (Never, OnFailure,
 Always, ExitCode with codes >= 128 retryable) and runPolicy.backoffLimit (§1.6); success per kind
-follows the table of §1.4. Replica states are the strings Pending, Running, Succeeded, Failed.
+follows the table of §1.4; what happens to the replicas still running at the job's end follows
+runPolicy.cleanPodPolicy (§1.6). Replica states are the strings Pending, Running, Succeeded, Failed.
 """
 
 from __future__ import annotations
 
 import signal as _signal
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from dataclasses import asdict
+from typing import Any, Iterable, Mapping
 
 from ...model.job import ReplicaCounts
 
@@ -111,10 +113,49 @@ def counts(replicas: Iterable[dict[str, Any]]) -> dict[str, ReplicaCounts]:
     return out
 
 
-def replica_statuses(replicas: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """The operator's `status.replicaStatuses` shape: zero counts omitted."""
+def finished_counts(replicas: Iterable[dict[str, Any]], ok: bool) -> dict[str, dict[str, int]]:
+    """The counts a job keeps once it is finished, as plain dicts for the record.
+
+    The operator counts pods one last time in the pass that finishes the job; from then on
+    `ReconcileJobs` returns before counting again, and on success it moves the leftover `active`
+    into `succeeded` (operator-contract §1.4). A replica that runs on after the job's end
+    (cleanPodPolicy None) therefore changes its pod, never the job's counts.
+    """
+    out = {}
+    for rtype, c in counts(replicas).items():
+        if ok:
+            c.succeeded, c.active = c.succeeded + c.active, 0
+        out[rtype] = asdict(c)
+    return out
+
+
+def job_counts(record: Mapping[str, Any]) -> dict[str, ReplicaCounts]:
+    """A job's replica counts: the ones kept at its end once finished, else the live ones."""
+    final = record.get("final_counts")
+    if final is not None:
+        return {t: ReplicaCounts(**c) for t, c in final.items()}
+    return counts(record["replicas"])
+
+
+def replica_statuses(by_type: Mapping[str, ReplicaCounts]) -> dict[str, dict[str, int]]:
+    """The operator's `status.replicaStatuses` shape of `counts`/`job_counts`: zero counts omitted."""
     return {t: {k: v for k, v in (("active", c.active), ("succeeded", c.succeeded), ("failed", c.failed)) if v}
-            for t, c in counts(replicas).items()}
+            for t, c in by_type.items()}
+
+
+def clean_pod_policy(kind: str, api_version: str, spec: Mapping[str, Any]) -> str:
+    """The job's cleanPodPolicy: All, Running or None (operator-contract §1.6).
+
+    `runPolicy.cleanPodPolicy` wins; MPIJob v1 still reads its deprecated top-level
+    `spec.cleanPodPolicy`; unset is `None`, every kind's default since training-operator v1.6 and
+    the MPI Operator's. Validation rejects other values before a job gets here; one that slips
+    through (a record from an older server) reads as `None`, which stops nothing.
+    """
+    run = spec.get("runPolicy") if isinstance(spec.get("runPolicy"), Mapping) else {}
+    policy = run.get("cleanPodPolicy")
+    if policy is None and kind == "MPIJob" and api_version.endswith("/v1"):
+        policy = spec.get("cleanPodPolicy")
+    return policy if policy in ("All", "Running") else "None"
 
 
 def succeeded(kind: str, spec: dict[str, Any], replicas: list[dict[str, Any]]) -> bool:

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Collection, Iterable
 
 import psutil
 
@@ -119,8 +119,10 @@ def read_pid(pid_file: Path) -> int | None:
 
 
 def job_processes(uid: str, roots: Iterable[tuple[int | None, float | None]] = (),
-                  replica: str | None = None) -> list[psutil.Process]:
-    """Every live process of a job (or of one replica): the wrappers' trees and anything carrying its uid."""
+                  replicas: Collection[str] | None = None) -> list[psutil.Process]:
+    """Every live process of a job (or of some replicas, by pod name): the wrappers' trees and
+    anything carrying its uid (and one of those replicas' `DTRAIN_REPLICA`)."""
+    wanted = None if replicas is None else {f"DTRAIN_REPLICA={r}".encode() for r in replicas}
     found: dict[int, psutil.Process] = {}
     for pid, ctime in roots:
         if alive(pid, ctime):
@@ -141,7 +143,7 @@ def job_processes(uid: str, roots: Iterable[tuple[int | None, float | None]] = (
         except OSError:
             continue
         fields = environ.split(b"\0")
-        if marker in fields and (replica is None or f"DTRAIN_REPLICA={replica}".encode() in fields):
+        if marker in fields and (wanted is None or not wanted.isdisjoint(fields)):
             try:
                 found[int(entry)] = psutil.Process(int(entry))
             except psutil.NoSuchProcess:
@@ -189,11 +191,15 @@ def stop(procs: list[psutil.Process], grace: float) -> None:
 
 
 def stop_job(uid: str, roots: Iterable[tuple[int | None, float | None]], grace: float,
-             replica: str | None = None) -> None:
-    """Stop every process of a job (or of one replica), sweeping again for any started meanwhile."""
+             replicas: Collection[str] | None = None) -> None:
+    """Stop every process of a job (or of some replicas), sweeping again for any started meanwhile.
+
+    With `replicas`, `roots` must be those replicas' own wrappers: the other replicas of the job
+    may be meant to run on (cleanPodPolicy None).
+    """
     roots = list(roots)
     for _ in range(3):
-        procs = job_processes(uid, roots, replica)
+        procs = job_processes(uid, roots, replicas)
         if not procs:
             return
         stop(procs, grace)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ...errors import InvalidJob, ValidationIssue
 from ...model.kinds import Framework, lookup
+from .lifecycle import clean_pod_policy
 
 # DNS-1035 label: the operators' webhook rule for job names.
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -234,8 +235,9 @@ def plan_job(manifest: dict[str, Any]) -> JobPlan:
                      f"machine in this server's Python environment")
     notes.extend(ignored)
     run_policy = spec.get("runPolicy") or {}
-    if run_policy.get("cleanPodPolicy") or spec.get("cleanPodPolicy"):
-        notes.append("cleanPodPolicy is not applied: locally the remaining replicas are always stopped when the job finishes")
+    if any(r.placeholder for r in replicas) and clean_pod_policy(fw.kind, fw.api_version, spec) == "None":
+        notes.append("MPI workers that only stand for hosts are stopped when the job finishes, whatever cleanPodPolicy "
+                     "says: on a cluster their sleep or sshd would run until the job is deleted")
     if run_policy.get("ttlSecondsAfterFinished") is not None:
         notes.append("ttlSecondsAfterFinished is not applied: a finished local job stays until deleted")
     if run_policy.get("schedulingPolicy"):

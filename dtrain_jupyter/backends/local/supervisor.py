@@ -6,6 +6,10 @@ and then restarts, fails or finishes as `lifecycle.py` decides. The same tick th
 job this server started and a job re-attached after a server restart; a replica that vanished
 without an exit file is reported as lost. All record changes happen on the event loop; blocking
 work (fork/exec, waiting for processes to stop) goes to threads.
+
+When a job finishes, its replicas still running are stopped or left to run on as the job's
+cleanPodPolicy says (operator-contract §1.6); the tick keeps watching the ones left running, so
+their logs are complete and their exit codes recorded, without changing the finished job.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import lifecycle, process
+from .environment import PLACEHOLDER_CODE
 from .lifecycle import now_iso, set_condition
 from .logs import log_path, trim_head
 
@@ -80,8 +85,10 @@ class Supervisor:
 
     # ---- GPUs -----------------------------------------------------------------------------
     def _held(self, records: list[dict[str, Any]]) -> set[str]:
-        return {g for r in records if not lifecycle.is_finished(r["conditions"])
-                for rep in r["replicas"] for g in rep.get("gpus", [])}
+        # A finished job still holds the GPUs of the replicas that run on after its end.
+        return {g for r in records for rep in r["replicas"]
+                if rep["state"] == "Running" or not lifecycle.is_finished(r["conditions"])
+                for g in rep.get("gpus", [])}
 
     def assign_gpus(self, record: dict[str, Any], records: list[dict[str, Any]]) -> str:
         """Give each replica its `nvidia.com/gpu` count of devices; '' when done, else why it waits."""
@@ -147,8 +154,10 @@ class Supervisor:
     # ---- watching -------------------------------------------------------------------------
     async def tick(self, record: dict[str, Any], records: list[dict[str, Any]]) -> bool:
         """One look at a job: record exits, restart, decide success or failure. Returns changed."""
-        if record.get("deleting") or lifecycle.is_finished(record["conditions"]):
+        if record.get("deleting"):
             return False
+        if lifecycle.is_finished(record["conditions"]):
+            return await self._watch_after_end(record)
         if record.get("start_ts") is None:
             return await self.start(record, records)
         changed = False
@@ -163,6 +172,17 @@ class Supervisor:
                 changed = True
         changed |= self._decide(record, now)
         if self.log_limit_bytes is not None:
+            self._trim_logs(record)
+        return changed
+
+    async def _watch_after_end(self, record: dict[str, Any]) -> bool:
+        """Record the exits of replicas left running by a finished job (cleanPodPolicy None)."""
+        changed = False
+        for rep in record["replicas"]:
+            if rep["state"] == "Running" and not process.alive(rep["pid"], rep["create_time"]):
+                await self._record_exit(record, rep)
+                changed = True
+        if self.log_limit_bytes is not None and (changed or any(r["state"] == "Running" for r in record["replicas"])):
             self._trim_logs(record)
         return changed
 
@@ -192,13 +212,19 @@ class Supervisor:
                    finished_ts=status.finished if status else time.time())
         # When a container's main process ends, the rest of the container is killed at once;
         # so are whatever children a local replica left behind (grace 0: straight to SIGKILL).
-        await asyncio.to_thread(process.stop_job, record["uid"], [], 0.0, pod)
+        await asyncio.to_thread(process.stop_job, record["uid"], [], 0.0, [pod])
         how = lifecycle.describe_exit(code, sig, oom)
+        job_ended = lifecycle.is_finished(record["conditions"])
+        if job_ended:
+            rep["gpus"] = []
         if code == 0:
             rep.update(state="Succeeded", reason="")
             add_event(record, "Normal", "Completed", f"{pod} {how}", "Pod", pod)
             return
-        if not lifecycle.should_restart(rep["restart_policy"], code):
+        # Once the job is finished nothing is restarted: the operator no longer reconciles its
+        # pods. (A kubelet would still restart an OnFailure/Always container in place; locally
+        # that would keep work running for a job already decided.)
+        if job_ended or not lifecycle.should_restart(rep["restart_policy"], code):
             rep.update(state="Failed", reason=how)
             add_event(record, "Warning", "Failed", f"{pod} {how}", "Pod", pod)
             return
@@ -250,40 +276,90 @@ class Supervisor:
                 msg = f"{kind} {name} has failed because it has reached the specified backoff limit: {failed['pod']} {how}."
             else:
                 msg = f"{kind} {name} has failed because replica {failed['pod']} {how}."
-            self.finish(record, False, msg)
+            self.finish(record, False, msg, stop_all="backoffLimit reached" if failed.get("backoff_exceeded") else "")
             return True
         deadline = (spec.get("runPolicy") or {}).get("activeDeadlineSeconds")
         if deadline is not None and record.get("start_ts") and now - record["start_ts"] > float(deadline):
             add_event(record, "Warning", "DeadlineExceeded", f"the job ran longer than activeDeadlineSeconds={deadline}")
-            self.finish(record, False, f"{kind} {name} has failed because it was active longer than specified deadline.")
+            self.finish(record, False,
+                        f"{kind} {name} has failed because it was active longer than specified deadline.",
+                        stop_all="activeDeadlineSeconds passed")
             return True
         return False
 
-    def finish(self, record: dict[str, Any], ok: bool, message: str) -> None:
-        """Mark the job Succeeded or Failed and stop its remaining replicas in the background."""
+    def finish(self, record: dict[str, Any], ok: bool, message: str, *, stop_all: str = "") -> None:
+        """Mark the job Succeeded or Failed and apply its cleanPodPolicy to the replicas still running.
+
+        Args:
+            record: the job.
+            ok: True for Succeeded, False for Failed.
+            message: the condition's message.
+            stop_all: why every replica is stopped whatever the policy says ('' to follow it).
+        """
         kind = record["kind"]
         ctype = "Succeeded" if ok else "Failed"
         set_condition(record["conditions"], ctype, "True", f"{kind}{ctype}", message)
         record["completion_time"] = now_iso()
         add_event(record, "Normal" if ok else "Warning", ctype, message)
-        roots = []
+        record["final_counts"] = lifecycle.finished_counts(record["replicas"], ok)
+        outcome = "succeeded" if ok else "failed"
+        policy = lifecycle.clean_pod_policy(kind, record["apiVersion"], record["manifest"].get("spec") or {})
+        roots, pods = [], []
         for rep in record["replicas"]:
-            if rep["state"] in ("Running", "Pending"):
-                roots.append((rep.get("pid"), rep.get("create_time")))
-                # On success the operator counts leftover active replicas as succeeded.
-                rep.update(state="Succeeded" if ok else "Failed", restart_at=None,
-                           reason=f"stopped because the job {'succeeded' if ok else 'failed'}",
+            if rep["state"] == "Pending":
+                # Waiting out a restart backoff: its last attempt failed, and nothing is restarted
+                # once the job is finished.
+                rep.update(state="Failed", restart_at=None, reason=f"not restarted: the job {outcome}",
                            finished=now_iso(), finished_ts=time.time())
-        for rep in record["replicas"]:
-            rep["gpus"] = []
+            elif rep["state"] == "Running":
+                why = self._stop_reason(record, rep, policy, stop_all)
+                if why:
+                    roots.append((rep.get("pid"), rep.get("create_time")))
+                    pods.append(rep["pod"])
+                    rep.update(state="Succeeded" if ok else "Failed", reason=f"stopped: {why}, the job {outcome}",
+                               finished=now_iso(), finished_ts=time.time())
+            if rep["state"] != "Running":
+                rep["gpus"] = []
         if self.log_limit_bytes is not None:
             self._trim_logs(record)
+        if not pods:
+            return
+        # Only the stopped replicas' processes: the others run on to their own end.
         task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace))
+            asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace, pods))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    @staticmethod
+    def _stop_reason(record: dict[str, Any], rep: dict[str, Any], policy: str, stop_all: str) -> str:
+        """Why a replica still running at the job's end is stopped; '' when it runs on (policy None)."""
+        if stop_all:
+            # A deadline or backoffLimit failure stops everything, as the operator does up to
+            # v1.9.3 whatever the policy (v1.9.4 honours it); it is what such a limit is set for.
+            return stop_all
+        if policy in ("Running", "All"):
+            # The operator deletes Running and Pending pods under Running, every pod under All.
+            # A local replica that has ended has nothing left to delete, so for processes the two
+            # act alike: both stop exactly the replicas still running.
+            return f"cleanPodPolicy {policy}"
+        if _is_placeholder(record, rep):
+            # An MPI worker that only stands for a host (no command, or sshd) runs nothing: mpirun
+            # started the ranks under the launcher on this machine. On a cluster its `sleep 365d`
+            # or sshd never ends by itself, so under None the pod would stay Running until the
+            # job is deleted; locally that would keep a finished job Running (and any GPUs it
+            # was given held) with nothing to wait for, so it is stopped at the job's end.
+            return "MPI worker that only stands for a host"
+        return ""
 
     async def drain(self) -> None:
         """Wait for background stops to end (used when the backend stops)."""
         if self._stopping:
             await asyncio.gather(*self._stopping, return_exceptions=True)
+
+
+def _is_placeholder(record: dict[str, Any], rep: dict[str, Any]) -> bool:
+    if "placeholder" in rep:
+        return bool(rep["placeholder"])
+    # A record written before the flag existed: the placeholder's command tells.
+    argv = (rep.get("launch") or {}).get("argv") or []
+    return record["kind"] == "MPIJob" and argv[-1:] == [PLACEHOLDER_CODE]

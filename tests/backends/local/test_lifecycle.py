@@ -56,8 +56,36 @@ def test_success_rule_per_kind(kind, spec, replicas, ok):
 
 def test_replica_statuses_omit_zero_counts():
     reps = [r("Master", 0, "Running"), r("Worker", 0, "Failed"), r("Worker", 1, "Pending")]
-    assert lifecycle.replica_statuses(reps) == {"Master": {"active": 1}, "Worker": {"failed": 1}}
+    assert lifecycle.replica_statuses(lifecycle.counts(reps)) == {"Master": {"active": 1}, "Worker": {"failed": 1}}
     assert lifecycle.counts(reps)["Worker"].replicas == 2
+
+
+@pytest.mark.parametrize("ok, statuses", [
+    (True, {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1, "failed": 1}}),
+    (False, {"Master": {"active": 1}, "Worker": {"active": 1, "failed": 1}}),
+], ids=["success-moves-active-to-succeeded", "failure-keeps-active"])
+def test_counts_at_the_end_are_kept_whatever_the_replicas_do_after(ok, statuses):
+    reps = [r("Master", 0, "Running"), r("Worker", 0, "Running"), r("Worker", 1, "Failed"), r("Worker", 2, "Pending")]
+    record = {"replicas": reps, "final_counts": lifecycle.finished_counts(reps, ok)}
+    reps[0]["state"] = reps[1]["state"] = "Failed"  # replicas that ran on and failed after the job's end
+    assert lifecycle.replica_statuses(lifecycle.job_counts(record)) == statuses
+    assert lifecycle.job_counts(record)["Worker"].replicas == 3
+    assert lifecycle.job_counts({"replicas": reps})["Master"].failed == 1  # no end yet: live counts
+
+
+@pytest.mark.parametrize("kind, api_version, spec, policy", [
+    ("PyTorchJob", "kubeflow.org/v1", {}, "None"),
+    ("TFJob", "kubeflow.org/v1", {"runPolicy": {"cleanPodPolicy": "Running"}}, "Running"),
+    ("PyTorchJob", "kubeflow.org/v1", {"runPolicy": {"cleanPodPolicy": "All"}}, "All"),
+    ("MPIJob", "kubeflow.org/v1", {"cleanPodPolicy": "Running"}, "Running"),
+    ("MPIJob", "kubeflow.org/v1", {"cleanPodPolicy": "Running", "runPolicy": {"cleanPodPolicy": "None"}}, "None"),
+    ("MPIJob", "kubeflow.org/v2beta1", {"cleanPodPolicy": "Running"}, "None"),
+    ("PyTorchJob", "kubeflow.org/v1", {"cleanPodPolicy": "All"}, "None"),
+    ("PyTorchJob", "kubeflow.org/v1", {"runPolicy": {"cleanPodPolicy": "Sometimes"}}, "None"),
+], ids=["default-none", "run-policy-running", "run-policy-all", "mpi-v1-deprecated-field", "mpi-v1-run-policy-wins",
+        "mpi-v2-has-no-top-level-field", "pytorch-has-no-top-level-field", "unknown-reads-none"])
+def test_clean_pod_policy(kind, api_version, spec, policy):
+    assert lifecycle.clean_pod_policy(kind, api_version, spec) == policy
 
 
 def test_describe_exit_and_backoff():

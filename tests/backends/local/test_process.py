@@ -74,8 +74,8 @@ def test_stop_reaches_grandchildren_outside_the_group_and_term_ignorers(tmp_path
         time.sleep(0.02)
     procs = process.job_processes("uid-test", [(started.pid, started.create_time)])
     assert len(procs) == 3
-    assert len(process.job_processes("uid-test", replica="r0")) == 3
-    assert process.job_processes("uid-test", replica="other") == []
+    assert len(process.job_processes("uid-test", replicas=["r0"])) == 3
+    assert process.job_processes("uid-test", replicas=["other"]) == []
     process.stop_job("uid-test", [(started.pid, started.create_time)], grace=0.5)
     assert process.job_processes("uid-test") == []
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs if psutil.pid_exists(p.pid))

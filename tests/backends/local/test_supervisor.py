@@ -3,6 +3,7 @@ delete leaving nothing behind, and a server restart that re-attaches to running 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -11,25 +12,152 @@ import pytest
 
 from dtrain_jupyter.model.status import Phase
 
-from .helpers import behave, processes_with_uid, pytorch_job, tf_job, wait_phase, wait_until
+from .helpers import behave, log_text, mpi_job, processes_with_uid, pytorch_job, tf_job, wait_phase, wait_until
 
 FINISHED = {Phase.SUCCEEDED, Phase.FAILED}
 
 
-async def test_failure_names_the_replica_and_its_exit_code(make_backend):
+async def _pods(backend, kind, name):
+    return {p.name: p for p in await backend.pods(kind, name, "default")}
+
+
+async def _none_left(uid):
+    return not processes_with_uid(uid)
+
+
+async def test_failure_names_the_replica_and_its_exit_code(make_backend, tmp_path):
     backend = make_backend()
     await backend.start()
-    await backend.create(pytorch_job("pt-fail", behave("sleep:30"), behave("exit:3"), workers=1))
+    job = await backend.create(pytorch_job("pt-fail", behave(f"wait-file:{tmp_path / 'never'}"), behave("exit:3"),
+                                           workers=1))
     job = await wait_phase(backend, "PyTorchJob", "pt-fail", FINISHED)
     assert job.phase == Phase.FAILED
     assert job.status.reason == "PyTorchJobFailed"
     assert "pt-fail-worker-0 exited with code 3" in job.status.message
-    pods = {p.name: p for p in await backend.pods("PyTorchJob", "pt-fail", "default")}
+    pods = await _pods(backend, "PyTorchJob", "pt-fail")
     assert pods["pt-fail-worker-0"].exit_code == 3 and pods["pt-fail-worker-0"].reason == "exit code 3"
-    # The master was still running: the job's end stopped it.
-    assert pods["pt-fail-master-0"].phase == "Failed"
-    assert "stopped" in pods["pt-fail-master-0"].reason
-    assert job.manifest["status"]["replicaStatuses"]["Worker"] == {"failed": 1}
+    # cleanPodPolicy None: the master runs on after the job failed, and is counted as the
+    # operator last saw it.
+    assert pods["pt-fail-master-0"].phase == "Running"
+    assert job.manifest["status"]["replicaStatuses"] == {"Master": {"active": 1}, "Worker": {"failed": 1}}
+    # Delete still leaves no process behind.
+    await backend.delete("PyTorchJob", "pt-fail", "default")
+    assert processes_with_uid(job.uid) == []
+
+
+@pytest.mark.parametrize("ending, phase, exit_code, reason", [
+    (["exit:0"], "Succeeded", 0, "completed"),
+    (["exit:3"], "Failed", 3, "exit code 3"),
+], ids=["worker-exits-0", "worker-exits-3"])
+async def test_workers_run_to_their_own_end_after_the_master_succeeds(make_backend, tmp_path, ending, phase,
+                                                                     exit_code, reason):
+    # cleanPodPolicy None, every operator's default since v1.6: the job is Succeeded as soon as
+    # the master is, and the other pods run on to their own end, logs and exit codes kept.
+    backend = make_backend()
+    await backend.start()
+    gate = tmp_path / "gate"
+    await backend.create(pytorch_job("pt-linger", behave("print:master done"),
+                                     behave("print:working", f"wait-file:{gate}", "print:done", *ending), workers=1))
+    job = await wait_phase(backend, "PyTorchJob", "pt-linger", FINISHED)
+    assert job.phase == Phase.SUCCEEDED
+    # As the operator reports it: the active worker is counted as succeeded, and the counts stay.
+    statuses = {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1}}
+    assert job.manifest["status"]["replicaStatuses"] == statuses
+    assert (await _pods(backend, "PyTorchJob", "pt-linger"))["pt-linger-worker-0"].phase == "Running"
+    follow = asyncio.ensure_future(log_text(backend, "PyTorchJob", "pt-linger", follow=True))
+    gate.touch()
+
+    async def worker_ended():
+        pod = (await _pods(backend, "PyTorchJob", "pt-linger"))["pt-linger-worker-0"]
+        return pod if pod.phase != "Running" else None
+    worker = await wait_until(worker_ended, what="the worker to end by itself")
+    assert (worker.phase, worker.exit_code, worker.reason) == (phase, exit_code, reason)
+    assert "pt-linger-worker-0: done" in await asyncio.wait_for(follow, 60)
+    assert await log_text(backend, "PyTorchJob", "pt-linger", pod="pt-linger-worker-0") == \
+        ["pt-linger-worker-0: working", "pt-linger-worker-0: done"]
+    job = await backend.get("PyTorchJob", "pt-linger", "default")
+    assert job.phase == Phase.SUCCEEDED and job.manifest["status"]["replicaStatuses"] == statuses
+
+
+@pytest.mark.parametrize("policy, ok", [("Running", True), ("All", True), ("Running", False)],
+                         ids=["running-after-success", "all-after-success", "running-after-failure"])
+async def test_clean_pod_policy_running_or_all_stops_the_replicas_left_at_the_end(make_backend, tmp_path, policy, ok):
+    backend = make_backend()
+    await backend.start()
+    wait = behave(f"wait-file:{tmp_path / 'never'}")
+    master, worker = (behave("exit:0"), wait) if ok else (wait, behave("exit:3"))
+    job = await backend.create(pytorch_job("pt-clean", master, worker, workers=1,
+                                           run_policy={"cleanPodPolicy": policy}))
+    job = await wait_phase(backend, "PyTorchJob", "pt-clean", FINISHED)
+    assert job.phase == (Phase.SUCCEEDED if ok else Phase.FAILED)
+    await wait_until(lambda: _none_left(job.uid), what="the replica left at the end to be stopped")
+    pods = await _pods(backend, "PyTorchJob", "pt-clean")
+    left = pods["pt-clean-worker-0" if ok else "pt-clean-master-0"]
+    outcome = "succeeded" if ok else "failed"
+    assert left.phase == ("Succeeded" if ok else "Failed")
+    assert left.reason == f"stopped: cleanPodPolicy {policy}, the job {outcome}"
+    assert job.notes == [n for n in job.notes if "cleanPodPolicy" not in n]  # honoured, so no note
+
+
+async def test_replicas_left_running_at_the_end_are_watched_across_a_server_restart(make_backend, tmp_path):
+    first = make_backend()
+    await first.start()
+    gate = tmp_path / "gate"
+    await first.create(pytorch_job("pt-after", behave("exit:0"), behave(f"wait-file:{gate}", "exit:4"), workers=1,
+                                   restart="OnFailure"))
+    await wait_phase(first, "PyTorchJob", "pt-after", Phase.SUCCEEDED)
+    await first.stop()
+
+    second = make_backend()
+    await second.start()
+    assert (await _pods(second, "PyTorchJob", "pt-after"))["pt-after-worker-0"].phase == "Running"
+    gate.touch()
+
+    async def worker_failed():
+        return (await _pods(second, "PyTorchJob", "pt-after"))["pt-after-worker-0"].phase == "Failed"
+    await wait_until(worker_failed, what="the worker's exit to be recorded")
+    worker = (await _pods(second, "PyTorchJob", "pt-after"))["pt-after-worker-0"]
+    assert (worker.exit_code, worker.restarts) == (4, 0)  # recorded, never restarted after the end
+    job = await second.get("PyTorchJob", "pt-after", "default")
+    assert job.phase == Phase.SUCCEEDED and job.status.replicas["Worker"].succeeded == 1
+
+
+@pytest.mark.parametrize("version, worker_cmd", [("v1", None), ("v2beta1", ["/usr/sbin/sshd", "-De"])],
+                         ids=["v1-sleep-worker", "v2beta1-sshd-worker"])
+async def test_mpi_workers_that_only_stand_for_hosts_are_stopped_when_the_launcher_succeeds(make_backend, version,
+                                                                                          worker_cmd):
+    # On a cluster their `sleep 365d` or sshd never ends; locally they run nothing (mpirun's ranks
+    # run under the launcher), so the default None does not keep them.
+    backend = make_backend()
+    await backend.start()
+    name = f"mpi-hosts-{version}"
+    job = await backend.create(mpi_job(name, behave("print:ranks done"), workers=2, version=version,
+                                       worker_cmd=worker_cmd))
+    job = await wait_phase(backend, "MPIJob", name, FINISHED)
+    assert job.phase == Phase.SUCCEEDED
+    await wait_until(lambda: _none_left(job.uid), what="the host workers to be stopped")
+    workers = [p for p in (await _pods(backend, "MPIJob", name)).values() if p.replica_type == "Worker"]
+    assert {(p.phase, p.reason) for p in workers} == {
+        ("Succeeded", "stopped: MPI worker that only stands for a host, the job succeeded")}
+    assert job.status.replicas["Worker"].succeeded == 2
+    assert any("stand for hosts are stopped when the job finishes" in n for n in job.notes)
+
+
+async def test_mpi_workers_with_a_command_of_their_own_run_to_their_end(make_backend, tmp_path):
+    backend = make_backend()
+    await backend.start()
+    gate = tmp_path / "gate"
+    await backend.create(mpi_job("mpi-own", behave("exit:0"), workers=1,
+                                 worker_cmd=behave(f"wait-file:{gate}", "print:done")))
+    await wait_phase(backend, "MPIJob", "mpi-own", Phase.SUCCEEDED)
+    assert (await _pods(backend, "MPIJob", "mpi-own"))["mpi-own-worker-0"].phase == "Running"
+    gate.touch()
+
+    async def worker_done():
+        pod = (await _pods(backend, "MPIJob", "mpi-own"))["mpi-own-worker-0"]
+        return pod.phase == "Succeeded" and pod.reason == "completed"
+    await wait_until(worker_done, what="the worker to complete")
+    assert await log_text(backend, "MPIJob", "mpi-own", pod="mpi-own-worker-0") == ["mpi-own-worker-0: done"]
 
 
 async def test_onfailure_restarts_until_success_and_keeps_the_previous_log(make_backend):
@@ -86,10 +214,9 @@ async def test_active_deadline_fails_a_job_that_runs_too_long(make_backend):
     assert job.phase == Phase.FAILED and "deadline" in job.status.message
     assert any(e.reason == "DeadlineExceeded" for e in await backend.events("PyTorchJob", "pt-deadline", "default"))
     await wait_until(lambda: _none_left(job.uid), what="replicas to be stopped")
-
-
-async def _none_left(uid):
-    return not processes_with_uid(uid)
+    # A deadline stops every replica whatever cleanPodPolicy says (the operator up to v1.9.3).
+    pods = await _pods(backend, "PyTorchJob", "pt-deadline")
+    assert {p.reason for p in pods.values()} == {"stopped: activeDeadlineSeconds passed, the job failed"}
 
 
 async def test_sigkill_of_one_replica_is_reported_with_the_signal(make_backend):

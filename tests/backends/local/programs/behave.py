@@ -7,6 +7,7 @@
   grandchild        start a sleeping grandchild in a new session (leaves our process group)
   env:NAME          print NAME=value of an environment variable
   lines:N           print N numbered lines
+  wait-file:PATH    wait until PATH exists (a gate the test opens)
 """
 import os
 import signal
@@ -47,6 +48,9 @@ for action in sys.argv[1:]:
         print(f"grandchild {p.pid}", flush=True)
     elif verb == "env":
         print(f"{arg}={os.environ.get(arg, '<unset>')}", flush=True)
+    elif verb == "wait-file":
+        while not os.path.exists(arg):
+            time.sleep(0.05)
     elif verb == "lines":
         for i in range(int(arg)):
             print(f"line {i}", flush=True)
