@@ -3,6 +3,10 @@
 The app holds the panel's state as traits (`jobs`, `selected`, `busy`, `error`), applies the
 change feed's batches on the kernel loop, and routes each part's requests (open a log, show an
 output, a job was created) to the right place. It talks only to `dtrain_jupyter.client.Client`.
+
+Its two message lines speak for flows (creating, deleting): a flow's newer word replaces its
+older ones (`say`), a success line clears itself after `info_seconds`, and an error stays until
+dismissed or replaced, so no line outlives what it reports.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Bool, Tuple, Unicode, observe, validate
+from traitlets import Bool, Float, Tuple, Unicode, observe, validate
 
 from ..model.job import Job
 from .banner import Banner
@@ -23,8 +27,12 @@ from .styles import PanelLook, style_widget
 from .words import esc, job_ref
 
 TABS = ("Jobs", "New", "Log", "Output")
-AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration"
+AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration", and open pods their "age"
 MAX_ERROR_CHARS = 4000
+INFO_SECONDS = 8.0     # how long a success line stays: long enough to read, short enough not to go stale
+# The flows whose messages replace each other (see DTrainApp.say).
+FLOW_CREATE = "create"
+FLOW_DELETE = "delete"
 
 
 def _uid(job: Job) -> str:
@@ -46,7 +54,12 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     selected = Tuple(help="uids of the jobs ticked in the list")
     busy = Bool(False, help="True while the panel waits for the server on a person's request")
     error = Unicode("", help="The last failure a person must see; empty when there is none")
-    info = Unicode("", help="The last success worth a line (e.g. 'Created PyTorchJob/x')")
+    info = Unicode("", help="The last success worth a line (e.g. 'Created PyTorchJob/x'); clears itself "
+                            "after info_seconds")
+    info_seconds = Float(INFO_SECONDS, help="Seconds a success line stays before it clears itself (default 8); "
+                                            "'Deleting X' stays while X is listed. Errors never expire")
+    deleting = Tuple(help="(uid, 'Kind/name (where)') of each job the last delete waits for; once all have "
+                          "left `jobs` the 'Deleting' line turns into 'Deleted' and this empties")
 
     #: True once close() ran; show_panel() then builds a new app.
     closed = False
@@ -56,6 +69,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.client = client
         self.compact = compact
         self._last_age_refresh = time.monotonic()
+        self._info_at = time.monotonic()
+        # What each flow last said, as (info, error): its next word clears those if still shown.
+        self._said: dict[str, tuple[str, str]] = {}
         # The feed's thread starts reading the job list now, while the widgets below are built.
         self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
         if start:
@@ -94,7 +110,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=look.full)
 
         # Only the Jobs page is built now; the others when first opened (pages.py).
-        self.pages = LaterPages(client, self._on_created, self.report_error, look)
+        self.pages = LaterPages(client, self._on_created, self.report_error, look,
+                                report_create_error=lambda exc: self.report_error(exc, FLOW_CREATE))
         self.tabs = widgets.Tab(children=(jobs_page, *self.pages.boxes()), titles=TABS, layout=look.full)
         self.tabs.observe(self._on_tab, "selected_index")
         for part in (self.banner, self.job_list):
@@ -114,12 +131,38 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.feed.on_error = self.report_error
         self.feed.add_pump(self.pages.flush_log)
         self.feed.add_pump(self._refresh_ages)
+        self.feed.add_pump(self._expire_info)
         if start:
             self.feed.start(prime=True)
 
     # ------------------------------------------------------------------ errors
-    def report_error(self, exc: BaseException) -> None:
-        self.error = describe_error(exc)
+    def report_error(self, exc: BaseException, flow: str = "") -> None:
+        """Show a failure in the error line; one of a `flow` replaces that flow's older lines."""
+        if flow:
+            self.say(flow, error=describe_error(exc))
+        else:
+            self.error = describe_error(exc)
+
+    def say(self, flow: str, info: str = "", error: str = "") -> None:
+        """Show how a person's action of `flow` (FLOW_CREATE, FLOW_DELETE) ended.
+
+        The flow's older info and error lines are cleared where still shown, so a red "The job
+        is not valid" replaces a green "Created ..." and a new "Created ..." the old red line;
+        a line another flow wrote since stays. `info` clears itself after `info_seconds`;
+        `error` stays until dismissed or replaced.
+
+        Args:
+            flow: the flow that speaks.
+            info: its success line, or "" for none.
+            error: its failure line, or "" for none.
+        """
+        old_info, old_error = self._said.get(flow, ("", ""))
+        if info or (old_info and self.info == old_info):
+            self.info = info
+        if error or (old_error and self.error == old_error):
+            self.error = error
+        # What is shown now, which the validator may have shortened.
+        self._said[flow] = (self.info if info else "", self.error if error else "")
 
     def tick(self) -> int:
         """Apply what the feed queued and run the pumps now (the kernel loop does this by itself)."""
@@ -186,6 +229,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_jobs(self, change: dict[str, Any]) -> None:
         self.job_list.jobs = self.jobs
         self.pages.set_jobs(self.jobs)
+        if self.deleting:
+            self._announce_deleted()
 
     @observe("selected")
     @guarded
@@ -202,6 +247,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @observe("info")
     @guarded
     def _on_info(self, change: dict[str, Any]) -> None:
+        self._info_at = time.monotonic()  # each new line gets its full info_seconds
         self.info_line.value = esc(self.info)
         self.info_line.layout.display = "" if self.info else "none"
 
@@ -244,7 +290,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_delete(self, _button: widgets.Button) -> None:
         targets = self._selected_jobs()
         if not targets:
-            self.error = "Tick the jobs to delete first."
+            self.say(FLOW_DELETE, error="Tick the jobs to delete first.")
             return
         names = "".join(f"<li>{esc(job_ref(j))}</li>" for j in targets)
         self.confirm_text.value = (f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
@@ -259,7 +305,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_confirm(self, _button: widgets.Button) -> None:
         self.confirm_box.layout.display = "none"
         failures: list[str] = []
-        deleted: list[str] = []
+        deleted: list[tuple[str, str]] = []
         self.busy = True
         try:
             for job in self._selected_jobs():
@@ -268,15 +314,16 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                 except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
                     failures.append(f"{job_ref(job)}: {describe_error(exc)}")
                     continue
-                deleted.append(job_ref(job))
+                deleted.append((job.uid, job_ref(job)))
                 if isinstance(gone, Job) and gone.uid == job.uid:
                     self.upsert(gone)
         finally:
             self.busy = False
         self.selected = ()
-        self.info = f"Deleting {', '.join(deleted)}" if deleted else ""
-        if failures:
-            self.error = "Could not delete:\n" + "\n".join(failures)
+        # A newer delete's line replaces the older one's, so only its jobs are waited for.
+        self.deleting = tuple(deleted)
+        self.say(FLOW_DELETE, info=f"Deleting {', '.join(ref for _uid, ref in deleted)}" if deleted else "",
+                 error="Could not delete:\n" + "\n".join(failures) if failures else "")
 
     def _on_row_action(self, action: str, job: Job, pod: str | None) -> None:
         # Called from a row's guarded handler, so a failure here already reaches the error line.
@@ -289,8 +336,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
 
     def _on_created(self, job: Job) -> None:
         self.upsert(job)
-        self.error = ""
-        self.info = f"Created {job_ref(job)}"
+        self.say(FLOW_CREATE, info=f"Created {job_ref(job)}")
         self.tabs.selected_index = TABS.index("Jobs")
 
     # ------------------------------------------------------------------ helpers
@@ -306,4 +352,26 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         for uid in self.job_list.visible:
             row = self.job_list.rows.get(uid)
             if row is not None:
-                row.render()
+                row.refresh_ages()
+
+    def _announce_deleted(self) -> None:
+        """Once every job of the last delete has left the list, "Deleting X" becomes "Deleted X"."""
+        listed = {j.uid for j in self.jobs}
+        if any(uid in listed for uid, _ref in self.deleting):
+            return
+        refs = ", ".join(ref for _uid, ref in self.deleting)
+        self.deleting = ()
+        old_info, old_error = self._said.get(FLOW_DELETE, ("", ""))
+        # Only the line that still says "Deleting" turns; a newer line (another flow's, or
+        # "Tick the jobs") is not replaced by old news. A failure of the same delete stays.
+        if old_info and self.info == old_info:
+            self.info = f"Deleted {refs}"
+            self._said[FLOW_DELETE] = (self.info, old_error)
+
+    def _expire_info(self) -> None:
+        if not self.info or time.monotonic() - self._info_at < self.info_seconds:
+            return
+        # "Deleting X" is news until X has left the list; then "Deleted X" gets its own time.
+        if self.deleting and self.info == self._said.get(FLOW_DELETE, ("", ""))[0]:
+            return
+        self.info = ""

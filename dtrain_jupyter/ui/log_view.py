@@ -93,7 +93,8 @@ class LogView(widgets.VBox, ErrorForwarder):
         self.reload()
 
     def reload(self) -> None:
-        """Drop the buffer and read the log again with the current settings."""
+        """Drop the buffer and the download link made from it, then read the log again with the
+        current settings (another job or pod, tail, previous attempt, follow)."""
         self._generation += 1
         generation = self._generation
         with self._lock:
@@ -101,6 +102,9 @@ class LogView(widgets.VBox, ErrorForwarder):
             self._dirty = True
             self._thread_error = None
             self._done = False
+        # The link carries the text of the lines just dropped: left there it would offer one
+        # job's (or pod's) log as a download under another's.
+        self.download_link.value = ""
         if self.job is None:
             return
         self.loading = True

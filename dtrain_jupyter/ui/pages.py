@@ -34,13 +34,17 @@ class LaterPages:
         on_created: called with the Job the wizard or the YAML editor created.
         report_error: where a built part's failures go (the panel's error line).
         look: the panel's shared layouts.
+        report_create_error: where the New page's failures go (default `report_error`): they
+            belong to creating a job, so the panel lets them replace its "Created ..." line.
     """
 
     def __init__(self, client: Any, on_created: Callable[[Job], None],
-                 report_error: Callable[[BaseException], None], look: PanelLook) -> None:
+                 report_error: Callable[[BaseException], None], look: PanelLook,
+                 report_create_error: Callable[[BaseException], None] | None = None) -> None:
         self.client = client
         self._on_created = on_created
         self._report_error = report_error
+        self._report_create_error = report_create_error or report_error
         self._backends: tuple[dict[str, Any], ...] = ()
         self._taken: frozenset[tuple[str, str, str]] = frozenset()
         self.new = LazyPage(self._build_new, "dtrain-new-page", look.full)
@@ -123,7 +127,7 @@ class LaterPages:
         from .wizard import Wizard
 
         self._wizard = Wizard(self.client, self._on_created, self.edit_as_yaml)
-        self._wizard.on_error = self._report_error
+        self._wizard.on_error = self._report_create_error
         self._wizard.backends = self._backends
         self._wizard.taken = self._taken
         self._mode = widgets.ToggleButtons(options=MODES, value=MODES[0], _dom_classes=("dtrain-mode",))
@@ -145,7 +149,7 @@ class LaterPages:
         from .yaml_editor import YamlEditor
 
         editor = YamlEditor(self.client, self._on_created)
-        editor.on_error = self._report_error
+        editor.on_error = self._report_create_error
         editor.set_backends(self._backends)
         return editor
 

@@ -22,6 +22,7 @@ from .words import age, esc
 # and every pod line. The sidebar keeps what says what is wrong: role, status, reason.
 _COLUMNS = (("Role", "16%", "30%"), ("#", "6%", "10%"), ("Status", "14%", "30%"), ("Reason", "28%", "30%"),
             ("Node", "14%", None), ("Restarts", "8%", None), ("Age", "8%", None))
+AGE = len(_COLUMNS) - 1  # the Age column, the one fact that changes with time alone
 
 
 def _layout(index: int, compact: bool) -> widgets.Layout:
@@ -35,6 +36,13 @@ def _cell(text: str, layout: widgets.Layout, css: str = "dtrain-cell") -> widget
     label = widgets.Label(text, layout=layout)
     label.add_class(css)
     return label
+
+
+def _set(cell: widgets.Label, text: str) -> None:
+    # hold_sync: the value and its tooltip go in one message, and none when both are unchanged.
+    with cell.hold_sync():
+        cell.value = text
+        cell.tooltip = text
 
 
 class PodLine(widgets.VBox, ErrorForwarder):
@@ -69,14 +77,19 @@ class PodLine(widgets.VBox, ErrorForwarder):
         with self.hold_sync():
             for cell, value in zip(self.cells, values):
                 if value is not None:
-                    cell.value = value
-                    cell.tooltip = value
+                    _set(cell, value)
             self.status.value = f'<span class="{phase_class(pod.phase)}">{esc(pod.phase)}</span>'
             self.event_lines.value = "".join(
                 f"<div>{esc(e.type)} {esc(e.reason)}: {esc(e.message)}"
                 f"{' (×' + esc(e.count) + ')' if e.count > 1 else ''}</div>"
                 for e in self.events
             )
+
+    def refresh_age(self) -> None:
+        """Recompute the Age cell alone, as time passes (at most one message, none when unchanged)."""
+        cell = self.cells[AGE]
+        if cell.layout.display != "none":  # hidden in the compact sidebar: nothing to send
+            _set(cell, age(self.pod.started))
 
     @guarded
     def _on_log(self, _button: widgets.Button) -> None:
@@ -160,6 +173,11 @@ class PodsView(widgets.VBox, ErrorForwarder):
             f"<div>{esc(e.type)} {esc(e.reason)}: {esc(e.message)}</div>" for e in job_events)
         body = tuple(lines) if lines else (self.empty,)
         self.children = (self.header, *body, self.job_events)
+
+    def refresh_ages(self) -> None:
+        """Recompute each shown pod's Age cell, nothing else: no fetch, no other cell is touched."""
+        for line in self._lines.values():
+            line.refresh_age()
 
     def line(self, pod_name: str) -> PodLine:
         """The widget line of one pod (raises KeyError when it is not shown)."""

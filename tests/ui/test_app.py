@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import yaml
+
 from dtrain_jupyter.model.status import Phase
-from dtrain_jupyter.ui.app import TABS, DTrainApp
+from dtrain_jupyter.ui import app as app_module
+from dtrain_jupyter.ui.app import FLOW_CREATE, FLOW_DELETE, TABS, DTrainApp
+from dtrain_jupyter.ui.words import age, job_ref
 
 from .conftest import finished, job_named, python_job, unique, until
 
@@ -109,3 +113,83 @@ def test_unreachable_server_shows_one_banner(client) -> None:
     finally:
         panel.close()
         dead.close()
+
+
+def test_an_open_pods_table_ages_with_its_job(app: DTrainApp, client, monkeypatch) -> None:
+    # Issue 17 B1: the job's Age kept counting while its open pods' Age stayed as first drawn.
+    name = unique("ages")
+    client.create(python_job(name, "print('ok')"))
+    until(app, lambda: finished(app, name), what=name)
+    row = app.job_list.row_by_name(name)
+    row.name_button.click()
+    line = row.pods.line(f"{name}-master-0")
+    age_cell = line.cells[-1]
+    first = age_cell.value
+    assert first, "a started pod has an age"
+    until(app, lambda: age(line.pod.started) != first, what="the pod to be a second older")
+    monkeypatch.setattr(app_module, "AGE_REFRESH_S", 0.0)  # the periodic age refresh is due now
+    app.tick()
+    assert age_cell.value != first
+    assert age_cell.tooltip == age_cell.value
+    client.delete(name, kind="PyTorchJob")
+
+
+def test_a_create_error_replaces_the_created_line(app: DTrainApp, client) -> None:
+    # Issue 17 B3: an old green "Created ..." stayed under a new red "The job is not valid".
+    name = unique("flow")
+    editor = app.pages.yaml_editor
+    editor.text = yaml.safe_dump(python_job(name, "print('ok')"))
+    editor.create_button.click()
+    assert app.error == "" and app.info.startswith(f"Created PyTorchJob/{name} ")
+    editor.text = "apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata: {name: Not-A-Name}\n"
+    editor.create_button.click()
+    assert app.error.startswith("The job is not valid")
+    assert app.info == "" and app.info_line.layout.display == "none"
+    client.delete(name, kind="PyTorchJob")
+
+
+def test_deleting_turns_into_deleted_once_the_job_left_then_clears(app: DTrainApp, client) -> None:
+    # Issue 17 B3: "Deleting PyTorchJob/x" stayed for minutes after x had left the list.
+    app.info_seconds = 0.0  # a success line clears at the next tick
+    lines: list[str] = []
+    app.observe(lambda change: lines.append(change["new"]), "info")
+    name = unique("gone")
+    client.create(python_job(name, "import time; time.sleep(30)"))
+    job = until(app, lambda: job_named(app, name), what=name)
+    app.selected = (job.uid,)
+    app.delete_button.click()
+    app.confirm_yes.click()
+    ref = job_ref(job)
+    assert app.info == f"Deleting {ref}"
+    # While the job is listed the line keeps saying so, whatever info_seconds is.
+    until(app, lambda: job_named(app, name) is None or app.info != f"Deleting {ref}", what=f"{name} to disappear")
+    assert job_named(app, name) is None
+    app.tick()
+    assert lines == [f"Deleting {ref}", f"Deleted {ref}", ""]
+    assert app.info_line.layout.display == "none"
+
+
+def test_an_error_stays_when_success_lines_expire(app: DTrainApp) -> None:
+    app.info_seconds = 0.0
+    app.selected = ()
+    app.delete_button.click()
+    for _ in range(3):
+        app.tick()
+    assert "Tick the jobs" in app.error and app.error_box.layout.display == ""
+
+
+def test_a_flow_replaces_only_its_own_lines(client) -> None:
+    panel = DTrainApp(client, start=False)
+    try:
+        panel.report_error(RuntimeError("the log broke"))  # no flow: only a newer error replaces it
+        panel.say(FLOW_CREATE, info="Created A")
+        assert panel.error.endswith("the log broke") and panel.info == "Created A"
+        panel.say(FLOW_DELETE, error="Tick the jobs to delete first.")
+        assert panel.error == "Tick the jobs to delete first." and panel.info == "Created A"
+        panel.say(FLOW_CREATE, error="The job is not valid")
+        assert panel.error == "The job is not valid" and panel.info == ""
+        panel.say(FLOW_CREATE, info="Created B")
+        assert panel.error == "" and panel.info == "Created B"
+        assert panel.error_box.layout.display == "none" and panel.info_line.layout.display == ""
+    finally:
+        panel.close()

@@ -55,3 +55,14 @@ def test_compact_rows_move_their_buttons_under_the_expanded_row(client, done_job
     row.name_button.click()
     assert row.children == (*row.line, row.actions, row.pods)
     assert row.log_button in row.actions.children
+
+
+def test_ages_reach_the_pods_only_while_they_are_shown(client, done_job, monkeypatch) -> None:
+    row = JobRow(done_job, client, lambda *a: None)
+    row.name_button.click()
+    refreshed = []
+    monkeypatch.setattr(row.pods, "refresh_ages", lambda: refreshed.append(row.expanded))
+    row.refresh_ages()
+    row.name_button.click()
+    row.refresh_ages()
+    assert refreshed == [True]

@@ -98,6 +98,26 @@ def test_download_link_carries_the_shown_text(client, logged_job) -> None:
     assert base64.b64decode(payload).decode().splitlines()[0] == "rank 0 line 0"
 
 
+def test_switching_the_log_to_another_job_or_pod_clears_the_download_link(client, logged_job) -> None:
+    # Issue 17 B2: job A's "Save ….log (16 lines)" link was still shown under job B's log.
+    other = unique("logs")
+    client.create(python_job(other, "print('other job')", kind="TFJob"))
+    other_job = client.wait(other, kind="TFJob", timeout=90, progress=False)
+    view = LogView(client)
+    view.show(logged_job, f"{logged_job.name}-master-0")
+    _flush_until(view, lambda: not view.loading and view.lines(), "lines")
+    view.download_button.click()
+    assert "Save" in view.download_link.value
+    view.show(other_job)
+    assert view.download_link.value == ""
+    _flush_until(view, lambda: not view.loading and view.lines(), "the other job's lines")
+    view.download_button.click()
+    assert f"Save {other}.log" in view.download_link.value
+    view.pod_choice.value = f"{other}-worker-0"
+    assert view.download_link.value == ""
+    client.delete(other, kind="TFJob")
+
+
 def test_a_missing_pod_fails_visibly(client, logged_job) -> None:
     view = LogView(client)
     view.show(logged_job, "no-such-pod")

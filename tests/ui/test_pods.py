@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from dtrain_jupyter.model.job import Event, Pod
-from dtrain_jupyter.ui.pods import PodLine, PodsView
+from dtrain_jupyter.ui import pods as pods_module
+from dtrain_jupyter.ui import words
+from dtrain_jupyter.ui.pods import AGE, PodLine, PodsView
 
 from .conftest import python_job, unique
 
@@ -32,3 +36,29 @@ def test_events_sit_under_the_pod_they_concern(client) -> None:
     assert "ImagePullBackOff" in line.cells[3].value
     assert "pull &lt;b&gt;denied&lt;/b&gt;" in line.event_lines.value
     assert "(×3)" in line.event_lines.value
+
+
+def test_refreshing_the_age_sends_only_the_age_cell_once(monkeypatch) -> None:
+    started = datetime.now(timezone.utc) - timedelta(minutes=2)
+    pod = Pod(name="p-worker-0", namespace="default", job_name="p", replica_type="Worker", replica_index=0,
+              phase="Running", started=started.isoformat())
+    line = PodLine(pod, lambda name: None)
+    assert line.cells[AGE].value.startswith("2m")
+    sent: list[tuple[int, dict]] = []
+    for i, cell in enumerate(line.cells):
+        monkeypatch.setattr(cell, "_send", lambda msg, buffers=None, i=i: sent.append((i, msg["state"])))
+    # A minute passes: the clock moves, the pod does not change.
+    monkeypatch.setattr(pods_module, "age", lambda when: words.age(when, now=started + timedelta(minutes=3)))
+    line.refresh_age()
+    assert sent == [(AGE, {"value": "3m", "tooltip": "3m"})]
+    line.refresh_age()
+    assert len(sent) == 1, "an unchanged age sends nothing"
+
+
+def test_a_compact_line_leaves_its_hidden_age_alone() -> None:
+    pod = Pod(name="p-worker-0", namespace="default", job_name="p", replica_type="Worker", replica_index=0,
+              phase="Running", started="2020-01-01T00:00:00Z")
+    line = PodLine(pod, lambda name: None, compact=True)
+    line.cells[AGE].value = "stale"
+    line.refresh_age()
+    assert line.cells[AGE].value == "stale"
