@@ -31,6 +31,11 @@ _PHASE_RULES = "\n".join(
     for phase, colour in PHASE_COLOURS.items()
 )
 
+# ipywidgets gives every widget a 2px margin on each side, so a child made 100% wide (the shared
+# `PanelLook.full`, and most boxes here) is 4px wider than its box, and that box (widget boxes
+# have overflow: auto) shows a horizontal scrollbar for good (issue 17). In a column the side
+# margins only make a gutter, which the panel's padding already gives, so the children of the
+# panel's column boxes have none.
 # Notices (banner, info, confirm) sit on the layout colour with a coloured left edge: the
 # --jp-*-color3 tints stay light in the dark theme, where light text on them is unreadable.
 CSS = f"""
@@ -42,6 +47,8 @@ CSS = f"""
   padding: 4px;
   box-sizing: border-box;
 }}
+.dtrain-panel.widget-vbox > .jupyter-widgets,
+.dtrain-panel .widget-vbox > .jupyter-widgets {{ margin-left: 0; margin-right: 0; }}
 .dtrain-panel .dtrain-title {{ font-size: var(--jp-ui-font-size2); font-weight: 600; }}
 .dtrain-panel .dtrain-muted {{ color: var(--jp-ui-font-color2); }}
 .dtrain-panel .dtrain-banner {{

@@ -39,6 +39,7 @@ IMAGE_SUGGESTIONS = {
     "TFJob": (DEFAULT_IMAGES["TFJob"], "docker.io/kubeflow/tf-mnist-with-summaries:latest"),
     "MPIJob": (DEFAULT_IMAGES["MPIJob"], "docker.io/kubeflow/mpi-horovod-mnist", "mpioperator/mpi-pi:openmpi"),
 }
+MAX_SLOTS = 1024
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LOCAL_IMAGE_NOTE = ("The local backend runs the command on this machine with this Jupyter's Python: "
                     "the image is not used there (it is used on Kubernetes).")
@@ -99,8 +100,10 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.role_editors: dict[str, RoleEditor] = {}
         self.nproc = Field("nprocPerNode", widgets.Text("", placeholder="auto, cpu, gpu or a number"),
                            hint="PyTorch: processes per replica (torchrun).")
-        self.slots = Field("slotsPerWorker", widgets.BoundedIntText(1, min=1, max=1024),
-                           hint="MPI: slots (processes) per Worker.")
+        # IntText, not BoundedIntText: a bounded box silently clamps what is typed; the range is
+        # checked in `_number_problems` and shown on the field instead.
+        self.slots = Field("slotsPerWorker", widgets.IntText(1),
+                           hint=f"MPI: slots (processes) per Worker, 1 to {MAX_SLOTS}.")
         self.restart = Field("Restart policy", widgets.Dropdown(options=("Never",), value="Never"))
         self.backoff = Field("Backoff limit", widgets.Text("", placeholder="operator default"))
         self.clean = Field("Clean-pod policy", widgets.Dropdown(
@@ -151,6 +154,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
     def build_spec(self) -> JobSpec | None:
         """The JobSpec the fields describe; None when a field cannot be read (its error is shown)."""
         self.clear_errors()
+        numbers_bad = self._number_problems()
         problems: dict[str, str] = {}
 
         def words(key: str, what: str) -> list[str] | None:
@@ -192,7 +196,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
             slots_per_worker=int(self.slots.value) if self.framework == "MPIJob" else None,
             output_volume=OutputVolume(claim, self.output_path.value.strip() or "/output") if claim else None,
         )
-        if problems:
+        if problems or numbers_bad:
             for key, message in problems.items():
                 self.fields[key].error = message
             return None
@@ -283,6 +287,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         if self.step == 1 and name_problem(self.name.value.strip()):
             self.name.error = name_problem(self.name.value.strip())
             return
+        if self.step == 2 and self._number_problems():
+            return
         self.step += 1
 
     @guarded
@@ -315,6 +321,16 @@ class Wizard(widgets.VBox, ErrorForwarder):
             return f"A job named {name!r} already exists in {self.backend.value}/{namespace}."
         return ""
 
+    def _number_problems(self) -> bool:
+        """Show every replica, GPU and slot count out of its range on its field; True if any."""
+        bad = False
+        for editor in self.role_editors.values():
+            bad = editor.show_problem() or bad
+        slots = self.slots.value
+        wrong = self.framework == "MPIJob" and not 1 <= slots <= MAX_SLOTS
+        self.slots.error = f"slotsPerWorker must be 1 to {MAX_SLOTS} (got {slots})." if wrong else ""
+        return bad or wrong
+
     def _load_platform(self) -> None:
         """Fill the fields from the platform's starter template (a program that really runs)."""
         kind = self.framework
@@ -332,6 +348,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
             editors.append(RoleEditor(role, fixed if fixed is not None else int(count or 0),
                                       fixed=fixed is not None, gpu_allowed=gpu_ok,
                                       maximum=1 if role in ("Chief", "Evaluator") else 64))
+        for editor in editors:
+            editor.on_error = self.report_error
         for old in self.role_editors.values():
             old.close()
         self.role_editors = {e.role: e for e in editors}

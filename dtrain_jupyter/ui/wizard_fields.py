@@ -11,6 +11,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .callbacks import ErrorForwarder, guarded
 from .words import esc
 
 LABEL_WIDTH = "130px"
@@ -73,28 +74,39 @@ def optional_int(text: str, what: str) -> int | None:
     return value
 
 
-class RoleEditor(_WithErrorLine, widgets.VBox):
+class RoleEditor(_WithErrorLine, ErrorForwarder, widgets.VBox):
     """Count, CPU, memory and GPU for one replica role, with one error line for the role.
+
+    The counts are plain `IntText`s, not `BoundedIntText`s: a bounded box clamps what a person
+    types without a word (issue 17: -3 Worker replicas silently became another count), so the
+    range is checked here instead and an out-of-range number stays in the box, explained on
+    the role's error line, until it is fixed.
 
     Args:
         role: the replica type (Master, Worker, PS, Chief, Evaluator, Launcher).
         count: the starting replica count.
         fixed: True when the operator requires exactly this count (Master, Launcher).
+        maximum: the most replicas the role may have.
         gpu_allowed: False for roles that never get GPUs (the MPI Launcher, TF parameter servers).
     """
+
+    MINIMUM = 0  # 0 replicas leaves the role out of the job
+    MAX_GPUS = 64
 
     def __init__(self, role: str, count: int, fixed: bool = False, maximum: int = 64,
                  gpu_allowed: bool = True, **kwargs: Any) -> None:
         self.role = role
+        self.maximum = maximum
+        self._shown_problem = ""
         self.title = widgets.HTML(f"<b>{esc(role)}</b>", layout=widgets.Layout(width="90px"))
-        self.count = widgets.BoundedIntText(count, min=0, max=maximum, description="Replicas",
-                                            disabled=fixed, layout=widgets.Layout(width="150px"))
+        self.count = widgets.IntText(count, description="Replicas", disabled=fixed,
+                                     layout=widgets.Layout(width="150px"))
         self.cpu = widgets.Text("", placeholder="e.g. 2 or 500m", description="CPU",
                                 layout=widgets.Layout(width="170px"))
         self.memory = widgets.Text("", placeholder="e.g. 4Gi", description="Memory",
                                    layout=widgets.Layout(width="180px"))
-        self.gpu = widgets.BoundedIntText(0, min=0, max=64, description="GPU", disabled=not gpu_allowed,
-                                          layout=widgets.Layout(width="130px"))
+        self.gpu = widgets.IntText(0, description="GPU", disabled=not gpu_allowed,
+                                   layout=widgets.Layout(width="130px"))
         for w in (self.count, self.cpu, self.memory, self.gpu):
             w.style.description_width = "initial"
         self._make_error_line()
@@ -104,6 +116,39 @@ class RoleEditor(_WithErrorLine, widgets.VBox):
         self.add_class("dtrain-role")
         self.add_class(f"dtrain-role-{role}")
         self.count.add_class("dtrain-count")
+        self.gpu.add_class("dtrain-gpu")
+        self.count.observe(self._on_number, "value")
+        self.gpu.observe(self._on_number, "value")
+
+    def count_problem(self) -> str:
+        """Why the replica count cannot be used, or "" when it can."""
+        count = self.count.value
+        if count < self.MINIMUM:
+            return (f"{self.role} replicas cannot be below {self.MINIMUM} (got {count}); "
+                    f"{self.MINIMUM} leaves the {self.role} role out.")
+        if count > self.maximum:
+            return f"At most {self.maximum} {self.role} replica{'s' if self.maximum > 1 else ''} (got {count})."
+        return ""
+
+    def problem(self) -> str:
+        """Why the role's numbers (replicas, GPUs) cannot be used, or "" when they can."""
+        problems = [self.count_problem()]
+        if not 0 <= self.gpu.value <= self.MAX_GPUS:
+            problems.append(f"GPUs per {self.role} replica must be 0 to {self.MAX_GPUS} (got {self.gpu.value}).")
+        return " ".join(p for p in problems if p)
+
+    def show_problem(self) -> bool:
+        """Show `problem()` on the role's error line; True when there is one."""
+        problem = self.problem()
+        # Only the number check's own text is replaced: an issue shown for another field stays.
+        if problem or self.error == self._shown_problem:
+            self.error = problem
+        self._shown_problem = problem
+        return bool(problem)
+
+    @guarded
+    def _on_number(self, change: dict[str, Any]) -> None:
+        self.show_problem()
 
     def resources(self) -> dict[str, Any]:
         """cpu, memory, gpu as RoleSpec wants them: blanks and zero GPUs are "not set"."""

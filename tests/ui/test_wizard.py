@@ -139,3 +139,59 @@ def test_create_refused_shows_the_error_and_keeps_the_step(app: DTrainApp) -> No
     assert app.error
     assert w.name.error
     assert w.step == 3
+
+
+class _NoCreate:
+    """A client the wizard must never get as far as calling."""
+
+    def create(self, *args, **kwargs):
+        raise AssertionError("create() called with an invalid replica count")
+
+
+def test_negative_workers_are_refused_not_changed() -> None:
+    from dtrain_jupyter.errors import InvalidJob
+    from dtrain_jupyter.ui.wizard import Wizard
+
+    created: list = []
+    w = Wizard(_NoCreate(), created.append, lambda text: None)
+    w.platform.value = "PyTorchJob"
+    w.name.value = "negative-workers"
+    w.step = 2
+    worker = w.role_editors["Worker"]
+    worker.count.value = -3
+    assert worker.count.value == -3
+    assert worker.error and "-3" in worker.error
+    # Next stays on Resources while the count is out of range.
+    w.next_button.click()
+    assert w.step == 2
+    assert worker.error
+    # Reached anyway (step set directly), the review shows no manifest and Create is refused.
+    w.step = 3
+    assert "dtrain-preview" not in w.review.value
+    assert worker.count.value == -3 and worker.error
+    w.create_button.click()
+    assert isinstance(w.last_error, InvalidJob) and created == []
+    # Fixed, the wizard moves on and the manifest carries the typed count.
+    w.step = 2
+    worker.count.value = 3
+    assert worker.error == ""
+    w.next_button.click()
+    assert w.step == 3
+    assert "replicas: 3" in w.review.value
+
+
+def test_slots_below_one_are_refused_not_changed() -> None:
+    from dtrain_jupyter.ui.wizard import Wizard
+
+    w = Wizard(_NoCreate(), lambda job: None, lambda text: None)
+    w.platform.value = "MPIJob"
+    w.name.value = "no-slots"
+    w.step = 2
+    w.slots.value = 0
+    w.next_button.click()
+    assert w.step == 2 and w.slots.value == 0
+    assert w.slots.error and "0" in w.slots.error
+    w.slots.value = 2
+    w.next_button.click()
+    assert w.step == 3 and w.slots.error == ""
+    assert "slotsPerWorker: 2" in w.review.value
