@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -127,20 +128,16 @@ def listers(kubeconfig: str, server: JupyterServer, found: dict[str, int], names
 
 
 class Toucher:
-    """Changes one job in the double and waits until the server's change feed carries it."""
+    """Changes one job (`change(i)`, the i-th change, however the API server at hand is written
+    to) and waits until the server's change feed carries it."""
 
-    def __init__(self, kd: KubeDouble, server: JupyterServer, names: list[str]) -> None:
-        self.kd, self.server, self.names, self.i = kd, server, names, 0
+    def __init__(self, server: JupyterServer, change: Callable[[int], None]) -> None:
+        self.server, self.change, self.i = server, change, 0
         self.cursor = server.get("dtrain/api/changes", params={"timeout": "0"}).json()["cursor"]
 
     def touch(self) -> None:
-        name = self.names[self.i % len(self.names)]
         self.i += 1
-        kind = next(k for k in KINDS if name.startswith(f"bulk-{k.lower()}-"))
-        plural = {"PyTorchJob": "pytorchjobs", "TFJob": "tfjobs", "MPIJob": "mpijobs"}[kind]
-        touch = f"benchmark touch {self.i}"
-        self.kd.store.mutate(("kubeflow.org", plural), "default", name,
-                             lambda job: job["status"]["conditions"][-1].__setitem__("message", touch))
+        self.change(self.i)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             got = self.server.get("dtrain/api/changes", params={"cursor": str(self.cursor), "timeout": "5"}).json()
@@ -148,6 +145,17 @@ class Toucher:
                 self.cursor = got["cursor"]
                 return
         raise RuntimeError("the server's change feed never showed the touched job")
+
+
+def double_change(kd: KubeDouble, names: list[str]) -> Callable[[int], None]:
+    """The i-th change: a new message on a condition of one bulk job, written into the double's store."""
+    def change(i: int) -> None:
+        name = names[(i - 1) % len(names)]
+        kind = next(k for k in KINDS if name.startswith(f"bulk-{k.lower()}-"))
+        plural = {"PyTorchJob": "pytorchjobs", "TFJob": "tfjobs", "MPIJob": "mpijobs"}[kind]
+        kd.store.mutate(("kubeflow.org", plural), "default", name,
+                        lambda job: job["status"]["conditions"][-1].__setitem__("message", f"benchmark touch {i}"))
+    return change
 
 
 class fresh:
@@ -198,7 +206,7 @@ def measure(n_jobs: int, runs: int, in_process: bool = True) -> dict:
             fns = listers(kd.kubeconfig_path, server, found)
             # The server keeps an encoded list while no job changes (1 s at most): "ours" is
             # timed right after a job changed, so every sample is a full build and encode.
-            toucher = Toucher(kd, server, names)
+            toucher = Toucher(server, double_change(kd, names))
             fns["ours"] = fresh(toucher, fns["ours"])
             fns["ours_client"] = fresh(toucher, fns["ours_client"])
             samples = alternate(fns, runs)

@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import urllib3  # noqa: E402
 
 from common import PY, REPO, JupyterServer, Result, Row, Stat, alternate, progress  # noqa: E402
-from kube_list_bench import decoded, listers  # noqa: E402
+from kube_list_bench import Toucher, decoded, fresh, listers  # noqa: E402
 from tests.cluster.control_plane import ControlPlane, missing_binaries  # noqa: E402
 
 KINDS = ("PyTorchJob", "TFJob", "MPIJob")
@@ -214,48 +214,23 @@ def seed(plane: ControlPlane, n_jobs: int, pods: int, concurrency: int = 16, pod
 
 # -- list: ours vs kubectl vs the SDK ---------------------------------------------------------------
 
+class PatchChange:
+    """The i-th change on the apiserver: a JSON patch of a condition's message on one seeded job,
+    through the status subresource (for `kube_list_bench.Toucher`)."""
 
-
-class Toucher:
-    """Changes one job on the apiserver (a JSON patch of a condition's message, through the
-    status subresource) and waits until the server's change feed carries it."""
-
-    def __init__(self, plane: ControlPlane, server: JupyterServer, n_jobs: int) -> None:
-        self.plane, self.server, self.n_jobs, self.i = plane, server, n_jobs, 0
-        self.cursor = server.get("dtrain/api/changes", params={"timeout": "0"}).json()["cursor"]
+    def __init__(self, plane: ControlPlane, n_jobs: int) -> None:
+        self.plane, self.n_jobs = plane, n_jobs
         self.http = urllib3.PoolManager(maxsize=1, ca_certs=plane.ca_path, cert_reqs="CERT_REQUIRED")
 
-    def touch(self) -> None:
-        i = (self.i * 7919) % self.n_jobs
-        self.i += 1
-        kind = KINDS[i % len(KINDS)]
-        path = f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/{FACTS[kind][0]}/bench-{kind.lower()}-{i}/status"
-        patch = [{"op": "replace", "path": "/status/conditions/0/message", "value": f"benchmark touch {self.i}"}]
+    def __call__(self, i: int) -> None:
+        job = ((i - 1) * 7919) % self.n_jobs
+        kind = KINDS[job % len(KINDS)]
+        path = f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/{FACTS[kind][0]}/bench-{kind.lower()}-{job}/status"
+        patch = [{"op": "replace", "path": "/status/conditions/0/message", "value": f"benchmark touch {i}"}]
         r = self.http.request("PATCH", self.plane.url + path, body=json.dumps(patch).encode(), headers={
             "Authorization": f"Bearer {self.plane.token}", "Content-Type": "application/json-patch+json"})
         if r.status != 200:
             raise RuntimeError(f"touching {path}: {r.status} {r.data[:300]!r}")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            got = self.server.get("dtrain/api/changes", params={"cursor": str(self.cursor), "timeout": "5"}).json()
-            if got["cursor"] != self.cursor:
-                self.cursor = got["cursor"]
-                return
-        raise RuntimeError("the server's change feed never showed the touched job")
-
-
-class fresh:
-    """Wraps a lister: before each timed call one job changes and the server has seen it
-    (untimed, `Toucher`), so the server cannot answer from its list cache."""
-
-    def __init__(self, toucher: Toucher, lister: Any) -> None:
-        self.toucher, self.lister = toucher, lister
-
-    def prepare(self) -> None:
-        self.toucher.touch()
-
-    def __call__(self) -> None:
-        self.lister()
 
 
 def measure_list(plane: ControlPlane, n_jobs: int, runs: int, root: Path) -> dict[str, Any]:
@@ -271,13 +246,15 @@ def measure_list(plane: ControlPlane, n_jobs: int, runs: int, root: Path) -> dic
         fns = listers(plane.kubeconfig_path, server, found, NAMESPACE, client_timeout=600)
         # The server keeps an encoded list while no job changes: "ours" is timed right after a
         # job changed, so every sample is a full build and encode of the list.
-        toucher = Toucher(plane, server, n_jobs)
+        change = PatchChange(plane, n_jobs)
+        toucher = Toucher(server, change)
+        plain_ours = fns["ours"]
         fns["ours"] = fresh(toucher, fns["ours"])
         fns["ours_client"] = fresh(toucher, fns["ours_client"])
         samples = alternate(fns, runs)
         # Back to back, nothing changed: what the server's list cache gives a repeat.
-        samples["ours_repeat"] = alternate({"ours": listers(plane.kubeconfig_path, server, found, NAMESPACE, client_timeout=600)["ours"]}, max(runs, 5))["ours"]
-        toucher.http.clear()
+        samples["ours_repeat"] = alternate({"ours": plain_ours}, max(runs, 5))["ours"]
+        change.http.clear()
     # Jupyter's log lines start "[W ..." / "[E ..."; a backend's problem names dtrain.
     out["server_warnings"] = [line for line in server.log_tail(1 << 22).splitlines() if "dtrain" in line.lower()
                               and line.startswith(("[W ", "[E ", "[C ", "WARNING", "ERROR", "Traceback"))]
