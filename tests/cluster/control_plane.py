@@ -244,7 +244,6 @@ class ControlPlane:
             f"--kubelet-certificate-authority={pki.ca_cert}",
             "--kubelet-preferred-address-types=InternalIP",
             "--allow-privileged=true", "--profiling=false",
-            f"--cert-dir={self.folder / 'pki'}",
         ])
         self._wait_for(lambda: self._get("/readyz") == b"ok", "kube-apiserver /readyz", 120, "kube-apiserver")
 

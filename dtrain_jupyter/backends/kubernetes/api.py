@@ -138,6 +138,10 @@ def webhook_issues(message: str) -> list[ValidationIssue] | None:
     return issues
 
 
+def _refused(call: Call) -> str:
+    return f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
+
+
 def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainError:
     """Turn an error answer (HTTP code + Status body, parsed or not) into the project's error for that call."""
     status = parse_status(status)
@@ -152,8 +156,7 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
         )
     if code == 403 and call.verb in _WRITE_VERBS and (issues := webhook_issues(message)) is not None:
         # Not RBAC: the operator's validating webhook refused the job's content.
-        head = f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
-        return InvalidJob(issues, message=f"{head} (its admission webhook): {message}")
+        return InvalidJob(issues, message=f"{_refused(call)} (its admission webhook): {message}")
     if code == 403:
         return Forbidden(
             f"not allowed to {what} {_where(call)} (403 Forbidden by the cluster's RBAC): {message}",
@@ -184,8 +187,7 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
             if all((i.path, i.message) != (issue.path, issue.message) for i in issues):
                 issues.append(issue)
         issues = issues or [ValidationIssue(path="", message=message)]
-        head = f"the cluster refused {call.kind or call.resource} {call.name!r}".replace(" ''", "")
-        return InvalidJob(issues, message=f"{head} ({code} {reason or 'Invalid'}): {message}")
+        return InvalidJob(issues, message=f"{_refused(call)} ({code} {reason or 'Invalid'}): {message}")
     if code == 400:
         return InvalidRequest(f"{what} {_where(call)} was refused as a bad request: {message}")
     if code == 503:
