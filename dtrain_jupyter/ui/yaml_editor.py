@@ -1,9 +1,14 @@
-"""The YAML mode of New: a text area prefilled with a starter per framework, Validate, Create.
+"""The YAML mode of New: a code editor prefilled with a starter per framework, Validate, Create.
 
-Validate checks the text here first (syntax, schema rules of `model.validation`, each issue
-with its line and column), then asks the server for a dry run, which on Kubernetes includes
-the API server's own `dryRun=All`. Create sends the text as written: the manifest is the
-source of truth, so nothing the person typed is dropped on the way.
+Validate (the button, or Ctrl/Cmd-Enter in the editor) checks the text here first (syntax,
+schema rules of `model.validation`, each issue with its line and column), then asks the server
+for a dry run, which on Kubernetes includes the API server's own `dryRun=All`. Each issue with a
+position is marked in the editor's gutter and listed with a button that moves the cursor there.
+Create sends the text as written: the manifest is the source of truth, so nothing the person
+typed is dropped on the way.
+
+The editor is JupyterLab's own (see code_editor.py); a front end without the labextension gets
+a plain text box instead, which says so.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from ..errors import InvalidJob, ValidationIssue
 from ..model.templates import available, starter_yaml
 from ..model.validation import validate_text
 from .callbacks import ErrorForwarder, guarded
+from .code_editor import CodeEditorBox, Marker
 from .words import esc
 
 
@@ -24,6 +30,17 @@ def _template_options() -> tuple[tuple[str, str], ...]:
     # (label, "apiVersion|kind") for each starter the model ships.
     return tuple((title if kind != "MPIJob" else f"Horovod/MPIJob ({api.split('/')[1]})", f"{api}|{kind}")
                  for api, kind, title in available())
+
+
+def _where(issue: ValidationIssue) -> str:
+    """The issue's position in words, as its button says it."""
+    return f"line {issue.line}, column {issue.column or 1}"
+
+
+def _issue_html(issue: ValidationIssue) -> str:
+    """The issue's field, message and document, escaped: the text may quote anything typed."""
+    return (f"{'<code>' + esc(issue.path) + '</code>: ' if issue.path else ''}{esc(issue.message)}"
+            f"{' (document ' + esc(issue.document + 1) + ')' if issue.document else ''}")
 
 
 class YamlEditor(widgets.VBox, ErrorForwarder):
@@ -44,26 +61,35 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self.backend = widgets.Dropdown(options=(("default backend", ""),), value="", description="Backend",
                                         layout=widgets.Layout(width="auto"))
         self.backend.style.description_width = "initial"
-        self.area = widgets.Textarea("", rows=26, layout=widgets.Layout(width="100%"))
-        self.area.add_class("dtrain-yaml")
+        self.editor_box = CodeEditorBox(self._starter(), language="yaml", rows=26)
+        self.editor_box.add_class("dtrain-yaml")
+        self.editor_box.on_error = self.report_error
         self.validate_button = widgets.Button(description="Validate", icon="check-circle",
+                                              tooltip="Validate (Ctrl+Enter or Cmd+Enter in the editor)",
                                               layout=widgets.Layout(width="auto"))
         self.create_button = widgets.Button(description="Create", button_style="success", icon="check",
                                             layout=widgets.Layout(width="auto"))
-        self.result = widgets.HTML("")
+        self.verdict_line = widgets.HTML("")
+        # One row per issue, replaced as a whole on each Validate; the issue buttons share these.
+        self._row_layout = widgets.Layout(width="100%", align_items="baseline")
+        self._at_layout = widgets.Layout(width="auto", flex="0 0 auto")
+        self._text_layout = widgets.Layout(flex="1 1 auto", min_width="0")
+        self.result = widgets.VBox([self.verdict_line], layout=widgets.Layout(width="100%"))
         self.result.add_class("dtrain-verdict")
         super().__init__(children=(widgets.HBox([self.template, self.load_button, self.backend],
                                                 layout=widgets.Layout(flex_flow="row wrap")),
-                                   self.area, widgets.HBox([self.validate_button, self.create_button]), self.result),
+                                   self.editor_box, widgets.HBox([self.validate_button, self.create_button]),
+                                   self.result),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-yaml-editor")
         self.validate_button.add_class("dtrain-validate")
         self.create_button.add_class("dtrain-create")
-        self.area.observe(self._on_area, "value")
+        self.editor_box.observe(self._on_box_text, "value")
+        self.editor_box.on_submit(self._on_submit)
         self.load_button.on_click(self._on_load)
         self.validate_button.on_click(self._on_validate)
         self.create_button.on_click(self._on_create)
-        self.text = self._starter()
+        self.text = self.editor_box.value
 
     def set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
         """Offer the configured backends (the default one is used when none is picked)."""
@@ -71,6 +97,12 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         current = self.backend.value
         self.backend.options = (("default backend", ""), *((n, n) for n in names))
         self.backend.value = current if current in names else ""
+
+    @property
+    def issue_buttons(self) -> tuple[widgets.Button, ...]:
+        """The "line L, column C" button of each listed issue that has a position, in list order."""
+        return tuple(row.children[0] for row in self.result.children[1:]
+                     if isinstance(row.children[0], widgets.Button))
 
     # ------------------------------------------------------------------ actions
     def validate(self) -> list[ValidationIssue]:
@@ -106,37 +138,68 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self._on_created(job)
         return job
 
+    def go_to(self, issue: ValidationIssue) -> None:
+        """Put the editor's cursor at the issue's line and column, and focus the editor."""
+        if issue.line is not None:
+            self.editor_box.reveal(issue.line, issue.column or 1)
+
     # ------------------------------------------------------------------ reactions
     @observe("text")
     @guarded
     def _on_text(self, change: dict[str, Any]) -> None:
-        if self.area.value != self.text:
-            self.area.value = self.text
+        if self.editor_box.value != self.text:
+            self.editor_box.value = self.text
         self.issues = ()
         self.verdict = ""
 
-    @observe("issues", "verdict")
+    @observe("verdict")
+    @guarded
+    def _on_verdict(self, change: dict[str, Any]) -> None:
+        css = "dtrain-error" if self.issues else "dtrain-muted"
+        self.verdict_line.value = f"<div class='{css}'><b>{esc(self.verdict)}</b></div>" if self.verdict else ""
+
+    @observe("issues")
     @guarded
     def _on_issues(self, change: dict[str, Any]) -> None:
-        if not self.verdict:
-            self.result.value = ""
-            return
-        css = "dtrain-error" if self.issues else "dtrain-muted"
-        items = "".join(
-            f"<li>{'line ' + esc(i.line) + ', column ' + esc(i.column) + ': ' if i.line is not None else ''}"
-            f"{'<code>' + esc(i.path) + '</code>: ' if i.path else ''}{esc(i.message)}"
-            f"{' (document ' + esc(i.document + 1) + ')' if i.document else ''}</li>"
-            for i in self.issues)
-        self.result.value = f"<div class='{css}'><b>{esc(self.verdict)}</b><ul>{items}</ul></div>"
+        old_rows = self.result.children[1:]
+        with self.hold_sync():
+            self.result.children = (self.verdict_line, *(self._issue_row(issue) for issue in self.issues))
+            self.editor_box.markers = tuple(
+                Marker(i.line, i.column or 1, f"{i.path}: {i.message}" if i.path else i.message)
+                for i in self.issues if i.line is not None)
+        # Each row is three widget models; the replaced ones are closed, not left behind.
+        for row in old_rows:
+            for part in row.children:
+                part.close()
+            row.close()
+
+    def _issue_row(self, issue: ValidationIssue) -> widgets.HBox:
+        """The issue's words, after a button to its position when it has one."""
+        text = widgets.HTML(_issue_html(issue), layout=self._text_layout)
+        text.add_class("dtrain-error")
+        if issue.line is None:
+            return widgets.HBox([text], layout=self._row_layout, _dom_classes=("dtrain-issue",))
+        at = widgets.Button(description=_where(issue), tooltip="Move the cursor there", layout=self._at_layout,
+                            _dom_classes=("dtrain-issue-at",))
+        at.on_click(lambda _button, issue=issue: self._on_issue_click(issue))
+        return widgets.HBox([at, text], layout=self._row_layout, _dom_classes=("dtrain-issue",))
 
     # ------------------------------------------------------------------ handlers
     @guarded
-    def _on_area(self, change: dict[str, Any]) -> None:
+    def _on_box_text(self, change: dict[str, Any]) -> None:
         self.text = change["new"]
+
+    @guarded
+    def _on_issue_click(self, issue: ValidationIssue) -> None:
+        self.go_to(issue)
 
     @guarded
     def _on_load(self, _button: widgets.Button) -> None:
         self.text = self._starter()
+
+    @guarded
+    def _on_submit(self, _editor: Any) -> None:
+        self.validate()
 
     @guarded
     def _on_validate(self, _button: widgets.Button) -> None:

@@ -25,7 +25,9 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { codeEditorPlugin } from './code_editor';
 import { dtrainIcon } from './icons';
+import { openInLabPlugin } from './open_in_lab';
 import { DTrainShell } from './shell';
 
 export namespace CommandIDs {
@@ -185,4 +187,4 @@ function createMainWidget(
   return widget;
 }
 
-export default plugin;
+export default [plugin, codeEditorPlugin, openInLabPlugin];

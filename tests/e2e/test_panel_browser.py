@@ -169,8 +169,11 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     tf = _name("tfy")
     panel.locator("button.dtrain-new").click()
     panel.locator(".dtrain-mode button", has_text="YAML").click()
-    editor = panel.locator(".dtrain-yaml-editor textarea")
-    editor.fill(TF_YAML.format(name=tf))
+    # The editor is CodeMirror: select all, then put the text in as a paste does (typing it
+    # key by key would add the editor's auto-indent to every new line).
+    panel.locator(".dtrain-yaml-editor .cm-content").click()
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.insert_text(TF_YAML.format(name=tf))
     panel.locator("button.dtrain-validate").click()
     panel.locator(".dtrain-verdict", has_text="Valid: the text parses").wait_for(timeout=30_000)
     screenshot(page, "e2e-10-yaml-valid")

@@ -1,4 +1,8 @@
-"""The YAML editor: starters per framework, errors with line numbers, server dry run, create."""
+"""The YAML editor: starters per framework, errors with line numbers and markers, server dry run,
+create, Ctrl-Enter, and the plain text box where the code editor cannot render.
+
+Typing is simulated as the code editor's view reports it (see tests/ui/test_code_editor.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import pytest
 from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.model.templates import available
 from dtrain_jupyter.ui.app import DTrainApp
+from dtrain_jupyter.ui.code_editor import FALLBACK_NOTE
+from dtrain_jupyter.ui.yaml_editor import YamlEditor
 
 from .conftest import finished, unique, until
 
@@ -31,6 +37,17 @@ spec:
 """
 
 
+def type_text(editor: YamlEditor, text: str) -> None:
+    """Replace the text as a person typing in the browser's code editor does."""
+    code = editor.editor_box.code
+    code._handle_custom_msg({"event": "edit", "value": text, "cursor": [1, 1],
+                             "revision": code.get_state()["_revision"]}, [])
+
+
+def press_ctrl_enter(editor: YamlEditor) -> None:
+    editor.editor_box.code._handle_custom_msg({"event": "submit"}, [])
+
+
 def test_prefilled_with_a_template_per_framework(app: DTrainApp) -> None:
     editor = app.pages.yaml_editor
     kinds = set()
@@ -38,7 +55,7 @@ def test_prefilled_with_a_template_per_framework(app: DTrainApp) -> None:
         editor.template.value = value
         editor.load_button.click()
         kinds.add(value.split("|")[1])
-        assert f"kind: {value.split('|')[1]}" in editor.area.value
+        assert f"kind: {value.split('|')[1]}" in editor.editor_box.code.value
     assert kinds == {kind for _api, kind, _title in available()} == {"PyTorchJob", "TFJob", "MPIJob"}
 
 
@@ -48,17 +65,18 @@ def test_prefilled_with_a_template_per_framework(app: DTrainApp) -> None:
 ], ids=["unclosed-bracket", "tab"])
 def test_syntax_errors_come_with_their_line(app: DTrainApp, text: str, line: int) -> None:
     editor = app.pages.yaml_editor
-    editor.area.value = text
+    type_text(editor, text)
     editor.validate_button.click()
     assert app.error == ""
     assert editor.issues and editor.issues[0].line is not None
     assert abs(editor.issues[0].line - line) <= 1
-    assert f"line {editor.issues[0].line}, column" in editor.result.value
+    assert editor.issue_buttons[0].description == f"line {editor.issues[0].line}, column {editor.issues[0].column}"
+    assert editor.editor_box.markers[0]["line"] == editor.issues[0].line
 
 
 def test_field_errors_point_at_the_field(app: DTrainApp) -> None:
     editor = app.pages.yaml_editor
-    editor.area.value = TF_JOB.format(name="Bad_Name")
+    type_text(editor, TF_JOB.format(name="Bad_Name"))
     editor.validate_button.click()
     issue = next(i for i in editor.issues if i.path == "metadata.name")
     assert issue.line == 4
@@ -70,7 +88,7 @@ def test_field_errors_point_at_the_field(app: DTrainApp) -> None:
 def test_valid_text_passes_the_server_dry_run(app: DTrainApp, client) -> None:
     editor = app.pages.yaml_editor
     name = unique("dry")
-    editor.area.value = TF_JOB.format(name=name)
+    type_text(editor, TF_JOB.format(name=name))
     editor.validate_button.click()
     assert editor.issues == ()
     assert "Valid" in editor.verdict and "dry run" in editor.verdict
@@ -80,7 +98,7 @@ def test_valid_text_passes_the_server_dry_run(app: DTrainApp, client) -> None:
 def test_create_a_tfjob_from_yaml(app: DTrainApp, client) -> None:
     editor = app.pages.yaml_editor
     name = unique("yaml")
-    editor.area.value = TF_JOB.format(name=name)
+    type_text(editor, TF_JOB.format(name=name))
     editor.create_button.click()
     assert app.error == ""
     job = until(app, lambda: finished(app, name), what=name)
@@ -94,9 +112,79 @@ def test_create_a_tfjob_from_yaml(app: DTrainApp, client) -> None:
 def test_create_twice_reports_that_the_name_is_taken(app: DTrainApp, client) -> None:
     editor = app.pages.yaml_editor
     name = unique("twice")
-    editor.area.value = TF_JOB.format(name=name)
+    type_text(editor, TF_JOB.format(name=name))
     editor.create_button.click()
     assert app.error == ""
     editor.create_button.click()
     assert "already exists" in app.error
+    client.delete(name, kind="TFJob")
+
+
+def test_each_issue_is_marked_and_its_button_puts_the_cursor_there(app: DTrainApp) -> None:
+    editor = app.pages.yaml_editor
+    type_text(editor, TF_JOB.format(name="Bad_Name"))
+    editor.validate_button.click()
+    assert len(editor.issues) == 1
+    marker, = editor.editor_box.markers
+    assert (marker["line"], marker["column"]) == (4, 3)
+    assert marker["message"].startswith("metadata.name: ") and "Bad_Name" in marker["message"]
+    button, = editor.issue_buttons
+    assert button.description == "line 4, column 3"
+    button.click()
+    assert editor.editor_box.code.cursor == (4, 3)
+    assert app.error == ""
+
+
+def test_issue_text_is_escaped(app: DTrainApp) -> None:
+    editor = app.pages.yaml_editor
+    type_text(editor, TF_JOB.format(name="'<img src=x onerror=alert(1)>'"))
+    editor.validate_button.click()
+    row_html = "".join(part.value for row in editor.result.children[1:] for part in row.children
+                       if hasattr(part, "value"))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in row_html
+    assert "<img" not in row_html
+
+
+def test_typing_clears_the_verdict_the_issues_and_the_markers(app: DTrainApp) -> None:
+    editor = app.pages.yaml_editor
+    type_text(editor, TF_JOB.format(name="Bad_Name"))
+    editor.validate_button.click()
+    assert editor.issues and editor.editor_box.markers
+    type_text(editor, TF_JOB.format(name="Bad_Name2"))
+    assert editor.issues == () and editor.verdict == "" and editor.editor_box.markers == ()
+    assert editor.result.children == (editor.verdict_line,) and editor.verdict_line.value == ""
+
+
+def test_ctrl_enter_validates_the_text_it_was_pressed_on(app: DTrainApp, client) -> None:
+    editor = app.pages.yaml_editor
+    name = unique("keys")
+    type_text(editor, TF_JOB.format(name=name))
+    press_ctrl_enter(editor)
+    assert app.error == ""
+    assert editor.issues == () and editor.verdict.startswith("Valid")
+    type_text(editor, TF_JOB.format(name="Bad_Name"))
+    press_ctrl_enter(editor)
+    assert [i.path for i in editor.issues] == ["metadata.name"]
+    assert not any(j.name == name for j in client.list(all_namespaces=True))
+
+
+def test_without_the_code_editor_the_plain_text_box_does_the_same_work(app: DTrainApp, client) -> None:
+    editor = app.pages.yaml_editor
+    # No view ever reported that it rendered (no browser here): what the kernel loop would do.
+    editor.editor_box.fall_back_unless_rendered()
+    box = editor.editor_box
+    assert box.plain and box.children == (box.note, box.textarea) and box.note.value == FALLBACK_NOTE
+    assert box.textarea.value == editor.text
+    box.textarea.value = TF_JOB.format(name="Bad_Name")
+    editor.validate_button.click()
+    assert [i.path for i in editor.issues] == ["metadata.name"]
+    editor.issue_buttons[0].click()  # the plain box cannot place a cursor; it is focused instead
+    assert app.error == ""
+    editor.load_button.click()
+    assert box.textarea.value == editor.text and "kind: " in editor.text
+    name = unique("plain")
+    box.textarea.value = TF_JOB.format(name=name)
+    editor.create_button.click()
+    assert app.error == ""
+    assert any(j.name == name for j in client.list(all_namespaces=True))
     client.delete(name, kind="TFJob")
