@@ -13,7 +13,7 @@ import functools
 import logging
 from typing import Any, Callable, Protocol, TypeVar
 
-from ..errors import DTrainError, InvalidJob
+from ..errors import DTrainError, InvalidJob, JobExists
 
 log = logging.getLogger("dtrain_jupyter.ui")
 
@@ -27,13 +27,35 @@ class Reporter(Protocol):
         ...
 
 
+def name_taken(name: str, where: str) -> str:
+    """The words for a job name already in use, on the Name field and in the banner alike.
+
+    Args:
+        name: the job name.
+        where: "local/default" (backend/namespace), or "namespace 'default'" when the backend
+            is not known.
+    """
+    return (f"Name taken: a job named {name!r} already exists in {where}. "
+            f"Choose another name, or delete the old job first.")
+
+
 def describe_error(exc: BaseException) -> str:
     """The sentence a person reads for an error: our errors speak for themselves.
 
     `InvalidJob` lists every issue on its own line (with line:column when it came from YAML);
-    any other `DTrainError` is its message; anything else is unexpected and says its type,
-    since the traceback went to the log.
+    `JobExists` says the name is taken, where, and what to do (`name_taken`); any other
+    `DTrainError` is its message; anything else is unexpected and says its type, since the
+    traceback went to the log.
     """
+    if isinstance(exc, JobExists) and exc.fields.get("name"):
+        # The server's JobExists carries kind, name and namespace; the backend is added by the
+        # part that sent the job, which knows where it went.
+        backend, namespace = exc.fields.get("backend") or "", exc.fields.get("namespace") or ""
+        if backend and namespace:
+            where = f"{backend}/{namespace}"
+        else:
+            where = f"namespace {namespace!r}" if namespace else backend or "this backend"
+        return name_taken(str(exc.fields["name"]), where)
     if isinstance(exc, InvalidJob) and exc.issues:
         return "The job is not valid:\n" + "\n".join(f"• {issue}" for issue in exc.issues)
     if isinstance(exc, DTrainError):

@@ -5,6 +5,12 @@ job goes through the same JobSpec <-> manifest code as everything else and "Edit
 carries exactly that manifest into the YAML editor. Each platform starts from the project's
 runnable starter template (a real DDP / TF_CONFIG / mpi4py program), so Create works as is on
 the local backend. Validation issues are routed by field path to the field they concern.
+
+Every field has a plain label and, quietly beside it, the YAML path it writes
+(`wizard_words.py`). Fields only Kubernetes uses are hidden for the local backend and never
+written for it. An MPIJob's `mpirun -np` follows Workers × slots per worker until the person
+types their own (`wizard_mpi.py`). The review step opens with the job in words
+(`wizard_summary.py`), the YAML under it.
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ from typing import Any, Callable
 import ipywidgets as widgets
 from traitlets import Instance, Int, Tuple, Unicode, observe, validate
 
-from ..errors import InvalidJob, ValidationIssue
+from ..errors import InvalidJob, JobExists, ValidationIssue
 from ..model.builders import DEFAULT_IMAGES
 from ..model.kinds import lookup
 from ..model.spec import JobSpec, OutputVolume, RoleSpec
 from ..model.templates import starter_yaml
-from ..model.validation import CLEAN_POD_POLICIES, validate_manifest
-from .callbacks import ErrorForwarder, guarded
+from ..model.validation import validate_manifest
+from .callbacks import ErrorForwarder, describe_error, guarded, name_taken
 from .wizard_fields import Field, RoleEditor, optional_int
+from .wizard_mpi import ProcessCount
+from .wizard_summary import Where, summary_html
+from .wizard_words import (FIELD_WORDS, KUBERNETES_ONLY, ROLE_WORDS, backend_kind, clean_pod_options, hint_for,
+                           restart_options, role_paths, yaml_path)
 from .words import esc
 
 STEPS = ("Platform", "Details", "Resources", "Review")
@@ -41,8 +51,14 @@ IMAGE_SUGGESTIONS = {
 }
 MAX_SLOTS = 1024
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# The namespace the server gives a job when neither it nor its backend names one.
+FALLBACK_NAMESPACE = "default"
 LOCAL_IMAGE_NOTE = ("The local backend runs the command on this machine with this Jupyter's Python: "
                     "the image is not used there (it is used on Kubernetes).")
+LOCAL_HIDDEN_NOTE = ("Namespace and results volume are Kubernetes settings, hidden for the local backend: "
+                     "a local job writes its results into its own folder, given to it as $DTRAIN_OUTPUT_DIR.")
+LOCAL_RESOURCES_NOTE = ("On the local backend CPU and memory are not enforced (they apply on Kubernetes), "
+                        "and a finished job stays until you delete it.")
 
 
 def name_problem(name: str) -> str:
@@ -70,65 +86,78 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self._on_created = on_created
         self._on_edit_yaml = on_edit_yaml
         self.steps_line = widgets.HTML("")
+
+        def field(key: str, control: widgets.Widget) -> Field:
+            # Labels and hints come from wizard_words; YAML paths are set per kind in _load_platform.
+            return Field(FIELD_WORDS[key].label, control, hint=FIELD_WORDS[key].hint)
+
         # Step 1: platform.
         self.platform = widgets.RadioButtons(options=PLATFORMS, value="PyTorchJob", layout=widgets.Layout(width="auto"))
+        self.platform_field = field("platform", self.platform)
         self.platform_help = widgets.HTML("<ul>" + "".join(
             f"<li><b>{esc(title)}</b>: {esc(lookup('kubeflow.org/v1', kind).description)}</li>"  # type: ignore[union-attr]
             for title, kind in PLATFORMS) + "</ul>")
-        self.mpi_version = Field("MPIJob version", widgets.Dropdown(
+        self.mpi_version = field("mpi_version", widgets.Dropdown(
             options=(("v2beta1 (MPI Operator)", "v2beta1"), ("v1 (Training Operator)", "v1")), value="v2beta1"))
-        page1 = widgets.VBox([self.platform, self.platform_help, self.mpi_version])
+        page1 = widgets.VBox([self.platform_field, self.platform_help, self.mpi_version])
         # Step 2: creation info.
-        self.name = Field("Name", widgets.Text("", continuous_update=True, placeholder="e.g. mnist-ddp"),
-                          hint="Lower-case letters, digits and '-'; at most 63 characters.")
-        self.backend = Field("Backend", widgets.Dropdown(options=(("local", "local"),), value="local"))
-        self.namespace = Field("Namespace", widgets.Text("", placeholder="default of the backend"))
-        self.image = Field("Image", widgets.Combobox(options=IMAGE_SUGGESTIONS["PyTorchJob"], ensure_option=False))
+        self.name = field("name", widgets.Text("", continuous_update=True, placeholder="e.g. mnist-ddp"))
+        self.backend = field("backend", widgets.Dropdown(options=(("local", "local"),), value="local"))
+        self.namespace = field("namespace", widgets.Text("", placeholder="default of the backend"))
+        self.image = field("image", widgets.Combobox(options=IMAGE_SUGGESTIONS["PyTorchJob"], ensure_option=False))
         self.image_note = widgets.HTML(f"<span class='dtrain-muted'>Note: {esc(LOCAL_IMAGE_NOTE)}</span>")
-        self.command = Field("Command", widgets.Textarea("", rows=4), hint="Words as a shell would split them.")
-        self.args = Field("Arguments", widgets.Textarea("", rows=2))
-        self.env = Field("Environment", widgets.Textarea("", rows=3, placeholder="NAME=value, one per line"))
-        self.working_dir = Field("Working dir", widgets.Text("", placeholder="container default"))
-        self.output_claim = Field("Output volume", widgets.Text("", placeholder="PersistentVolumeClaim name"),
-                                  hint="Kubernetes: a PVC mounted into every replica. Locally every job "
-                                       "writes into its own folder, given as $DTRAIN_OUTPUT_DIR.")
-        self.output_path = Field("Output path", widgets.Text("/output"))
+        self.command = field("command", widgets.Textarea("", rows=4))
+        self.args = field("args", widgets.Textarea("", rows=2))
+        self.env = field("env", widgets.Textarea("", rows=3, placeholder="NAME=value, one per line"))
+        self.working_dir = field("working_dir", widgets.Text("", placeholder="container default"))
+        self.output_claim = field("output", widgets.Text("", placeholder="PersistentVolumeClaim name"))
+        self.output_path = field("output_path", widgets.Text("/output"))
+        self.local_note = widgets.HTML(f"<span class='dtrain-muted'>{esc(LOCAL_HIDDEN_NOTE)}</span>")
         page2 = widgets.VBox([self.name, self.backend, self.namespace, self.image, self.image_note, self.command,
-                              self.args, self.env, self.working_dir, self.output_claim, self.output_path])
+                              self.args, self.env, self.working_dir, self.output_claim, self.output_path,
+                              self.local_note])
         # Step 3: resources.
         self.roles_box = widgets.VBox()
         self.role_editors: dict[str, RoleEditor] = {}
-        self.nproc = Field("nprocPerNode", widgets.Text("", placeholder="auto, cpu, gpu or a number"),
-                           hint="PyTorch: processes per replica (torchrun).")
+        self.nproc = field("nproc", widgets.Text("", placeholder="auto, cpu, gpu or a number"))
         # IntText, not BoundedIntText: a bounded box silently clamps what is typed; the range is
         # checked in `_number_problems` and shown on the field instead.
-        self.slots = Field("slotsPerWorker", widgets.IntText(1),
-                           hint=f"MPI: slots (processes) per Worker, 1 to {MAX_SLOTS}.")
-        self.restart = Field("Restart policy", widgets.Dropdown(options=("Never",), value="Never"))
-        self.backoff = Field("Backoff limit", widgets.Text("", placeholder="operator default"))
-        self.clean = Field("Clean-pod policy", widgets.Dropdown(
-            options=(("operator default", ""), *((p, p) for p in CLEAN_POD_POLICIES)), value=""))
-        self.ttl = Field("TTL after finish (s)", widgets.Text("", placeholder="keep until deleted"))
-        page3 = widgets.VBox([self.roles_box, self.nproc, self.slots, self.restart, self.backoff, self.clean, self.ttl])
-        # Step 4: review.
-        self.review = widgets.HTML("")
+        self.slots = field("slots", widgets.IntText(1))
+        self.processes = ProcessCount(self.command, self.args, self.slots, MAX_SLOTS)
+        self.processes.on_error = self.report_error
+        self.restart = field("restart", widgets.Dropdown(options=(("Never", "Never"),), value="Never"))
+        self.backoff = field("backoff", widgets.Text("", placeholder="operator default"))
+        self.clean = field("clean", widgets.Dropdown(options=clean_pod_options(), value=""))
+        self.ttl = field("ttl", widgets.Text("", placeholder="keep until deleted"))
+        self.local_resources_note = widgets.HTML(f"<span class='dtrain-muted'>{esc(LOCAL_RESOURCES_NOTE)}</span>")
+        page3 = widgets.VBox([self.roles_box, self.slots, self.processes, self.nproc, self.restart, self.backoff,
+                              self.clean, self.ttl, self.local_resources_note])
+        # Step 4: review: the job in words first, then the YAML.
+        self.summary = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.review = widgets.HTML("", layout=widgets.Layout(width="100%"))
         self.review_errors = widgets.HTML("")
         self.review_errors.add_class("dtrain-error")
         self.create_button = widgets.Button(description="Create", button_style="success", icon="check")
         self.yaml_button = widgets.Button(description="Edit as YAML", icon="pencil")
-        page4 = widgets.VBox([self.review_errors, self.review, widgets.HBox([self.create_button, self.yaml_button])])
+        page4 = widgets.VBox([self.review_errors, self.summary, self.review,
+                              widgets.HBox([self.create_button, self.yaml_button])])
         self.pages = widgets.Stack([page1, page2, page3, page4], selected_index=0)
         self.back_button = widgets.Button(description="Back", icon="arrow-left", layout=widgets.Layout(width="auto"))
         self.next_button = widgets.Button(description="Next", icon="arrow-right", layout=widgets.Layout(width="auto"))
         super().__init__(children=(self.steps_line, self.pages, widgets.HBox([self.back_button, self.next_button])),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-wizard")
-        self.fields = {"name": self.name, "namespace": self.namespace, "image": self.image, "command": self.command,
-                       "args": self.args, "env": self.env, "working_dir": self.working_dir,
-                       "output": self.output_claim, "nproc": self.nproc, "slots": self.slots,
-                       "restart": self.restart, "backoff": self.backoff, "clean": self.clean, "ttl": self.ttl}
-        for key, field in self.fields.items():
-            field.add_class(f"dtrain-field-{key.replace('_', '-')}")
+        self.fields = {"platform": self.platform_field, "mpi_version": self.mpi_version, "name": self.name,
+                       "backend": self.backend, "namespace": self.namespace, "image": self.image,
+                       "command": self.command, "args": self.args, "env": self.env, "working_dir": self.working_dir,
+                       "output": self.output_claim, "output_path": self.output_path, "nproc": self.nproc,
+                       "slots": self.slots, "restart": self.restart, "backoff": self.backoff, "clean": self.clean,
+                       "ttl": self.ttl}
+        for key, one in self.fields.items():
+            one.add_class(f"dtrain-field-{key.replace('_', '-')}")
+        self.summary.add_class("dtrain-summary-box")
+        for note in (self.image_note, self.local_note, self.local_resources_note):
+            note.add_class("dtrain-wizard-note")
         self.platform.add_class("dtrain-platform")
         self.create_button.add_class("dtrain-create")
         self.yaml_button.add_class("dtrain-to-yaml")
@@ -137,12 +166,14 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.platform.observe(self._on_platform, "value")
         self.mpi_version.control.observe(self._on_platform, "value")
         self.name.control.observe(self._on_name, "value")
+        self.namespace.control.observe(self._on_namespace, "value")
         self.backend.control.observe(self._on_backend, "value")
         self.back_button.on_click(self._on_back)
         self.next_button.on_click(self._on_next)
         self.create_button.on_click(self._on_create)
         self.yaml_button.on_click(self._on_yaml)
         self._load_platform()
+        self._show_for_backend()
         self._render_step()
 
     # ------------------------------------------------------------------ the spec
@@ -150,6 +181,20 @@ class Wizard(widgets.VBox, ErrorForwarder):
     def api_version(self) -> str:
         version = self.mpi_version.value if self.framework == "MPIJob" else "v1"
         return f"kubeflow.org/{version}"
+
+    @property
+    def on_kubernetes(self) -> bool:
+        """Whether the chosen backend is a Kubernetes one (then the Kubernetes-only fields count)."""
+        return backend_kind(self.backend.value) == "kubernetes"
+
+    def target_namespace(self) -> str:
+        """The namespace the job would go to: the typed one on Kubernetes, else the backend's own.
+
+        A backend not started yet has not said its namespace; the server then uses "default"
+        (its fallback in backends/namespaces.py), and so does this.
+        """
+        typed = self.namespace.value.strip() if self.on_kubernetes else ""
+        return typed or str(self._backend_info().get("namespace") or FALLBACK_NAMESPACE)
 
     def build_spec(self) -> JobSpec | None:
         """The JobSpec the fields describe; None when a field cannot be read (its error is shown)."""
@@ -183,15 +228,20 @@ class Wizard(widgets.VBox, ErrorForwarder):
         for role, editor in self.role_editors.items():
             if editor.count.value or editor.count.disabled:
                 roles[role] = RoleSpec(replicas=int(editor.count.value), **editor.resources())
-        claim = self.output_claim.value.strip()
+        # What is typed into a field hidden for the local backend stays in its box (for a switch
+        # back to Kubernetes) but never reaches the job.
+        kube = self.on_kubernetes
+        claim = self.output_claim.value.strip() if kube else ""
         spec = JobSpec(
             kind=self.framework, api_version=self.api_version, name=self.name.value.strip(),
-            namespace=self.namespace.value.strip() or None, image=self.image.value.strip() or None,
+            namespace=(self.namespace.value.strip() or None) if kube else None,
+            image=self.image.value.strip() or None,
             command=words("command", "The command"), args=words("args", "The arguments"), env=env or None,
             working_dir=self.working_dir.value.strip() or None, roles=roles,
-            restart_policy=self.restart.value or None, backoff_limit=number("backoff", "The backoff limit"),
+            restart_policy=self.restart.value or None,
+            backoff_limit=number("backoff", "Retries before the job fails"),
             clean_pod_policy=self.clean.value or None,
-            ttl_seconds_after_finished=number("ttl", "The TTL"),
+            ttl_seconds_after_finished=number("ttl", "The seconds before deleting the job") if kube else None,
             nproc_per_node=(self.nproc.value.strip() or None) if self.framework == "PyTorchJob" else None,
             slots_per_worker=int(self.slots.value) if self.framework == "MPIJob" else None,
             output_volume=OutputVolume(claim, self.output_path.value.strip() or "/output") if claim else None,
@@ -243,9 +293,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_step(self, change: dict[str, Any]) -> None:
         if self.step == len(STEPS) - 1:
-            spec, _issues = self.check()
-            self.review.value = (f"<b>The manifest that will be sent</b><pre class='dtrain-preview'>{esc(spec.to_yaml())}</pre>"
-                                 if spec is not None else "<i>Fix the fields marked in red first.</i>")
+            self._render_review()
         self._render_step()
 
     @observe("backends")
@@ -272,11 +320,16 @@ class Wizard(widgets.VBox, ErrorForwarder):
             self.name.error = self._taken_problem(name)
 
     @guarded
+    def _on_namespace(self, change: dict[str, Any]) -> None:
+        # Another namespace: the name may be free there, or taken.
+        self._on_name({"new": self.name.value})
+
+    @guarded
     def _on_backend(self, change: dict[str, Any]) -> None:
-        backend = change["new"]
-        info = next((b for b in self.backends if b.get("backend") == backend), {})
-        self.namespace.control.placeholder = info.get("namespace") or "default of the backend"
-        self.image_note.layout.display = "" if backend == "local" else "none"
+        self.namespace.control.placeholder = self._backend_info().get("namespace") or "default of the backend"
+        self._show_for_backend()
+        # Where the job would go changed: so may whether its name is taken.
+        self._on_name({"new": self.name.value})
 
     @guarded
     def _on_back(self, _button: widgets.Button) -> None:
@@ -294,14 +347,21 @@ class Wizard(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_create(self, _button: widgets.Button) -> None:
         spec, issues = self.check()
+        if spec is not None and self._taken_problem(spec.name):
+            # The name is what to fix first; it is a taken name, not an invalid job.
+            raise self._taken_error(spec)
         if spec is None or issues:
             raise InvalidJob(issues or [ValidationIssue("", "fix the fields marked in red first")])
         try:
-            job = self.client.create(spec, backend=self.backend.value or None,
-                                     namespace=self.namespace.value.strip() or None)
+            job = self.client.create(spec, backend=self.backend.value or None, namespace=spec.namespace)
         except InvalidJob as e:
             self.show_issues(list(e.issues))
             raise
+        except JobExists as e:
+            # Taken since the list last said (another panel, the magic): the same words.
+            taken = self._taken_error(spec, str(e.fields.get("namespace") or ""))
+            self.name.error = describe_error(taken)
+            raise taken from e
         self.name.value = ""
         self.clear_errors()
         self.step = 0
@@ -315,11 +375,22 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self._on_edit_yaml(spec.to_yaml())
 
     # ------------------------------------------------------------------ internals
+    def _backend_info(self) -> dict[str, Any]:
+        """describe() of the chosen backend; empty until the server has said."""
+        return next((b for b in self.backends if b.get("backend") == self.backend.value), {})
+
     def _taken_problem(self, name: str) -> str:
-        namespace = self.namespace.value.strip() or self.namespace.control.placeholder
+        """The "Name taken" words when a listed job has this name where the job would go, else ""."""
+        namespace = self.target_namespace()
         if (self.backend.value, namespace, name) in self.taken:
-            return f"A job named {name!r} already exists in {self.backend.value}/{namespace}."
+            return name_taken(name, f"{self.backend.value}/{namespace}")
         return ""
+
+    def _taken_error(self, spec: JobSpec, namespace: str = "") -> JobExists:
+        """The JobExists for `spec`'s name, knowing the backend (the banner names it)."""
+        error = JobExists(spec.kind, spec.name, namespace or self.target_namespace())
+        error.fields["backend"] = self.backend.value
+        return error
 
     def _number_problems(self) -> bool:
         """Show every replica, GPU and slot count out of its range on its field; True if any."""
@@ -328,38 +399,74 @@ class Wizard(widgets.VBox, ErrorForwarder):
             bad = editor.show_problem() or bad
         slots = self.slots.value
         wrong = self.framework == "MPIJob" and not 1 <= slots <= MAX_SLOTS
-        self.slots.error = f"slotsPerWorker must be 1 to {MAX_SLOTS} (got {slots})." if wrong else ""
+        self.slots.error = f"Slots per worker must be 1 to {MAX_SLOTS} (got {slots})." if wrong else ""
         return bad or wrong
 
     def _load_platform(self) -> None:
         """Fill the fields from the platform's starter template (a program that really runs)."""
         kind = self.framework
+        self.processes.watch_workers(None)  # until the new roles are in place: nothing to follow
         self.mpi_version.layout.display = "" if kind == "MPIJob" else "none"
         template = JobSpec.from_yaml(starter_yaml(kind, self.mpi_version.value if kind == "MPIJob" else None))
         fw = template.framework
         self.image.control.options = IMAGE_SUGGESTIONS[kind]
         self.image.value = template.image or DEFAULT_IMAGES[kind]
-        self.command.value = shlex.join(template.command or [])
-        self.args.value = shlex.join(template.args or [])
+        with self.processes.writing():
+            self.command.value = shlex.join(template.command or [])
+            self.args.value = shlex.join(template.args or [])
         self.env.value = "\n".join(f"{k}={v}" for k, v in (template.env or {}).items())
         editors = []
         for role, fixed, gpu_ok in ROLES[kind]:
             count = template.roles[role].replicas if role in template.roles else 0
             editors.append(RoleEditor(role, fixed if fixed is not None else int(count or 0),
                                       fixed=fixed is not None, gpu_allowed=gpu_ok,
-                                      maximum=1 if role in ("Chief", "Evaluator") else 64))
+                                      maximum=1 if role in ("Chief", "Evaluator") else 64,
+                                      words=ROLE_WORDS.get((kind, role), ""), yaml_paths=role_paths(fw, role)))
         for editor in editors:
             editor.on_error = self.report_error
         for old in self.role_editors.values():
             old.close()
         self.role_editors = {e.role: e for e in editors}
         self.roles_box.children = tuple(editors)
-        self.restart.control.options = fw.restart_policies
+        self.restart.control.options = restart_options(fw)
         self.restart.value = template.restart_policy or fw.default_restart_for("Worker")
-        self.slots.value = template.slots_per_worker or 1
+        # The starter's run policy too (the MPI one stops leftover Workers: cleanPodPolicy Running).
+        self.clean.value = template.clean_pod_policy or ""
+        self.backoff.value = "" if template.backoff_limit is None else str(template.backoff_limit)
+        self.ttl.value = "" if template.ttl_seconds_after_finished is None else str(template.ttl_seconds_after_finished)
+        with self.processes.writing():
+            self.slots.value = template.slots_per_worker or 1
         self.nproc.layout.display = "" if kind == "PyTorchJob" else "none"
         self.slots.layout.display = "" if kind == "MPIJob" else "none"
+        worker = self.role_editors.get("Worker") if kind == "MPIJob" else None
+        self.processes.watch_workers(worker.count if worker is not None else None)
+        self.processes.start_over(active=kind == "MPIJob")
+        for key, one in self.fields.items():
+            one.yaml_path = yaml_path(key, fw)
+            one.hint_text = hint_for(key, fw)
         self.clear_errors()
+
+    def _show_for_backend(self) -> None:
+        """Kubernetes-only fields for a Kubernetes backend; the local notes for the local one."""
+        kube = self.on_kubernetes
+        for key in KUBERNETES_ONLY:
+            self.fields[key].layout.display = "" if kube else "none"
+        for note in (self.image_note, self.local_note, self.local_resources_note):
+            note.layout.display = "none" if kube else ""
+
+    def _render_review(self) -> None:
+        """The summary in words, then the YAML; only a note when a field cannot be read."""
+        spec, _issues = self.check()
+        if spec is None:
+            self.summary.value = ""
+            self.review.value = "<i>Fix the fields marked in red first.</i>"
+            return
+        where = Where(backend=self.backend.value, kind=backend_kind(self.backend.value),
+                      namespace=self.target_namespace(), context=str(self._backend_info().get("context") or ""))
+        launch = self.processes.launch() if spec.kind == "MPIJob" else None
+        self.summary.value = summary_html(spec, where, launch)
+        self.review.value = ("<b>The YAML that will be sent</b> <span class='dtrain-muted'>(Edit as YAML to "
+                             f"change it)</span><pre class='dtrain-preview'>{esc(spec.to_yaml())}</pre>")
 
     def _route(self, path: str) -> Field | RoleEditor | None:
         if path.startswith("metadata.name"):
@@ -378,7 +485,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         if m:
             role, rest = m.group(1), m.group(2)
             for key, field in (("image", "image"), ("command", "command"), ("args", "args"), ("env", "env"),
-                               ("workingDir", "working_dir"), ("restartPolicy", "restart"), ("volume", "output")):
+                               ("workingDir", "working_dir"), ("restartPolicy", "restart"),
+                               ("volumeMounts", "output_path"), ("volume", "output")):
                 if key in rest:
                     return self.fields[field]
             editor = self.role_editors.get(role)

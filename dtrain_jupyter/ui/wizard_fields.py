@@ -14,7 +14,8 @@ import ipywidgets as widgets
 from .callbacks import ErrorForwarder, guarded
 from .words import esc
 
-LABEL_WIDTH = "130px"
+# Wide enough for most plain labels on one or two lines; a narrow panel wraps the input under it.
+LABEL_WIDTH = "190px"
 
 
 class _WithErrorLine:
@@ -39,15 +40,29 @@ class _WithErrorLine:
 
 
 class Field(_WithErrorLine, widgets.VBox):
-    """An input widget with a label, an optional hint and an error line under it."""
+    """An input with a plain label, a hint line naming its YAML field, and an error line under it.
 
-    def __init__(self, label: str, control: widgets.Widget, hint: str = "", **kwargs: Any) -> None:
+    The label says what the field does in a person's words; the hint adds a short explanation
+    and, quietly, the exact YAML path (`spec.runPolicy.backoffLimit`) the value is written to.
+    """
+
+    def __init__(self, label: str, control: widgets.Widget, hint: str = "", yaml_path: str = "",
+                 **kwargs: Any) -> None:
         self.control = control
-        self.label = widgets.Label(label, layout=widgets.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
-        self.hint = widgets.HTML(f"<span class='dtrain-muted'>{esc(hint)}</span>" if hint else "")
+        self._label_text = label
+        self._hint_text = hint
+        self._yaml_path = yaml_path
+        self.label = widgets.HTML(esc(label), layout=widgets.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH))
+        self.label.add_class("dtrain-field-label")
+        self.hint = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.hint.add_class("dtrain-field-hint")
+        self._render_hint()
         self._make_error_line()
         control.layout.flex = "1 1 auto"
         control.layout.width = "auto"
+        # A dropdown is as wide as its longest option unless allowed to shrink; in the ~300 px
+        # sidebar "OnFailure: a failed replica is restarted in place" would scroll sideways.
+        control.layout.min_width = "0"
         row = widgets.HBox([self.label, control], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
         super().__init__(children=(row, self.hint, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
 
@@ -58,6 +73,41 @@ class Field(_WithErrorLine, widgets.VBox):
     @value.setter
     def value(self, new: Any) -> None:
         self.control.value = new
+
+    @property
+    def label_text(self) -> str:
+        """The plain label, as text."""
+        return self._label_text
+
+    @property
+    def hint_text(self) -> str:
+        """The hint's words, as text (without the YAML path)."""
+        return self._hint_text
+
+    @hint_text.setter
+    def hint_text(self, words: str) -> None:
+        self._hint_text = words
+        self._render_hint()
+
+    @property
+    def yaml_path(self) -> str:
+        """The YAML path the field writes ("" for a field that is not in the YAML)."""
+        return self._yaml_path
+
+    @yaml_path.setter
+    def yaml_path(self, path: str) -> None:
+        self._yaml_path = path
+        self._render_hint()
+
+    def _render_hint(self) -> None:
+        self.hint.value = hint_html(self._hint_text, self._yaml_path)
+
+
+def hint_html(words: str, *paths: str) -> str:
+    """A hint line: muted words, then each YAML path as quiet code (all escaped)."""
+    parts = [f"<span class='dtrain-muted'>{esc(words)}</span>"] if words else []
+    parts += [f"<code class='dtrain-yaml-path' title='YAML field'>{esc(p)}</code>" for p in paths if p]
+    return " ".join(parts)
 
 
 def optional_int(text: str, what: str) -> int | None:
@@ -88,31 +138,40 @@ class RoleEditor(_WithErrorLine, ErrorForwarder, widgets.VBox):
         fixed: True when the operator requires exactly this count (Master, Launcher).
         maximum: the most replicas the role may have.
         gpu_allowed: False for roles that never get GPUs (the MPI Launcher, TF parameter servers).
+        words: what the role does, in plain words ("the training replicas").
+        yaml_paths: the YAML paths of `replicas`, `cpu`, `memory` and `gpu` for this role
+            (`wizard_words.role_paths`); shown quietly under the role.
     """
 
     MINIMUM = 0  # 0 replicas leaves the role out of the job
     MAX_GPUS = 64
 
     def __init__(self, role: str, count: int, fixed: bool = False, maximum: int = 64,
-                 gpu_allowed: bool = True, **kwargs: Any) -> None:
+                 gpu_allowed: bool = True, words: str = "", yaml_paths: dict[str, str] | None = None,
+                 **kwargs: Any) -> None:
         self.role = role
         self.maximum = maximum
+        self.words = words
+        self.yaml_paths = dict(yaml_paths or {})
         self._shown_problem = ""
         self.title = widgets.HTML(f"<b>{esc(role)}</b>", layout=widgets.Layout(width="90px"))
         self.count = widgets.IntText(count, description="Replicas", disabled=fixed,
                                      layout=widgets.Layout(width="150px"))
-        self.cpu = widgets.Text("", placeholder="e.g. 2 or 500m", description="CPU",
-                                layout=widgets.Layout(width="170px"))
-        self.memory = widgets.Text("", placeholder="e.g. 4Gi", description="Memory",
-                                   layout=widgets.Layout(width="180px"))
-        self.gpu = widgets.IntText(0, description="GPU", disabled=not gpu_allowed,
-                                   layout=widgets.Layout(width="130px"))
+        self.cpu = widgets.Text("", placeholder="e.g. 2 or 500m", description="CPU each",
+                                layout=widgets.Layout(width="190px"))
+        self.memory = widgets.Text("", placeholder="e.g. 4Gi", description="Memory each",
+                                   layout=widgets.Layout(width="200px"))
+        self.gpu = widgets.IntText(0, description="GPUs each", disabled=not gpu_allowed,
+                                   layout=widgets.Layout(width="150px"))
         for w in (self.count, self.cpu, self.memory, self.gpu):
             w.style.description_width = "initial"
+        self.hint = widgets.HTML(self._hint(), layout=widgets.Layout(width="100%"))
+        self.hint.add_class("dtrain-field-hint")
         self._make_error_line()
         row = widgets.HBox([self.title, self.count, self.cpu, self.memory, self.gpu],
                            layout=widgets.Layout(flex_flow="row wrap", width="100%"))
-        super().__init__(children=(row, self.error_line), layout=widgets.Layout(width="100%"), **kwargs)
+        super().__init__(children=(row, self.hint, self.error_line), layout=widgets.Layout(width="100%"),
+                         **kwargs)
         self.add_class("dtrain-role")
         self.add_class(f"dtrain-role-{role}")
         self.count.add_class("dtrain-count")
@@ -149,6 +208,13 @@ class RoleEditor(_WithErrorLine, ErrorForwarder, widgets.VBox):
     @guarded
     def _on_number(self, change: dict[str, Any]) -> None:
         self.show_problem()
+
+    def _hint(self) -> str:
+        paths = self.yaml_paths
+        # One path for the count, one for the resources: `…limits` covers cpu, memory and GPUs.
+        limits = paths.get("cpu", "").rpartition(".")[0]
+        shown = [paths.get("replicas", ""), f"{limits}.{{cpu, memory, nvidia.com/gpu}}" if limits else ""]
+        return hint_html(self.words, *shown)
 
     def resources(self) -> dict[str, Any]:
         """cpu, memory, gpu as RoleSpec wants them: blanks and zero GPUs are "not set"."""

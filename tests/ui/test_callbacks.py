@@ -38,3 +38,18 @@ def test_a_click_that_fails_reaches_the_owner_and_the_log(caplog: pytest.LogCapt
 ], ids=["ours", "invalid-job", "unexpected"])
 def test_describe_error(exc: BaseException, expected: str) -> None:
     assert describe_error(exc) == expected
+
+
+def test_a_taken_name_says_so_and_where() -> None:
+    """The server's JobExists reads as a taken name, not as an invalid job (issue 17)."""
+    from dtrain_jupyter.errors import DTrainError, JobExists
+
+    exc = JobExists("PyTorchJob", "mnist", "default")
+    assert describe_error(exc) == ("Name taken: a job named 'mnist' already exists in namespace 'default'. "
+                                   "Choose another name, or delete the old job first.")
+    # As the client rebuilds it from the server's JSON, with the backend the sender added.
+    wire = DTrainError.from_dict({**exc.to_dict(), "backend": "local"}, 409)
+    assert isinstance(wire, JobExists)
+    assert describe_error(wire) == ("Name taken: a job named 'mnist' already exists in local/default. "
+                                    "Choose another name, or delete the old job first.")
+    assert not describe_error(wire).startswith("The job is not valid")

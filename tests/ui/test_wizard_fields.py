@@ -66,3 +66,34 @@ def test_a_negative_gpu_count_is_kept_and_explained() -> None:
     assert editor.gpu.value == -1
     assert editor.count_problem() == "" and editor.problem()
     assert editor.error == editor.problem()
+
+
+def test_a_field_shows_its_plain_label_and_its_yaml_path_quietly() -> None:
+    field = Field("Retries before the job fails", widgets.Text(""), hint="Restarts allowed <first>.",
+                  yaml_path="spec.runPolicy.backoffLimit")
+    assert field.label_text == "Retries before the job fails"
+    assert "Retries before the job fails" in field.label.value
+    assert "Restarts allowed &lt;first&gt;." in field.hint.value
+    assert "<code class='dtrain-yaml-path'" in field.hint.value and "spec.runPolicy.backoffLimit" in field.hint.value
+    # The kind decides the path (spec.pytorchReplicaSpecs... vs spec.mpiReplicaSpecs...): it can change.
+    field.yaml_path = "spec.mpiReplicaSpecs.*.restartPolicy"
+    field.hint_text = "Another hint"
+    assert "spec.mpiReplicaSpecs.*.restartPolicy" in field.hint.value and "backoffLimit" not in field.hint.value
+    assert "Another hint" in field.hint.value
+
+
+def test_a_field_outside_the_yaml_shows_no_path() -> None:
+    field = Field("Run on", widgets.Dropdown(options=("local",)), hint="Not part of the YAML.")
+    assert field.yaml_path == "" and "dtrain-yaml-path" not in field.hint.value
+
+
+def test_a_role_says_what_it_does_and_where_its_numbers_go() -> None:
+    paths = {"replicas": "spec.tfReplicaSpecs.PS.replicas",
+             "cpu": "spec.tfReplicaSpecs.PS.template.spec.containers[0].resources.limits.cpu"}
+    editor = RoleEditor("PS", 1, gpu_allowed=False, words="parameter servers <hold> variables", yaml_paths=paths)
+    assert editor.yaml_paths == paths
+    assert "parameter servers &lt;hold&gt; variables" in editor.hint.value
+    assert "spec.tfReplicaSpecs.PS.replicas" in editor.hint.value
+    assert "spec.tfReplicaSpecs.PS.template.spec.containers[0].resources.limits." in editor.hint.value
+    assert [w.description for w in (editor.count, editor.cpu, editor.memory, editor.gpu)] == [
+        "Replicas", "CPU each", "Memory each", "GPUs each"]
