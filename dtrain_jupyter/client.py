@@ -17,7 +17,7 @@ import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -238,6 +238,29 @@ class Client:
     def _path(job: Job, *rest: str) -> str:
         parts = [job.backend, "namespaces", job.namespace, render_plural(job.kind), job.name, *rest]
         return "/".join(quote(p, safe="") for p in parts)
+
+    def job_link(self, job: Job, resource: str = "", file: str = "", **params: Any) -> str:
+        """The address of one of a job's resources for a link in a page this server serves.
+
+        It is the path from the server's root (base_url included) and the query, without scheme
+        and host: the browser resolves it against the page it shows and sends that page's login
+        cookie with it, so a plain `<a href>` works where the kernel's own URL and token would
+        not (another host name, a proxy, no token in the page).
+
+        Args:
+            job: the job.
+            resource: "log", "outputs", "pods", ... ("" for the job itself).
+            file: a path under `resource` (an output file); its "/" stay separators.
+            params: query arguments; None and False are left out, True is sent as "true".
+        Returns:
+            e.g. "/dtrain/api/local/namespaces/default/pytorchjobs/mnist/outputs/a%20b/c.txt",
+            every part URL-quoted.
+        """
+        path = self._path(job, *((resource,) if resource else ()))
+        if file:
+            path += "/" + quote(file.lstrip("/"), safe="/")
+        query = urlencode(self._params(**params))
+        return f"{urlsplit(self.url).path or '/'}dtrain/api/{path}" + (f"?{query}" if query else "")
 
     def _locate(self, name: str, kind: str | None = None, namespace: str | None = None,
                 backend: str | None = None) -> str:

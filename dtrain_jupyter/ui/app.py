@@ -24,7 +24,7 @@ from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, Chang
 from .job_list import JobList
 from .pages import LaterPages
 from .styles import PanelLook, style_widget
-from .words import esc, job_ref
+from .words import deletion_words, esc, job_ref
 
 TABS = ("Jobs", "New", "Log", "Output")
 AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration", and open pods their "age"
@@ -292,9 +292,10 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         if not targets:
             self.say(FLOW_DELETE, error="Tick the jobs to delete first.")
             return
-        names = "".join(f"<li>{esc(job_ref(j))}</li>" for j in targets)
+        # Each job with what goes with it: a person must know the output files go too (issue 17).
+        items = "".join(f"<li><b>{esc(job_ref(j))}</b>: {esc(deletion_words(j))}</li>" for j in targets)
         self.confirm_text.value = (f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
-                                   f"<ul>{names}</ul>Their replicas are stopped and removed.")
+                                   f"<ul>{items}</ul>Running replicas are stopped first. This cannot be undone.")
         self.confirm_box.layout.display = ""
 
     @guarded

@@ -16,15 +16,15 @@ from traitlets import Int, Tuple, Unicode, observe, validate
 from ..model.job import Job
 from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
-from .job_row import JobRow, RowLook, header_html
+from .job_row import JobRow, RowLook, header_grid
 from .styles import PanelLook
-from .words import kind_title
+from .words import kind_label, kind_title
 
 ALL = "All"
 # Rows on the first page, and how many more each "Show more" adds. Two screens' worth: each row
 # is six widget models to send and draw, and the first page is what a person waits for.
 PAGE_SIZE = 50
-KIND_OPTIONS = ((ALL, ALL), ("Horovod/MPIJob", "MPIJob"), ("PyTorchJob", "PyTorchJob"), ("TFJob", "TFJob"))
+KIND_OPTIONS = ((ALL, ALL), *((kind_label(k), k) for k in ("MPIJob", "PyTorchJob", "TFJob")))
 PHASE_OPTIONS = (ALL, *(p.value for p in Phase))
 
 
@@ -65,9 +65,21 @@ class JobList(widgets.VBox, ErrorForwarder):
         self.phase = widgets.Dropdown(options=PHASE_OPTIONS, value=ALL, description="Status", layout=look.auto,
                                       style=self.kind.style)
         filters = widgets.HBox([self.text, self.kind, self.phase], layout=look.wrap)
-        # One HTML widget for the whole header line, laid out like a row's first line.
-        self.header = widgets.HTML(header_html(compact), layout=look.full, style=look.html,
-                                   _dom_classes=("dtrain-header",))
+        # The header line is built from the rows' own shared layouts, so its columns stand exactly
+        # above theirs in every width: a checkbox that ticks every shown row, "Name", the facts'
+        # titles, and room for the row buttons. Unticked while only some rows are ticked (a
+        # Checkbox has no third state); an <input>, so Tab reaches it and Space toggles it.
+        self.select_all = widgets.Checkbox(False, indent=False, tooltip="Select every job shown",
+                                           layout=self._look.check, style=self._look.check_style,
+                                           _dom_classes=("dtrain-select-all",))
+        room = () if compact else (widgets.HTML("", layout=self._look.log, style=self._look.html_style),
+                                   widgets.HTML("", layout=self._look.output, style=self._look.html_style))
+        self.header = widgets.HBox(
+            [self.select_all,
+             widgets.HTML("<span class='dtrain-cell'>Name</span>", layout=self._look.name,
+                          style=self._look.html_style),
+             widgets.HTML(header_grid(compact), layout=self._look.facts, style=self._look.html_style), *room],
+            layout=self._look.row, _dom_classes=("dtrain-header",))
         self.rows_box = widgets.VBox(layout=look.full)
         self.footer = widgets.Label("", _dom_classes=("dtrain-muted",))
         self.more = widgets.Button(description="Show more", style=look.button,
@@ -75,6 +87,8 @@ class JobList(widgets.VBox, ErrorForwarder):
         kwargs.setdefault("_dom_classes", ("dtrain-job-list",))
         super().__init__(children=(filters, self.header, self.rows_box, widgets.HBox([self.footer, self.more])),
                          layout=look.full, **kwargs)
+        self._ticking_all = False  # set while the list itself moves select_all, not a person
+        self.select_all.observe(self._on_select_all, "value")
         self.text.observe(self._on_text, "value")
         self.kind.observe(self._on_kind, "value")
         self.phase.observe(self._on_phase, "value")
@@ -120,6 +134,7 @@ class JobList(widgets.VBox, ErrorForwarder):
         for uid, row in self.rows.items():
             if row.selected != (uid in chosen):
                 row.selected = uid in chosen
+        self._show_all_ticked()
 
     # ------------------------------------------------------------------ handlers
     @guarded
@@ -137,6 +152,18 @@ class JobList(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_more(self, _button: widgets.Button) -> None:
         self.limit += PAGE_SIZE
+
+    @guarded
+    def _on_select_all(self, change: dict[str, Any]) -> None:
+        if self._ticking_all:
+            return
+        if change["new"]:
+            self.selected = (*self.selected, *(uid for uid in self.visible if uid not in self.selected))
+        else:
+            shown = set(self.visible)
+            self.selected = tuple(uid for uid in self.selected if uid not in shown)
+        # Ticking it with no row shown selects nothing, so it must not stay ticked.
+        self._show_all_ticked()
 
     @guarded
     def _on_row_selected(self, change: dict[str, Any]) -> None:
@@ -179,12 +206,24 @@ class JobList(widgets.VBox, ErrorForwarder):
                 return self.row(job.uid)
         raise KeyError(name)
 
+    def _show_all_ticked(self) -> None:
+        """Tick select_all exactly when every shown row is ticked (and one is shown at least)."""
+        chosen = set(self.selected)
+        every = bool(self.visible) and all(uid in chosen for uid in self.visible)
+        if self.select_all.value != every:
+            self._ticking_all = True
+            try:
+                self.select_all.value = every
+            finally:
+                self._ticking_all = False
+
     def _layout_rows(self) -> None:
         matching = sorted((j for j in self.jobs if self.matches(j)), key=_sort_key, reverse=True)
         shown = tuple(job.uid for job in matching[: self.limit])
         if shown != self.visible:
             self.visible = shown
             self.rows_box.children = tuple(self.row(uid) for uid in shown)
+            self._show_all_ticked()
         total = len(self.jobs)
         if not total:
             self.footer.value = "No jobs yet. Press New to create one."

@@ -24,48 +24,60 @@ from ..model.job import Job
 from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
 from .pods import PodsView
-from .styles import phase_class
-from .words import age, duration, esc, kind_title, replicas_ready, where
+from .styles import PHASE_WIDTH, phase_class
+from .words import age, duration, esc, kind_label, kind_title, reason_words, replicas_ready, status_title, where
 
 # The facts columns, drawn as one HTML grid per row (one widget, not one per cell: a thousand
-# rows of Label widgets would each bring a Layout and a Style widget along). Compact mode (the
-# sidebar) keeps the columns marked True.
+# rows of Label widgets would each bring a Layout and a Style widget along). Cells wrap between
+# words instead of being cut ("Succeeded PyTorchJobSu…" was); each cell's title has it in full.
 COLUMNS = (
-    ("Kind", "minmax(0, 1.2fr)", False),
-    ("Where", "minmax(0, 1.2fr)", False),
-    ("Status", "minmax(0, 2.2fr)", True),
-    ("Ready", "minmax(0, 0.6fr)", True),
-    ("Age", "minmax(0, 0.7fr)", False),
-    ("Duration", "minmax(0, 0.8fr)", False),
+    ("Kind", "minmax(0, 1.2fr)"),
+    ("Where", "minmax(0, 1.2fr)"),
+    ("Status", "minmax(0, 2.2fr)"),
+    ("Ready", "minmax(0, 0.6fr)"),
+    ("Age", "minmax(0, 0.7fr)"),
+    ("Duration", "minmax(0, 0.8fr)"),
 )
+# The ~300 px sidebar keeps the one fact a person scans the list for, whole: the phase. Ready,
+# reason and the rest drop out there (the phase cell's title still has the reason); a cell cut
+# to "Succe…" beside a header cut to "R.." said nothing.
+COMPACT_COLUMNS = ("Status",)
 NAME_WIDTH = "26%"
 CHECK_WIDTH = "28px"
 # Fixed, so the header can leave the same room above them as the row's buttons take.
 LOG_WIDTH = "48px"
 OUTPUT_WIDTH = "68px"
-NAME_WIDTH_COMPACT = "50%"
 
 
-def grid(cells: list[str], compact: bool, css: str = "") -> str:
-    """One row of the facts grid; `cells` are HTML already escaped, one per column."""
-    shown = [(c, col) for c, col in zip(cells, COLUMNS) if col[2] or not compact]
-    template = " ".join(col[1] for _c, col in shown)
-    spans = "".join(f"<span class='dtrain-cell'>{c}</span>" for c, _col in shown)
+def columns(compact: bool) -> tuple[str, ...]:
+    """The titles of the facts columns shown in this layout."""
+    return COMPACT_COLUMNS if compact else tuple(title for title, _width in COLUMNS)
+
+
+def grid(cells: dict[str, str], compact: bool, titles: dict[str, str] | None = None, css: str = "") -> str:
+    """One row of the facts grid.
+
+    Args:
+        cells: HTML already escaped, by column title; the columns of this layout are shown.
+        compact: the sidebar layout (`COMPACT_COLUMNS`).
+        titles: plain text (escaped here) for a cell's tooltip, by column title.
+        css: more classes for the grid element.
+    """
+    shown = columns(compact)
+    widths = dict(COLUMNS)
+    template = "minmax(0, 1fr)" if compact else " ".join(widths[title] for title in shown)
+    spans = []
+    for title in shown:
+        tip = (titles or {}).get(title)
+        attr = f" title='{esc(tip)}'" if tip else ""
+        spans.append(f"<span class='dtrain-cell dtrain-col-{title.lower()}'{attr}>{cells.get(title, '')}</span>")
     return (f"<div class='dtrain-grid {css}' style='display:grid;grid-template-columns:{template};"
-            f"column-gap:6px;align-items:center'>{spans}</div>")
+            f"column-gap:6px;align-items:center'>{''.join(spans)}</div>")
 
 
-def header_html(compact: bool) -> str:
-    """The list's header line, laid out as a row's first line (each widget there has a 2px margin):
-    a checkbox-wide gap, "Name" as wide as the name buttons, the grid, then room for the buttons."""
-    name_width = NAME_WIDTH_COMPACT if compact else NAME_WIDTH
-    buttons = "" if compact else "".join(
-        f"<span style='flex:0 0 auto;width:{w};margin:0 2px'></span>" for w in (LOG_WIDTH, OUTPUT_WIDTH))
-    return ("<div style='display:flex;align-items:center'>"
-            f"<span style='flex:0 0 auto;width:{CHECK_WIDTH};margin:0 2px'></span>"
-            f"<span class='dtrain-cell' style='flex:0 0 auto;width:{name_width};margin:0 2px'>Name</span>"
-            f"<div style='flex:1 1 0%;min-width:0;margin:0 2px'>"
-            f"{grid([esc(title) for title, _w, _c in COLUMNS], compact)}</div>{buttons}</div>")
+def header_grid(compact: bool) -> str:
+    """The column titles above the facts, laid out as every row's facts grid."""
+    return grid({title: esc(title) for title in columns(compact)}, compact)
 
 
 class RowLook:
@@ -78,10 +90,15 @@ class RowLook:
 
     def __init__(self, compact: bool = False) -> None:
         self.check = widgets.Layout(width=CHECK_WIDTH, min_width=CHECK_WIDTH)
-        self.name = widgets.Layout(width=NAME_WIDTH_COMPACT if compact else NAME_WIDTH, min_width="0")
-        # Basis 0, not auto: the row wraps (its pods go under it), and an auto basis (the text's
-        # width) would wrap the facts themselves onto a line of their own.
-        self.facts = widgets.Layout(flex="1 1 0%", min_width="0")
+        if compact:
+            # The name takes what the phase leaves; the phase keeps its room.
+            self.name = widgets.Layout(flex="1 1 0%", min_width="0")
+            self.facts = widgets.Layout(width=PHASE_WIDTH, min_width=PHASE_WIDTH, flex="0 0 auto")
+        else:
+            self.name = widgets.Layout(width=NAME_WIDTH, min_width="0")
+            # Basis 0, not auto: the row wraps (its pods go under it), and an auto basis (the
+            # text's width) would wrap the facts themselves onto a line of their own.
+            self.facts = widgets.Layout(flex="1 1 0%", min_width="0")
         self.log = widgets.Layout(width=LOG_WIDTH, min_width=LOG_WIDTH, flex="0 0 auto")
         self.output = widgets.Layout(width=OUTPUT_WIDTH, min_width=OUTPUT_WIDTH, flex="0 0 auto")
         self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
@@ -114,12 +131,13 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # Every widget is opened with its final state and classes: an add_class or a value set
         # after construction is one more message per widget, and a page of rows has hundreds.
         facts = self._facts(job)
-        self.check = widgets.Checkbox(False, indent=False, layout=look.check, style=look.check_style,
-                                      _dom_classes=("dtrain-select",))
+        # The title is the checkbox's accessible name (it has no label of its own).
+        self.check = widgets.Checkbox(False, indent=False, tooltip=f"Select {job.name}", layout=look.check,
+                                      style=look.check_style, _dom_classes=("dtrain-select",))
         self.name_button = widgets.Button(description=facts["name"], tooltip=facts["name_tooltip"],
                                           layout=look.name, style=look.button_style, _dom_classes=("dtrain-name",))
-        self.facts = widgets.HTML(facts["facts"], tooltip=facts["facts_tooltip"], layout=look.facts,
-                                  style=look.html_style)
+        self.facts = widgets.HTML(facts["facts"], layout=look.facts, style=look.html_style,
+                                  _dom_classes=("dtrain-facts",))
         self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
                                          layout=look.log, style=look.button_style, _dom_classes=("dtrain-row-log",))
         self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
@@ -162,7 +180,6 @@ class JobRow(widgets.HBox, ErrorForwarder):
             self.name_button.description = facts["name"]
             self.name_button.tooltip = facts["name_tooltip"]
             self.facts.value = facts["facts"]
-            self.facts.tooltip = facts["facts_tooltip"]
 
     def refresh_ages(self) -> None:
         """Recompute what changes with time alone: the row's age and duration, and the ages of
@@ -175,16 +192,22 @@ class JobRow(widgets.HBox, ErrorForwarder):
         """What the row's widgets show for `job`, as their trait values."""
         ready, total = replicas_ready(job)
         phase = job.phase.value
-        reason = job.error or (job.status.reason if job.status.reason not in ("", phase) else "")
-        reason_html = f' <span class="dtrain-muted">{esc(reason)}</span>' if reason else ""
-        cells = [esc(kind_title(job.kind)), esc(where(job)),
-                 f'<span class="{phase_class(phase)}">{esc(phase)}</span>{reason_html}',
-                 f"{ready}/{total}", esc(age(job.created)), esc(duration(job))]
+        # The phase once, then only what the reason adds to it ("PyTorchJobSucceeded" adds nothing).
+        reason = job.error or reason_words(job.status.reason, job.kind, phase)
+        status = f'<span class="{phase_class(phase)}">{esc(phase)}</span>'
+        if reason and not self.compact:
+            status += f' <span class="dtrain-muted dtrain-reason">{esc(reason)}</span>'
+        # "/" may end a line, so a long context/namespace wraps instead of being cut.
+        place = esc(where(job)).replace("/", "/<wbr>")
+        cells = {"Kind": esc(kind_label(job.kind)), "Where": place, "Status": status,
+                 "Ready": f"{ready}/{total}", "Age": esc(age(job.created)), "Duration": esc(duration(job))}
+        titles = {"Kind": f"{kind_title(job.kind)} ({job.api_version})" if job.api_version else kind_title(job.kind),
+                  "Where": where(job), "Status": status_title(job),
+                  "Ready": f"{ready} of {total} replicas running or done"}
         arrow = "▾" if getattr(self, "expanded", False) else "▸"
         return {"name": f"{arrow} {job.name}",
                 "name_tooltip": f"{job.kind}/{job.name} — click to show its pods",
-                "facts": grid(cells, self.compact),
-                "facts_tooltip": job.status.message or job.error or phase}
+                "facts": grid(cells, self.compact, titles)}
 
     @observe("selected")
     @guarded

@@ -1,5 +1,9 @@
 """A job's log: one pod or all pods merged, follow, tail, previous attempt, filter, download.
 
+A running job's log follows new lines from the start; a finished one's is read once. Download
+is a plain link to the server's text log of the chosen pod (`<a download>`, one click): the
+browser fetches it with the page's own login, so the whole log arrives, not the view's buffer.
+
 Lines are read by a worker thread from `Client.logs()` into a bounded buffer (the view never
 holds more than `max_lines`); the widget is re-rendered only by `flush()`, which the panel's
 feed runs on the kernel loop a few times a second, and only when something changed
@@ -9,7 +13,6 @@ Log text is user text: it is shown escaped inside a `<pre>`, never as markup.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections import deque
 from typing import Any
@@ -22,6 +25,7 @@ from .callbacks import ErrorForwarder, guarded
 from .words import esc
 
 ALL_PODS = ""
+NO_JOB = "<i>Choose a job's Log button in the Jobs tab.</i>"
 
 
 class LogView(widgets.VBox, ErrorForwarder):
@@ -34,7 +38,8 @@ class LogView(widgets.VBox, ErrorForwarder):
 
     job = Instance(Job, allow_none=True, help="The job whose log is shown; None shows a hint")
     pod = Unicode(ALL_PODS, help="One pod's name, or '' for every pod merged with a pod prefix")
-    follow = Bool(False, help="Keep streaming new lines while the job runs")
+    follow = Bool(False, help="Keep streaming new lines while the job runs; show() turns it on for a job "
+                              "that has not finished, off for one that has")
     tail = Int(500, help="Lines to fetch from the end of each log; 0 fetches everything")
     previous = Bool(False, help="Show the previous attempt of a restarted pod")
     text_filter = Unicode("", help="Only lines containing this text (case-insensitive)")
@@ -49,52 +54,62 @@ class LogView(widgets.VBox, ErrorForwarder):
         self._generation = 0
         self._thread_error: BaseException | None = None
         self._done = False
-        self.title = widgets.HTML("<i>Choose a job's Log button in the Jobs tab.</i>")
-        self.pod_choice = widgets.Dropdown(options=(("All pods", ALL_PODS),), value=ALL_PODS,
-                                           description="Pod", layout=widgets.Layout(width="auto"))
-        self.follow_box = widgets.Checkbox(False, description="Follow", indent=False,
-                                           layout=widgets.Layout(width="auto"))
-        self.tail_box = widgets.BoundedIntText(500, min=0, max=100_000, description="Tail",
-                                               layout=widgets.Layout(width="140px"))
-        self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False,
-                                             layout=widgets.Layout(width="auto"))
-        self.filter_box = widgets.Text(placeholder="Filter lines", layout=widgets.Layout(width="auto"))
-        self.refresh_button = widgets.Button(description="Reload", layout=widgets.Layout(width="auto"))
-        self.download_button = widgets.Button(description="Download", layout=widgets.Layout(width="auto"))
-        self.download_link = widgets.HTML("")
-        self.status = widgets.Label("")
-        self.status.add_class("dtrain-muted")
+        self._choosing = False  # set while show() sets follow itself: one read, not two
+        auto = widgets.Layout(width="auto")
+        wide_label = {"description_width": "initial"}
+        self.title = widgets.HTML(NO_JOB)
+        self.pod_choice = widgets.Dropdown(options=(("All pods", ALL_PODS),), value=ALL_PODS, description="Pod",
+                                           layout=auto, style=wide_label, _dom_classes=("dtrain-log-pod",))
+        # Separate, labelled controls: "Follow Tail 500" read as one phrase (issue 17).
+        self.follow_box = widgets.Checkbox(False, description="Follow new lines", indent=False, layout=auto,
+                                           tooltip="Keep adding lines as the job writes them",
+                                           _dom_classes=("dtrain-follow",))
+        self.tail_box = widgets.BoundedIntText(500, min=0, max=100_000, description="Last",
+                                               tooltip="How many lines from the end of each log to show; 0 shows "
+                                                       "the whole log",
+                                               layout=widgets.Layout(width="130px"), style=wide_label)
+        tail = widgets.HBox([self.tail_box, widgets.Label("lines")], layout=auto, _dom_classes=("dtrain-tail",))
+        self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False, layout=auto,
+                                             tooltip="The log of a restarted pod's attempt before the last restart")
+        self.filter_box = widgets.Text(placeholder="Filter lines", layout=auto)
+        self.refresh_button = widgets.Button(description="Reload", icon="refresh", layout=auto)
+        self.download_link = widgets.HTML("", layout=auto, _dom_classes=("dtrain-log-download",))
+        self.status = widgets.Label("", _dom_classes=("dtrain-muted",))
         self.text = widgets.HTML('<pre class="dtrain-log"></pre>', layout=widgets.Layout(width="100%"))
-        for w in (self.pod_choice, self.tail_box):
-            w.style.description_width = "initial"
-        controls = widgets.HBox([self.pod_choice, self.follow_box, self.tail_box, self.previous_box,
-                                 self.filter_box, self.refresh_button, self.download_button],
-                                layout=widgets.Layout(flex_flow="row wrap", width="100%"))
-        super().__init__(children=(self.title, controls, self.status, self.text, self.download_link),
+        controls = widgets.HBox([self.pod_choice, self.follow_box, tail, self.previous_box, self.filter_box,
+                                 self.refresh_button, self.download_link],
+                                layout=widgets.Layout(flex_flow="row wrap", width="100%", align_items="center"),
+                                _dom_classes=("dtrain-log-controls",))
+        super().__init__(children=(self.title, controls, self.status, self.text),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.max_lines = max_lines
         self.add_class("dtrain-log-view")
-        self.download_button.add_class("dtrain-download")
         self.pod_choice.observe(self._on_pod_choice, "value")
         self.follow_box.observe(self._on_follow_box, "value")
         self.tail_box.observe(self._on_tail_box, "value")
         self.previous_box.observe(self._on_previous_box, "value")
         self.filter_box.observe(self._on_filter_box, "value")
         self.refresh_button.on_click(self._on_refresh)
-        self.download_button.on_click(self._on_download)
 
     # ------------------------------------------------------------------ public
     def show(self, job: Job, pod: str | None = None) -> None:
-        """Show `job`'s log, of one pod or (None) of all pods, and start reading it."""
-        with self.hold_sync():
-            self.job = job
-            self.pod = pod or ALL_PODS
+        """Show `job`'s log, of one pod or (None) of all pods, and start reading it: following
+        new lines while the job has not finished, read once when it has."""
+        self._choosing = True
+        try:
+            with self.hold_sync():
+                self.job = job
+                self.pod = pod or ALL_PODS
+                self.follow = not job.phase.finished
+        finally:
+            self._choosing = False
+        self.download_link.value = ""  # the last job's link goes even if reading the pods fails
         self._fill_pod_choice()
         self.reload()
 
     def reload(self) -> None:
-        """Drop the buffer and the download link made from it, then read the log again with the
-        current settings (another job or pod, tail, previous attempt, follow)."""
+        """Drop the buffer, point the download link at the log now chosen, then read the log
+        again with the current settings (another job or pod, tail, previous attempt, follow)."""
         self._generation += 1
         generation = self._generation
         with self._lock:
@@ -102,9 +117,9 @@ class LogView(widgets.VBox, ErrorForwarder):
             self._dirty = True
             self._thread_error = None
             self._done = False
-        # The link carries the text of the lines just dropped: left there it would offer one
-        # job's (or pod's) log as a download under another's.
-        self.download_link.value = ""
+        # Never left pointing at the log shown before: that would offer one job's (or pod's) log
+        # under another's name (issue 17, B2).
+        self._render_link()
         if self.job is None:
             return
         self.loading = True
@@ -158,7 +173,7 @@ class LogView(widgets.VBox, ErrorForwarder):
     def _on_target(self, change: dict[str, Any]) -> None:
         job = self.job
         if job is None:
-            self.title.value = "<i>Choose a job's Log button in the Jobs tab.</i>"
+            self.title.value = NO_JOB
             return
         which = f"pod {esc(self.pod)}" if self.pod else "all pods"
         self.title.value = f"<b>Log of {esc(job.kind)}/{esc(job.name)}</b> — {which}"
@@ -174,6 +189,8 @@ class LogView(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_follow(self, change: dict[str, Any]) -> None:
         self.follow_box.value = self.follow
+        if self._choosing:
+            return
         if self.follow:
             self.reload()
         else:
@@ -198,7 +215,7 @@ class LogView(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_previous_box(self, change: dict[str, Any]) -> None:
         self.previous = bool(change["new"])
-        self.reload()
+        self.reload()  # the download link follows: the previous attempt's log, or the current one
 
     @guarded
     def _on_filter_box(self, change: dict[str, Any]) -> None:
@@ -208,17 +225,6 @@ class LogView(widgets.VBox, ErrorForwarder):
     def _on_refresh(self, _button: widgets.Button) -> None:
         self._fill_pod_choice()
         self.reload()
-
-    @guarded
-    def _on_download(self, _button: widgets.Button) -> None:
-        if self.job is None:
-            return
-        text = "\n".join(self.visible_lines()) + "\n"
-        payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        filename = f"{self.job.name}{'-' + self.pod if self.pod else ''}.log"
-        self.download_link.value = (
-            f'<a download="{esc(filename)}" href="data:text/plain;charset=utf-8;base64,{payload}">'
-            f"Save {esc(filename)}</a> ({len(text.splitlines())} lines)")
 
     # ------------------------------------------------------------------ internals
     def _fill_pod_choice(self) -> None:
@@ -231,6 +237,26 @@ class LogView(widgets.VBox, ErrorForwarder):
             options = (*options, (self.pod, self.pod))
         self.pod_choice.options = options
         self.pod_choice.value = self.pod
+        self._render_link()
+
+    def _render_link(self) -> None:
+        """The download link(s) of the log now chosen: the chosen pod's, or each pod's when all
+        are merged (the server's text log carries no pod names, so one file per pod says more)."""
+        job = self.job
+        if job is None:
+            self.download_link.value = ""
+            return
+        pods = [self.pod] if self.pod else [value for _label, value in self.pod_choice.options if value]
+        links = []
+        for pod in pods:
+            href = self.client.job_link(job, "log", pod=pod, format="text", previous=self.previous)
+            label = "Download" if self.pod else pod
+            which = "previous attempt's log" if self.previous else "log"
+            links.append(f'<a class="dtrain-link-button dtrain-download" download="{esc(pod)}.log" '
+                         f'href="{esc(href)}" title="The whole {which} of {esc(pod)} as a text file">'
+                         f"{esc(label)}</a>")
+        lead = "" if self.pod or not links else "<span class='dtrain-muted'>Download:</span> "
+        self.download_link.value = lead + " ".join(links)
 
     def _read(self, generation: int, job: Job, pod: str, follow: bool, tail: int, previous: bool) -> None:
         """Worker thread: append lines to the buffer until the log ends or the view moves on."""
@@ -265,7 +291,7 @@ class LogView(widgets.VBox, ErrorForwarder):
             if buffered >= self.max_lines:
                 note += f" (the last {self.max_lines}; older lines dropped)"
             if self.follow and not done:
-                note += " · following"
+                note += " · following new lines"
             self.status.value = note
             if done:
                 self.loading = False

@@ -1,9 +1,12 @@
 """A job's result: final status, duration, per-replica exit codes, and its output files.
 
-Files are listed from the job's output location (`Client.outputs`) and previewed by type:
-text and JSON in an escaped `<pre>`, CSV as an escaped table, PNG/JPEG/SVG in an Image widget
-(an `<img>` cannot run script, so even a hostile SVG stays inert). While the job runs and has
-written nothing, the view says "no output yet".
+Files are listed from the job's output location (`Client.outputs`), which is named above them
+(the local folder, or the volume claim and path on a cluster). Each file has a Download link
+(`<a download>` to the server's output-file route: one click, the page's own login) and an
+Open link that the labextension opens in a JupyterLab tab (a browser tab without it). A file
+picked under Preview is shown by type: text and JSON in an escaped `<pre>`, CSV as an escaped
+table, PNG/JPEG/SVG in an Image widget (an `<img>` cannot run script, so even a hostile SVG
+stays inert). While the job runs and has written nothing, the view says "no output yet".
 """
 
 from __future__ import annotations
@@ -11,20 +14,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Instance, Tuple, observe
+from traitlets import Instance, Tuple, Unicode, observe
 
+from ..client import render_plural
 from ..errors import NotFound
 from ..model.job import Job
 from .callbacks import ErrorForwarder, guarded
 from .styles import phase_class
-from .words import duration, esc
+from .words import LOCAL_BACKEND, age, duration, esc, reason_words
 
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg+xml", ".gif": "gif"}
 PREVIEW_BYTES = 256 * 1024   # text previews stop here; the file itself is not touched
 CSV_ROWS = 200
+FILE_ROWS = 500  # files listed with their links; a folder of checkpoints must not swamp the page
+OUTPUT_ENV = "DTRAIN_OUTPUT_DIR"  # where a job's replicas write their outputs (model/templates.py)
 
 
 def _suffix(path: str) -> str:
@@ -38,6 +45,56 @@ def _size(n: int) -> str:
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
+
+
+def claim_location(job: Job) -> str:
+    """Where a cluster job writes its outputs: "volume claim <claim>, path <path in the claim>".
+
+    Read from the manifest the way the Kubernetes backend finds the folder it lists
+    (backends/kubernetes/outputs.py, which the panel may not import: faces reach jobs through
+    the client): the replica env's DTRAIN_OUTPUT_DIR on the deepest volume mount of a claim.
+    A folder on no claim is named as such (it cannot be read from the server); "" when no
+    replica sets DTRAIN_OUTPUT_DIR.
+    """
+    spec = job.manifest.get("spec") or {}
+    unmounted = ""
+    for key, roles in spec.items():
+        if not key.endswith("ReplicaSpecs") or not isinstance(roles, dict):
+            continue
+        for role in roles.values():
+            pod = ((role or {}).get("template") or {}).get("spec") or {}
+            claims = {v.get("name"): (v.get("persistentVolumeClaim") or {}).get("claimName")
+                      for v in pod.get("volumes") or [] if isinstance(v, dict)}
+            for container in pod.get("containers") or []:
+                env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+                target = env.get(OUTPUT_ENV)
+                if not target:
+                    continue
+                out = PurePosixPath(str(target))
+                best: dict[str, Any] | None = None  # the deepest claim mount holding the folder
+                for mount in container.get("volumeMounts") or []:
+                    if not isinstance(mount, dict) or not claims.get(mount.get("name")) or not mount.get("mountPath"):
+                        continue
+                    at = PurePosixPath(str(mount["mountPath"]))
+                    if (out == at or at in out.parents) and (
+                            best is None or len(at.parts) > len(PurePosixPath(best["mountPath"]).parts)):
+                        best = mount
+                if best is not None:
+                    inside = out.relative_to(PurePosixPath(str(best["mountPath"])))
+                    path = PurePosixPath("/", str(best.get("subPath") or ""), *inside.parts)
+                    return f"volume claim {claims[best['name']]}, path {path}"
+                unmounted = f"{OUTPUT_ENV}={target} inside each replica, on no volume claim"
+    return unmounted
+
+
+def local_folder(job: Job, state_dir: str) -> str:
+    """A local job's output folder when it is where the local backend puts it by default (in the
+    job's folder under the server's state_dir) and this kernel sees it; "" otherwise (the server
+    may keep outputs under c.DTrain.output_root, or run on another machine)."""
+    if not state_dir:
+        return ""
+    folder = Path(state_dir) / job.namespace / render_plural(job.kind) / job.name / "output"
+    return str(folder) if folder.is_dir() else ""
 
 
 def preview_html(path: str, data: bytes) -> str:
@@ -73,20 +130,30 @@ class OutputView(widgets.VBox, ErrorForwarder):
     job = Instance(Job, allow_none=True, help="The job whose result is shown")
     pods = Tuple(help="The job's pods as last fetched (for per-replica exit codes)")
     files = Tuple(help="OutputFile entries in the job's output location, as last listed")
+    location = Unicode("", help="Where the job's output files are, in words (a folder, or a volume claim and "
+                                "path); empty when it cannot be told from here")
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         self.client = client
         self._files_note = ""
-        self.summary = widgets.HTML("<i>Choose a job's Output button in the Jobs tab.</i>")
+        self._state_dirs: dict[str, str] | None = None  # backend -> state_dir, read once
+        self.summary = widgets.HTML("<i>Choose a job's Output button in the Jobs tab.</i>",
+                                    _dom_classes=("dtrain-output-summary",))
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="auto"))
-        self.file_list = widgets.Select(options=(), rows=6, layout=widgets.Layout(width="100%"))
+        self.location_line = widgets.HTML("", _dom_classes=("dtrain-output-location",))
         self.files_label = widgets.HTML("")
+        # One HTML table for the whole list: a link is markup, and a widget per file would cost
+        # a model per file; the table is as wide as its box, so its right border always shows.
+        self.file_table = widgets.HTML("", layout=widgets.Layout(width="100%"), _dom_classes=("dtrain-file-list",))
+        self.file_list = widgets.Dropdown(options=(), value=None, description="Preview",
+                                          layout=widgets.Layout(width="auto", max_width="100%"),
+                                          style={"description_width": "initial"}, _dom_classes=("dtrain-files",))
         self.preview = widgets.HTML("")
         self.image = widgets.Image(layout=widgets.Layout(display="none", max_width="100%"))
-        super().__init__(children=(self.summary, widgets.HBox([self.refresh_button]), self.files_label, self.file_list,
-                                   self.preview, self.image), layout=widgets.Layout(width="100%"), **kwargs)
+        super().__init__(children=(self.summary, widgets.HBox([self.refresh_button]), self.location_line,
+                                   self.files_label, self.file_table, self.file_list, self.preview, self.image),
+                         layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-output-view")
-        self.file_list.add_class("dtrain-files")
         self.refresh_button.on_click(self._on_refresh)
         self.file_list.observe(self._on_pick, "value")
 
@@ -96,7 +163,7 @@ class OutputView(widgets.VBox, ErrorForwarder):
         self.refresh()
 
     def refresh(self) -> None:
-        """Fetch the pods and the list of output files again."""
+        """Fetch the pods and the list of output files again, and say where the files are."""
         job = self.job
         if job is None:
             return
@@ -108,8 +175,17 @@ class OutputView(widgets.VBox, ErrorForwarder):
         except NotFound as exc:
             files, self._files_note = [], exc.message
         with self.hold_sync():
+            self.location = self._location(job)
             self.pods = tuple(pods)
             self.files = tuple(files)
+
+    def _location(self, job: Job) -> str:
+        if job.backend != LOCAL_BACKEND:
+            return claim_location(job)
+        if self._state_dirs is None:
+            self._state_dirs = {b.get("backend", ""): b.get("state_dir", "") for b in self.client.backends()}
+        folder = local_folder(job, self._state_dirs.get(job.backend, ""))
+        return f"folder {folder} on the Jupyter server" if folder else "a folder of the job's own on the Jupyter server"
 
     def show_file(self, path: str) -> None:
         """Read one output file and preview it."""
@@ -139,27 +215,38 @@ class OutputView(widgets.VBox, ErrorForwarder):
             return
         if change["name"] == "job" and isinstance(change["old"], Job):
             if change["old"].uid != job.uid:
-                self.pods, self.files = (), ()
+                self.pods, self.files, self.location = (), (), ""
             elif change["old"].phase != job.phase and job.phase.finished:
                 self.refresh()  # the result just arrived: pods' exit codes and final files
                 return
         phase = job.phase.value
-        lines = [f"<b>{esc(job.kind)}/{esc(job.name)}</b> "
-                 f"<span class='{phase_class(phase)}'>{esc(phase)}</span>"]
-        if job.status.reason or job.status.message:
-            lines.append(f"{esc(job.status.reason)}: {esc(job.status.message)}")
+        # The phase once, then what the reason adds and the operator's message (as in the list).
+        reason = reason_words(job.status.reason, job.kind, phase)
+        lines = [f"<b>{esc(job.kind)}/{esc(job.name)}</b> <span class='{phase_class(phase)}'>{esc(phase)}</span>"
+                 + (f" <span class='dtrain-muted'>{esc(reason)}</span>" if reason else "")]
+        if job.status.message:
+            lines.append(esc(job.status.message))
         took = duration(job)
         if took:
             lines.append(f"Duration: {esc(took)}" + ("" if job.phase.finished else " (running)"))
         if self.pods:
+            # Role and # repeat what the replica's name says; the sidebar leaves them out (styles.py).
             rows = "".join(
-                f"<tr><td>{esc(p.name)}</td><td>{esc(p.replica_type)}</td>"
-                f"<td>{esc('' if p.replica_index is None else p.replica_index)}</td>"
+                f"<tr><td class='dtrain-col-replica'>{esc(p.name)}</td><td class='dtrain-col-role'>"
+                f"{esc(p.replica_type)}</td><td class='dtrain-col-index'>"
+                f"{esc('' if p.replica_index is None else p.replica_index)}</td>"
                 f"<td>{esc(p.phase)}</td><td>{esc('' if p.exit_code is None else p.exit_code)}</td>"
-                f"<td>{esc(p.reason)}</td></tr>" for p in self.pods)
-            lines.append("<table class='dtrain-table'><tr><th>Replica</th><th>Role</th><th>#</th>"
-                         f"<th>Status</th><th>Exit code</th><th>Reason</th></tr>{rows}</table>")
+                f"<td class='dtrain-col-reason'>{esc(p.reason)}</td></tr>" for p in self.pods)
+            lines.append("<table class='dtrain-table dtrain-replica-table'><tr><th>Replica</th>"
+                         "<th class='dtrain-col-role'>Role</th><th class='dtrain-col-index'>#</th><th>Status</th>"
+                         f"<th>Exit code</th><th class='dtrain-col-reason'>Reason</th></tr>{rows}</table>")
         self.summary.value = "<br>".join(lines)
+
+    @observe("location")
+    @guarded
+    def _render_location(self, change: dict[str, Any]) -> None:
+        self.location_line.value = (f"<span class='dtrain-muted'>Output location:</span> {esc(self.location)}"
+                                    if self.location else "")
 
     @observe("files")
     @guarded
@@ -173,13 +260,41 @@ class OutputView(widgets.VBox, ErrorForwarder):
                 text = self._files_note or "The job wrote no output files."
             self.files_label.value = f"<i>{esc(text)}</i>"
         else:
-            where = " (more may come while it runs)" if running else ""
-            self.files_label.value = f"<b>Output files</b>{esc(where)}"
+            more = " (more may come while it runs)" if running else ""
+            self.files_label.value = f"<b>Output files</b> ({len(self.files)}){esc(more)}"
         with self.hold_sync():
-            self.file_list.options = tuple((f"{f.path} ({_size(f.size)})", f.path) for f in self.files)
+            self.file_table.value = self.table_html() if self.files else ""
+            self.file_list.options = tuple((f"{f.path} ({_size(f.size)})", f.path) for f in self.files[:FILE_ROWS])
             self.file_list.layout.display = "" if self.files else "none"
             self.preview.value = ""
             self.image.layout.display = "none"
+
+    def table_html(self) -> str:
+        """The files as a table: path, size, when written, a Download and an Open link each."""
+        job = self.job
+        if job is None:
+            return ""
+        rows = []
+        for f in self.files[:FILE_ROWS]:
+            url = esc(self.client.job_link(job, "outputs", f.path))
+            name = PurePosixPath(f.path).name
+            since = age(f.mtime)
+            written = f"{since} ago" if since else ""
+            rows.append(
+                f'<tr><td class="dtrain-file-path">{esc(f.path)}</td>'
+                f'<td class="dtrain-file-size">{esc(_size(f.size))}</td>'
+                f'<td class="dtrain-file-modified" title="{esc(f.mtime)}">{esc(written)}</td>'
+                f'<td class="dtrain-file-actions">'
+                f'<a class="dtrain-link-button dtrain-download" download="{esc(name)}" href="{url}" '
+                f'title="Download {esc(f.path)}">Download</a> '
+                f'<a class="dtrain-open-in-lab" href="{url}" target="_blank" rel="noopener" '
+                f'data-dtrain-title="{esc(job.name + "/" + f.path)}">Open</a></td></tr>')
+        more = len(self.files) - FILE_ROWS
+        note = f"<div class='dtrain-muted'>{more} more files not listed here</div>" if more > 0 else ""
+        return ("<table class='dtrain-table dtrain-file-table'><thead><tr><th>File</th>"
+                "<th class='dtrain-file-size'>Size</th><th class='dtrain-file-modified'>Written</th>"
+                "<th class='dtrain-file-actions'>Links</th>"
+                f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}")
 
     # ------------------------------------------------------------------ handlers
     @guarded

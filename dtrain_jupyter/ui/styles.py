@@ -26,6 +26,10 @@ PHASE_COLOURS: dict[str, str] = {
     Phase.UNKNOWN.value: "var(--jp-ui-font-color2, #757575)",
 }
 
+# Room for the longest phase word ("Restarting", bold) where a narrow layout gives a phase a
+# column of its own (the sidebar's job rows and pod lines), so it is never cut.
+PHASE_WIDTH = "7.5em"
+
 _PHASE_RULES = "\n".join(
     f".dtrain-panel .dtrain-phase-{phase} {{ color: {colour}; font-weight: 600; }}"
     for phase, colour in PHASE_COLOURS.items()
@@ -38,6 +42,11 @@ _PHASE_RULES = "\n".join(
 # panel's column boxes have none.
 # Notices (banner, info, confirm) sit on the layout colour with a coloured left edge: the
 # --jp-*-color3 tints stay light in the dark theme, where light text on them is unreadable.
+# List cells wrap between words rather than being cut ("Succeeded PyTorchJobSu…", issue 17), at
+# a line height of their own (the HTML widget's 28px would make a wrapped cell twice as tall).
+# A pod's name is text to select and copy (kubectl, a search): whole, wrapping at need. Links
+# that do one thing in one click (download a file or a log) look like the panel's buttons. The
+# output file table is exactly as wide as its box (its right border was clipped); paths wrap.
 CSS = f"""
 .dtrain-panel {{
   color: var(--jp-ui-font-color1);
@@ -112,7 +121,104 @@ CSS = f"""
   background: var(--jp-layout-color2);
   color: var(--jp-ui-font-color1);
 }}
+.dtrain-panel .dtrain-grid {{ line-height: 1.35; }}
+.dtrain-panel .dtrain-grid .dtrain-cell {{ white-space: normal; text-overflow: clip; }}
+.dtrain-panel .dtrain-grid [class^="dtrain-phase-"] {{ white-space: nowrap; }}
+.dtrain-panel .dtrain-reason {{ font-size: var(--jp-ui-font-size0); }}
+.dtrain-panel .dtrain-pod-name {{
+  white-space: normal;
+  overflow-wrap: anywhere;
+  line-height: 1.3;
+  height: auto;
+  min-height: var(--jp-widgets-inline-height);
+  align-self: center;
+  display: flex;
+  align-items: center;
+  user-select: text;
+  cursor: text;
+}}
+.dtrain-panel.dtrain-compact .dtrain-pods {{ margin-left: 8px; }}
+.dtrain-panel .dtrain-pod-reason {{ font-size: var(--jp-ui-font-size1); }}
+.dtrain-panel .dtrain-pods-notice {{ font-style: italic; }}
+.dtrain-panel a.dtrain-link-button {{
+  display: inline-block;
+  padding: 0 10px;
+  line-height: 24px;
+  color: var(--jp-ui-font-color1);
+  background: var(--jp-layout-color2);
+  border: 1px solid var(--jp-border-color1);
+  border-radius: 2px;
+  text-decoration: none;
+  white-space: nowrap;
+}}
+.dtrain-panel a.dtrain-link-button:hover {{ background: var(--jp-layout-color3); }}
+.dtrain-panel a.dtrain-link-button:focus-visible, .dtrain-panel a.dtrain-open-in-lab:focus-visible {{
+  outline: 2px solid var(--jp-brand-color1);
+  outline-offset: 1px;
+}}
+.dtrain-panel a.dtrain-open-in-lab {{ color: var(--jp-content-link-color); text-decoration: underline; }}
+.dtrain-panel .dtrain-log-controls {{ column-gap: 14px; row-gap: 4px; }}
+.dtrain-panel .dtrain-log-download .widget-html-content {{
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px;
+  align-items: center;
+}}
+.dtrain-panel .dtrain-output-location .widget-html-content {{ line-height: 1.4; overflow-wrap: anywhere; }}
+.dtrain-panel table.dtrain-file-table {{ width: 100%; box-sizing: border-box; table-layout: fixed; line-height: 1.5; }}
+.dtrain-panel table.dtrain-file-table td.dtrain-file-path {{ overflow-wrap: anywhere; }}
+.dtrain-panel table.dtrain-file-table .dtrain-file-size {{ width: 5.5em; white-space: nowrap; }}
+.dtrain-panel table.dtrain-file-table .dtrain-file-modified {{ width: 6.5em; white-space: nowrap; }}
+.dtrain-panel table.dtrain-file-table .dtrain-file-actions {{ width: 11em; white-space: nowrap; }}
+.dtrain-panel.dtrain-compact table.dtrain-file-table .dtrain-file-modified {{ display: none; }}
+.dtrain-panel.dtrain-compact table.dtrain-file-table .dtrain-file-actions {{ width: 7.5em; white-space: normal; }}
+.dtrain-panel .dtrain-output-summary .widget-html-content {{ line-height: 1.5; overflow-wrap: break-word; }}
+.dtrain-panel table.dtrain-replica-table .dtrain-col-replica {{ overflow-wrap: anywhere; }}
+.dtrain-panel.dtrain-compact table.dtrain-replica-table .dtrain-col-role,
+.dtrain-panel.dtrain-compact table.dtrain-replica-table .dtrain-col-index,
+.dtrain-panel.dtrain-compact table.dtrain-replica-table .dtrain-col-reason {{ display: none; }}
 {_PHASE_RULES}
+"""
+
+# Wizard words and review summary: a plain label may wrap to two lines beside its input; the
+# YAML path in each hint is quiet code that breaks anywhere rather than widen a narrow panel;
+# the review's summary table, command line and totals.
+CSS += """
+.dtrain-panel .dtrain-field-label > .widget-html-content {
+  line-height: 1.3;
+  white-space: normal;
+  padding: 5px 8px 0 0;
+}
+.dtrain-panel .dtrain-field-hint > .widget-html-content,
+.dtrain-panel .dtrain-np-note > .widget-html-content,
+.dtrain-panel .dtrain-wizard-note > .widget-html-content,
+.dtrain-panel .dtrain-summary-box > .widget-html-content {
+  line-height: 1.4;
+  white-space: normal;
+  min-width: 0;
+}
+.dtrain-panel .dtrain-field-hint > .widget-html-content { font-size: var(--jp-ui-font-size0); }
+.dtrain-panel code.dtrain-yaml-path {
+  font-family: var(--jp-code-font-family);
+  font-size: var(--jp-ui-font-size0);
+  color: var(--jp-ui-font-color2);
+  overflow-wrap: anywhere;
+}
+.dtrain-panel .dtrain-summary { margin-bottom: 8px; }
+.dtrain-panel .dtrain-summary-line { margin: 2px 0; overflow-wrap: anywhere; }
+.dtrain-panel .dtrain-summary-key { color: var(--jp-ui-font-color2); }
+.dtrain-panel .dtrain-summary-key::after { content: ":"; }
+.dtrain-panel table.dtrain-summary-roles { margin: 4px 0; }
+.dtrain-panel table.dtrain-summary-roles tr.dtrain-summary-total td {
+  font-weight: 600;
+  border-top: 2px solid var(--jp-border-color1);
+}
+.dtrain-panel code.dtrain-summary-command {
+  font-family: var(--jp-code-font-family);
+  color: var(--jp-content-font-color1);
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+}
 """
 
 

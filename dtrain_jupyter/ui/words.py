@@ -7,12 +7,26 @@ every user string that ends up inside an HTML widget goes through `esc` first.
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime, timezone
 
 from ..model.job import Job
 
-# What each kind is called in the list: Horovod runs on MPIJob, so say both.
+# What each kind is called in full (a tooltip, the kind filter's search): Horovod runs on
+# MPIJob, so say both.
 KIND_TITLES = {"MPIJob": "Horovod/MPIJob", "PyTorchJob": "PyTorchJob", "TFJob": "TFJob"}
+# The same in a list cell: short enough to fit its column whole ("Horovod/MPI…" was cut),
+# the operator's word first since that is what the manifest says.
+KIND_LABELS = {"MPIJob": "MPI (Horovod)"}
+# Condition reasons the operators build as kind + state ("PyTorchJobSucceeded"): the state part
+# is what the phase already says, so it is not repeated beside it.
+_STATE_WORDS = frozenset({"created", "running", "succeeded", "failed", "restarting", "suspended", "resumed",
+                          "deleting"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+# The local backend's name (the server knows only "local" and "kubernetes"). Its jobs keep their
+# output in a folder of their own that deleting the job removes; a cluster job's outputs live on
+# a volume claim the job does not own, which outlives it.
+LOCAL_BACKEND = "local"
 
 
 def esc(value: object) -> str:
@@ -74,7 +88,37 @@ def duration(job: Job, now: datetime | None = None) -> str:
 
 
 def kind_title(kind: str) -> str:
+    """The full name of a kind ("Horovod/MPIJob")."""
     return KIND_TITLES.get(kind, kind)
+
+
+def kind_label(kind: str) -> str:
+    """The short name of a kind for a narrow cell ("MPI (Horovod)"); `kind_title` is the full one."""
+    return KIND_LABELS.get(kind, kind)
+
+
+def reason_words(reason: str, kind: str, phase: str) -> str:
+    """A condition reason as words that add to the phase, or "" when it adds nothing.
+
+    The kind (or "Job") is dropped from the front and an identifier is split into words:
+    "PyTorchJobSucceeded" beside "Succeeded" is "", "BackoffLimitExceeded" is "backoff limit
+    exceeded", "OOMKilled" is "OOM killed". A reason with spaces is a sentence already and is
+    kept as written.
+    """
+    text = (reason or "").strip()
+    for prefix in (kind, "Job"):  # "PyTorchJobFailed", and the generic "JobFailed"
+        rest = text[len(prefix):]
+        if prefix and text.startswith(prefix) and (not rest or rest[0].isupper()):
+            text = rest
+    if not text:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9]+", text):
+        return "" if text.lower() == phase.lower() else text
+    words = [w if w.isupper() and len(w) > 1 else w.lower() for w in _WORD.findall(text)]
+    joined = " ".join(words)
+    if joined.lower() == phase.lower() or joined.lower() in _STATE_WORDS:
+        return ""
+    return joined
 
 
 def replicas_ready(job: Job) -> tuple[int, int]:
@@ -103,9 +147,32 @@ def _declared_replicas(job: Job) -> int:
     return total
 
 
+def status_title(job: Job) -> str:
+    """Everything known about a job's status in one line, for a tooltip: the phase, the reason as
+    the operator wrote it, its message and a malformed object's error (plain text; escape it)."""
+    parts = [job.phase.value]
+    if job.status.reason and job.status.reason != job.phase.value:
+        parts.append(job.status.reason)
+    if job.status.message:
+        parts.append(job.status.message)
+    if job.error:
+        parts.append(job.error)
+    return " — ".join(parts)
+
+
 def where(job: Job) -> str:
     """Backend and namespace of a job, as one short string: "local/default"."""
     return f"{job.backend}/{job.namespace}" if job.namespace else job.backend
+
+
+def deletion_words(job: Job) -> str:
+    """What deleting `job` removes besides the job, as plain text: its pods, their logs, and its
+    output files where they go with it ("its 3 pods, their logs and its output folder ...")."""
+    _ready, total = replicas_ready(job)
+    pods = f"its {total} pod{'' if total == 1 else 's'}" if total else "its pods"
+    if job.backend == LOCAL_BACKEND:
+        return f"{pods}, their logs and its output folder with every file in it"
+    return f"{pods} and their logs; files it wrote to a volume claim stay (claims are not deleted)"
 
 
 def job_ref(job: Job) -> str:

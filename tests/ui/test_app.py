@@ -43,6 +43,8 @@ def test_delete_names_the_jobs_and_waits_for_confirmation(app: DTrainApp, client
     app.delete_button.click()
     assert app.confirm_box.layout.display == ""
     assert f"PyTorchJob/{name}" in app.confirm_text.value
+    # What goes with it is said: its pods, their logs, its output files (issue 17).
+    assert "its 2 pods, their logs and its output folder with every file in it" in app.confirm_text.value
     app.confirm_no.click()
     assert app.confirm_box.layout.display == "none"
     assert client.get(name, kind="PyTorchJob").name == name  # nothing was deleted
@@ -191,5 +193,29 @@ def test_a_flow_replaces_only_its_own_lines(client) -> None:
         panel.say(FLOW_CREATE, info="Created B")
         assert panel.error == "" and panel.info == "Created B"
         assert panel.error_box.layout.display == "none" and panel.info_line.layout.display == ""
+    finally:
+        panel.close()
+
+
+def test_the_delete_confirmation_says_cluster_output_volumes_stay(client) -> None:
+    from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
+
+    panel = DTrainApp(client, start=False)
+    try:
+        local = Job("local", "TFJob", "kubeflow.org/v1", "here", "default", "uid-here", "", {},
+                    JobStatus(phase=Phase.RUNNING, replicas={"Worker": ReplicaCounts(replicas=1, active=1)}))
+        cluster = Job("kubernetes", "PyTorchJob", "kubeflow.org/v1", "<b>there</b>", "team", "uid-there", "", {},
+                      JobStatus(phase=Phase.RUNNING, replicas={"Master": ReplicaCounts(replicas=1),
+                                                               "Worker": ReplicaCounts(replicas=3)}))
+        panel.upsert(local)
+        panel.upsert(cluster)
+        panel.selected = ("uid-here", "uid-there")
+        panel.delete_button.click()
+        text = panel.confirm_text.value
+        assert text.startswith("<b>Delete 2 jobs?</b>")
+        assert "TFJob/here (local/default)</b>: its 1 pod, their logs and its output folder" in text
+        assert ("PyTorchJob/&lt;b&gt;there&lt;/b&gt; (kubernetes/team)</b>: its 4 pods and their logs; files it "
+                "wrote to a volume claim stay (claims are not deleted)") in text
+        assert "<b>there</b>" not in text
     finally:
         panel.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -92,9 +93,71 @@ def test_names_and_reasons_are_text_not_markup(job_list: JobList) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in row.facts.value
 
 
-def test_compact_layout_keeps_status_and_ready_only(client) -> None:
+def _header_titles(job_list: JobList) -> list[str]:
+    """The header's column titles as a person reads them, left to right."""
+    texts = [w.value for w in job_list.header.children if hasattr(w, "value") and isinstance(w.value, str)]
+    return [t for t in re.findall(r">([^<>]+)<", "".join(texts)) if t.strip()]
+
+
+def test_the_header_names_the_columns_a_row_shows(client) -> None:
+    wide = JobList(client, lambda *a: None)
+    assert _header_titles(wide) == ["Name", "Kind", "Where", "Status", "Ready", "Age", "Duration"]
+    # Built from the rows' own layouts, so each title stands above its column at any width.
+    wide.jobs = (make_job(1),)
+    row = wide.rows["uid-1"]
+    assert [w.layout for w in wide.header.children] == [
+        row.check.layout, row.name_button.layout, row.facts.layout, row.log_button.layout, row.output_button.layout]
+
+
+def test_compact_layout_keeps_the_phase_whole_and_its_header_matches(client) -> None:
+    # Issue 17: the sidebar cut its cells to "Succe…" under a header cut to "R..".
     narrow = JobList(client, lambda *a: None, compact=True)
     narrow.jobs = (make_job(1),)
-    facts = narrow.rows["uid-1"].facts.value
-    assert "Running" in facts and "1/2" in facts
-    assert "local/default" not in facts
+    row = narrow.rows["uid-1"]
+    assert "Running" in row.facts.value
+    assert "1/2" not in row.facts.value and "local/default" not in row.facts.value
+    assert _header_titles(narrow) == ["Name", "Status"]
+    assert [w.layout for w in narrow.header.children] == [row.check.layout, row.name_button.layout, row.facts.layout]
+
+
+def test_the_kind_filter_says_mpi_horovod(job_list: JobList) -> None:
+    assert ("MPI (Horovod)", "MPIJob") in job_list.kind.options
+
+
+def test_select_all_ticks_every_shown_job_and_only_those(job_list: JobList) -> None:
+    job_list.jobs = (*(make_job(i) for i in range(3)), make_job(3, kind="TFJob"))
+    job_list.kind.value = "PyTorchJob"  # uid-3 is filtered out
+    job_list.select_all.value = True
+    assert set(job_list.selected) == {"uid-0", "uid-1", "uid-2"}
+    assert all(job_list.rows[uid].check.value for uid in ("uid-0", "uid-1", "uid-2"))
+    job_list.select_all.value = False
+    assert job_list.selected == ()
+
+
+def test_select_all_leaves_hidden_ticks_alone(job_list: JobList) -> None:
+    job_list.jobs = (make_job(1), make_job(2, kind="TFJob"))
+    job_list.selected = ("uid-2",)
+    job_list.kind.value = "PyTorchJob"
+    job_list.select_all.value = True
+    assert job_list.selected == ("uid-2", "uid-1")
+    job_list.select_all.value = False
+    assert job_list.selected == ("uid-2",)
+
+
+def test_select_all_shows_whether_every_shown_row_is_ticked(job_list: JobList) -> None:
+    job_list.jobs = (make_job(1), make_job(2))
+    job_list.rows["uid-1"].check.value = True
+    assert job_list.select_all.value is False, "only some are ticked: unticked, not ticked"
+    job_list.rows["uid-2"].check.value = True
+    assert job_list.select_all.value is True
+    job_list.rows["uid-2"].check.value = False
+    assert job_list.select_all.value is False
+    assert job_list.selected == ("uid-1",), "unticking a row must not untick the others through select_all"
+    job_list.jobs = (make_job(1), make_job(2), make_job(3))
+    job_list.rows["uid-2"].check.value = True
+    assert job_list.select_all.value is False, "a new unticked row"
+
+
+def test_select_all_with_no_rows_stays_unticked(job_list: JobList) -> None:
+    job_list.select_all.value = True
+    assert job_list.select_all.value is False and job_list.selected == ()

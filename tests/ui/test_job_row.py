@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 
+from dtrain_jupyter.model.job import Job, JobStatus
+from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.ui.job_row import JobRow
+from dtrain_jupyter.ui.styles import PHASE_WIDTH
 
 from .conftest import python_job, unique
 
@@ -66,3 +72,57 @@ def test_ages_reach_the_pods_only_while_they_are_shown(client, done_job, monkeyp
     row.name_button.click()
     row.refresh_ages()
     assert refreshed == [True]
+
+
+# ---------------------------------------------------------------- status, kind (issue 17: cells cut)
+def _job(kind: str = "PyTorchJob", phase: Phase = Phase.SUCCEEDED, reason: str = "", message: str = "") -> Job:
+    return Job(backend="local", kind=kind, api_version="kubeflow.org/v1", name="j", namespace="default",
+               uid="uid-j", created="2026-11-26T00:00:00Z", manifest={},
+               status=JobStatus(phase=phase, reason=reason, message=message))
+
+
+def _cell(facts: str, column: str) -> tuple[str, str]:
+    """(the text a person reads, the title) of one facts cell."""
+    match = re.search(rf"<span class='dtrain-cell dtrain-col-{column}'(?: title='([^']*)')?>(.*?)"
+                      r"(?=<span class='dtrain-cell|</div>$)", facts)
+    assert match, f"no {column} cell in {facts}"
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(2))), html.unescape(match.group(1) or "")
+
+
+def test_the_phase_shows_once_and_the_reason_only_when_it_adds_words() -> None:
+    row = JobRow(_job(reason="PyTorchJobSucceeded", message="PyTorchJob j is successfully completed."),
+                 client=None, on_action=lambda *a: None)
+    text, title = _cell(row.facts.value, "status")
+    assert text == "Succeeded"
+    assert title == "Succeeded — PyTorchJobSucceeded — PyTorchJob j is successfully completed."
+    row.job = _job(phase=Phase.FAILED, reason="PyTorchJobBackoffLimitExceeded", message="replica j-worker-0 failed")
+    text, title = _cell(row.facts.value, "status")
+    assert text == "Failed backoff limit exceeded"
+    assert "PyTorchJobBackoffLimitExceeded" in title and "j-worker-0" in title
+
+
+def test_a_status_title_is_escaped() -> None:
+    row = JobRow(_job(phase=Phase.FAILED, reason="Evil", message="it's <img src=x onerror=alert(1)>"),
+                 client=None, on_action=lambda *a: None)
+    assert "<img" not in row.facts.value
+    assert "it&#x27;s &lt;img src=x onerror=alert(1)&gt;" in row.facts.value
+    assert _cell(row.facts.value, "status")[1].endswith("it's <img src=x onerror=alert(1)>")
+
+
+def test_mpi_kind_is_short_in_the_cell_and_whole_in_its_title() -> None:
+    row = JobRow(_job(kind="MPIJob"), client=None, on_action=lambda *a: None)
+    assert _cell(row.facts.value, "kind") == ("MPI (Horovod)", "Horovod/MPIJob (kubeflow.org/v1)")
+
+
+def test_a_compact_row_keeps_the_phase_whole_and_drops_the_other_facts() -> None:
+    row = JobRow(_job(phase=Phase.FAILED, reason="OOMKilled"), client=None, on_action=lambda *a: None, compact=True)
+    assert re.findall(r"dtrain-col-(\w+)", row.facts.value) == ["status"]
+    text, title = _cell(row.facts.value, "status")
+    assert text == "Failed" and "OOMKilled" in title
+    assert row.facts.layout.width == PHASE_WIDTH and row.facts.layout.flex == "0 0 auto"
+    assert row.name_button.layout.flex == "1 1 0%"
+
+
+def test_the_checkbox_is_named_for_its_job() -> None:
+    row = JobRow(_job(), client=None, on_action=lambda *a: None)
+    assert row.check.tooltip == "Select j"
