@@ -19,6 +19,7 @@ _EXPORTS = {
     "PyTorchJob": "dtrain_jupyter.model.builders",
     "TFJob": "dtrain_jupyter.model.builders",
     "MPIJob": "dtrain_jupyter.model.builders",
+    "FunctionJob": "dtrain_jupyter.code.job",
     "Job": "dtrain_jupyter.model.job",
     "Phase": "dtrain_jupyter.model.status",
     "ValidationIssue": "dtrain_jupyter.errors",
@@ -32,6 +33,7 @@ _EXPORTS = {
     "Forbidden": "dtrain_jupyter.errors",
     "ClusterError": "dtrain_jupyter.errors",
     "BackendUnavailable": "dtrain_jupyter.errors",
+    "RemoteError": "dtrain_jupyter.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -432,6 +432,71 @@ class Client:
                 raise TimeoutError(f"{job.kind} {job.name!r} is still {job.phase} after {timeout} s")
             cursor, _ = self.changes(cursor, timeout=min(WAIT_POLL_SECONDS, left if left is not None else WAIT_POLL_SECONDS))
 
+    # -- code to job: a notebook function as a job (dtrain_jupyter/code/) -----------------------
+
+    def run(self, function: Any, *, args: Mapping[str, Any] | None = None, kind: str = "PyTorchJob",
+            workers: int | None = None, name: str | None = None, image: str | None = None,
+            cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
+            env: Mapping[str, Any] | None = None, every_rank: bool = False, namespace: str | None = None,
+            backend: str | None = None, dry_run: bool = False) -> render.RichJob:
+        """Run a notebook function on every replica of a new job; `result(job.name)` gives its return value.
+
+        The function's source travels in the manifest with the helpers, classes, imports and
+        constants it reads; `args` are its keyword arguments, as JSON values. `FunctionJob` (same
+        arguments) builds the JobSpec without submitting it.
+
+        Example:
+            >>> job = client.run(train, kind="PyTorchJob", workers=1, args={"lr": 0.1})  # doctest: +SKIP
+            >>> client.result(job.name)                                                   # doctest: +SKIP
+
+        Args:
+            kind: "PyTorchJob", "TFJob" or "MPIJob" (an MPIJob on a cluster uses the version it serves).
+            workers: Worker replicas, as for the kind's builder. cpu, memory, gpu: per replica.
+            every_rank: `result` then gives every rank's return value, in rank order.
+            dry_run: validate (and on Kubernetes ask the API server) without creating.
+        Returns:
+            The created job.
+        Raises:
+            InvalidRequest: the function, a name it reads or an argument cannot be sent to a job
+                (`fields["names"]` lists them); the code is too large for a manifest.
+            InvalidJob, JobExists, Forbidden, BackendUnavailable: as for `create`.
+        """
+        from .code.job import FunctionJob, served_mpi_version
+
+        mpi_version = served_mpi_version(self.backends(), backend) if kind == "MPIJob" else "v2beta1"
+        spec = FunctionJob(function, args=args, kind=kind, workers=workers, name=name, image=image, cpu=cpu,
+                           memory=memory, gpu=gpu, env=env, every_rank=every_rank, namespace=namespace,
+                           mpi_version=mpi_version)
+        return self.create(spec, dry_run=dry_run, backend=backend, namespace=namespace)
+
+    def result(self, name: str, timeout: float | None = None, kind: str | None = None,
+               namespace: str | None = None, backend: str | None = None, progress: bool | None = None) -> Any:
+        """Wait for a job made by `run` (or `%%dtrain run`) and return what its function returned on rank 0.
+
+        Returns:
+            Rank 0's return value as JSON brings it back (a tuple comes back as a list); for a job
+            run with `every_rank=True`, the list of every rank's values in rank order.
+        Raises:
+            RemoteError: the function raised in a replica; the message ends with the remote
+                traceback, `.pod` names the replica.
+            DTrainError: the job failed without an exception (killed, image not found, ...), or
+                reported no result, or returned a value that is not JSON (`fields["repr"]`).
+            JobNotFound, TimeoutError: as for `wait`.
+        """
+        from .code.results import TAIL_LINES, ResultReader, split_lines
+
+        job = self.wait(name, timeout=timeout, kind=kind, namespace=namespace, backend=backend, progress=progress)
+        ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
+        reader = ResultReader(job, self.pods(job.name, **ref))
+        for tail in (TAIL_LINES, None):
+            for pod in reader.pods:
+                reader.feed(pod, split_lines(self.log_bytes(job.name, pod=pod, tail=tail, **ref)))
+                if reader.done:
+                    return reader.outcome()
+            if reader.errors:
+                break
+        return reader.outcome()
+
 
 def render_plural(kind: str) -> str:
     """`PyTorchJob` -> `pytorchjobs` (the URL's resource name)."""

@@ -9,7 +9,8 @@
     ├── JobExists           409 the name is taken
     ├── Forbidden           403 the backend or the configuration refuses (verb, resource, namespace)
     ├── ClusterError        502 the Kubernetes API answered with an error (reason, code, message)
-    └── BackendUnavailable  503 the backend cannot be reached or is not configured
+    ├── BackendUnavailable  503 the backend cannot be reached or is not configured
+    └── RemoteError         500 code sent from a notebook raised in a replica (pod, traceback)
 
 Errors travel as JSON (`to_dict`) and are rebuilt on the client (`from_dict`), so a notebook
 user catches `JobNotFound`, not an HTTP error. This module imports nothing from the project.
@@ -171,8 +172,27 @@ class BackendUnavailable(DTrainError):
     status_code = 503
 
 
+class RemoteError(DTrainError):
+    """Raised by `Client.result` when the function or cell a job ran raised in one of its replicas.
+
+    Its message ends with the remote traceback, as the replica printed it; `pod` names the
+    replica whose log holds it, `rank` the rank that raised, `type` the exception's type name.
+    """
+
+    def __init__(self, message: str, pod: str, traceback: str, rank: int | None = None, type: str = "") -> None:
+        super().__init__(message, pod=pod, traceback=traceback, rank=rank, type=type)
+
+    @property
+    def pod(self) -> str:
+        return str(self.fields.get("pod", ""))
+
+    @property
+    def traceback(self) -> str:
+        return str(self.fields.get("traceback", ""))
+
+
 _BY_NAME: dict[str, type[DTrainError]] = {
     cls.__name__: cls
     for cls in (DTrainError, InvalidJob, InvalidRequest, RequestTooLarge, JobNotFound, NotFound, JobExists,
-                Forbidden, ClusterError, BackendUnavailable)
+                Forbidden, ClusterError, BackendUnavailable, RemoteError)
 }

@@ -4,10 +4,16 @@
 words do in a terminal (the parser is `cli.build_parser`); results show as rich HTML. `%dtrain`
 alone opens the panel inline; `%%dtrain create` (or `run`, `validate`) reads the manifest from
 the cell. Bad arguments print the usage and never raise into the kernel.
+
+`%%dtrain run --kind PyTorchJob --workers 2` (any of the code options below) runs the cell's
+code instead, as the script of every replica: what the cell reads from the notebook travels
+with it, the replicas' output streams into the cell, and the cell ends with the job's summary
+and, when its last line is an expression, rank 0's value of it as the cell's result.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import shlex
 import sys
@@ -15,11 +21,15 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .cli import Console, run
-from .errors import DTrainError
+from .cli import Console, UsageError, _Parser, run
+from .errors import DTrainError, InvalidJob, RemoteError
 
 # Commands whose manifest comes from the cell body in the %%dtrain form.
 _CELL_COMMANDS = ("create", "run", "validate")
+# Options that make `%%dtrain run` run the cell as code; without one, the cell is a manifest.
+_CODE_OPTIONS = ("--kind", "--workers", "--gpu", "--cpu", "--memory", "--image", "--name", "--every-rank")
+_KINDS = {"pytorchjob": "PyTorchJob", "pytorch": "PyTorchJob", "tfjob": "TFJob", "tensorflow": "TFJob",
+          "mpijob": "MPIJob", "mpi": "MPIJob"}
 
 
 class NotebookConsole(Console):
@@ -67,7 +77,7 @@ class DTrainMagics(Magics):
         return self._client
 
     @line_cell_magic
-    def dtrain(self, line: str, cell: str | None = None) -> None:
+    def dtrain(self, line: str, cell: str | None = None) -> Any:
         """Run a dtrain command: `%dtrain list -A`, `%dtrain logs NAME -f`; `%dtrain` opens the panel."""
         try:
             argv = shlex.split(line)
@@ -77,6 +87,8 @@ class DTrainMagics(Magics):
         if not argv and cell is None:
             self._panel()
             return
+        if cell is not None and argv[:1] == ["run"] and _runs_code(argv[1:]):
+            return self._run_cell(argv[1:], cell)
         if cell is not None:
             if not argv or argv[0] not in _CELL_COMMANDS:
                 print(f"%%dtrain: the cell form takes one of {', '.join(_CELL_COMMANDS)}, "
@@ -88,6 +100,58 @@ class DTrainMagics(Magics):
         except SystemExit:  # belt and braces: nothing in a magic may end the kernel
             pass
 
+    def _run_cell(self, argv: list[str], cell: str) -> Any:
+        """`%%dtrain run --kind ...`: the cell as a job; returns rank 0's value of its last expression."""
+        from IPython.display import display
+
+        from .code.job import cell_job, served_mpi_version
+        from .code.results import is_marker
+
+        try:
+            args = code_parser().parse_args(argv)
+        except UsageError as e:
+            print(e.text.rstrip(), file=sys.stdout if e.code == 0 else sys.stderr)
+            return None
+
+        def build(mpi_version: str = "v2beta1") -> Any:
+            return cell_job(cell, self.shell.user_ns, kind=args.kind, workers=args.workers, name=args.name,
+                            image=args.image, cpu=args.cpu, memory=args.memory, gpu=args.gpu,
+                            every_rank=args.every_rank, namespace=args.namespace, mpi_version=mpi_version)
+
+        try:
+            spec = build()  # refusals come first: they need no server
+            client = self._make_client(args)
+            if args.kind == "MPIJob" and served_mpi_version(client.backends(), args.backend) == "v1":
+                spec = build("v1")
+            job = client.create(spec, backend=args.backend, namespace=args.namespace)
+        except InvalidJob as e:
+            print("%%dtrain run: " + "; ".join(str(i) for i in e.issues), file=sys.stderr)
+            return None
+        except DTrainError as e:
+            print(f"%%dtrain run: {e.message}", file=sys.stderr)
+            return None
+        ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
+        where = f"{job.kind.lower()}/{job.name}"
+        print(f"{where} created on {job.backend} in {job.namespace}; its replicas' output follows", flush=True)
+        try:
+            for line in client.logs(job.name, follow=True, **ref):
+                if not is_marker(line.line):
+                    print(f"[{line.pod}] {line.line}", flush=True)
+            done = client.wait(job.name, progress=False, **ref)
+            display(done)
+            return client.result(job.name, progress=False, **ref)
+        except KeyboardInterrupt:
+            # Interrupting the cell stops following; the job is the cluster's (or the server's) now.
+            print(f"stopped following {where}; the job keeps running. Follow it again with "
+                  f"`%dtrain logs {where} -f`, delete it with `%dtrain delete {where}`", file=sys.stderr)
+        except RemoteError as e:  # its traceback was in the replica's output above: one line is enough
+            print(e.message.splitlines()[0], file=sys.stderr)
+        except DTrainError as e:
+            if "repr" in e.fields:  # the value is not JSON: show what the replica's repr said
+                return RemoteRepr(str(e.fields["repr"]))
+            print(f"%%dtrain run: {e.message}", file=sys.stderr)
+        return None
+
     def _panel(self) -> None:
         try:
             from .ui import show_panel
@@ -98,6 +162,43 @@ class DTrainMagics(Magics):
             show_panel(client=self._make_client(None))
         except DTrainError as e:
             print(f"%dtrain: {e.message}", file=sys.stderr)
+
+
+class RemoteRepr(str):
+    """A cell result that could not travel as JSON: shown as the replica's repr of it."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def code_parser() -> Any:
+    """The options of `%%dtrain run` when the cell is code (a manifest cell takes `-f` as before)."""
+    p = _Parser(prog="%%dtrain run", description="Run the cell's code as the script of every replica of a "
+                "new job; the cell's last expression (rank 0's value) is the result.")
+    p.add_argument("--kind", type=_kind, default="PyTorchJob", help="PyTorchJob (default), TFJob or MPIJob")
+    p.add_argument("--workers", type=int, help="Worker replicas, as for the kind's builder")
+    p.add_argument("--gpu", type=int, help="GPUs per replica")
+    p.add_argument("--cpu", help="CPUs per replica, e.g. 2 or 500m")
+    p.add_argument("--memory", help="memory per replica, e.g. 4Gi")
+    p.add_argument("--image", help="the image on Kubernetes (it needs Python)")
+    p.add_argument("--name", help="the job's name (default: cell-XXXXX)")
+    p.add_argument("--every-rank", action="store_true", help="the result is every rank's value, in rank order")
+    p.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
+    p.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
+    p.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
+    p.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
+    return p
+
+
+def _runs_code(argv: list[str]) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in argv for option in _CODE_OPTIONS)
+
+
+def _kind(text: str) -> str:
+    kind = _KINDS.get(text.lower())
+    if kind is None:
+        raise argparse.ArgumentTypeError(f"{text!r} cannot run a cell: use PyTorchJob, TFJob or MPIJob")
+    return kind
 
 
 def load_ipython_extension(ipython: Any) -> None:

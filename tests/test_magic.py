@@ -103,3 +103,107 @@ def test_magic_in_a_real_kernel(server: LiveServer) -> None:
     assert panel["error"] is None and not panel["stderr"]
     assert any("application/vnd.jupyter.widget-view+json" in d for d in panel["displays"])
     assert deleted["stdout"].strip() == f"pytorchjob/{name} deleted"
+
+
+# -- %%dtrain run with code options: the cell runs as the script of every replica -------------
+
+def test_cell_run_streams_the_replicas_output_and_returns_the_last_expression(
+        shell: InteractiveShell, server: LiveServer, capsys: Any) -> None:
+    shell.run_cell("SCALE = 3\ndef helper(x):\n    return x * SCALE\n")
+    where = f"--url {server.url} --token {server.token}"
+    value = shell.run_cell_magic("dtrain", f"run --kind TFJob --workers 2 --every-rank {where}",
+                                 "import json, os\ntask = json.loads(os.environ['TF_CONFIG'])['task']\n"
+                                 "print('task', task['index'])\nhelper(task['index'] + 1)\n")
+    out = capsys.readouterr().out.splitlines()
+    assert value == [3, 6]
+    created = out[0].split()[0]
+    assert created.startswith("tfjob/cell-") and "created on local in default" in out[0]
+    name = created.split("/")[1]
+    assert sorted(line for line in out if " task " in line) == [f"[{name}-worker-0] task 0", f"[{name}-worker-1] task 1"]
+    assert not any("DTRAIN_" in line for line in out), out  # the runner's reports are not shown
+    assert out[-1] == f"<TFJob {name} Succeeded>"  # the job's summary ends the output
+    shell.run_line_magic("dtrain", f"delete {name} {where}")
+
+
+def test_cell_run_reports_a_remote_exception_in_one_line(shell: InteractiveShell, server: LiveServer,
+                                                         capsys: Any) -> None:
+    where = f"--url {server.url} --token {server.token}"
+    value = shell.run_cell_magic("dtrain", f"run --kind PyTorchJob --workers 0 --name {unique('cellfail')} {where}",
+                                 "x = 1\nraise ValueError(f'bad value {x}')\n")
+    captured = capsys.readouterr()
+    assert value is None
+    # The traceback came with the replica's output, its lines numbered as in the cell.
+    assert 'File "<cell>", line 2, in <module>' in captured.out and "ValueError: bad value 1" in captured.out
+    [summary] = captured.err.strip().splitlines()
+    assert summary.startswith("the cell raised ValueError on rank 0 in pod cellfail-") and "bad value 1" in summary
+    name = summary.split(" in pod ")[1].split("-master-0")[0]
+    shell.run_line_magic("dtrain", f"delete {name} {where}")
+
+
+def test_cell_run_refuses_what_cannot_travel_before_asking_a_server(shell: InteractiveShell, capsys: Any) -> None:
+    shell.run_cell("class Net:\n    def forward(self):\n        return 1\nnet = Net()\n")
+    assert shell.run_cell_magic("dtrain", "run --kind PyTorchJob", "net.forward()\n") is None
+    err = capsys.readouterr().err
+    assert "'net' (read by the cell) is a Net object" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("line", "words"), [("run --kind XGBoostJob", "use PyTorchJob, TFJob or MPIJob"),
+                                             ("run --workers two", "invalid int value")], ids=["kind", "workers"])
+def test_cell_run_usage_errors(shell: InteractiveShell, capsys: Any, line: str, words: str) -> None:
+    assert shell.run_cell_magic("dtrain", line, "print(1)\n") is None
+    err = capsys.readouterr().err
+    assert "usage: %%dtrain run" in err and words in err
+
+
+def test_cell_run_without_code_options_still_takes_a_manifest(shell: InteractiveShell, server: LiveServer,
+                                                              capsys: Any) -> None:
+    name = unique()
+    shell.run_cell_magic("dtrain", f"run --url {server.url} --token {server.token}", pytorch_yaml(name))
+    out = capsys.readouterr().out
+    assert f"pytorchjob/{name} created" in out and f"pytorchjob/{name} Succeeded" in out
+    shell.run_line_magic("dtrain", f"delete {name} --url {server.url} --token {server.token}")
+
+
+def test_interrupting_a_cell_run_stops_following_not_the_job(server: LiveServer) -> None:
+    import threading
+    import time
+
+    import httpx
+
+    kernel = server.start_kernel()
+    client = server.client()
+    name = unique("slow")
+    try:
+        assert kernel.execute("%load_ext dtrain_jupyter")["error"] is None
+        done: dict[str, Any] = {}
+        cell = f"%%dtrain run --kind PyTorchJob --workers 0 --name {name}\nprint('started', flush=True)\n" \
+               "import time\ntime.sleep(120)\n"
+        runner = threading.Thread(target=lambda: done.update(kernel.execute(cell, timeout=180)))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while not any(line.line == "started" for line in _lines(client, name)):
+            assert time.monotonic() < deadline, "the cell's job never printed"
+            time.sleep(0.3)
+        httpx.post(f"{server.url}api/kernels/{kernel.id}/interrupt", headers=server.headers, timeout=30)
+        runner.join(60)
+        assert not runner.is_alive()
+        assert done["error"] is None, done["error"]
+        assert f"stopped following pytorchjob/{name}; the job keeps running" in done["stderr"]
+        assert f"%dtrain delete pytorchjob/{name}" in done["stderr"]
+        assert f"[{name}-master-0] started" in done["stdout"]
+        assert client.get(name).phase.value == "Running"
+    finally:
+        try:
+            client.delete(name)
+        finally:
+            client.close()
+            kernel.shutdown()
+
+
+def _lines(client: Any, name: str) -> list[Any]:
+    from dtrain_jupyter import JobNotFound
+
+    try:
+        return list(client.logs(name))
+    except JobNotFound:
+        return []

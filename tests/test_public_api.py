@@ -8,9 +8,9 @@ import sys
 import dtrain_jupyter
 
 PUBLIC = {
-    "Client", "JobSpec", "PyTorchJob", "TFJob", "MPIJob", "Job", "Phase", "ValidationIssue",
+    "Client", "JobSpec", "PyTorchJob", "TFJob", "MPIJob", "FunctionJob", "Job", "Phase", "ValidationIssue",
     "DTrainError", "InvalidJob", "InvalidRequest", "RequestTooLarge", "JobNotFound", "NotFound",
-    "JobExists", "Forbidden", "ClusterError", "BackendUnavailable", "__version__",
+    "JobExists", "Forbidden", "ClusterError", "BackendUnavailable", "RemoteError", "__version__",
 }
 
 
@@ -26,7 +26,7 @@ def test_every_public_name_resolves() -> None:
 def test_errors_are_the_errors_module_types() -> None:
     from dtrain_jupyter import errors
 
-    for name in ("DTrainError", "InvalidJob", "JobNotFound", "Forbidden", "BackendUnavailable"):
+    for name in ("DTrainError", "InvalidJob", "JobNotFound", "Forbidden", "BackendUnavailable", "RemoteError"):
         assert getattr(dtrain_jupyter, name) is getattr(errors, name)
 
 

@@ -1,0 +1,125 @@
+"""`Client.run` and `Client.result` against a real Jupyter server on the local backend: real
+replicas, real PyTorch DDP (gloo), real MPI (mpi4py under mpirun) and the TFJob's TF_CONFIG."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from typing import Iterator
+
+import pytest
+
+from dtrain_jupyter import Client, InvalidRequest, JobNotFound, RemoteError
+
+from ..server.live import LiveServer
+from .conftest import notebook
+
+NB = notebook(
+    """
+    import os
+    import json
+    SCALE = 10.0
+    def contribution(rank):
+        return (rank + 1) * SCALE
+    def allreduce_sum():
+        import torch
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        t = torch.tensor([contribution(dist.get_rank())])
+        dist.all_reduce(t)
+        dist.destroy_process_group()
+        return t.item()
+    def mpi_sum():
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+        return {"sum": comm.allreduce(contribution(comm.Get_rank())), "size": comm.Get_size()}
+    def tf_task(tag):
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        return [tag, task["type"], task["index"]]
+    def fails_on_the_worker():
+        import time
+        if os.environ["RANK"] == "1":
+            raise KeyError("missing shard")
+        time.sleep(60)  # the Master outlives the Worker, so the job fails with the Worker
+    """)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("run-server"))
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[Client]:
+    with Client(url=server.url, token=server.token) as c:
+        yield c
+
+
+def has_mpi() -> bool:
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    return shutil.which("mpirun", path=path) is not None and importlib.util.find_spec("mpi4py") is not None
+
+
+def test_ddp_allreduce_on_a_master_and_a_worker_returns_every_ranks_sum(client: Client) -> None:
+    job = client.run(NB["allreduce_sum"], kind="PyTorchJob", workers=1, every_rank=True)
+    try:
+        # Ranks 0 and 1 contribute 10 and 20: each rank's all-reduced tensor holds 30.
+        assert client.result(job.name, timeout=240, progress=False) == [30.0, 30.0]
+        assert client.get(job.name).phase.value == "Succeeded"
+    finally:
+        client.delete(job.name)
+
+
+@pytest.mark.skipif(not has_mpi(), reason="no MPI runtime (mpirun and mpi4py) on this machine")
+def test_mpi_allreduce_runs_on_every_slot(client: Client) -> None:
+    job = client.run(NB["mpi_sum"], kind="MPIJob", workers=2)
+    try:
+        assert client.result(job.name, timeout=240, progress=False) == {"sum": 30.0, "size": 2}
+    finally:
+        client.delete(job.name)
+
+
+def test_tfjob_workers_read_their_tf_config(client: Client) -> None:
+    job = client.run(NB["tf_task"], kind="TFJob", workers=2, args={"tag": "t"}, every_rank=True)
+    try:
+        assert client.result(job.name, timeout=120, progress=False) == [["t", "worker", 0], ["t", "worker", 1]]
+    finally:
+        client.delete(job.name)
+
+
+def test_an_exception_in_a_worker_comes_back_with_its_traceback_and_pod(client: Client) -> None:
+    job = client.run(NB["fails_on_the_worker"], workers=1)
+    try:
+        with pytest.raises(RemoteError) as info:
+            client.result(job.name, timeout=120, progress=False)
+    finally:
+        client.delete(job.name)
+    err = info.value
+    assert err.pod == f"{job.name}-worker-0" and err.fields["rank"] == 1 and err.fields["type"] == "KeyError"
+    assert 'raise KeyError("missing shard")' in err.traceback and "fails_on_the_worker" in err.traceback
+    assert err.message.startswith(f"fails_on_the_worker() raised KeyError on rank 1 in pod {job.name}-worker-0")
+
+
+def test_refusals_happen_before_anything_is_created(client: Client, tmp_path) -> None:
+    with open(tmp_path / "f.txt", "w") as handle:
+        nb = notebook("def write():\n    return handle.write('x')\n")
+        nb["handle"] = handle
+        with pytest.raises(InvalidRequest) as info:
+            client.run(nb["write"], name="never-made")
+    assert info.value.fields["names"] == ["handle"]
+    with pytest.raises(InvalidRequest) as info:
+        client.run(NB["tf_task"], args={"tag": ("a",)}, name="never-made")
+    assert info.value.fields["names"] == ["args['tag']"]
+    with pytest.raises(JobNotFound):
+        client.get("never-made")
+
+
+def test_dry_run_creates_nothing(client: Client) -> None:
+    job = client.run(NB["tf_task"], kind="TFJob", args={"tag": "x"}, dry_run=True)
+    assert job.kind == "TFJob" and job.name.startswith("tf-task-")
+    with pytest.raises(JobNotFound):
+        client.get(job.name)
