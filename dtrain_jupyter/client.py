@@ -483,19 +483,40 @@ class Client:
                 reported no result, or returned a value that is not JSON (`fields["repr"]`).
             JobNotFound, TimeoutError: as for `wait`.
         """
-        from .code.results import TAIL_LINES, ResultReader, split_lines
-
+        deadline = None if timeout is None else time.monotonic() + timeout
         job = self.wait(name, timeout=timeout, kind=kind, namespace=namespace, backend=backend, progress=progress)
         ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
-        reader = ResultReader(job, self.pods(job.name, **ref))
+        reader = self._read_reports(job, ref, self.pods(job.name, **ref))
+        first = reader.results.get(0, {})
+        if reader.succeeded and first.get("every_rank") and not reader.done:
+            # Rank 0 ending is what ends a PyTorchJob or TFJob; the other replicas (cleanPodPolicy
+            # None) may still be printing their reports: read again once they ended.
+            reader = self._read_reports(job, ref, self._pods_ended(job, ref, deadline))
+        return reader.outcome()
+
+    def _read_reports(self, job: Job, ref: dict[str, Any], pods: list[Pod]) -> Any:
+        """A ResultReader fed the pods' logs: each log's tail first, whole logs only if needed."""
+        from .code.results import TAIL_LINES, ResultReader, split_lines
+
+        reader = ResultReader(job, pods)
         for tail in (TAIL_LINES, None):
             for pod in reader.pods:
                 reader.feed(pod, split_lines(self.log_bytes(job.name, pod=pod, tail=tail, **ref)))
                 if reader.done:
-                    return reader.outcome()
+                    return reader
             if reader.errors:
                 break
-        return reader.outcome()
+        return reader
+
+    def _pods_ended(self, job: Job, ref: dict[str, Any], deadline: float | None) -> list[Pod]:
+        """The job's pods once none is Pending or Running (or as they are at `deadline`)."""
+        while True:
+            pods = self.pods(job.name, **ref)
+            if all(p.phase not in ("Pending", "Running") for p in pods):
+                return pods
+            if deadline is not None and time.monotonic() >= deadline:
+                return pods
+            time.sleep(0.2)
 
 
 def render_plural(kind: str) -> str:

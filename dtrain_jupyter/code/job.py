@@ -110,8 +110,10 @@ def _job(carried: Carried, call: dict[str, Any], *, kind: str, workers: int | No
                 names=["source" if what == "the carried code" else "args"], size=size, limit=MAX_ARGUMENT_BYTES)
     python = ["python", "-u", "-c", runner_program()]
     code = [carried.source, call_text]
+    # cleanPodPolicy None: when rank 0 ends the job, the other replicas still run to their own end,
+    # so with every_rank their reports reach their logs (Client.result waits for them).
     common: dict[str, Any] = dict(name=name, image=image, env=env, cpu=cpu, memory=memory, gpu=gpu,
-                                  namespace=namespace, args=code)
+                                  namespace=namespace, args=code, clean_pod_policy="None")
     if workers is not None:
         common["workers"] = workers
     if kind == "MPIJob":

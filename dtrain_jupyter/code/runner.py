@@ -32,11 +32,6 @@ CODE_FILE = "<dtrain code>"
 CELL_FILE = "<cell>"
 # A result that is not JSON comes back as its repr, cut to this many characters.
 REPR_LIMIT = 10000
-# With every_rank, rank 0 stays this long after its report: its exit ends a PyTorchJob or TFJob
-# (the operators' success rule), and the other replicas may be stopped then, so they must have
-# printed their own reports first. mpirun waits for every rank by itself.
-EVERY_RANK_GRACE_SECONDS = 3.0
-_MPI_RANK_KEYS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
 
 
 def rank_and_size(env):
@@ -137,8 +132,6 @@ def main(argv, env):
     if rank is not None and (rank == 0 or call.get("every_rank")):
         _say(RESULT_MARKER, {"rank": rank, "size": size, "where": what, "pod": pod,
                              "every_rank": bool(call.get("every_rank")), **encode(value)})
-        if rank == 0 and call.get("every_rank") and size > 1 and not any(k in env for k in _MPI_RANK_KEYS):
-            time.sleep(EVERY_RANK_GRACE_SECONDS)
     return 0
 
 
