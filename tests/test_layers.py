@@ -28,6 +28,10 @@ RULES = [
     (("dtrain_jupyter.client", "dtrain_jupyter.cli", "dtrain_jupyter.magic", "dtrain_jupyter.render", "dtrain_jupyter.ui"),
      ("dtrain_jupyter.server", "dtrain_jupyter.service", "dtrain_jupyter.backends", "tornado", "jupyter_server",
       "kubernetes"), "faces reach jobs through the client and HTTP only"),
+    (("dtrain_jupyter.code",), ("dtrain_jupyter.server", "dtrain_jupyter.service", "dtrain_jupyter.backends",
+                                "dtrain_jupyter.client", "dtrain_jupyter.magic", "dtrain_jupyter.ui", "tornado",
+                                "jupyter_server", "kubernetes"),
+     "code capture is pure: a function or cell in, manifest parts out (the client submits them)"),
 ]
 
 
@@ -75,7 +79,7 @@ def all_modules() -> list[tuple[str, Path]]:
 def test_the_walk_sees_the_whole_package() -> None:
     names = {m for m, _ in all_modules()}
     assert {"dtrain_jupyter.service", "dtrain_jupyter.server.handlers", "dtrain_jupyter.client",
-            "dtrain_jupyter.model.job", "dtrain_jupyter.backends.base"} <= names
+            "dtrain_jupyter.model.job", "dtrain_jupyter.backends.base", "dtrain_jupyter.code.capture"} <= names
 
 
 @pytest.mark.parametrize(("module", "path"), all_modules(), ids=lambda v: v if isinstance(v, str) else "")
