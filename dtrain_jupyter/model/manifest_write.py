@@ -12,7 +12,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidJob, ValidationIssue
-from .kinds import Framework
+from .kinds import Framework, known_kinds, versions_of
 from .quantity import is_gpu_resource
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ _CONTAINER_FIELDS = ("container_name", "image", "command", "args", "env", "worki
 
 def write_manifest(job: "JobSpec") -> dict:
     """The manifest of `job` (see the module docstring). Raises InvalidJob for what cannot be written."""
+    from .spec import SPEC_SETTINGS
+
     fw = job.framework
     _check_writable(fw, job)
     base = job._baseline
@@ -50,16 +52,15 @@ def write_manifest(job: "JobSpec") -> dict:
     if changed("namespace"):
         _put(_dict(manifest, "metadata"), "namespace", job.namespace or None)
     spec = _dict(manifest, "spec")
-    if fw.kind == "MPIJob" and changed("slots_per_worker"):
-        _put(spec, "slotsPerWorker", job.slots_per_worker)
+    for attr, key, _ in SPEC_SETTINGS:
+        if key in fw.spec_settings and changed(attr):
+            _put(spec, key, getattr(job, attr))
     for attr, key in _RUN_POLICY:
         if changed(attr):
             run = _dict(spec, "runPolicy")
             _put(run, key, getattr(job, attr))
             if not run:
                 del spec["runPolicy"]
-    if fw.kind == "PyTorchJob" and changed("nproc_per_node"):
-        _put(spec, "nprocPerNode", job.nproc_per_node)
     _write_roles(fw, job, base, _dict(spec, fw.replica_key))
     return manifest
 
@@ -67,7 +68,7 @@ def write_manifest(job: "JobSpec") -> dict:
 def _check_writable(fw: Framework, job: "JobSpec") -> None:
     """Refuse what cannot be put into a manifest at all; values of a wrong type inside lists and
     fields are written as they are and left to validation to report, at their path."""
-    from .spec import OutputVolume, RoleSpec
+    from .spec import SPEC_SETTINGS, OutputVolume, RoleSpec
 
     issues = []
     if not isinstance(job.roles, dict):
@@ -84,10 +85,10 @@ def _check_writable(fw: Framework, job: "JobSpec") -> None:
     issues.extend(_shape_issues(job, ""))
     if job.output_volume is not None and not isinstance(job.output_volume, OutputVolume):
         issues.append(ValidationIssue("output_volume", "output_volume must be an OutputVolume or None"))
-    if job.nproc_per_node is not None and fw.kind != "PyTorchJob":
-        issues.append(ValidationIssue("spec.nprocPerNode", f"nproc_per_node is a PyTorchJob setting; {fw.kind} has none"))
-    if job.slots_per_worker is not None and fw.kind != "MPIJob":
-        issues.append(ValidationIssue("spec.slotsPerWorker", f"slots_per_worker is an MPIJob setting; {fw.kind} has none"))
+    for attr, key, _ in SPEC_SETTINGS:
+        if getattr(job, attr) is not None and key not in fw.spec_settings:
+            owners = " and ".join(k for k in known_kinds() if any(key in f.spec_settings for f in versions_of(k)))
+            issues.append(ValidationIssue(f"spec.{key}", f"{attr} is a setting of {owners}; {fw.kind} has none"))
     if not job.roles:
         issues.append(ValidationIssue(f"spec.{fw.replica_key}", f"a {fw.kind} needs at least one role "
                                                                 f"({', '.join(fw.replica_types)})"))
@@ -160,12 +161,14 @@ def _write_role(fw: Framework, rspec: dict, now: dict, before: dict | None) -> N
 
 
 def _find_container(fw: Framework, containers: list, *names: str | None) -> dict:
-    for wanted in (*names, fw.default_container):
+    """The container a role's fields were read from (spec.container_of) or are renamed to, else a new one first."""
+    for wanted in names:
         for c in containers:
             if isinstance(c, dict) and wanted is not None and c.get("name") == wanted:
                 return c
-    if containers and isinstance(containers[0], dict):
-        return containers[0]
+    training = containers[fw.training_container(containers)] if containers else None
+    if isinstance(training, dict):
+        return training
     c: dict = {"name": names[-1] or fw.default_container}
     containers.insert(0, c)
     return c

@@ -19,22 +19,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["MpiLaunch", "find_launch", "process_count", "set_process_count", "LAUNCHERS"]
+__all__ = ["MpiLaunch", "find_launch", "process_count", "set_process_count", "LAUNCHERS", "COUNT_OPTIONS",
+           "ONE_VALUE_OPTIONS", "TWO_VALUE_OPTIONS"]
 
 LAUNCHERS = frozenset({"mpirun", "mpiexec", "orterun", "prterun", "mpiexec.hydra", "horovodrun"})
-# Open MPI: -c, -n, --n, -np; MPICH and Intel (Hydra): -n, -np; horovodrun: -np, --num-proc.
-_COUNT_OPTIONS = frozenset({"-np", "--np", "-n", "--n", "-c", "--num-proc"})
-# Options that take a value (one or two words), so that a value is not taken for the program.
-_ONE_VALUE = frozenset({
+# The launchers' options by the words of value that follow them, so that a value is never taken
+# for the program: here to find the count, and in the local backend's mpirun shim to find where
+# the program starts (backends/local/mpi.py reads these same tables).
+# Process count. Open MPI: -c, -n, --n, -np; MPICH and Intel (Hydra): -n, -np; horovodrun: -np, --num-proc.
+COUNT_OPTIONS = frozenset({"-np", "--np", "-n", "--n", "-c", "--num-proc"})
+ONE_VALUE_OPTIONS = COUNT_OPTIONS | frozenset({
     "-x", "-H", "--host", "-host", "--hosts", "--hostfile", "-hostfile", "-f", "--machinefile",
     "-machinefile", "--bind-to", "-bind-to", "--map-by", "-map-by", "--rank-by", "-rank-by",
     "--npernode", "-npernode", "-npersocket", "--npersocket", "-ppn", "-perhost", "--wdir", "-wdir",
     "-wd", "--path", "-path", "--output-filename", "-output-filename", "--output", "--cpus-per-proc",
     "-cpus-per-proc", "--cpus-per-rank", "-cpus-per-rank", "--prefix", "--personality", "--app",
-    "--tune", "--runtime-options", "--report-bindings-level", "-genv", "-env", "-launcher",
+    "--tune", "--runtime-options", "--report-bindings-level", "-genvlist", "-launcher",
     "-bootstrap", "-p", "--ssh-port", "--network-interface", "--start-timeout", "--gloo-timeout-seconds",
 })
-_TWO_VALUES = frozenset({"-mca", "--mca", "-gmca", "--gmca", "--prtemca", "--pmixmca", "-omca", "--omca"})
+# Open MPI's `-mca NAME VALUE` family; Hydra's `-genv NAME VALUE` and `-env NAME VALUE`.
+TWO_VALUE_OPTIONS = frozenset({"-mca", "--mca", "-gmca", "--gmca", "--prtemca", "--pmixmca", "-omca", "--omca",
+                               "-genv", "-env"})
 # Shells whose `-c` word is itself a command line worth reading.
 _SHELLS = frozenset({"sh", "bash", "dash", "ksh", "zsh"})
 _WHITESPACE = " \t\r\n"
@@ -150,13 +155,13 @@ def _count_after(words: list[_Word], at: int) -> MpiLaunch:
         if w == "--" or not w.startswith("-"):
             break  # the program: its own options are not the launcher's
         name, eq, _ = w.partition("=")
-        if name in _COUNT_OPTIONS:
+        if name in COUNT_OPTIONS:
             if eq:
                 return _launch(launcher, name, words[i], len(name) + 1)
             if i + 1 < len(words):
                 return _launch(launcher, name, words[i + 1], 0)
             return MpiLaunch(launcher, option=name)
-        i += 1 if eq else 2 if w in _ONE_VALUE else 3 if w in _TWO_VALUES else 1
+        i += 1 if eq else 2 if w in ONE_VALUE_OPTIONS else 3 if w in TWO_VALUE_OPTIONS else 1
     return MpiLaunch(launcher)
 
 

@@ -16,12 +16,19 @@ from .kinds import Framework
 from .paths import Path
 from .quantity import is_gpu_resource, parse_quantity
 
-__all__ = ["Issues", "check_template", "describe_type", "DNS1123_LABEL"]
+__all__ = ["Issues", "check_template", "check_string_map", "describe_type", "DNS1123_LABEL"]
 
 Issues = list[tuple[Path, str]]
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+# The sources an env entry's valueFrom may name, each with the fields it cannot do without
+# (core/v1 EnvVarSource; the API server takes exactly one of them), and the same for envFrom.
+_VALUE_SOURCES = {"fieldRef": ("fieldPath",), "resourceFieldRef": ("resource",), "configMapKeyRef": ("name", "key"),
+                  "secretKeyRef": ("name", "key")}
+_ENV_FROM_SOURCES = {"configMapRef": ("name",), "secretRef": ("name",)}
+# What a resourceFieldRef may read: the container's own limits and requests (core/v1 validation).
+_FIELD_RESOURCE = re.compile(r"(limits|requests)\.(cpu|memory|ephemeral-storage|hugepages-.+)")
 
 
 def describe_type(value: Any) -> str:
@@ -54,6 +61,10 @@ def check_template(fw: Framework, template: Any, path: Path, issues: Issues) -> 
     meta = template.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         issues.append((path + ("metadata",), f"template.metadata must be a mapping, got {describe_type(meta)}"))
+    elif meta is not None:
+        # Every pod of the replica carries them; the API server takes strings only.
+        for key in ("labels", "annotations"):
+            check_string_map(meta.get(key), path + ("metadata", key), key, issues)
     containers = pod.get("containers")
     cpath = path + ("spec", "containers")
     if not isinstance(containers, list) or not containers:
@@ -72,6 +83,18 @@ def check_template(fw: Framework, template: Any, path: Path, issues: Issues) -> 
         issues.append((cpath, f"container {fw.default_container!r} is required: the operator finds the training "
                               f"container by this name (found {found})"))
     _check_init_containers(pod, path + ("spec",), issues)
+
+
+def check_string_map(values: Any, path: Path, key: str, issues: Issues) -> None:
+    """Check `labels` or `annotations`: a mapping whose values are strings (absent is fine)."""
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        issues.append((path, f"{key} must be a mapping of strings, got {describe_type(values)}"))
+        return
+    for k, v in values.items():
+        if not isinstance(v, str):
+            issues.append((path + (k,), f"{key} values must be strings, got {describe_type(v)}; quote it: \"{v}\""))
 
 
 def _check_init_containers(pod: dict, path: Path, issues: Issues) -> None:
@@ -117,6 +140,7 @@ def _check_container(container: Any, path: Path, issues: Issues) -> str | None:
     if wd is not None and not isinstance(wd, str):
         issues.append((path + ("workingDir",), f"workingDir must be a string, got {describe_type(wd)}"))
     _check_env(container.get("env"), path + ("env",), issues)
+    _check_env_from(container.get("envFrom"), path + ("envFrom",), issues)
     _check_resources(container.get("resources"), path + ("resources",), issues)
     return good_name
 
@@ -154,8 +178,80 @@ def _check_env(env: Any, path: Path, issues: Issues) -> None:
         value = entry.get("value")
         if value is not None and not isinstance(value, str):
             issues.append((path + (i, "value"), f"env value must be a string, got {describe_type(value)}; quote it: \"{value}\""))
-        if value is not None and entry.get("valueFrom") is not None:
+        source = entry.get("valueFrom")
+        if value is not None and source is not None:
             issues.append((path + (i,), "an env entry takes value or valueFrom, not both"))
+        elif source is not None:
+            _check_value_from(source, path + (i, "valueFrom"), issues)
+
+
+def _check_value_from(source: Any, path: Path, issues: Issues) -> None:
+    """`valueFrom`: a mapping naming exactly one source, itself a mapping with its required fields."""
+    choices = "fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef"
+    if not isinstance(source, dict):
+        issues.append((path, f"valueFrom must be a mapping with one of {choices}, got {describe_type(source)}"))
+        return
+    named = [key for key in _VALUE_SOURCES if source.get(key) is not None]
+    if not named:
+        issues.append((path, f"valueFrom needs one of {choices}"))
+        return
+    if len(named) > 1:
+        issues.append((path, f"valueFrom takes one source, got {' and '.join(named)}"))
+        return
+    key = named[0]
+    _check_reference(source[key], path + (key,), key, _VALUE_SOURCES[key], issues)
+    if key == "resourceFieldRef" and isinstance(source[key], dict):
+        _check_resource_field(source[key], path + (key,), issues)
+
+
+def _check_resource_field(ref: dict, path: Path, issues: Issues) -> None:
+    resource, divisor = ref.get("resource"), ref.get("divisor")
+    if isinstance(resource, str) and resource and not _FIELD_RESOURCE.fullmatch(resource):
+        issues.append((path + ("resource",), f"resource {resource!r} is not one a container can read: use "
+                                             f"limits.cpu, limits.memory, limits.ephemeral-storage or requests.*"))
+    if divisor is not None and not _positive_quantity(divisor):
+        issues.append((path + ("divisor",), f"divisor must be a quantity above 0, like 1, 1m or 1Mi; got {divisor!r}"))
+
+
+def _positive_quantity(value: Any) -> bool:
+    try:
+        return parse_quantity(value) > 0
+    except ValueError:
+        return False
+
+
+def _check_env_from(env_from: Any, path: Path, issues: Issues) -> None:
+    """`envFrom`: a list of entries each naming one ConfigMap or Secret."""
+    if env_from is None:
+        return
+    if not isinstance(env_from, list):
+        issues.append((path, f"envFrom must be a list of {{configMapRef}} or {{secretRef}} entries, got {describe_type(env_from)}"))
+        return
+    for i, entry in enumerate(env_from):
+        if not isinstance(entry, dict):
+            issues.append((path + (i,), f"an envFrom entry must be a mapping with configMapRef or secretRef, "
+                                        f"got {describe_type(entry)}"))
+            continue
+        named = [key for key in _ENV_FROM_SOURCES if entry.get(key) is not None]
+        if len(named) != 1:
+            issues.append((path + (i,), "an envFrom entry takes one of configMapRef or secretRef"
+                           if not named else "an envFrom entry takes one source, got configMapRef and secretRef"))
+            continue
+        _check_reference(entry[named[0]], path + (i, named[0]), named[0], _ENV_FROM_SOURCES[named[0]], issues)
+
+
+def _check_reference(ref: Any, path: Path, key: str, required: tuple[str, ...], issues: Issues) -> None:
+    """A source of env values: a mapping whose `required` fields are non-empty strings."""
+    if not isinstance(ref, dict):
+        example = ", ".join(f"{field}: ..." for field in required)
+        issues.append((path, f"{key} must be a mapping like {{{example}}}, got {describe_type(ref)}"))
+        return
+    for field in required:
+        value = ref.get(field)
+        if value is None or value == "":
+            issues.append((path + (field,), f"{key}.{field} is required"))
+        elif not isinstance(value, str):
+            issues.append((path + (field,), f"{key}.{field} must be a string, got {describe_type(value)}"))
 
 
 def _check_resources(resources: Any, path: Path, issues: Issues) -> None:
@@ -189,8 +285,12 @@ def _check_resources(resources: Any, path: Path, issues: Issues) -> None:
 
 def _check_quantity(name: str, raw: Any, path: Path, issues: Issues) -> Decimal | None:
     if is_gpu_resource(name):
-        if isinstance(raw, bool) or not isinstance(raw, (int, str)) or (isinstance(raw, str) and not raw.strip().isdigit()):
+        digits = isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit()
+        if isinstance(raw, bool) or not (isinstance(raw, int) or digits):
             issues.append((path, f"{name} must be a whole number of GPUs, like 1; got {raw!r}"))
+            return None
+        if int(raw) < 0:
+            issues.append((path, f"{name} must not be negative, got {raw!r}"))
             return None
         return Decimal(int(raw))
     try:

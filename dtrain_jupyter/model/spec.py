@@ -6,16 +6,17 @@ the fields whose value changed since it was read (`manifest_write.py`). So nothi
 is dropped, and `JobSpec.from_manifest(m).to_manifest() == m` for any manifest that fits.
 
 Job-wide values (image, command, args, env, working_dir, restart_policy) apply to every role
-that does not set its own; a role sets "none" with an empty value ("" or []). For MPIJob the
-job-wide command and args are the Launcher's: Workers run sshd (v2beta1) or sleep (v1) unless a
-Worker role gives its own command. cpu, memory and gpu are per role, written as limits.
+that does not set its own; a role sets "none" with an empty value ("" or []). Roles that only
+stand for hosts (an MPIJob's Workers, `Framework.host_roles`) do not take the job-wide command and
+args, which are the Launcher's: they run sshd (v2beta1) or sleep (v1) unless the role gives its
+own command. cpu, memory and gpu are per role, written as limits.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -29,6 +30,8 @@ __all__ = ["JobSpec", "RoleSpec", "OutputVolume", "OUTPUT_VOLUME_NAME", "contain
 OUTPUT_VOLUME_NAME = "dtrain-output"
 _INHERITED = ("image", "command", "args", "env", "working_dir", "restart_policy")
 _EMPTY = {"image": "", "command": [], "args": [], "env": {}, "working_dir": "", "restart_policy": ""}
+# What a host role runs is not the job's program (see the module docstring).
+_PROGRAM = ("command", "args")
 
 
 @dataclass
@@ -174,10 +177,9 @@ class JobSpec:
                   backoff_limit=_int(run.get("backoffLimit")), clean_pod_policy=_str(run.get("cleanPodPolicy")),
                   ttl_seconds_after_finished=_int(run.get("ttlSecondsAfterFinished")),
                   active_deadline_seconds=_int(run.get("activeDeadlineSeconds")))
-        if fw.kind == "PyTorchJob":
-            job.nproc_per_node = _str(spec.get("nprocPerNode"))
-        if fw.kind == "MPIJob":
-            job.slots_per_worker = _int(spec.get("slotsPerWorker"))
+        for attr, key, read in SPEC_SETTINGS:
+            if key in fw.spec_settings:
+                setattr(job, attr, read(spec.get(key)))
         outputs = []
         for written, rspec in replica_specs.items():
             rtype = fw.canonical_replica_type(written) if isinstance(written, str) else None
@@ -201,22 +203,22 @@ class JobSpec:
 
 
 def _inherits(fw: Framework, rtype: str, name: str) -> bool:
-    """Whether role `rtype` takes the job-wide `name` (MPI Workers do not take the command)."""
-    if fw.kind == "MPIJob" and name in ("command", "args"):
-        return rtype == "Launcher"
-    return True
+    """Whether role `rtype` takes the job-wide `name` (a host role does not take the program)."""
+    return not (name in _PROGRAM and rtype in fw.host_roles)
 
 
-def container_of(fw: Framework, pod: dict, names: tuple[str, ...] = ()) -> dict | None:
-    """The container the operator treats as the training container: by name, else the first."""
+def container_of(fw: Framework, pod: dict) -> dict | None:
+    """The container the operator treats as the training one (`Framework.training_container`).
+
+    By the kind's default name, else the first, for the training operator's kinds; always the
+    first for MPIJob, whose operators use containers[0] (operator-contract §4, §5). None when the
+    pod has no containers or that one is not a mapping.
+    """
     containers = pod.get("containers")
-    if not isinstance(containers, list):
+    if not isinstance(containers, list) or not containers:
         return None
-    for wanted in (*names, fw.default_container):
-        for c in containers:
-            if isinstance(c, dict) and c.get("name") == wanted:
-                return c
-    return containers[0] if containers and isinstance(containers[0], dict) else None
+    c = containers[fw.training_container(containers)]
+    return c if isinstance(c, dict) else None
 
 
 def _read_role(fw: Framework, rspec: dict) -> tuple[RoleSpec, OutputVolume | None]:
@@ -237,7 +239,7 @@ def _read_role(fw: Framework, rspec: dict) -> tuple[RoleSpec, OutputVolume | Non
         values = resources.get(section) if isinstance(resources.get(section), dict) else {}
         role.cpu = _qty(values.get("cpu")) or role.cpu
         role.memory = _qty(values.get("memory")) or role.memory
-        gpus = [_int(v) if not isinstance(v, str) else (int(v) if v.isdigit() else None)
+        gpus = [_int(v) if not isinstance(v, str) else (int(v) if v.isascii() and v.isdigit() else None)
                 for k, v in values.items() if is_gpu_resource(k)]
         role.gpu = gpus[0] if gpus and gpus[0] is not None else role.gpu
     return role, read_output(pod, c)
@@ -294,6 +296,14 @@ def _strlist(value: Any) -> list[str] | None:
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return list(value)
     return None
+
+
+# JobSpec's kind-specific job-wide settings: (attribute, `spec` key, reader). A kind has one when
+# its Framework lists the key in `spec_settings`; manifest_write.py writes them back the same way.
+SPEC_SETTINGS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("nproc_per_node", "nprocPerNode", _str),
+    ("slots_per_worker", "slotsPerWorker", _int),
+)
 
 
 def _qty(value: Any) -> str | None:

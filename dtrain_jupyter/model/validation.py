@@ -12,13 +12,13 @@ Nothing in this module raises anything but InvalidJob, whatever it is given.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import InvalidJob, ValidationIssue
-from .kinds import Framework, known_kinds, lookup, versions_of
+from .kinds import CLEAN_POD_POLICIES, Framework, known_kinds, lookup, versions_of
 from .paths import Path, format_path
-from .pod_rules import DNS1123_LABEL, Issues, check_template, describe_type
+from .pod_rules import DNS1123_LABEL, Issues, check_string_map, check_template, describe_type
 from .schema import schema_errors
 from .yaml_text import MAX_DEPTH, load_documents
 
@@ -27,11 +27,7 @@ __all__ = ["identify", "validate_manifest", "validate_text", "ensure_valid", "DN
 DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 DNS1035_MESSAGE = ("not a DNS-1035 label: lower-case letters, digits and '-', starting with a letter, "
                    "at most 63 characters")
-CLEAN_POD_POLICIES = ("All", "Running", "None")
-_MANAGED_BY = {
-    "v1": ("kubeflow.org/training-operator", "kueue.x-k8s.io/multikueue"),
-    "v2beta1": ("kubeflow.org/mpi-operator", "kueue.x-k8s.io/multikueue"),
-}
+_KINDS = frozenset(known_kinds())
 
 
 def identify(manifest: Any) -> Framework:
@@ -41,12 +37,8 @@ def identify(manifest: Any) -> Framework:
         InvalidJob: the manifest is not a mapping, or its apiVersion/kind pair is not a job kind
             this project knows; the message names the known pairs.
     """
-    deep = _too_deep(manifest)
-    if deep is not None:
-        # The rules below (and any copy the caller makes) recurse; refuse before they overflow.
-        return [(deep, f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
-    issues: Issues = []
-    fw = _identify(manifest, issues)
+    issues = _too_deep(manifest)
+    fw = _identify(manifest, issues) if not issues else None
     if fw is None:
         raise InvalidJob(_to_issues(issues))
     return fw
@@ -58,23 +50,27 @@ def _identify(manifest: Any, issues: Issues) -> Framework | None:
                            f"got {describe_type(manifest)}"))
         return None
     kind, api = manifest.get("kind"), manifest.get("apiVersion")
-    known = ", ".join(f"{k} ({' or '.join(f.api_version for f in versions_of(k))})" for k in known_kinds())
+    fw = lookup(api, kind) if isinstance(api, str) and isinstance(kind, str) else None
+    if fw is not None:
+        return fw
     if not isinstance(kind, str) or not kind:
-        issues.append((("kind",), f"kind is required: one of {known}" if kind in (None, "")
+        issues.append((("kind",), f"kind is required: one of {_known()}" if kind in (None, "")
                        else f"kind must be a string, got {describe_type(kind)}"))
         return None
-    if kind not in known_kinds():
+    if kind not in _KINDS:
         close = [k for k in known_kinds() if k.lower() == kind.lower()]
         hint = f"; did you mean {close[0]}?" if close else ""
-        issues.append((("kind",), f"unknown kind {kind!r}: use one of {known}{hint}"))
+        issues.append((("kind",), f"unknown kind {kind!r}: use one of {_known()}{hint}"))
         return None
-    fw = lookup(api, kind) if isinstance(api, str) else None
-    if fw is None:
-        served = " or ".join(f.api_version for f in versions_of(kind))
-        got = "missing" if api is None else repr(api)
-        issues.append((("apiVersion",), f"apiVersion {got} is not served for {kind}: use {served}"))
-        return None
-    return fw
+    served = " or ".join(f.api_version for f in versions_of(kind))
+    got = "missing" if api is None else repr(api)
+    issues.append((("apiVersion",), f"apiVersion {got} is not served for {kind}: use {served}"))
+    return None
+
+
+def _known() -> str:
+    """The known kinds with their API versions, for a message (built only when one is needed)."""
+    return ", ".join(f"{k} ({' or '.join(f.api_version for f in versions_of(k))})" for k in known_kinds())
 
 
 def validate_manifest(manifest: Any, *, schema: dict | None = None) -> list[ValidationIssue]:
@@ -159,11 +155,9 @@ def _to_issues(found: Issues) -> list[ValidationIssue]:
 
 def _collect(manifest: Any, schema: dict | None) -> Issues:
     """Our rules first; schema findings add only what the rules did not already say at that path."""
-    deep = _too_deep(manifest)
-    if deep is not None:
-        # The rules below (and any copy the caller makes) recurse; refuse before they overflow.
-        return [(deep, f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
-    issues: Issues = []
+    issues = _too_deep(manifest)
+    if issues:
+        return issues
     fw = _identify(manifest, issues)
     if fw is not None:
         _check_metadata(manifest, issues)
@@ -180,8 +174,47 @@ def _collect(manifest: Any, schema: dict | None) -> Issues:
     return list(first.items())
 
 
-def _too_deep(manifest: Any) -> Path | None:
-    """The path of the first value nested deeper than MAX_DEPTH, or None (walked without recursion)."""
+def _too_deep(manifest: Any) -> Issues:
+    """The one issue of a manifest nested deeper than MAX_DEPTH, else none.
+
+    The rules (and any copy a caller makes) recurse; a manifest is refused before they could
+    overflow. Every manifest is measured, so the common case is the quick count of levels; only a
+    manifest that fails it is walked again for the path to report.
+    """
+    if _within_depth(manifest):
+        return []
+    return [(_first_too_deep(manifest), f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
+
+
+# Types of the values YAML and JSON parse to that hold nothing: the depth count skips them at once.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _within_depth(manifest: Any) -> bool:
+    """Whether no value lies deeper than MAX_DEPTH: one pass per level, collecting the next level."""
+    level = [manifest]
+    for _ in range(MAX_DEPTH + 1):
+        below: list[Any] = []
+        for value in level:
+            kind = type(value)
+            if kind is dict:
+                below.extend(value.values())
+            elif kind is list:
+                below.extend(value)
+            elif kind in _LEAVES:
+                continue
+            elif isinstance(value, Mapping):
+                below.extend(value.values())
+            elif isinstance(value, (list, tuple)):
+                below.extend(value)
+        if not below:
+            return True
+        level = below
+    return False
+
+
+def _first_too_deep(manifest: Any) -> Path:
+    """The path (cut at MAX_DEPTH) of the first value nested deeper than MAX_DEPTH, walked without recursion."""
     stack: list[tuple[Any, Path]] = [(manifest, ())]
     while stack:
         value, path = stack.pop()
@@ -191,7 +224,7 @@ def _too_deep(manifest: Any) -> Path | None:
             stack.extend((v, path + (k,)) for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             stack.extend((v, path + (i,)) for i, v in enumerate(value))
-    return None
+    raise AssertionError("unreachable: _within_depth found a value this deep")  # pragma: no cover
 
 
 def _check_metadata(manifest: dict, issues: Issues) -> None:
@@ -216,16 +249,7 @@ def _check_metadata(manifest: dict, issues: Issues) -> None:
         issues.append((("metadata", "namespace"), f"namespace {ns!r} is not a DNS-1123 label: lower-case letters, "
                                                   f"digits and '-', at most 63 characters"))
     for key in ("labels", "annotations"):
-        values = meta.get(key)
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            issues.append((("metadata", key), f"{key} must be a mapping of strings, got {describe_type(values)}"))
-            continue
-        for k, v in values.items():
-            if not isinstance(v, str):
-                issues.append((("metadata", key, k), f"{key} values must be strings, got {describe_type(v)}; "
-                                                     f"quote it: \"{v}\""))
+        check_string_map(meta.get(key), ("metadata", key), key, issues)
 
 
 def _check_spec(fw: Framework, manifest: dict, issues: Issues) -> None:
@@ -236,9 +260,10 @@ def _check_spec(fw: Framework, manifest: dict, issues: Issues) -> None:
         return
     replicas = _check_replica_specs(fw, spec, issues)
     _check_run_policy(fw, spec, issues)
-    kind_rules = {"PyTorchJob": _pytorch, "TFJob": _tensorflow, "MPIJob": _mpi, "XGBoostJob": _xgboost}
-    if fw.kind in kind_rules:
-        kind_rules[fw.kind](fw, manifest, spec, replicas, issues)
+    for rules in _KIND_RULES.get((fw.api_version, fw.kind), ()):
+        rules(fw, manifest, spec, replicas, issues)
+    if fw.top_level_clean_pod_policy:
+        _check_clean_pod_policy(spec.get("cleanPodPolicy"), ("spec", "cleanPodPolicy"), issues)
 
 
 def _check_replica_specs(fw: Framework, spec: dict, issues: Issues) -> dict[str, tuple[str, dict]]:
@@ -280,8 +305,9 @@ def _check_replica_specs(fw: Framework, spec: dict, issues: Issues) -> dict[str,
     return found
 
 
-def _replicas(rspec: dict, fw: Framework, rtype: str) -> int | None:
-    count = rspec.get("replicas", fw.default_replicas(rtype))
+def _replicas(fw: Framework, rspec: dict, rtype: str) -> int | None:
+    """The replica count as the operator defaults it; None when it is not a whole number (reported already)."""
+    count = fw.replicas_of(rspec, rtype)
     return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
@@ -293,21 +319,23 @@ def _check_run_policy(fw: Framework, spec: dict, issues: Issues) -> None:
     if not isinstance(policy, dict):
         issues.append((path, f"runPolicy must be a mapping, got {describe_type(policy)}"))
         return
-    clean = policy.get("cleanPodPolicy")
-    if clean is not None and clean not in CLEAN_POD_POLICIES:
-        issues.append((path + ("cleanPodPolicy",), f"unknown cleanPodPolicy {clean!r}: use {', '.join(CLEAN_POD_POLICIES)}"))
+    _check_clean_pod_policy(policy.get("cleanPodPolicy"), path + ("cleanPodPolicy",), issues)
     for key in ("ttlSecondsAfterFinished", "activeDeadlineSeconds", "backoffLimit"):
         _non_negative(policy.get(key), path + (key,), key, issues)
     suspend = policy.get("suspend")
     if suspend is not None and not isinstance(suspend, bool):
         issues.append((path + ("suspend",), f"suspend must be true or false, got {describe_type(suspend)}"))
     managed = policy.get("managedBy")
-    allowed = _MANAGED_BY.get(fw.version, _MANAGED_BY["v1"])
-    if managed is not None and managed not in allowed:
-        issues.append((path + ("managedBy",), f"managedBy {managed!r} is not accepted: use {' or '.join(allowed)}"))
+    if managed is not None and managed not in fw.managers:
+        issues.append((path + ("managedBy",), f"managedBy {managed!r} is not accepted: use {' or '.join(fw.managers)}"))
     scheduling = policy.get("schedulingPolicy")
     if scheduling is not None and not isinstance(scheduling, dict):
         issues.append((path + ("schedulingPolicy",), f"schedulingPolicy must be a mapping, got {describe_type(scheduling)}"))
+
+
+def _check_clean_pod_policy(clean: Any, path: Path, issues: Issues) -> None:
+    if clean is not None and clean not in CLEAN_POD_POLICIES:
+        issues.append((path, f"unknown cleanPodPolicy {clean!r}: use {', '.join(CLEAN_POD_POLICIES)}"))
 
 
 def _non_negative(value: Any, path: Path, key: str, issues: Issues, minimum: int = 0) -> None:
@@ -323,7 +351,7 @@ def _pytorch(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
     base = ("spec", fw.replica_key)
     if "Master" in found:
         written, rspec = found["Master"]
-        count = _replicas(rspec, fw, "Master")
+        count = _replicas(fw, rspec, "Master")
         if count is not None and count != 1:
             issues.append((base + (written, "replicas"), f"PyTorchJob needs exactly 1 Master replica, got {count}"))
         elif isinstance(rspec, dict) and rspec.get("replicas") is None:
@@ -332,7 +360,7 @@ def _pytorch(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
                                                          "(the operator refuses a Master without it)"))
     if "Worker" in found:
         written, rspec = found["Worker"]
-        count = _replicas(rspec, fw, "Worker")
+        count = _replicas(fw, rspec, "Worker")
         if count is not None and count < 1:
             issues.append((base + (written, "replicas"), f"PyTorchJob needs at least 1 Worker replica when Worker is given, "
                                                          f"got {count}; remove Worker to run the Master alone"))
@@ -361,7 +389,7 @@ def _pytorch(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
         path = ("spec", "nprocPerNode")
         if not isinstance(npn, str):
             issues.append((path, f"nprocPerNode must be a string, got {describe_type(npn)}; quote it: \"{npn}\""))
-        elif npn not in ("auto", "cpu", "gpu") and not (npn.isdigit() and int(npn) >= 1):
+        elif npn not in ("auto", "cpu", "gpu") and not (npn.isascii() and npn.isdigit() and int(npn) >= 1):
             issues.append((path, f"nprocPerNode {npn!r} is not valid: use \"auto\", \"cpu\", \"gpu\" or a whole number like \"2\""))
 
 
@@ -372,7 +400,7 @@ def _tensorflow(fw: Framework, manifest: dict, spec: dict, found: dict, issues: 
         issues.append((base + (found["Master"][0],), "TFJob may have one Chief or one Master, not both; keep Chief"))
     for rtype in leaders:
         written, rspec = found[rtype]
-        count = _replicas(rspec, fw, rtype)
+        count = _replicas(fw, rspec, rtype)
         if count is not None and count > 1:
             issues.append((base + (written, "replicas"), f"TFJob needs at most 1 {rtype} replica, got {count}"))
     policy = spec.get("successPolicy")
@@ -384,24 +412,25 @@ def _tensorflow(fw: Framework, manifest: dict, spec: dict, found: dict, issues: 
 
 
 def _mpi(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Issues) -> None:
+    """Both MPIJob versions: one Launcher, and at least one slot per Worker."""
     base = ("spec", fw.replica_key)
     if "Launcher" not in found:
         if isinstance(spec.get(fw.replica_key), dict) and spec[fw.replica_key]:
             issues.append((base, "MPIJob needs a Launcher replica spec: the Launcher runs mpirun over the Workers"))
     else:
         written, rspec = found["Launcher"]
-        count = _replicas(rspec, fw, "Launcher")
+        count = _replicas(fw, rspec, "Launcher")
         if count is not None and count != 1:
             issues.append((base + (written, "replicas"), f"MPIJob needs exactly 1 Launcher replica, got {count}"))
     _non_negative(spec.get("slotsPerWorker"), ("spec", "slotsPerWorker"), "slotsPerWorker", issues, minimum=1)
-    if fw.version == "v1":
-        clean = spec.get("cleanPodPolicy")
-        if clean is not None and clean not in CLEAN_POD_POLICIES:
-            issues.append((("spec", "cleanPodPolicy"), f"unknown cleanPodPolicy {clean!r}: use {', '.join(CLEAN_POD_POLICIES)}"))
-        return
+
+
+def _mpi_operator(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Issues) -> None:
+    """MPIJob v2beta1: the MPI Operator's `validation.go` and the fields only its schema has."""
+    base = ("spec", fw.replica_key)
     if "Worker" in found:
         written, rspec = found["Worker"]
-        count = _replicas(rspec, fw, "Worker")
+        count = _replicas(fw, rspec, "Worker")
         if count is not None and count < 1:
             issues.append((base + (written, "replicas"), f"MPIJob needs at least 1 Worker replica when Worker is given, got {count}"))
         name = (manifest.get("metadata") or {}).get("name") if isinstance(manifest.get("metadata"), dict) else None
@@ -410,7 +439,7 @@ def _mpi(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Issues)
             if len(pod) > 63 and len(name) <= 63:
                 issues.append((("metadata", "name"), f"worker pod name {pod!r} would be longer than 63 characters; "
                                                      f"shorten the job name"))
-    for key, allowed in (("mpiImplementation", ("OpenMPI", "Intel", "MPICH")),
+    for key, allowed in (("mpiImplementation", fw.mpi_implementations),
                          ("launcherCreationPolicy", ("AtStartup", "WaitForWorkersReady"))):
         value = spec.get(key)
         if value is not None and value not in allowed:
@@ -427,6 +456,18 @@ def _xgboost(fw: Framework, manifest: dict, spec: dict, found: dict, issues: Iss
             issues.append((base, "XGBoostJob needs a Master replica spec"))
         return
     written, rspec = found["Master"]
-    count = _replicas(rspec, fw, "Master")
+    count = _replicas(fw, rspec, "Master")
     if count is not None and count != 1:
         issues.append((base + (written, "replicas"), f"XGBoostJob needs exactly 1 Master replica, got {count}"))
+
+
+# Each kind's own webhook and schema rules, by (apiVersion, kind), beyond what every kind shares.
+# They stay functions, one per operator's validation code, rather than data: each reads fields
+# only its kind has (elasticPolicy, successPolicy, runLauncherAsWorker) and says so in its words.
+_KIND_RULES: dict[tuple[str, str], tuple[Callable[[Framework, dict, dict, dict, Issues], None], ...]] = {
+    ("kubeflow.org/v1", "PyTorchJob"): (_pytorch,),
+    ("kubeflow.org/v1", "TFJob"): (_tensorflow,),
+    ("kubeflow.org/v1", "MPIJob"): (_mpi,),
+    ("kubeflow.org/v2beta1", "MPIJob"): (_mpi, _mpi_operator),
+    ("kubeflow.org/v1", "XGBoostJob"): (_xgboost,),
+}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from dtrain_jupyter.model.spec import JobSpec, OutputVolume, RoleSpec
+import pytest
+
+from dtrain_jupyter.model.spec import JobSpec, OutputVolume, RoleSpec, container_of
 
 
 def manifest() -> dict:
@@ -110,3 +112,27 @@ def test_lower_case_role_keys_are_kept_as_written():
     out = spec.to_manifest()
     assert out["spec"]["pytorchReplicaSpecs"]["worker"]["replicas"] == 3
     assert "Worker" not in out["spec"]["pytorchReplicaSpecs"]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2beta1"])
+def test_an_mpijobs_training_container_is_the_first_whatever_its_name(version):
+    # Both MPI operators run the launcher's mpirun and the worker's sleep or sshd in containers[0]
+    # (operator-contract §4 newLauncher/newWorker, §5), even when a later container is named `mpi`.
+    containers = [{"name": "main", "image": "horovod:1", "command": ["mpirun", "python", "t.py"]},
+                  {"name": "mpi", "image": "sidecar:1"}]
+    m = {"apiVersion": f"kubeflow.org/{version}", "kind": "MPIJob", "metadata": {"name": "m"},
+         "spec": {"mpiReplicaSpecs": {"Launcher": {"replicas": 1, "template": {"spec": {"containers": containers}}}}}}
+    fw = JobSpec.from_manifest(m).framework
+    assert container_of(fw, m["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]) is containers[0]
+    spec = JobSpec.from_manifest(m)
+    assert (spec.image, spec.command, spec.roles["Launcher"].container_name) == (
+        "horovod:1", ["mpirun", "python", "t.py"], "main")
+    spec.image = "horovod:2"
+    out = spec.to_manifest()["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in out] == ["horovod:2", "sidecar:1"]
+
+
+def test_a_pytorch_training_container_is_found_by_name_in_any_place():
+    pod_spec = pod(manifest())
+    assert container_of(JobSpec.from_manifest(manifest()).framework, pod_spec) is pod_spec["containers"][1]
+    assert container_of(JobSpec.from_manifest(manifest()).framework, {"containers": ["not a container"]}) is None

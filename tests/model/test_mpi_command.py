@@ -31,9 +31,11 @@ from dtrain_jupyter.model.spec import JobSpec
     ("bash -c 'mpirun -np 4 python train.py'", "", 4),
     ("bash", "-c 'cd /work && mpirun --allow-run-as-root -np 10 python train.py'", 10),
     ("/bin/sh -lc \"mpirun -np=3 python train.py\"", "", 3),
+    ("mpiexec -genv OMP_NUM_THREADS 4 -n 8 python t.py", "", 8),
 ], ids=["template-split", "one-text", "np-equals", "double-dash-equals", "double-dash", "mpiexec-n",
         "horovodrun", "horovodrun-long", "full-path", "quoted-value", "quoted-option", "after-env",
-        "after-valued-options", "after-bind-to", "bash-c", "bash-c-in-args", "sh-lc-double-quotes"])
+        "after-valued-options", "after-bind-to", "bash-c", "bash-c-in-args", "sh-lc-double-quotes",
+        "after-hydra-genv-name-and-value"])
 def test_the_process_count_is_read_where_it_is_written(command: str, args: str, count: int) -> None:
     assert process_count(command, args) == count
 

@@ -177,6 +177,35 @@ def test_specs_that_cannot_be_written_raise_invalid_job(change, path):
     assert [i.path for i in info.value.issues] == [path]
 
 
+def test_kind_specific_settings_are_read_and_written_only_for_their_kinds():
+    tf = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "t"},
+          "spec": {"nprocPerNode": "2", "slotsPerWorker": 3, "tfReplicaSpecs": {"Worker": {"replicas": 1, "template": {
+              "spec": {"containers": [{"name": "tensorflow", "image": "tf"}]}}}}}}
+    spec = JobSpec.from_manifest(tf)
+    # Not TFJob fields: left unread, kept in the manifest as written.
+    assert (spec.nproc_per_node, spec.slots_per_worker) == (None, None) and spec.to_manifest() == tf
+    spec.nproc_per_node, spec.slots_per_worker = "4", 2
+    with pytest.raises(InvalidJob) as info:
+        spec.to_manifest()
+    assert {i.path: i.message for i in info.value.issues} == {
+        "spec.nprocPerNode": "nproc_per_node is a setting of PyTorchJob; TFJob has none",
+        "spec.slotsPerWorker": "slots_per_worker is a setting of MPIJob; TFJob has none"}
+    mpi = JobSpec(kind="MPIJob", api_version="kubeflow.org/v1", name="m", image="i", command=["mpirun", "t"],
+                  slots_per_worker=2, roles={"Launcher": RoleSpec(), "Worker": RoleSpec(replicas=2)})
+    out = mpi.to_manifest()
+    assert out["spec"]["slotsPerWorker"] == 2 and JobSpec.from_manifest(out).slots_per_worker == 2
+
+
+def test_host_roles_do_not_take_the_job_wide_program():
+    spec = JobSpec(kind="MPIJob", api_version="kubeflow.org/v2beta1", name="m", image="img",
+                   command=["mpirun"], args=["-n", "2", "python", "t.py"], env={"A": "1"},
+                   roles={"Launcher": RoleSpec(), "Worker": RoleSpec(replicas=2)})
+    launcher, worker = spec.effective("Launcher"), spec.effective("Worker")
+    assert (launcher["command"], launcher["args"]) == (["mpirun"], ["-n", "2", "python", "t.py"])
+    # An MPI worker only stands for a host: it takes the image and env, not mpirun.
+    assert (worker["command"], worker["args"], worker["image"], worker["env"]) == (None, None, "img", {"A": "1"})
+
+
 def test_changing_the_kind_starts_a_new_manifest_but_keeps_labels(conformance_dir):
     manifest = read(conformance_dir, "tensorflow_simple")
     manifest["metadata"]["labels"] = {"team": "a"}

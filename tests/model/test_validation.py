@@ -4,13 +4,19 @@ one table of YAML texts with the lines and columns, and the ensure_valid / ident
 from __future__ import annotations
 
 import copy
+import types
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dtrain_jupyter.errors import InvalidJob
-from dtrain_jupyter.model.paths import parse_path
+from dtrain_jupyter.errors import InvalidJob, ValidationIssue
+from dtrain_jupyter.model import validation
+from dtrain_jupyter.model.paths import format_path, parse_path
 from dtrain_jupyter.model.validation import ensure_valid, identify, validate_manifest, validate_text
+from dtrain_jupyter.model.yaml_text import MAX_DEPTH
 
 C = "template.spec.containers[0]"
 
@@ -194,6 +200,65 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[dict], None] | None, list[st
     ("run-policy-bad-managed-by", pytorch, put("spec.runPolicy", {"managedBy": "me"}), ["spec.runPolicy.managedBy"]),
     ("run-policy-not-mapping", pytorch, put("spec.runPolicy", "Never"), ["spec.runPolicy"]),
     ("unknown-fields-tolerated", pytorch, lambda m: (put("spec.extra", 1)(m), put(f"{W}.surprise", {"a": 1})(m)), []),
+    # What the local backend reads without checking again (it kept guards for these until validation had them).
+    ("gpu-negative", pytorch, put(f"{WC}.resources", {"limits": {"nvidia.com/gpu": -1}}),
+     [f'{WC}.resources.limits["nvidia.com/gpu"]']),
+    ("gpu-negative-request", pytorch, put(f"{WC}.resources", {"requests": {"nvidia.com/gpu": -2}}),
+     [f'{WC}.resources.requests["nvidia.com/gpu"]']),
+    ("gpu-superscript-digit", pytorch, put(f"{WC}.resources", {"limits": {"nvidia.com/gpu": "²"}}),
+     [f'{WC}.resources.limits["nvidia.com/gpu"]']),
+    ("nproc-per-node-superscript-digit", pytorch, put("spec.nprocPerNode", "²"), ["spec.nprocPerNode"]),
+    ("template-labels-list", pytorch, put(f"{W}.template.metadata", {"labels": ["team"]}), [f"{W}.template.metadata.labels"]),
+    ("template-label-number", pytorch, put(f"{W}.template.metadata", {"labels": {"team": 7}}),
+     [f"{W}.template.metadata.labels.team"]),
+    ("template-annotations-string", pytorch, put(f"{W}.template.metadata", {"annotations": "a=b"}),
+     [f"{W}.template.metadata.annotations"]),
+    ("template-labels-ok", pytorch, put(f"{W}.template.metadata", {"labels": {"team": "a"}, "annotations": {"x": "y"}}), []),
+    ("value-from-string", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": "fieldRef"}]), [f"{WC}.env[0].valueFrom"]),
+    ("value-from-empty", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {}}]), [f"{WC}.env[0].valueFrom"]),
+    ("value-from-two-sources", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {
+        "fieldRef": {"fieldPath": "metadata.name"}, "secretKeyRef": {"name": "s", "key": "k"}}}]), [f"{WC}.env[0].valueFrom"]),
+    ("field-ref-string", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {"fieldRef": "metadata.name"}}]),
+     [f"{WC}.env[0].valueFrom.fieldRef"]),
+    ("field-ref-without-path", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {"fieldRef": {"apiVersion": "v1"}}}]),
+     [f"{WC}.env[0].valueFrom.fieldRef.fieldPath"]),
+    ("secret-key-ref-without-key", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "s"}}}]),
+     [f"{WC}.env[0].valueFrom.secretKeyRef.key"]),
+    ("resource-field-unknown", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {
+        "resourceFieldRef": {"resource": "limits.gpu"}}}]), [f"{WC}.env[0].valueFrom.resourceFieldRef.resource"]),
+    ("resource-field-zero-divisor", pytorch, put(f"{WC}.env", [{"name": "P", "valueFrom": {
+        "resourceFieldRef": {"resource": "limits.memory", "divisor": "0"}}}]), [f"{WC}.env[0].valueFrom.resourceFieldRef.divisor"]),
+    ("value-from-each-source-ok", pytorch, put(f"{WC}.env", [
+        {"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}},
+        {"name": "B", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k", "optional": True}}},
+        {"name": "C", "valueFrom": None}]), []),
+    ("env-from-mapping", pytorch, put(f"{WC}.envFrom", {"configMapRef": {"name": "c"}}), [f"{WC}.envFrom"]),
+    ("env-from-entry-string", pytorch, put(f"{WC}.envFrom", ["settings"]), [f"{WC}.envFrom[0]"]),
+    ("env-from-two-sources", pytorch, put(f"{WC}.envFrom", [{"configMapRef": {"name": "c"}, "secretRef": {"name": "s"}}]),
+     [f"{WC}.envFrom[0]"]),
+    ("env-from-no-source", pytorch, put(f"{WC}.envFrom", [{"prefix": "APP_"}]), [f"{WC}.envFrom[0]"]),
+    ("env-from-ref-string", pytorch, put(f"{WC}.envFrom", [{"secretRef": "creds"}]), [f"{WC}.envFrom[0].secretRef"]),
+    ("env-from-ref-unnamed", pytorch, put(f"{WC}.envFrom", [{"configMapRef": {"optional": True}}]),
+     [f"{WC}.envFrom[0].configMapRef.name"]),
+    ("env-from-ok", pytorch, put(f"{WC}.envFrom", [{"prefix": "APP_", "configMapRef": {"name": "c", "optional": True}}]), []),
+    ("init-container-env-checked", pytorch, put(f"{W}.template.spec.initContainers", [
+        {"name": "init", "image": "busybox", "env": [{"name": "P", "valueFrom": "x"}]}]),
+     [f"{W}.template.spec.initContainers[0].env[0].valueFrom"]),
+    # Per-kind facts read from Framework: managedBy per operator, MPI v1's top-level cleanPodPolicy,
+    # the MPI Operator's implementations, the MPI Operator's defaulting of a null Worker count to 0.
+    ("mpi-v2-managed-by-its-operator", mpijob, put("spec.runPolicy", {"managedBy": "kubeflow.org/mpi-operator"}), []),
+    ("mpi-v2-managed-by-training-operator", mpijob, put("spec.runPolicy", {"managedBy": "kubeflow.org/training-operator"}),
+     ["spec.runPolicy.managedBy"]),
+    ("pytorch-managed-by-mpi-operator", pytorch, put("spec.runPolicy", {"managedBy": "kubeflow.org/mpi-operator"}),
+     ["spec.runPolicy.managedBy"]),
+    ("mpi-v1-both-clean-pod-policies", lambda: mpijob("v1"), lambda m: (
+        put("spec.cleanPodPolicy", "Some")(m), put("spec.runPolicy", {"cleanPodPolicy": "Other"})(m)),
+     ["spec.cleanPodPolicy", "spec.runPolicy.cleanPodPolicy"]),
+    ("mpi-v2-top-level-clean-pod-policy-is-unknown-there", mpijob, put("spec.cleanPodPolicy", "Some"), []),
+    ("mpi-v1-has-no-implementation-field", lambda: mpijob("v1"), put("spec.mpiImplementation", "LAM"), []),
+    ("mpi-v2-intel", mpijob, put("spec.mpiImplementation", "Intel"), []),
+    ("mpi-v2-null-workers", mpijob, put("spec.mpiReplicaSpecs.Worker.replicas", None), ["spec.mpiReplicaSpecs.Worker.replicas"]),
+    ("mpi-v1-null-workers", lambda: mpijob("v1"), put("spec.mpiReplicaSpecs.Worker.replicas", None), []),
 ]
 
 
@@ -218,6 +283,84 @@ def test_messages_say_what_to_do():
                                          "starting with a letter, at most 63 characters")
     assert messages[f"{W}.template.spec.containers"].startswith(
         "container 'pytorch' is required: the operator finds the training container by this name")
+
+
+def test_refusals_the_local_backend_relies_on_say_what_is_wrong():
+    m = pytorch()
+    c = node(m, WC)
+    c["resources"] = {"limits": {"nvidia.com/gpu": -1}}
+    c["env"] = [{"name": "P", "valueFrom": "fieldRef"}, {"name": "Q", "valueFrom": {"fieldRef": {}}}]
+    c["envFrom"] = [{"secretRef": "creds"}]
+    node(m, W)["template"]["metadata"] = {"labels": ["team"]}
+    assert {i.path: i.message for i in validate_manifest(m)} == {
+        f'{WC}.resources.limits["nvidia.com/gpu"]': "nvidia.com/gpu must not be negative, got -1",
+        f"{WC}.env[0].valueFrom": "valueFrom must be a mapping with one of fieldRef, resourceFieldRef, "
+                                  "configMapKeyRef or secretKeyRef, got a string ('fieldRef')",
+        f"{WC}.env[1].valueFrom.fieldRef.fieldPath": "fieldRef.fieldPath is required",
+        f"{WC}.envFrom[0].secretRef": "secretRef must be a mapping like {name: ...}, got a string ('creds')",
+        f"{W}.template.metadata.labels": "labels must be a mapping of strings, got a list",
+    }
+
+
+def nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_a_manifest_nested_too_deep_is_refused_at_the_first_deep_path():
+    m = pytorch()
+    m["spec"]["extra"] = nested(MAX_DEPTH - 2)  # its leaf lies at depth MAX_DEPTH exactly
+    assert validate_manifest(m) == []
+    m["spec"]["extra"] = nested(MAX_DEPTH - 1)
+    deep = format_path(("spec", "extra") + (0,) * (MAX_DEPTH - 2))
+    assert validate_manifest(m) == [ValidationIssue(deep, f"nests deeper than {MAX_DEPTH} levels; no manifest does")]
+    with pytest.raises(InvalidJob) as info:
+        identify(m)
+    assert [i.path for i in info.value.issues] == [deep]
+
+
+def reference_deep_path(value: Any, limit: int) -> tuple | None:
+    """The walk validation has always reported with (last child first), as an oracle."""
+    stack: list[tuple[Any, tuple]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > limit:
+            return path[:limit]
+        if isinstance(item, Mapping):
+            stack.extend((v, path + (k,)) for k, v in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, path + (i,)) for i, v in enumerate(item))
+    return None
+
+
+class Record(dict):
+    """A dict subclass, as a ValidManifest is."""
+
+
+nested_values = st.recursive(
+    st.one_of(st.none(), st.integers(), st.text(max_size=3), st.binary(max_size=2)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(tuple),
+        st.dictionaries(st.text(max_size=2), inner, max_size=3),
+        st.dictionaries(st.text(max_size=2), inner, max_size=3).map(Record),
+        st.dictionaries(st.text(max_size=2), inner, max_size=3).map(types.MappingProxyType)),
+    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=nested_values, limit=st.integers(min_value=0, max_value=4))
+def test_the_depth_refusal_names_the_path_the_full_walk_finds(value, limit):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(validation, "MAX_DEPTH", limit)
+        issues = validation.validate_manifest(value)
+    deep = reference_deep_path(value, limit)
+    depth_issues = [i for i in issues if i.message.startswith("nests deeper")]
+    if deep is None:
+        assert depth_issues == []
+    else:
+        assert issues == [ValidationIssue(format_path(deep), f"nests deeper than {limit} levels; no manifest does")]
 
 
 TEXT = """\

@@ -1,0 +1,54 @@
+"""valid_manifest: one validation, whichever way a manifest reaches a backend."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from dtrain_jupyter.errors import InvalidJob
+from dtrain_jupyter.model import valid_manifest as module
+from dtrain_jupyter.model.kinds import lookup
+from dtrain_jupyter.model.valid_manifest import ValidManifest, valid_manifest
+
+
+def manifest() -> dict:
+    container = {"name": "pytorch", "image": "x:1", "command": ["python", "t.py"]}
+    spec = {"replicas": 1, "template": {"spec": {"containers": [container]}}}
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": "pt"},
+            "spec": {"pytorchReplicaSpecs": {"Master": spec}}}
+
+
+def test_a_plain_manifest_is_validated_and_carries_its_framework():
+    valid = valid_manifest(manifest())
+    assert isinstance(valid, ValidManifest) and valid == manifest()
+    assert valid.framework is lookup("kubeflow.org/v1", "PyTorchJob")
+
+
+def test_an_invalid_one_raises_every_issue_with_its_path():
+    bad = manifest()
+    bad["metadata"]["name"] = "Bad_Name"
+    bad["spec"]["pytorchReplicaSpecs"]["Master"]["replicas"] = 2
+    with pytest.raises(InvalidJob) as err:
+        valid_manifest(bad)
+    assert [i.path for i in err.value.issues] == ["metadata.name", "spec.pytorchReplicaSpecs.Master.replicas"]
+    with pytest.raises(InvalidJob):
+        valid_manifest("kind: PyTorchJob")  # text is not a manifest here: the service parses text
+
+
+def test_a_valid_manifest_is_not_checked_again(monkeypatch: pytest.MonkeyPatch):
+    valid = valid_manifest(manifest())
+
+    def no_second_check(_: object) -> list:
+        raise AssertionError("validated twice")
+
+    monkeypatch.setattr(module, "validate_manifest", no_second_check)
+    assert valid_manifest(valid) is valid
+
+
+def test_it_stays_a_plain_mapping_for_copies_and_json():
+    valid = valid_manifest(manifest())
+    again = copy.deepcopy(valid)
+    assert isinstance(again, ValidManifest) and again.framework is valid.framework
+    assert json.loads(json.dumps(again)) == manifest()
