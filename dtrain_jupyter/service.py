@@ -12,20 +12,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
-from .backends.base import Backend, ChangeListener
-from .errors import BackendUnavailable, ClusterError, DTrainError, Forbidden, InvalidRequest, NotFound
+from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
+from .backends.listeners import Listeners
+from .backends.namespaces import NamespacePolicy
+from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, NotFound
 from .model.job import Event, Job, LogLine, OutputFile, Pod
-from .model.kinds import known_kinds
+from .model.kinds import known_kinds, lookup
+from .model.valid_manifest import ValidManifest
 from .model.status import Phase
 
 BackendFactory = Callable[[], Backend]
 
-# Used when neither the request, the configuration nor the backend names a namespace.
-FALLBACK_NAMESPACE = "default"
-# The backends this project ships. One of them left out of c.DTrain.backend is a server that
-# could serve it but does not (503); any other name is a mistake in the request (404).
+# The backends this project ships: the one list, which c.DTrain.backend is checked against too.
+# One of them left out of c.DTrain.backend is a server that could serve it but does not (503);
+# any other name is a mistake in the request (404).
 SHIPPED_BACKENDS = ("local", "kubernetes")
 
 
@@ -84,11 +86,12 @@ class JobService:
         if self.default_backend not in self._factories:
             raise BackendUnavailable(f"default backend {self.default_backend!r} is not configured")
         self.namespace = namespace
-        self.allowed_namespaces = tuple(allowed_namespaces)
+        self.namespaces = NamespacePolicy(allowed_namespaces)
         self.log = log or logging.getLogger("dtrain_jupyter")
         self._backends: dict[str, Backend] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._listeners: list[ChangeListener] = []
+        # Every backend is subscribed to `notify` once, when built; listeners come and go here.
+        self._listeners: Listeners[[str, Job]] = Listeners(self.log, "dtrain: job change listener")
         self._failures: dict[str, DTrainError] = {}
 
     # -- backends ---------------------------------------------------------------------------
@@ -99,9 +102,11 @@ class JobService:
 
     def subscribe(self, listener: ChangeListener) -> None:
         """Receive every backend's changes (also from backends built later)."""
-        self._listeners.append(listener)
-        for backend in self._backends.values():
-            backend.subscribe(listener)
+        self._listeners.add(listener)
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        """Stop sending changes to `listener`."""
+        self._listeners.remove(listener)
 
     async def backend(self, name: str | None = None) -> Backend:
         """The named backend, built and started on first use.
@@ -130,8 +135,7 @@ class JobService:
                 return self._backends[name]
             try:
                 backend = self._factories[name]()
-                for listener in self._listeners:
-                    backend.subscribe(listener)
+                backend.subscribe(self._listeners.notify)
                 await backend.start()
             except DTrainError as e:
                 self._failures[name] = e
@@ -182,22 +186,16 @@ class JobService:
 
     # -- namespaces -------------------------------------------------------------------------
 
-    def check_namespace(self, namespace: str) -> str:
-        """Return `namespace` when the configuration allows it. Raises Forbidden otherwise."""
-        if self.allowed_namespaces and namespace not in self.allowed_namespaces:
-            raise Forbidden(
-                f"namespace {namespace!r} is not allowed by this server's configuration "
-                f"(c.DTrain.allowed_namespaces = {list(self.allowed_namespaces)})",
-                verb="access", resource="namespaces", namespace=namespace,
-            )
-        return namespace
-
     def namespace_for(self, backend: Backend, namespace: str | None) -> str:
-        """The namespace a request means: its own, else the configured, else the backend's."""
-        ns = namespace or self.namespace or str(backend.describe().get("namespace") or "")
-        if not ns and self.allowed_namespaces:
-            ns = self.allowed_namespaces[0]
-        return self.check_namespace(ns or FALLBACK_NAMESPACE)
+        """The namespace a request means: its own, else the configured, else the backend's.
+
+        See `NamespacePolicy.default` for how an allow-list narrows the backend's own.
+
+        Raises:
+            Forbidden: that namespace is not allowed.
+        """
+        return self.namespaces.check(
+            namespace or self.namespaces.default(self.namespace, str(backend.describe().get("namespace") or "")))
 
     # -- validation -------------------------------------------------------------------------
 
@@ -220,7 +218,8 @@ class JobService:
         return {"valid": not issues, "issues": [i.to_dict() for i in issues],
                 "manifests": [d for d in docs if isinstance(d, dict)]}
 
-    def _one_manifest(self, source: Mapping[str, Any] | str) -> dict[str, Any]:
+    def _one_manifest(self, source: Mapping[str, Any] | str) -> ValidManifest:
+        """The one manifest of a request, validated: backends read it without checking it again."""
         from .model import validation
 
         if not isinstance(source, (str, Mapping)):
@@ -230,7 +229,9 @@ class JobService:
             raise InvalidRequest(
                 f"one job per request: the text holds {len(docs)} documents; submit them one by one"
             )
-        return copy.deepcopy(docs[0])
+        framework = lookup(docs[0]["apiVersion"], docs[0]["kind"])
+        assert framework is not None  # validation identified the kind
+        return ValidManifest(copy.deepcopy(docs[0]), framework)
 
     # -- verbs ------------------------------------------------------------------------------
 
@@ -274,9 +275,7 @@ class JobService:
         want_phase = parse_phase(phase) if phase else None
         target = await self.backend(backend)
         if all_namespaces:
-            found = await target.list(None)
-            if self.allowed_namespaces:
-                found = [j for j in found if j.namespace in self.allowed_namespaces]
+            found = [j for j in await target.list(None) if self.namespaces.permits(j.namespace)]
         else:
             found = await target.list(self.namespace_for(target, namespace))
         return [
@@ -319,7 +318,11 @@ class JobService:
         return await target.pods(canonical_kind(kind), name, ns)
 
     async def events(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Event]:
+        """Events of the job and its pods; none from a backend without CAP_EVENTS. Raises JobNotFound."""
         target, ns = await self._target(backend, namespace)
+        if CAP_EVENTS not in target.capabilities:
+            await target.get(canonical_kind(kind), name, ns)  # a wrong name is still JobNotFound
+            return []
         return await target.events(canonical_kind(kind), name, ns)
 
     async def outputs(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[OutputFile]:
@@ -339,49 +342,57 @@ class JobService:
 
     async def logs(
         self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,
-    ) -> AsyncIterator[LogLine]:
+    ) -> AsyncGenerator[LogLine, None]:
         """Log lines of one pod or all pods merged; `options` are the Backend.logs keywords.
 
-        The job is looked up first, so a wrong name fails before any line is promised.
+        Awaiting this opens the backend's stream, so every refusal (a wrong job, pod, container
+        or argument) is raised here, before any line is promised.
+
+        Raises:
+            InvalidRequest (also `previous` on a backend without CAP_PREVIOUS_LOGS), JobNotFound,
+            NotFound, Forbidden, BackendUnavailable, ClusterError.
         """
         target, ns = await self._target(backend, namespace)
-        kind = canonical_kind(kind)
-        await target.get(kind, name, ns)
-        pod = options.get("pod")
-        if pod is not None and pod not in {p.name for p in await target.pods(kind, name, ns)}:
-            raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r}", pod=pod)
-        return target.logs(kind, name, ns, **options)
+        _check_previous(target, options)
+        return await target.logs(canonical_kind(kind), name, ns, **options)
 
     async def log_text(
         self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,
-    ) -> AsyncIterator[bytes]:
-        """The log as plain text bytes (lines joined by newlines), chunked; same options as `logs`.
+    ) -> AsyncGenerator[bytes, None]:
+        """The log as plain text bytes (lines joined by newlines), chunked; same options and refusals as `logs`.
 
-        One pod's full read or tail goes straight from the backend's bytes when it offers
-        `log_bytes` (no object per line: the 1 GB-log path); anything else is the lines of
-        `logs`, joined in blocks.
+        One pod's full read or tail is the backend's `log_bytes`, the bytes as written (no
+        object per line: the 1 GB-log path); anything else is the lines of `logs`, joined in blocks.
         """
         target, ns = await self._target(backend, namespace)
-        fast = getattr(target, "log_bytes", None)
-        plain = not (options.get("follow") or options.get("timestamps") or options.get("offset") is not None
-                     or options.get("since_seconds") is not None)
-        if fast is not None and options.get("pod") and plain:
-            kind = canonical_kind(kind)
-            await target.get(kind, name, ns)
-            return fast(kind, name, ns, pod=options["pod"], container=options.get("container"),
-                        tail=options.get("tail"), previous=bool(options.get("previous")))
-        return _join_lines(await self.logs(backend, namespace, kind, name, **options), bool(options.get("follow")))
+        _check_previous(target, options)
+        kind = canonical_kind(kind)
+        plain = not (options.get("follow") or options.get("timestamps") or options.get("since_seconds") is not None)
+        if options.get("pod") and plain:
+            return await target.log_bytes(kind, name, ns, pod=options["pod"], container=options.get("container"),
+                                          tail=options.get("tail"), previous=bool(options.get("previous")))
+        lines = await target.logs(kind, name, ns, **options)
+        return _join_lines(lines, bool(options.get("follow")))
 
 
-async def _join_lines(lines: AsyncIterator[LogLine], follow: bool) -> AsyncIterator[bytes]:
+def _check_previous(target: Backend, options: Mapping[str, Any]) -> None:
+    if options.get("previous") and CAP_PREVIOUS_LOGS not in target.capabilities:
+        raise InvalidRequest(f"the {target.name} backend keeps no previous logs (it has no capability "
+                             f"{CAP_PREVIOUS_LOGS!r})", argument="previous")
+
+
+async def _join_lines(lines: AsyncGenerator[LogLine, None], follow: bool) -> AsyncGenerator[bytes, None]:
     """Log lines as newline-terminated UTF-8 blocks of about 64 KiB (one line at a time when following)."""
     block: list[str] = []
     size = 0
-    async for line in lines:
-        block.append(line.line)
-        size += len(line.line) + 1
-        if follow or size >= 65536:
+    try:
+        async for line in lines:
+            block.append(line.line)
+            size += len(line.line) + 1
+            if follow or size >= 65536:
+                yield ("\n".join(block) + "\n").encode("utf-8", errors="replace")
+                block, size = [], 0
+        if block:
             yield ("\n".join(block) + "\n").encode("utf-8", errors="replace")
-            block, size = [], 0
-    if block:
-        yield ("\n".join(block) + "\n").encode("utf-8", errors="replace")
+    finally:
+        await lines.aclose()  # a reader that left early stops the backend's readers too

@@ -10,7 +10,7 @@ import yaml
 
 from dtrain_jupyter.backends.kubernetes import KubernetesBackend
 from dtrain_jupyter.backends.local import LocalBackend
-from dtrain_jupyter.errors import BackendUnavailable, Forbidden, InvalidRequest
+from dtrain_jupyter.errors import BackendUnavailable, Forbidden, InvalidRequest, JobNotFound, NotFound
 from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.service import JobService, canonical_kind, parse_phase
 
@@ -125,3 +125,77 @@ def test_no_backend_configured_is_backend_unavailable() -> None:
         JobService({})
     with pytest.raises(BackendUnavailable):
         JobService({"local": lambda: None}, default_backend="kubernetes")  # type: ignore[arg-type,return-value]
+
+
+class _WithoutExtras(LocalBackend):
+    """A local backend that declares no capability, as a backend without events or previous logs would."""
+
+    capabilities = frozenset()
+
+
+async def _finished(service: JobService, name: str) -> None:
+    for _ in range(1200):
+        if (await service.get("local", None, "PyTorchJob", name)).status.phase.finished:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} did not finish")
+
+
+def test_the_service_consults_capabilities_not_the_backends_type(tmp_path: Path) -> None:
+    service = JobService({"local": lambda: _WithoutExtras(tmp_path / "s", grace_seconds=1.0)})
+    name = unique()
+
+    async def scenario() -> tuple:
+        await service.create(pytorch_manifest(name))
+        await _finished(service, name)
+        events = await service.events("local", None, "PyTorchJob", name)
+        with pytest.raises(JobNotFound):
+            await service.events("local", None, "PyTorchJob", "ghost")
+        for read in (service.logs, service.log_text):
+            with pytest.raises(InvalidRequest) as err:
+                await read("local", None, "PyTorchJob", name, pod=f"{name}-worker-0", previous=True)
+            assert "previous-logs" in err.value.message
+        described = service.describe()
+        await service.delete("local", None, "PyTorchJob", name)
+        await service.stop()
+        return events, described
+
+    events, described = run(scenario())
+    assert events == [] and described[0]["capabilities"] == []
+
+
+def test_log_refusals_come_at_the_call_and_one_pods_text_is_its_bytes(tmp_path: Path, monkeypatch) -> None:
+    service = JobService({"local": lambda: LocalBackend(tmp_path / "s", grace_seconds=1.0)})
+    name = unique()
+    relayed: list[str] = []
+    raw = LocalBackend.log_bytes
+
+    def log_bytes(self, kind, job, namespace, **options):
+        relayed.append(options["pod"])
+        return raw(self, kind, job, namespace, **options)
+
+    monkeypatch.setattr(LocalBackend, "log_bytes", log_bytes)
+
+    async def text(**options) -> bytes:
+        return b"".join([c async for c in await service.log_text("local", None, "PyTorchJob", name, **options)])
+
+    async def scenario() -> tuple:
+        await service.create(pytorch_manifest(name))
+        await _finished(service, name)
+        with pytest.raises(JobNotFound):
+            await service.logs("local", None, "PyTorchJob", "ghost")
+        with pytest.raises(NotFound):
+            await service.logs("local", None, "PyTorchJob", name, pod="ghost-master-0")
+        with pytest.raises(InvalidRequest):
+            await service.log_text("local", None, "PyTorchJob", name, pod=f"{name}-master-0", since_seconds=0)
+        one = await text(pod=f"{name}-master-0")
+        merged = await text()
+        described = service.describe()
+        await service.delete("local", None, "PyTorchJob", name)
+        await service.stop()
+        return one, merged, described
+
+    one, merged, described = run(scenario())
+    assert one == b"hello from rank 0\n" and relayed == [f"{name}-master-0"]
+    assert sorted(merged.splitlines()) == [b"hello from rank 0", b"hello from rank 1"]
+    assert described[0]["capabilities"] == ["events", "outputs", "previous-logs"]

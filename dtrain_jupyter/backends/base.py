@@ -12,20 +12,109 @@ folders of its state), so the same manifest means the same thing on both.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Protocol, runtime_checkable
+from typing import (
+    Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Generic, Protocol, TypeVar, runtime_checkable,
+)
 
+from ..errors import InvalidRequest
 from ..model.job import Event, Job, LogLine, OutputFile, Pod
 
-# What a backend may support beyond the core verbs.
-CAP_DRY_RUN = "dry-run"        # create(dry_run=True) asks the backend, not only the model
-CAP_EVENTS = "events"          # events() returns real events (else an empty list, documented)
-CAP_SUSPEND = "suspend"        # runPolicy.suspend is honoured
-CAP_OUTPUTS = "outputs"        # outputs() can list files (else NotFound with the reason)
+# What a backend may do beyond the core verbs. Each backend lists its own in `capabilities`;
+# the service answers them on /backends, and callers decide by them, never by a backend's type
+# or by looking for a method. Each name promises exactly this:
+#
+# create(dry_run=True) is also checked by the backend's own server (Kubernetes: admission,
+# schema and quota, as `dryRun=All`), not only by the model and by what the backend can run.
+CAP_DRY_RUN = "dry-run"
+# events() returns what happened to the job and its pods. Without it the service answers an
+# empty list and does not ask the backend.
+CAP_EVENTS = "events"
+# runPolicy.suspend is honoured (a suspended job makes no pods until resumed). Without it,
+# create refuses a suspended manifest with InvalidJob at spec.runPolicy.suspend.
+CAP_SUSPEND = "suspend"
+# outputs() and read_output() can reach the output folders of this backend's jobs. Without it
+# both still answer NotFound, whose message says what the job would need (the backend knows the
+# job's volumes and status better than the service, so the service asks it all the same).
+CAP_OUTPUTS = "outputs"
+# logs(previous=True) and log_bytes(previous=True) read the attempt before a replica's last
+# restart. Without it the service refuses `previous` with InvalidRequest.
 CAP_PREVIOUS_LOGS = "previous-logs"
+# The backend knows when each log line was written: timestamps=True stamps each line with that
+# time and since_seconds keeps only the lines written within the window. Without it, a stamp is
+# the time the line was read, and since_seconds keeps or skips a replica's log whole, by the
+# time it was last written to.
+CAP_LINE_TIMES = "line-times"
+
+CAPABILITIES = (CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_LINE_TIMES)
 
 # Called by a backend, from any thread, whenever a job appears, changes or disappears:
 # listener(change_type, job) with change_type in {"ADDED", "MODIFIED", "DELETED"}.
 ChangeListener = Callable[[str, Job], None]
+
+T = TypeVar("T")
+
+
+class Stream(Generic[T]):
+    """What `Backend.logs` and `Backend.log_bytes` return: a request for a stream, not yet opened.
+
+    `await stream` checks the request and opens it, raising every refusal (JobNotFound,
+    NotFound, InvalidRequest, a cluster's answer for one pod) before any item is promised, and
+    returns the items as an async generator (close it, `aclose()`, to stop early). Iterating
+    the stream itself (`async for x in stream`) does the same on its first step, for callers
+    that have no use for the early answer. (The shape of asyncpg's cursors: awaitable and
+    iterable.)
+
+    Args:
+        opener: the coroutine function that checks, opens and returns the generator.
+    """
+
+    def __init__(self, opener: Callable[[], Awaitable[AsyncGenerator[T, None]]]) -> None:
+        self._opener = opener
+
+    def __await__(self) -> Generator[Any, None, AsyncGenerator[T, None]]:
+        return self._opener().__await__()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncGenerator[T, None]:
+        items = await self._opener()
+        try:
+            async for item in items:
+                yield item
+        finally:
+            await items.aclose()
+
+
+def check_log_request(*, follow: bool = False, tail: int | None = None, since_seconds: int | None = None,
+                      previous: bool = False) -> None:
+    """The rules every backend applies to a log request's arguments, before it looks anything up.
+
+    Raises:
+        InvalidRequest: tail is not a whole number >= 0; since_seconds is not a whole number
+            >= 1 (a window of no seconds holds no line; Kubernetes refuses it too); previous
+            together with follow (a previous attempt has ended: there is nothing to follow).
+    """
+    if tail is not None and (isinstance(tail, bool) or not isinstance(tail, int) or tail < 0):
+        raise InvalidRequest(f"tail must be a whole number of lines >= 0, not {tail!r}", argument="tail")
+    if since_seconds is not None and (isinstance(since_seconds, bool) or not isinstance(since_seconds, int)
+                                      or since_seconds < 1):
+        raise InvalidRequest(f"since_seconds must be a whole number of seconds >= 1, not {since_seconds!r}",
+                             argument="since_seconds")
+    if previous and follow:
+        raise InvalidRequest("a previous log cannot be followed (that attempt has ended); ask for one or the other",
+                             argument="previous")
+
+
+def waiting_line(reason: str) -> str:
+    """The one log line a pod without a log yet shows: "waiting: <reason>" (pod reason words, see
+    `model.status.describe_pod`, without their "waiting: " or "Pending: " head)."""
+    for head in ("waiting: ", "Pending: "):
+        if reason.startswith(head):
+            reason = reason[len(head):]
+    if reason in ("Pending", "Unknown", ""):
+        reason = "the pod is Pending (not scheduled or not started yet)"
+    return f"waiting: {reason}"
 
 
 @runtime_checkable
@@ -44,7 +133,10 @@ class Backend(Protocol):
         """Stop watches and background tasks; local replicas keep running (they outlive us)."""
 
     def subscribe(self, listener: ChangeListener) -> None:
-        """Register a change listener; the service uses it to build the change feed."""
+        """Register a change listener (kept in a `listeners.Listeners`: one that raises is logged and skipped)."""
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        """Stop calling a listener given to `subscribe`; one never subscribed is ignored."""
 
     def describe(self) -> dict[str, Any]:
         """Where this backend points, for people: {"backend", "context", "namespace", "server", "kinds", "ready", "message"}."""
@@ -74,14 +166,46 @@ class Backend(Protocol):
         pod: str | None = None, container: str | None = None, follow: bool = False,
         tail: int | None = None, since_seconds: int | None = None, previous: bool = False,
         timestamps: bool = False,
-    ) -> AsyncIterator[LogLine]:
-        """Log lines of one pod, or of all pods merged (each line names its pod)."""
+    ) -> Stream[LogLine]:
+        """Log lines of one pod, or of all pods merged (each line names its pod).
+
+        `tail` keeps the last N lines of each pod; `since_seconds` only recent lines (see
+        CAP_LINE_TIMES); `timestamps` stamps each line (RFC 3339, UTC); `previous` reads the
+        attempt before each pod's last restart (pods that never restarted are left out of a
+        merged read); `follow` goes on with new lines, and with pods that appear later, until
+        the job is finished and every log is drained. A pod that has no log yet shows as one
+        line "waiting: <reason>" instead of being skipped.
+
+        Awaiting the stream raises, before any line: InvalidRequest (the arguments, see
+        `check_log_request`; a container the pod does not run; `previous` of a pod that never
+        restarted), JobNotFound, NotFound (no such pod in the job). A failure after lines were
+        sent is raised for one pod and shown as a "cannot read log: ..." line in a merged read.
+        """
+
+    def log_bytes(
+        self, kind: str, name: str, namespace: str, *,
+        pod: str, container: str | None = None, tail: int | None = None, previous: bool = False,
+    ) -> Stream[bytes]:
+        """One pod's whole log or its tail as the bytes it was written in, without per-line work.
+
+        The fast path of a plain-text read, for logs of any size: the same selection and the same
+        refusals as `logs(pod=...)` without follow, timestamps or since.
+        """
 
     async def events(self, kind: str, name: str, namespace: str) -> list[Event]:
         """Events of the job and its pods, oldest first."""
 
     async def outputs(self, kind: str, name: str, namespace: str) -> list[OutputFile]:
-        """Files in the job's output location. Raises NotFound with the reason when there is none."""
+        """Files in the job's output location, by path; read by `output_files.list_files`.
+
+        Raises:
+            JobNotFound; NotFound with the reason when the job has no readable output location.
+        """
 
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
-        """At most `limit` bytes of one output file; the path can never leave the output folder."""
+        """At most `limit` bytes of one output file, under the one rule of `output_files.read_file`.
+
+        Raises:
+            JobNotFound; InvalidRequest (a path that is absolute, has `..`, or a bad limit);
+            NotFound (no such regular file, or one whose real path leaves the output folder).
+        """

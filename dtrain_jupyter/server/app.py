@@ -23,12 +23,11 @@ from traitlets import Dict, Float, Integer, List, TraitError, Unicode, default, 
 from traitlets.config import Configurable
 
 from ..backends.base import Backend
-from ..service import JobService
+from ..service import SHIPPED_BACKENDS, JobService
 from .feed import ChangeFeed
 from .handlers import FALLBACK_ROUTE, ROUTES
 from .list_cache import ListCache
 
-KNOWN_BACKENDS = ("local", "kubernetes")
 # Seconds after server start at which the backends start in the background (see below).
 BACKGROUND_START_DELAY = 1.0
 MIB = 1 << 20
@@ -108,10 +107,11 @@ class DTrain(Configurable):
     def _check_backend(self, proposal: Any) -> str:
         """Every named backend is one this project ships; at least one is named."""
         names = [n.strip() for n in str(proposal["value"]).replace("+", ",").split(",") if n.strip()]
-        unknown = [n for n in names if n not in KNOWN_BACKENDS]
+        unknown = [n for n in names if n not in SHIPPED_BACKENDS]
         if not names or unknown:
             raise TraitError(
-                f"c.DTrain.backend={proposal['value']!r}: use 'local', 'kubernetes' or 'local,kubernetes'"
+                f"c.DTrain.backend={proposal['value']!r}: use {' or '.join(map(repr, SHIPPED_BACKENDS))}, "
+                f"or several joined by commas ({','.join(SHIPPED_BACKENDS)!r})"
             )
         return ",".join(dict.fromkeys(names))
 

@@ -7,29 +7,21 @@ are raised, never written here: `DTrainHandler.write_error` is the one translati
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import re
-from typing import Any, AsyncIterator
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
-from tornado.iostream import StreamClosedError
 
-from ..errors import DTrainError, InvalidRequest, NotFound
-from ..model.job import LogLine
+from ..errors import NotFound
 from .base import DTrainHandler, plural_of
 from .job_json import JobListEncoder
+from .log_stream import LogRelay, log_query
 from .openapi import openapi_document
-
-log = logging.getLogger(__name__)
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
 MAX_POLL_SECONDS = 55.0
-# Without follow, flush every this many lines: fewer, larger writes for big logs.
-FLUSH_EVERY = 500
 
 
 class OpenAPIHandler(DTrainHandler):
@@ -180,110 +172,31 @@ class OutputFileHandler(DTrainHandler):
 
 
 class LogHandler(DTrainHandler):
-    """Log lines as NDJSON (one LogLine object per line); streams while `follow` is set.
+    """Log lines as NDJSON (one LogLine object per line) or plain text; streams while `follow` is set.
 
     An error after the first line has been sent arrives as a last line `{"error": ...}`.
     """
 
+    relay: LogRelay | None = None
+
     @web.authenticated
     @authorized
     async def get(self, backend: str, namespace: str, plural: str, name: str) -> None:
-        follow = self.flag("follow")
-        fmt = self.get_query_argument("format", "ndjson")
-        if fmt not in ("ndjson", "text"):
-            raise InvalidRequest(f"format must be 'ndjson' or 'text', not {fmt!r}", field="format")
-        options = dict(
-            follow=follow, pod=self.get_query_argument("pod", None) or None,
-            container=self.get_query_argument("container", None) or None,
-            tail=self.int_arg("tail", minimum=0), since_seconds=self.int_arg("since_seconds", minimum=0),
-            previous=self.flag("previous"), timestamps=self.flag("timestamps"),
-        )
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")  # let reverse proxies pass lines through at once
+        fmt, options = log_query(self)
         if fmt == "text":
             chunks = await self.service.log_text(backend, namespace, self.kind_of(plural), name, **options)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.set_header("X-Content-Type-Options", "nosniff")
-            await self._stream_text(chunks)
-            return
-        lines = await self.service.logs(backend, namespace, self.kind_of(plural), name, **options)
-        self.set_header("Content-Type", "application/x-ndjson")
-        await self._stream(lines, every=1 if follow else FLUSH_EVERY, follow=follow)
+            await self._relay().text(chunks)
+        else:
+            lines = await self.service.logs(backend, namespace, self.kind_of(plural), name, **options)
+            await self._relay().ndjson(lines, follow=options["follow"])
 
-    async def _stream_text(self, chunks: AsyncIterator[bytes]) -> None:
-        """Relay byte chunks, each flushed before the next is read: memory holds about one chunk.
-
-        Plain text has no way to say "error" after the first byte, and ending the body normally
-        would pass a cut log off as whole. So the connection is dropped without the body's end:
-        the client sees an incomplete transfer (httpx: RemoteProtocolError) and can say so.
-        """
-        sent = False
-        try:
-            async for chunk in chunks:
-                self.write(chunk)
-                sent = True
-                await self.flush()
-        except StreamClosedError:
-            return
-        except DTrainError as e:
-            if not sent:
-                raise
-            log.warning("text log stream cut by an error after its first bytes: %s", e.message)
-            self.request.connection.close()
-            return
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        self.finish()
-
-    async def _stream(self, lines: AsyncIterator[LogLine], every: int, follow: bool = False) -> None:
-        closed = self._closed = asyncio.Event()
-        iterator = lines.__aiter__()
-        count = 0
-        try:
-            while True:
-                if follow:
-                    # A follower may wait long for its next line: race it against the client leaving.
-                    step = asyncio.ensure_future(iterator.__anext__())
-                    gone = asyncio.ensure_future(closed.wait())
-                    done, _ = await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
-                    gone.cancel()
-                    if step not in done:  # the client went away while we waited for a line
-                        step.cancel()
-                        return
-                elif closed.is_set():
-                    return
-                try:
-                    # Without follow the next line is at hand: no task per line (that cost was
-                    # most of a large read's time).
-                    line = step.result() if follow else await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                except DTrainError as e:
-                    if count == 0:
-                        raise
-                    self.write(json.dumps(e.to_dict()) + "\n")
-                    break
-                self.write(json.dumps(line.to_dict()) + "\n")
-                count += 1
-                if count % every == 0:
-                    await self.flush()
-            self.finish(set_content_type="application/x-ndjson")
-        except StreamClosedError:
-            return
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except (RuntimeError, DTrainError):
-                    pass  # a generator already closed or cancelled mid-step
+    def _relay(self) -> LogRelay:
+        self.relay = LogRelay(self)
+        return self.relay
 
     def on_connection_close(self) -> None:
-        closed = getattr(self, "_closed", None)
-        if closed is not None:
-            closed.set()
+        if self.relay is not None:
+            self.relay.client_left()
         super().on_connection_close()
 
 

@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from .. import __version__
+from ..backends.base import CAPABILITIES
 
 _PATH_PARAMS = {
     "backend": "Backend the job lives on: `local` or `kubernetes`.",
@@ -63,8 +64,8 @@ _CREATED = {"201": _json(_ref("Job"), "Created; `Location` names the job."),
 
 _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/openapi.json": {"get": {"summary": "This document.", "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document.")}}},
-    "/backends": {"get": {"summary": "Configured backends: where each points, whether it is ready.",
-                          "responses": {"200": _json({"type": "object"}, "`{items: [backend descriptions]}`.")}}},
+    "/backends": {"get": {"summary": "Configured backends: where each points, whether it is ready, what it can do.",
+                          "responses": {"200": _json(_items("Backend"), "`{items: [Backend]}`.")}}},
     "/jobs": {
         "get": {"summary": "Jobs of every backend (or of `backend`), filtered.",
                 "parameters": [_q("backend", "string", "Only this backend.")] + _FILTERS,
@@ -102,13 +103,17 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "parameters": [_q("pod", "string", "One pod; absent: all pods merged."),
                        _q("container", "string", "Container of the pod."),
                        _q("follow", "boolean", "Keep streaming new lines."),
-                       _q("tail", "integer", "Only the last N lines (per pod)."),
-                       _q("since_seconds", "integer", "Only lines newer than this many seconds."),
-                       _q("previous", "boolean", "The previous (restarted) container's log."),
-                       _q("timestamps", "boolean", "Fill each line's timestamp."),
+                       _q("tail", "integer", "Only the last N lines (per pod), N >= 0."),
+                       _q("since_seconds", "integer", "Only lines newer than this many seconds (>= 1); without "
+                          "the `line-times` capability, a pod's log whole when written to in that time."),
+                       _q("previous", "boolean", "The attempt before the last restart (not with `follow`; "
+                          "needs the `previous-logs` capability)."),
+                       _q("timestamps", "boolean", "Fill each line's timestamp (RFC 3339, UTC)."),
                        _q("format", "string", "`ndjson` (default): one LogLine object per line; `text`: the "
                           "lines as plain text (one pod's full read or tail is relayed as raw bytes).")],
-        "responses": {"200": {"description": "NDJSON; an error after the first line arrives as a last `{error, message}` line.",
+        "responses": {"200": {"description": "NDJSON; every refusal (job, pod, container, arguments) is an error answer "
+                                             "before the first line; an error after it arrives as a last "
+                                             "`{error, message}` line (plain text: the transfer is cut short).",
                               "content": {"application/x-ndjson": {"schema": _ref("LogLine")},
                                           "text/plain": {"schema": {"type": "string"}}}}}}},
     "/{backend}/namespaces/{namespace}/{plural}/{name}/events": {"get": {
@@ -151,7 +156,15 @@ _SCHEMAS = {
     "Event": {"type": "object", "properties": {k: {"type": "string"} for k in (
         "type", "reason", "message", "object_kind", "object_name")}},
     "OutputFile": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
-                                                    "mtime": {"type": "string"}}},
+                                                    "mtime": {"type": "string", "description": "ISO 8601 UTC, "
+                                                              "`YYYY-MM-DDTHH:MM:SSZ`."}}},
+    "Backend": {"type": "object", "properties": {
+        "backend": {"type": "string"}, "default": {"type": "boolean"}, "ready": {"type": "boolean"},
+        "message": {"type": "string"}, "context": {"type": "string"}, "namespace": {"type": "string"},
+        "server": {"type": "string"},
+        "capabilities": {"type": "array", "items": {"type": "string", "enum": list(CAPABILITIES)},
+                         "description": "What the backend can do beyond the core verbs (empty until it has "
+                                        "started); each name's promise is written in backends/base.py."}}},
     "LogLine": {"type": "object", "properties": {"pod": {"type": "string"}, "line": {"type": "string"},
                                                  "timestamp": {"type": "string", "nullable": True}}},
     "Changes": {"type": "object", "properties": {

@@ -6,8 +6,9 @@ output, watch framing, Status errors), kubectl would fail or print something els
 
 from __future__ import annotations
 
-import copy
 import json
+import queue
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -138,27 +139,57 @@ def test_get_pods_by_label_selector(kubectl, conformance_dir):
     assert table[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
 
 
+def _lines_of(proc: subprocess.Popen) -> "queue.Queue[str | None]":
+    """Each line the process prints, as it prints it; None once its output ends."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _read_until(lines: "queue.Queue[str | None]", wanted: str, timeout: float = 30.0) -> list[str]:
+    """Lines up to and including the first that starts with `wanted`; fails if the output ends first."""
+    seen: list[str] = []
+    while True:
+        line = lines.get(timeout=timeout)
+        if line is None:
+            raise AssertionError(f"kubectl's output ended before {wanted!r}; it printed {seen}")
+        seen.append(line)
+        if line.startswith(wanted):
+            return seen
+
+
 def test_logs_follow_streams_until_the_container_ends(kubectl, double_v1, tmp_path):
     double_v1.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
     try:
         (tmp_path / "job.yaml").write_text(_pytorch("follow-me"))
         kubectl("apply", "-f", str(tmp_path / "job.yaml"))
-        _wait(lambda: "Running" in kubectl("get", "pod", "follow-me-master-0").stdout)
+        _wait(lambda: "Running" in kubectl("get", "pod", "follow-me-master-0", check=False).stdout)
+        double_v1.simulator.write_log("follow-me-master-0", "BEFORE the follow")
         proc = kubectl.popen("logs", "-f", "follow-me-master-0")
         try:
-            time.sleep(0.3)
+            lines = _lines_of(proc)
+            # kubectl printing a line written before it started means its request is answered;
+            # a line written only now can reach it only through the open, followed stream.
+            printed = _read_until(lines, "BEFORE the follow")
             double_v1.simulator.write_log("follow-me-master-0", "MARKER after follow started")
-            time.sleep(0.3)
+            printed += _read_until(lines, "MARKER after follow started")
+            printed += _read_until(lines, "[follow-me-master-0] step")  # the container's own lines stream too
+            assert proc.poll() is None, "kubectl stopped following while the container runs"
             double_v1.simulator.finish("follow-me")
-            out, err = proc.communicate(timeout=15)
+            proc.wait(timeout=15)
+            err = proc.stderr.read()
         finally:
             if proc.poll() is None:
                 proc.kill()
     finally:
         double_v1.simulator.set_speed()
     assert proc.returncode == 0, err
-    assert "MARKER after follow started" in out
-    assert "[follow-me-master-0] step" in out
     tail = kubectl("logs", "follow-me-master-0", "--tail=1", "--timestamps").stdout
     assert len(tail.splitlines()) == 1 and tail[:4].isdigit() and "Z " in tail
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -128,18 +129,48 @@ async def test_retry_with_backoff(api, kube_double: Any, status: int) -> None:  
         assert err["error"] == "ClusterError" and err["message"]
 
 
-async def test_slow_cluster_does_not_block_other_requests(api, kube_double: Any) -> None:  # noqa: F811
-    await api(*KUBE, "pytorchjobs")  # start the backend while the double is fast
-    kube_double.set_latency(3.0)
+# How long the cluster holds a create at most, should the server never let the test go on (a
+# server whose loop waits on the cluster cannot answer the test's other requests until then).
+HOLD_AT_MOST = 30.0
+
+
+def hold_creates(monkeypatch: Any, arrived: threading.Event, release: threading.Event) -> None:
+    """Make the double hold every PyTorchJob create until `release` is set, setting `arrived` when one comes."""
+    from tests.kube_double.server import KubeHandler
+
+    answer = KubeHandler.prepare
+
+    async def prepare(self: Any) -> None:
+        if self.request.method == "POST" and self.request.path.endswith("/pytorchjobs"):
+            arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, release.wait)  # the double's loop waits, not blocks
+        await answer(self)
+
+    monkeypatch.setattr(KubeHandler, "prepare", prepare)
+
+
+async def test_slow_cluster_does_not_block_other_requests(api, kube_double: Any, monkeypatch: Any) -> None:  # noqa: F811
+    await api(*KUBE, "pytorchjobs")  # start the backend while the double answers at once
+    arrived, release = threading.Event(), threading.Event()
+    hold_creates(monkeypatch, arrived, release)
+    safety = threading.Timer(HOLD_AT_MOST, release.set)
+    safety.start()
     slow = asyncio.ensure_future(api(*KUBE, "pytorchjobs", method="POST",
                                      body={"manifest": pytorch_manifest(unique("slow"))}))
-    await asyncio.sleep(0.3)
-    for path in (("backends",), ("local", "namespaces", "default", "pytorchjobs"), ("validate",)):
-        kw = {"method": "POST", "body": {"manifest": pytorch_manifest("v")}} if path == ("validate",) else {}
-        code, _, _ = await api(*path, **kw)
-        assert code == 200
-        assert not slow.done(), "the other requests were answered only after the slow one"
-    kube_double.set_latency(0)
+    try:
+        # Given a create the cluster holds, when other requests come, then each is answered
+        # while the cluster still holds it (not once it has let it go).
+        while not arrived.is_set() and not release.is_set():
+            await asyncio.sleep(0.02)
+        for path in (("backends",), ("local", "namespaces", "default", "pytorchjobs"), ("validate",)):
+            kw = {"method": "POST", "body": {"manifest": pytorch_manifest("v")}} if path == ("validate",) else {}
+            code, _, _ = await api(*path, **kw)
+            assert code == 200
+            assert not release.is_set(), f"/{'/'.join(path)} was answered only once the cluster let the create go"
+        assert not slow.done()
+    finally:
+        release.set()
+        safety.cancel()
     code, job, _ = await slow
     assert code == 201, job
 

@@ -49,8 +49,17 @@ async def test_job_lifecycle_over_rest(api) -> None:
     code, lines, _ = await api(*path, "log", params={"follow": "true"})
     assert code == 200 and len(lines) == 2
 
+    # The events tell the job's story, each naming what it is about: created, every replica
+    # started and completed, the job succeeded; oldest first.
     code, events, _ = await api(*path, "events")
-    assert code == 200 and isinstance(events["items"], list)
+    assert code == 200
+    story = [(e["object_kind"], e["object_name"], e["reason"]) for e in events["items"]]
+    assert story[:1] == [("PyTorchJob", name, "PyTorchJobCreated")], story
+    assert story[-1] == ("PyTorchJob", name, "PyTorchJobSucceeded"), story
+    for pod in (p["name"] for p in pods["items"]):
+        assert ("Pod", pod, "Started") in story and ("Pod", pod, "Completed") in story, (pod, story)
+    times = [e["first_time"] for e in events["items"]]
+    assert all(times) and times == sorted(times)
 
     code, files, _ = await api(*path, "outputs")
     assert sorted(f["path"] for f in files["items"]) == ["rank-0.txt", "rank-1.txt"]

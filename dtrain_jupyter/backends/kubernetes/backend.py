@@ -14,13 +14,19 @@ import dataclasses
 import logging
 import operator
 import time
-from typing import Any, AsyncIterator
+from functools import partial
+from typing import Any, AsyncGenerator, cast
 
 from ...errors import BackendUnavailable, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobNotFound, NotFound, ValidationIssue
 from ...model.job import Event, Job, LogLine, OutputFile, Pod
 from ...model.kinds import Framework, lookup
 from ...model.status import Phase
-from ..base import CAP_DRY_RUN, CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener
+from ..base import (
+    CAP_DRY_RUN, CAP_EVENTS, CAP_LINE_TIMES, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream,
+    check_log_request,
+)
+from ..listeners import Listeners
+from ..namespaces import NamespacePolicy
 from . import outputs as out
 from .api import Api, Call, Tuning, resource_path
 from .cache import Informer, WatchTuning
@@ -28,8 +34,8 @@ from .config import ClusterConfig, load_cluster_config
 from .discovery import Served
 from .events import job_events, slim_event
 from .jobs import CachedJob, job_from_object
-from .logs import LogOptions, stream_logs
-from .pods import belongs_to, job_pods, pod_requests, slim_pod
+from .logs import LogOptions, has_log, pod_waiting_line, relay_log_bytes, stream_logs
+from .pods import belongs_to, default_container, job_pods, pod_requests, slim_pod
 from .watches import Watches
 
 log = logging.getLogger(__name__)
@@ -63,19 +69,19 @@ class KubernetesBackend:
         self._context_arg = context
         self._kubeconfig = kubeconfig
         self._namespace_arg = namespace
-        self._allowed = list(dict.fromkeys(allowed_namespaces)) if allowed_namespaces else None
+        self._namespaces = NamespacePolicy(allowed_namespaces or ())
         self._output_mounts = dict(output_mounts or {})
         self._tuning = tuning or Tuning()
         self._watch_tuning = watch_tuning or WatchTuning()
         self._rediscover = rediscover_seconds
         self._start_wait = start_wait
-        caps = {CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_PREVIOUS_LOGS}
+        caps = {CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_PREVIOUS_LOGS, CAP_LINE_TIMES}
         self.capabilities = frozenset(caps | ({CAP_OUTPUTS} if self._output_mounts else set()))
         self._cluster: ClusterConfig | None = None
         self._api: Api | None = None
         self._config_error: DTrainError | None = None
         self._watches: Watches | None = None
-        self._listeners: list[ChangeListener] = []
+        self._listeners: Listeners[[str, Job]] = Listeners(log, "job change listener")
         # namespace (None: all) -> (informer generations, sorted jobs) of the last list there
         self._snapshots: dict[str | None, tuple[tuple[tuple[int, int], ...], list[Job]]] = {}
 
@@ -83,12 +89,7 @@ class KubernetesBackend:
     @property
     def namespace(self) -> str:
         """The default namespace: the one given, else the context's (or the pod's), within the allowed ones."""
-        if self._namespace_arg:
-            return self._namespace_arg
-        ns = self._cluster.namespace if self._cluster else "default"
-        if self._allowed and ns not in self._allowed:
-            return self._allowed[0]
-        return ns
+        return self._namespaces.default(self._namespace_arg, self._cluster.namespace if self._cluster else None)
 
     async def start(self) -> None:
         """Load the configuration and begin discovery and watches; never raises for a cluster that is down."""
@@ -100,7 +101,7 @@ class KubernetesBackend:
             return
         self._api = Api(self._cluster, self._tuning)
         self._watches = Watches(
-            self._api, context=self._cluster.context, scopes=list(self._allowed) if self._allowed else [None],
+            self._api, context=self._cluster.context, scopes=list(self._namespaces.allowed) or [None],
             fallback_namespace=self.namespace, tuning=self._watch_tuning, rediscover_seconds=self._rediscover,
             on_job_change=self._on_job_change,
         )
@@ -121,17 +122,15 @@ class KubernetesBackend:
             self._api.close()
 
     def subscribe(self, listener: ChangeListener) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        self._listeners.remove(listener)
 
     def _on_job_change(self, change: str, new: CachedJob | None, old: CachedJob | None) -> None:
         entry = new if new is not None else old
-        if entry is None:
-            return
-        for listener in list(self._listeners):
-            try:
-                listener(change, entry.job)
-            except Exception:  # noqa: BLE001 - a listener's failure must not stop the watch
-                log.exception("job change listener failed")
+        if entry is not None:
+            self._listeners.notify(change, entry.job)
 
     # ---- describe --------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -180,11 +179,7 @@ class KubernetesBackend:
     def _check_namespace(self, namespace: str) -> None:
         if not isinstance(namespace, str) or not namespace:
             raise InvalidRequest("a namespace is required")
-        if self._allowed is not None and namespace not in self._allowed:
-            raise Forbidden(
-                f"namespace {namespace!r} is not one this server may use (allowed: {', '.join(self._allowed)})",
-                verb="use", resource="namespaces", namespace=namespace,
-            )
+        self._namespaces.check(namespace)
 
     async def _wait_synced(self, infs: list[Informer]) -> None:
         deadline = asyncio.get_running_loop().time() + self._tuning.read_timeout
@@ -277,6 +272,8 @@ class KubernetesBackend:
             InvalidJob: the manifest is not a job object, or the server refused it (issues carry field paths).
             JobExists, Forbidden, NotFound (kind not installed), ClusterError, BackendUnavailable.
         """
+        # The API server (schema, webhooks) is this backend's validator: a manifest the service did
+        # not validate is only checked for the fields that address the request.
         if not isinstance(manifest, dict):
             raise InvalidJob([ValidationIssue("", "a job manifest must be a mapping")])
         kind, api_version = manifest.get("kind"), manifest.get("apiVersion")
@@ -350,18 +347,23 @@ class KubernetesBackend:
         requests = {str(p["metadata"]["name"]): pod_requests(p) for p in raw}
         return job_events(job.kind, job.name, namespace, names, candidates, requests)
 
-    async def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None,
-                   container: str | None = None, follow: bool = False, tail: int | None = None,
-                   since_seconds: int | None = None, previous: bool = False,
-                   timestamps: bool = False) -> AsyncIterator[LogLine]:
-        """Log lines of one pod, or of every pod of the job merged (each line names its pod)."""
-        if tail is not None and (not isinstance(tail, int) or tail < 0):
-            raise InvalidRequest(f"tail must be a whole number of lines, not {tail!r}")
-        if since_seconds is not None and (not isinstance(since_seconds, int) or since_seconds <= 0):
-            raise InvalidRequest(f"since_seconds must be a positive whole number, not {since_seconds!r}")
-        job, fw, raw = await self._job_and_pods(kind, name, namespace)
-        if pod is not None and pod not in {p["metadata"]["name"] for p in raw}:
-            raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r} in namespace {namespace!r}")
+    def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None,
+             container: str | None = None, follow: bool = False, tail: int | None = None,
+             since_seconds: int | None = None, previous: bool = False,
+             timestamps: bool = False) -> Stream[LogLine]:
+        """Log lines of one pod, or of every pod of the job merged (each line names its pod); see Backend.logs.
+
+        Raises (on await):
+            InvalidRequest, JobNotFound, NotFound (no such pod), and for one pod whatever the API
+            server answers when asked for its log (Forbidden, ClusterError, BackendUnavailable).
+        """
+        opts = LogOptions(container=container, follow=follow, tail=tail, since_seconds=since_seconds,
+                          previous=previous, timestamps=timestamps)
+        return Stream(partial(self._open_logs, kind, name, namespace, pod, opts))
+
+    async def _open_logs(self, kind: str, name: str, namespace: str, pod: str | None,
+                         opts: LogOptions) -> AsyncGenerator[LogLine, None]:
+        job, fw, raw = await self._log_pods(kind, name, namespace, pod, opts)
         fallback = {p["metadata"]["name"]: p for p in raw}
 
         def list_pods() -> list[dict[str, Any]]:
@@ -380,11 +382,50 @@ class KubernetesBackend:
                 return cached.status.phase.finished
             return seen["at"] is not None or time.monotonic() - seen["asked"] > _UNSEEN_GIVE_UP
 
-        opts = LogOptions(container=container, follow=follow, tail=tail, since_seconds=since_seconds,
-                          previous=previous, timestamps=timestamps)
-        async for line in stream_logs(self._api_or_raise(), namespace, name, fw, opts, list_pods=list_pods,
-                                      job_done=job_done, single=pod is not None):
-            yield line
+        lines = stream_logs(self._api_or_raise(), namespace, name, fw, opts, list_pods=list_pods,
+                            job_done=job_done, single=pod is not None)
+        await anext(lines)  # opens: one pod's refusal is raised here, before any line
+        return cast(AsyncGenerator[LogLine, None], lines)
+
+    def log_bytes(self, kind: str, name: str, namespace: str, *, pod: str, container: str | None = None,
+                  tail: int | None = None, previous: bool = False) -> Stream[bytes]:
+        """One pod's log as the API server sends it (a whole read or a tail): no object per line."""
+        opts = LogOptions(container=container, tail=tail, previous=previous)
+        return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, opts))
+
+    async def _open_log_bytes(self, kind: str, name: str, namespace: str, pod: str,
+                              opts: LogOptions) -> AsyncGenerator[bytes, None]:
+        _, fw, raw = await self._log_pods(kind, name, namespace, pod, opts)
+        [chosen] = [p for p in raw if p["metadata"]["name"] == pod]
+        if not opts.previous and not has_log(chosen, previous=False):
+            return _one_chunk((pod_waiting_line(chosen, name, fw) + "\n").encode("utf-8"))
+        chunks = relay_log_bytes(self._api_or_raise(), namespace, pod, opts.container or default_container(chosen, fw),
+                                 opts)
+        await anext(chunks)  # asks for the log: a refusal is raised here, before any byte
+        return cast(AsyncGenerator[bytes, None], chunks)
+
+    async def _log_pods(self, kind: str, name: str, namespace: str, pod: str | None,
+                        opts: LogOptions) -> tuple[Job, Framework | None, list[dict[str, Any]]]:
+        """The job and the pods a log request reads, with every check made before a line is promised.
+
+        Raises:
+            InvalidRequest (arguments; a container the pods do not run), JobNotFound, NotFound (pod).
+        """
+        check_log_request(follow=opts.follow, tail=opts.tail, since_seconds=opts.since_seconds,
+                          previous=opts.previous)
+        job, fw, raw = await self._job_and_pods(kind, name, namespace)
+        chosen = raw
+        if pod is not None:
+            chosen = [p for p in raw if p["metadata"]["name"] == pod]
+            if not chosen:
+                raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r} in namespace {namespace!r}", pod=pod)
+        if opts.container is not None:
+            for p in chosen:
+                runs = [str(c.get("name")) for c in (p.get("spec") or {}).get("containers") or []]
+                if opts.container not in runs:
+                    raise InvalidRequest(f"container {opts.container!r} is not valid for pod {p['metadata']['name']!r} "
+                                         f"(it runs {', '.join(map(repr, runs))})", argument="container")
+        return job, fw, raw
 
     # ---- outputs ---------------------------------------------------------------------------
     async def _output_root(self, kind: str, name: str, namespace: str) -> Any:
@@ -413,3 +454,8 @@ def _copy_job(job: Job) -> Job:
     copy = object.__new__(Job)
     copy.__dict__.update(job.__dict__)
     return copy
+
+
+async def _one_chunk(data: bytes) -> AsyncGenerator[bytes, None]:
+    """A log of one known chunk (a pod's waiting line)."""
+    yield data

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import urllib3
 
 from ...errors import BackendUnavailable, DTrainError, Forbidden
+from ..listeners import Listeners
 from .api import Api, Call, parse_status, resource_path, translate_status, translate_transport
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Informer:
         self._transform = transform or (lambda obj: obj)
         self._fallback = fallback_namespace
         self._on_state = on_state
-        self._listeners: list[StoreListener] = []
+        self.listeners: Listeners[[str, Any, Any]] = Listeners(log, f"listener of {source.resource}")
         self._lock = threading.Lock()
         self._store: dict[Key, Any] = {}
         self._stop = threading.Event()
@@ -112,15 +113,6 @@ class Informer:
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
-
-    def add_listener(self, listener: StoreListener) -> None:
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: StoreListener) -> None:
-        try:
-            self._listeners.remove(listener)
-        except ValueError:
-            pass
 
     # ---- life ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -304,11 +296,7 @@ class Informer:
             self._emit("DELETED", None, prev)
 
     def _emit(self, change: str, new: Any, old: Any) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(change, new, old)
-            except Exception:  # noqa: BLE001 - one bad listener must not stop the watch
-                log.exception("listener of %s failed", self.source.resource)
+        self.listeners.notify(change, new, old)
 
 
 def _key(obj: dict[str, Any]) -> Key:

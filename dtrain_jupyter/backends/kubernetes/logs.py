@@ -5,7 +5,9 @@ last for hours) and handed to the server loop through an asyncio queue. With `fo
 pods that appear later, and pods recreated or restarted in place, are picked up from the
 pod cache; the merged stream ends when the job is finished and every reader is done. A pod
 that cannot have a log yet (Pending, image pull back-off) shows as one "waiting: <reason>"
-line instead of being skipped; with `follow` its log starts once it runs.
+line instead of being skipped; with `follow` its log starts once it runs. One pod's log is
+asked for before the first line is promised, so the API server's refusal (a container the pod
+does not run, no previous attempt) reaches the caller as an error, not as a cut stream.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ import threading
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncGenerator, Callable
 
 import urllib3
 
 from ...errors import DTrainError
 from ...model.job import LogLine
 from ...model.kinds import Framework
-from .api import Api, Call, resource_path
+from ..base import waiting_line
+from .api import Api, Call, resource_path, translate_transport
 from .pods import default_container, pod_from_object
 
 
 # Seconds a follow stream must have lasted before it is re-opened after the API server ended it.
 REOPEN_AFTER_S = 1.0
+# Bytes per chunk when a log is relayed as it is (`relay_log_bytes`).
+RELAY_CHUNK = 1 << 20
 
 
 @dataclass
@@ -77,18 +82,12 @@ def _split_timestamp(text: str, timestamps: bool) -> tuple[str | None, str]:
     return (head, rest) if sep and head[:2].isdigit() else (None, text)
 
 
-def waiting_line(pod: dict[str, Any], job_name: str, fw: Framework | None) -> str:
+def pod_waiting_line(pod: dict[str, Any], job_name: str, fw: Framework | None) -> str:
     """"waiting: <reason>" for a pod that has no log yet."""
-    reason = pod_from_object(pod, job_name, fw).reason
-    for prefix in ("waiting: ", "Pending: "):
-        if reason.startswith(prefix):
-            reason = reason[len(prefix):]
-    if reason in ("Pending", "Unknown", ""):
-        reason = "the pod is Pending (not scheduled or not started yet)"
-    return f"waiting: {reason}"
+    return waiting_line(pod_from_object(pod, job_name, fw).reason)
 
 
-def _has_log(pod: dict[str, Any], previous: bool) -> bool:
+def has_log(pod: dict[str, Any], previous: bool) -> bool:
     """Whether the kubelet can serve this pod's log now (some container ran or runs)."""
     status = pod.get("status") or {}
     for s in status.get("containerStatuses") or []:
@@ -118,23 +117,36 @@ def _since_seconds(stamp: str) -> int:
     return max(1, math.ceil(time.time() - then) + 1)
 
 
-def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
-          emit: Callable[[Any], None]) -> None:
-    """Thread body: stream one pod's log into `emit`, then emit _Done."""
+def _log_query(opts: LogOptions, container: str | None, resume: str | None) -> dict[str, Any]:
+    """The pods/log query of one reader; a followed stream always asks for timestamps (to resume)."""
     stamped = opts.timestamps or opts.follow
     query = {
         "container": container, "follow": "true" if opts.follow else None, "tailLines": opts.tail,
         "sinceSeconds": opts.since_seconds, "previous": "true" if opts.previous else None,
         "timestamps": "true" if stamped else None,
     }
-    resume = reader.resume_after
-    if resume is not None:  # re-opened after a cut: only lines from then on (repeats are dropped below)
+    if resume is not None:  # re-opened after a cut: only lines from then on (repeats are dropped on reading)
         query.update(tailLines=None, sinceSeconds=_since_seconds(resume))
-    call = Call("get", "pods/log", namespace, name=reader.pod)
+    return query
+
+
+def _open_log(api: Api, namespace: str, pod: str, container: str | None, opts: LogOptions,
+              resume: str | None = None) -> Any:
+    """Ask for one pod's log (blocking): the open response, or the API server's refusal raised."""
+    call = Call("get", "pods/log", namespace, name=pod)
+    return api.request("GET", resource_path("", "v1", "pods", namespace, pod, "log"), call,
+                       query=_log_query(opts, container, resume), stream=True,
+                       timeout=(api.tuning.connect_timeout, None if opts.follow else api.tuning.read_timeout))
+
+
+def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
+          emit: Callable[[Any], None], opened: Any = None) -> None:
+    """Thread body: stream one pod's log (from `opened`, or a request of its own) into `emit`, then emit _Done."""
+    stamped = opts.timestamps or opts.follow
+    resume = reader.resume_after
     error: DTrainError | None = None
     try:
-        resp = api.request("GET", resource_path("", "v1", "pods", namespace, reader.pod, "log"), call, query=query,
-                           stream=True, timeout=(api.tuning.connect_timeout, None if opts.follow else api.tuning.read_timeout))
+        resp = opened if opened is not None else _open_log(api, namespace, reader.pod, container, opts, resume)
         reader.resp = resp
         buf = b""
         try:
@@ -177,8 +189,12 @@ async def stream_logs(
     api: Api, namespace: str, job_name: str, fw: Framework | None, opts: LogOptions, *,
     list_pods: Callable[[], list[dict[str, Any]]], job_done: Callable[[], bool], single: bool,
     poll: float = 0.3,
-) -> AsyncIterator[LogLine]:
-    """Yield log lines of the pods `list_pods()` returns (re-read every `poll` seconds when following).
+) -> AsyncGenerator[LogLine | None, None]:
+    """Log lines of the pods `list_pods()` returns (re-read every `poll` seconds when following).
+
+    The first step only opens and yields None: for one pod whose log can be read (or whose
+    previous log is asked for: the kubelet decides), it asks the API server, so a refusal is
+    raised there, before any line. Every later step yields a line. Prime it with `anext`.
 
     Args:
         api: the backend's API choke point.
@@ -191,7 +207,7 @@ async def stream_logs(
         single: one pod was asked for: its errors are raised, not shown as lines.
 
     Raises:
-        NotFound, Forbidden, ClusterError, BackendUnavailable (single pod only).
+        NotFound, InvalidRequest, Forbidden, ClusterError, BackendUnavailable (single pod only).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -203,15 +219,19 @@ async def stream_logs(
     readers: dict[str, _Reader] = {}
     said: dict[str, str] = {}
     finished_without_log: set[str] = set()
+    opened: dict[str, Any] = {}  # pod -> its response, asked for before the first line
+
+    def container_of(pod: dict[str, Any]) -> str | None:
+        return opts.container or default_container(pod, fw)
 
     def start(pod: dict[str, Any], resume_after: str | None = None) -> None:
         meta = pod.get("metadata") or {}
         name = str(meta.get("name"))
-        container = opts.container or default_container(pod, fw)
         reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod), last_ts=resume_after,
                          resume_after=resume_after)
-        reader.thread = threading.Thread(target=_read, args=(api, namespace, reader, container, opts, emit),
-                                         name=f"dtrain-log-{name}", daemon=True)
+        reader.thread = threading.Thread(
+            target=_read, args=(api, namespace, reader, container_of(pod), opts, emit, opened.pop(name, None)),
+            name=f"dtrain-log-{name}", daemon=True)
         readers[name] = reader
         reader.thread.start()
 
@@ -237,13 +257,14 @@ async def stream_logs(
                     continue
             elif name in finished_without_log:
                 continue
-            # One pod's previous log is the kubelet's to refuse ("previous terminated container
-            # ... not found"), as kubectl shows it: ask, rather than say "waiting" for a run that
-            # never comes.
-            if _has_log(pod, opts.previous) or (single and opts.previous and _running(pod)):
+            if name in opened or has_log(pod, opts.previous):
                 start(pod)
                 continue
-            text = waiting_line(pod, job_name, fw)
+            if opts.previous:
+                # A merged read of previous logs leaves out the pods that never restarted.
+                finished_without_log.add(name)
+                continue
+            text = pod_waiting_line(pod, job_name, fw)
             if said.get(name) != text:
                 said[name] = text
                 lines.append(LogLine(pod=name, line=text))
@@ -252,6 +273,15 @@ async def stream_logs(
         return lines
 
     try:
+        if single:
+            # One pod's log, or its previous log (the kubelet's to refuse, as kubectl shows it),
+            # is asked for now: a refusal is raised before the first line.
+            for pod in list_pods():
+                if opts.previous or has_log(pod, False):
+                    name = str((pod.get("metadata") or {}).get("name"))
+                    opened[name] = await loop.run_in_executor(
+                        None, _open_log, api, namespace, name, container_of(pod), opts)
+        yield None
         while True:
             for line in scan():
                 yield line
@@ -261,7 +291,7 @@ async def stream_logs(
                     return
                 if single and readers:
                     return
-                if not single and job_done() and not [p for p in list_pods() if not _has_log(p, False)]:
+                if not single and job_done() and not [p for p in list_pods() if not has_log(p, False)]:
                     return
             try:
                 item = await asyncio.wait_for(queue.get(), timeout=poll if opts.follow or not active else None)
@@ -283,3 +313,47 @@ async def stream_logs(
     finally:
         for reader in readers.values():
             reader.close()
+        for resp in opened.values():  # opened, never read: the caller left first
+            _drop(resp)
+
+
+async def relay_log_bytes(api: Api, namespace: str, pod: str, container: str | None,
+                          opts: LogOptions) -> AsyncGenerator[bytes | None, None]:
+    """One pod's log (no follow) as the API server sends it, in chunks, with no per-line work.
+
+    Like `stream_logs`, the first step asks for the log (raising a refusal) and yields None.
+
+    Raises:
+        NotFound, InvalidRequest, Forbidden, ClusterError; BackendUnavailable when the
+        connection breaks mid-log (a cut log must not pass for a whole one).
+    """
+    loop = asyncio.get_running_loop()
+    resp = await loop.run_in_executor(None, _open_log, api, namespace, pod, container, opts)
+    whole = False
+    try:
+        yield None
+        chunks = resp.stream(amt=RELAY_CHUNK, decode_content=True)
+        while True:
+            try:
+                chunk = await loop.run_in_executor(None, next, chunks, None)
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                raise translate_transport(e, Call("get", "pods/log", namespace, name=pod), api.server) from e
+            if chunk is None:
+                whole = True
+                return
+            if chunk:
+                yield chunk
+    finally:
+        if whole:
+            with contextlib.suppress(Exception):
+                resp.release_conn()
+        else:
+            _drop(resp)
+
+
+def _drop(resp: Any) -> None:
+    """Close a log response that was not read to its end (its connection cannot be reused)."""
+    with contextlib.suppress(Exception):
+        resp.close()
+    with contextlib.suppress(Exception):
+        resp.release_conn()

@@ -4,19 +4,18 @@ The wizard's output location on a cluster is a PersistentVolumeClaim mounted int
 replica, with `DTRAIN_OUTPUT_DIR` pointing into that mount. The Jupyter server reads it where
 the same claim is mounted in its own pod (`output_mounts`: claim name -> local path). When it
 is not, there is nothing to read: we say so, with the job's status, so the panel can show the
-last log lines of the deciding replica instead.
+last log lines of the deciding replica instead. What may be listed and read there, and how, is
+`backends.output_files`, the same for every backend.
 """
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from ...errors import InvalidRequest, NotFound
+from ...errors import NotFound
 from ...model.job import Job, OutputFile
 from ...model.kinds import Framework
+from ..output_files import list_files, read_file
 
 OUTPUT_ENV = "DTRAIN_OUTPUT_DIR"
 
@@ -85,44 +84,10 @@ def output_root(job: Job, fw: Framework, output_mounts: dict[str, str]) -> Path:
 
 
 def list_outputs(root: Path) -> list[OutputFile]:
-    """Every regular file under root (symlinks not followed), as paths relative to it, sorted."""
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for fname in sorted(filenames):
-            full = Path(dirpath) / fname
-            try:
-                st = full.lstat()
-            except OSError:
-                continue
-            if not full.is_file() or full.is_symlink():
-                continue
-            mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-            files.append(OutputFile(path=full.relative_to(root).as_posix(), size=st.st_size, mtime=mtime))
-    files.sort(key=lambda f: f.path)
-    return files
+    """Every file under the job's output folder that may be read, sorted by path (`output_files`)."""
+    return list_files(root)
 
 
 def read_output(root: Path, path: str, limit: int) -> bytes:
-    """At most `limit` bytes of one file; a path that would leave `root` is refused.
-
-    Raises:
-        InvalidRequest: the path is absolute, leaves the output folder, or limit is negative.
-        NotFound: no such file.
-    """
-    if limit < 0:
-        raise InvalidRequest(f"limit must be zero or more, not {limit}")
-    rel = PurePosixPath(path)
-    if rel.is_absolute() or ".." in rel.parts or not path.strip():
-        raise InvalidRequest(f"output path {path!r} must be relative and stay inside the job's output folder")
-    full = (root / Path(*rel.parts)).resolve()
-    if not full.is_relative_to(root.resolve()):
-        raise InvalidRequest(f"output path {path!r} leaves the job's output folder")
-    if not full.is_file():
-        raise NotFound(f"no output file {path!r}")
-    with open(full, "rb") as fh:
-        return fh.read(limit)
-
-
-def describe_mounts(output_mounts: dict[str, Any]) -> str:
-    return ", ".join(f"{k} -> {v}" for k, v in sorted(output_mounts.items())) or "none"
+    """At most `limit` bytes of one output file (`output_files`). Raises InvalidRequest, NotFound."""
+    return read_file(root, path, limit)

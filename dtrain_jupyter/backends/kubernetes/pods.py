@@ -12,15 +12,12 @@ import re
 from typing import Any, Iterable
 
 from ...model.job import Job, Pod
-from ...model.kinds import Framework, versions_of
+from ...model.kinds import (
+    LABEL_JOB_NAME, LABEL_JOB_ROLE, LABEL_OPERATOR, LABEL_REPLICA_INDEX, LABEL_REPLICA_TYPE, Framework, versions_of,
+)
 from ...model.status import describe_pod
 from .events import scheduling_sentence
 
-LABEL_JOB_NAME = "training.kubeflow.org/job-name"
-LABEL_OPERATOR = "training.kubeflow.org/operator-name"
-LABEL_REPLICA_TYPE = "training.kubeflow.org/replica-type"
-LABEL_REPLICA_INDEX = "training.kubeflow.org/replica-index"
-LABEL_JOB_ROLE = "training.kubeflow.org/job-role"
 # The informer's selector: every pod an operator (v1.6+ or MPI Operator v2) made for a job.
 POD_SELECTOR = LABEL_JOB_NAME
 

@@ -167,7 +167,7 @@ class Watches:
                 if key not in self._jobs:
                     inf = self._informer(Source(fw.group, fw.version, fw.plural, key[2]),
                                          lambda obj, fw=fw: cached_job(obj, fw, context), key[2])
-                    inf.add_listener(self.on_job_change)
+                    inf.listeners.add(self.on_job_change)
                     self._jobs[key] = inf
                     started.append(inf)
             for scope in self.scopes:

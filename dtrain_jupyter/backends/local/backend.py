@@ -16,14 +16,17 @@ import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncGenerator, Sequence
 
 from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
-from ...model.kinds import versions_of
+from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
-from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener
+from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener, Stream, check_log_request, waiting_line
+from ..listeners import Listeners
+from ..namespaces import FALLBACK_NAMESPACE
 from . import lifecycle, outputs, process
 from .environment import build_launches
 from .lifecycle import now_iso, set_condition
@@ -33,7 +36,6 @@ from .state import StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, detect_gpus, log_dir
 
 log = logging.getLogger(__name__)
-DEFAULT_NAMESPACE = "default"
 
 
 class LocalBackend:
@@ -66,7 +68,7 @@ class LocalBackend:
                                      gpus=detect_gpus() if gpus is None else gpus, log_limit_bytes=log_limit_bytes)
         self._records: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
-        self._listeners: list[ChangeListener] = []
+        self._listeners: Listeners[[str, Job]] = Listeners(log, "local backend change listener")
         self._monitor: asyncio.Task | None = None
         self._broken: list[str] = []
         self._lock_file = None
@@ -105,12 +107,15 @@ class LocalBackend:
             self._lock_file = None
 
     def subscribe(self, listener: ChangeListener) -> None:
-        self._listeners.append(listener)
+        self._listeners.add(listener)
+
+    def unsubscribe(self, listener: ChangeListener) -> None:
+        self._listeners.remove(listener)
 
     def describe(self) -> dict[str, Any]:
         gpus = self.supervisor.gpus
-        return {"backend": "local", "context": "local", "namespace": DEFAULT_NAMESPACE, "server": "localhost",
-                "kinds": ["PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "PaddleJob", "JAXJob"], "ready": True,
+        return {"backend": "local", "context": "local", "namespace": FALLBACK_NAMESPACE, "server": "localhost",
+                "kinds": list(known_kinds()), "ready": True,
                 "message": f"replicas run as processes on this machine ({os.cpu_count()} CPUs, "
                            f"{len(gpus)} GPUs); state in {self.store.root}",
                 "state_dir": str(self.store.root), "gpus": list(gpus)}
@@ -124,12 +129,8 @@ class LocalBackend:
         return self._locks.setdefault(key, asyncio.Lock())
 
     def _notify(self, change: str, record: dict[str, Any], deleting: bool = False) -> None:
-        job = self._to_job(record, deleting=deleting)
-        for listener in list(self._listeners):
-            try:
-                listener(change, job)
-            except Exception:  # a listener's bug must not stop the monitor
-                log.exception("local backend change listener failed")
+        if self._listeners:  # a Job is built only for someone to hear it
+            self._listeners.notify(change, self._to_job(record, deleting=deleting))
 
     def _save(self, record: dict[str, Any], change: str = "MODIFIED") -> None:
         self.store.save(record)
@@ -221,11 +222,19 @@ class LocalBackend:
 
     # ---- verbs ---------------------------------------------------------------------------------
     async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
-        """Start a job from a manifest. Raises InvalidJob, JobExists, InvalidRequest (namespace)."""
+        """Start a job from a manifest (a ValidManifest is trusted; anything else is validated first).
+
+        Raises:
+            InvalidRequest: a namespace that cannot name a folder of the state dir, checked first.
+            InvalidJob: what validation finds, or what this machine cannot run; JobExists.
+        """
         if self._monitor is None:
             await self.start()  # a job must never sit unwatched
+        meta = manifest.get("metadata") if isinstance(manifest, dict) else None
+        if isinstance(meta, dict):
+            check_namespace(meta.get("namespace") or FALLBACK_NAMESPACE)
         plan = plan_job(manifest)
-        namespace = check_namespace(plan.namespace)
+        namespace = plan.namespace
         plural = plan.framework.plural
         key = (namespace, plural, plan.name)
         async with self._lock(key):
@@ -331,67 +340,81 @@ class LocalBackend:
 
     def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None, container: str | None = None,
              follow: bool = False, tail: int | None = None, since_seconds: int | None = None,
-             previous: bool = False, timestamps: bool = False, offset: int | None = None) -> AsyncIterator[LogLine]:
-        """Lines of one replica's log, or of all replicas (each line names its pod).
+             previous: bool = False, timestamps: bool = False) -> Stream[LogLine]:
+        """Lines of one replica's log, or of all replicas (each line names its pod); see Backend.logs.
 
-        `offset` (one pod only) starts at a byte offset; `tail` keeps the last N lines per pod;
-        `since_seconds` skips logs not written to within that time; `previous` reads the attempt
-        before the last restart; `follow` ends once the job is finished and every file is drained.
-        With `timestamps`, each line carries the time this backend read it.
+        Without CAP_LINE_TIMES: `since_seconds` keeps a replica's log whole when it was written to
+        within that time and skips it otherwise; `timestamps` stamps each line with the time this
+        backend read it. `follow` ends once the job's replicas are finished and every file is drained.
 
-        Raises:
-            JobNotFound, NotFound (no such pod, or no previous attempt), InvalidRequest.
+        Raises (on await):
+            InvalidRequest, JobNotFound, NotFound (no such replica).
         """
-        record, files = self._log_files(kind, name, namespace, pod, container, follow, tail, since_seconds,
-                                        previous, offset)
-        return self._log_lines(record, files, follow, timestamps)
+        return Stream(partial(self._open_logs, kind, name, namespace, pod, container, follow, tail, since_seconds,
+                              previous, timestamps))
+
+    async def _open_logs(self, kind: str, name: str, namespace: str, pod: str | None, container: str | None,
+                         follow: bool, tail: int | None, since_seconds: int | None, previous: bool,
+                         timestamps: bool) -> AsyncGenerator[LogLine, None]:
+        record, files, waiting = self._log_files(kind, name, namespace, pod, container, follow, tail, since_seconds,
+                                                 previous)
+        return self._log_lines(record, files, waiting, follow, timestamps)
 
     def log_bytes(self, kind: str, name: str, namespace: str, *, pod: str, container: str | None = None,
-                  tail: int | None = None, previous: bool = False) -> AsyncIterator[bytes]:
-        """One replica's log as raw byte chunks (no per-line work): the fast path of a full read or tail.
+                  tail: int | None = None, previous: bool = False) -> Stream[bytes]:
+        """One replica's log file as raw byte chunks (no per-line work): the fast path of a full read or tail."""
+        return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, container, tail, previous))
 
-        Same selection as `logs(pod=...)` without follow; raises as `logs` does.
-        """
-        _, files = self._log_files(kind, name, namespace, pod, container, False, tail, None, previous, None)
-        return read_chunks(*files[pod]) if pod in files else _no_chunks()
+    async def _open_log_bytes(self, kind: str, name: str, namespace: str, pod: str, container: str | None,
+                              tail: int | None, previous: bool) -> AsyncGenerator[bytes, None]:
+        _, files, waiting = self._log_files(kind, name, namespace, pod, container, False, tail, None, previous)
+        if pod in waiting:
+            return _one_chunk((waiting[pod] + "\n").encode("utf-8"))
+        return read_chunks(*files[pod])
 
     def _log_files(self, kind: str, name: str, namespace: str, pod: str | None, container: str | None,
                    follow: bool, tail: int | None, since_seconds: int | None, previous: bool,
-                   offset: int | None) -> tuple[dict[str, Any], dict[str, tuple[Path, int]]]:
-        """(job record, pod -> (log file, start offset)) for a `logs` request, checked."""
+                   ) -> tuple[dict[str, Any], dict[str, tuple[Path, int]], dict[str, str]]:
+        """(job record, pod -> (log file, start offset), pod -> "waiting: ..." line) of a `logs` request, checked.
+
+        A replica that has not started yet (no log file) gets its waiting line, as a cluster pod does.
+        """
+        check_log_request(follow=follow, tail=tail, since_seconds=since_seconds, previous=previous)
         record = self._find(kind, name, namespace)
         reps = record["replicas"]
         if pod is not None:
             reps = [r for r in reps if r["pod"] == pod]
             if not reps:
                 raise NotFound(f"pod {pod!r} is not a replica of {kind} {name!r}", pod=pod)
-        if container is not None and any(container != r["container"] for r in reps):
-            raise NotFound(f"container {container!r} is not the container run locally for {kind} {name!r}")
-        if offset is not None and (pod is None or offset < 0):
-            raise InvalidRequest("offset needs one pod and must be >= 0")
-        if tail is not None and tail < 0:
-            raise InvalidRequest("tail must be >= 0")
-        if previous and follow:
-            raise InvalidRequest("a previous log cannot be followed")
+        for rep in reps:
+            if container is not None and container != rep["container"]:
+                raise InvalidRequest(f"container {container!r} is not valid for pod {rep['pod']!r} "
+                                     f"(it runs {rep['container']!r})", argument="container")
         files: dict[str, tuple[Path, int]] = {}
+        waiting: dict[str, str] = {}
         for rep in reps:
             path = log_path(log_dir(record), rep["pod"], previous)
             if previous and not path.exists():
                 if pod is not None:
-                    raise NotFound(f"pod {rep['pod']!r} has no previous attempt", pod=rep["pod"])
-                continue
+                    raise InvalidRequest(f"previous terminated container {rep['container']!r} in pod {rep['pod']!r} "
+                                         "not found (the replica has not restarted)", argument="previous")
+                continue  # a merged read leaves out the replicas that never restarted
+            if not previous and rep["state"] == "Pending" and not path.exists():
+                waiting[rep["pod"]] = waiting_line(self._to_pod(record, rep).reason)
             if since_seconds is not None and path.exists() and path.stat().st_mtime < time.time() - since_seconds and not follow:
                 continue
             # Only the last log_limit_bytes of a log are kept: never read before them.
-            start = limit_offset(path, self.log_limit_bytes, offset or 0)
+            start = limit_offset(path, self.log_limit_bytes)
             if tail is not None:
                 start = tail_offset(path, tail, floor=start)
             files[rep["pod"]] = (path, start)
-        return record, files
+        return record, files, waiting
 
-    async def _log_lines(self, record: dict[str, Any], files: dict[str, tuple[Path, int]], follow_: bool,
-                         timestamps: bool) -> AsyncIterator[LogLine]:
+    async def _log_lines(self, record: dict[str, Any], files: dict[str, tuple[Path, int]], waiting: dict[str, str],
+                         follow_: bool, timestamps: bool) -> AsyncGenerator[LogLine, None]:
         stamp = (lambda: now_iso()) if timestamps else (lambda: None)
+        for pod, line in waiting.items():
+            yield LogLine(pod, line, stamp())
         if not follow_:
             for pod, (path, start) in files.items():
                 for block in read_blocks(path, start):
@@ -412,7 +435,6 @@ class LocalBackend:
             yield LogLine(pod=pod, line=line, timestamp=stamp())
 
 
-async def _no_chunks() -> AsyncIterator[bytes]:
-    """An empty log (e.g. a replica skipped by since_seconds)."""
-    return
-    yield b""  # pragma: no cover - makes this an async generator
+async def _one_chunk(data: bytes) -> AsyncGenerator[bytes, None]:
+    """A log of one known chunk (a replica's waiting line)."""
+    yield data

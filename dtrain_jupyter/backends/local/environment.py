@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import psutil
 
 from ...errors import InvalidJob, ValidationIssue
+from ...model.quantity import parse_quantity
 from . import mpi
 from .replicas import JobPlan, ReplicaPlan
 
@@ -62,16 +63,12 @@ def _fail(path: str, message: str) -> InvalidJob:
     return InvalidJob([ValidationIssue(path=path, message=message)])
 
 
-_SUFFIX = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-
-
 def quantity(value: Any, path: str) -> float:
-    """A Kubernetes resource quantity (`500m`, `2`, `1Gi`) as a number."""
-    m = re.fullmatch(r"([0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)", str(value).strip())
-    if not m or (m.group(2) and m.group(2) not in _SUFFIX):
-        raise _fail(path, f"{value!r} is not a resource quantity")
-    return float(m.group(1)) * _SUFFIX.get(m.group(2), 1)
+    """A Kubernetes resource quantity (`500m`, `2`, `1Gi`) as a number, read as validation reads it."""
+    try:
+        return float(parse_quantity(value))
+    except ValueError as e:
+        raise _fail(path, str(e)) from None
 
 
 def _resource_field(ref: dict[str, Any], container: dict[str, Any], path: str) -> str:
@@ -103,132 +100,154 @@ def _field_ref(fp: str, plan: JobPlan, rp: ReplicaPlan, uid: str, annotations: d
 
 
 def user_env(plan: JobPlan, rp: ReplicaPlan, uid: str, notes: list[str]) -> list[tuple[str, str]]:
-    """The container's `env` in order, valueFrom resolved. Raises InvalidJob for what cannot be."""
+    """The container's `env` in order, valueFrom resolved. Raises InvalidJob for what cannot be.
+
+    Validation made `env` a list of named entries with string values and each `valueFrom` and
+    `envFrom` a mapping naming one source; what is refused here is only what this machine cannot
+    answer (ConfigMaps, Secrets, fields of a scheduled pod).
+    """
     c, cpath = rp.container, rp.container_path
     out: list[tuple[str, str]] = []
     for i, ef in enumerate(c.get("envFrom") or []):
-        ref = (ef or {}).get("configMapRef") or (ef or {}).get("secretRef") or {}
+        ref = ef.get("configMapRef") or ef.get("secretRef")
         if ref.get("optional"):
             notes.append(f"{cpath}.envFrom[{i}] (optional {ref.get('name')!r}) is skipped: no ConfigMaps or Secrets locally")
             continue
         raise _fail(f"{cpath}.envFrom[{i}]", "ConfigMaps and Secrets do not exist locally; put the values in env")
-    env_list = c.get("env") or []
-    if not isinstance(env_list, list):
-        raise _fail(f"{cpath}.env", "env must be a list")
-    annotations = {}
-    for i, item in enumerate(env_list):
+    annotations: dict[str, str] = {}
+    for i, item in enumerate(c.get("env") or []):
         path = f"{cpath}.env[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise _fail(path, "an env entry needs a name")
-        if "valueFrom" not in item:
-            out.append((item["name"], str(item.get("value", ""))))
-            continue
-        vf = item.get("valueFrom") or {}
-        if "fieldRef" in vf:
-            out.append((item["name"], _field_ref(str((vf["fieldRef"] or {}).get("fieldPath", "")), plan, rp, uid,
-                                                  annotations, f"{path}.valueFrom.fieldRef")))
-        elif "resourceFieldRef" in vf:
-            out.append((item["name"], _resource_field(vf["resourceFieldRef"] or {}, c, f"{path}.valueFrom.resourceFieldRef")))
+        vf = item.get("valueFrom")
+        if vf is None:  # a plain value; unset or null reads as "", as on a cluster
+            out.append((item["name"], item.get("value") or ""))
+        elif vf.get("fieldRef") is not None:
+            out.append((item["name"], _field_ref(vf["fieldRef"]["fieldPath"], plan, rp, uid, annotations,
+                                                  f"{path}.valueFrom.fieldRef")))
+        elif vf.get("resourceFieldRef") is not None:
+            out.append((item["name"], _resource_field(vf["resourceFieldRef"], c, f"{path}.valueFrom.resourceFieldRef")))
         else:
-            key = "configMapKeyRef" if "configMapKeyRef" in vf else "secretKeyRef" if "secretKeyRef" in vf else ""
-            if key and (vf[key] or {}).get("optional"):
+            key = "configMapKeyRef" if vf.get("configMapKeyRef") is not None else "secretKeyRef"
+            if vf[key].get("optional"):
                 notes.append(f"{path} ({item['name']}, optional {key}) is not set: no ConfigMaps or Secrets locally")
                 continue
-            raise _fail(f"{path}.valueFrom", f"{key or 'this valueFrom'} cannot be resolved locally; set a plain value")
+            raise _fail(f"{path}.valueFrom", f"{key} cannot be resolved locally; set a plain value")
     return out
 
 
-def operator_env(plan: JobPlan, rp: ReplicaPlan, ports: dict[str, int], hostfile: Path | None) -> list[tuple[str, str]]:
-    """The variables the kind's operator injects (contract §2–§6), with local addresses."""
-    kind, name = plan.kind, plan.name
-    total = len(plan.replicas)
-    rank = rp.index or 0
-    if kind == "PyTorchJob":
-        spec = plan.spec
-        elastic = spec.get("elasticPolicy")
-        npn_raw = spec.get("nprocPerNode")
-        if npn_raw is None and not (elastic or {}).get("nProcPerNode"):
-            npn_raw = "auto"  # defaulted since Training Operator v1.7
-        try:
-            npn = int(str(npn_raw))
-        except ValueError:
-            npn = 1
-        env = [("PYTHONUNBUFFERED", "1")]
-        if plan.count("Master"):
-            port = str(ports["master"])
-            rank = 0 if rp.replica_type == "Master" else rp.index + 1  # type: ignore[operator]
-            env += [("MASTER_PORT", port), ("PET_MASTER_PORT", port), ("MASTER_ADDR", LOCALHOST),
-                    ("PET_MASTER_ADDR", LOCALHOST), ("WORLD_SIZE", str(total * npn)), ("RANK", str(rank)),
-                    ("PET_NODE_RANK", str(rank))]
-        if npn_raw is not None:
-            env.append(("PET_NPROC_PER_NODE", str(npn_raw)))
-        if elastic is not None:
-            workers = plan.count("Worker")
-            lo, hi = elastic.get("minReplicas"), elastic.get("maxReplicas")
-            lo, hi = (lo if lo is not None else hi), (hi if hi is not None else lo)
-            lo = workers if lo is None else lo
-            hi = workers if hi is None else hi
-            env += [("PET_RDZV_ENDPOINT", f"{LOCALHOST}:{ports['rdzv']}"),
-                    ("PET_RDZV_BACKEND", str(elastic.get("rdzvBackend") or "c10d")),
-                    ("PET_NNODES", f"{lo}:{hi}")]
-            if elastic.get("maxRestarts") is not None:
-                env.append(("PET_MAX_RESTARTS", str(elastic["maxRestarts"])))
-            if elastic.get("nProcPerNode") is not None:
-                env.append(("PET_NPROC_PER_NODE", str(elastic["nProcPerNode"])))
-            if elastic.get("rdzvId"):
-                env.append(("PET_RDZV_ID", str(elastic["rdzvId"])))
-            if elastic.get("rdzvConf"):
-                env.append(("PET_RDZV_CONF", ",".join(f"{kv.get('key')}={kv.get('value')}" for kv in elastic["rdzvConf"])))
-            if elastic.get("standalone"):
-                env.append(("PET_STANDALONE", ""))
-        else:
-            env.append(("PET_NNODES", str(total)))
-        return env
-    if kind == "TFJob":
-        if rp.container.get("name") != "tensorflow" or total == 1:
-            return []
-        cluster: dict[str, list[str]] = {}
-        for r in plan.replicas:
-            cluster.setdefault(r.replica_type.lower(), []).append(f"{LOCALHOST}:{ports[r.pod]}")
-        config = {"cluster": dict(sorted(cluster.items())),
-                  "task": {"type": rp.replica_type.lower(), "index": rp.index}, "environment": "cloud"}
-        return [("TF_CONFIG", json.dumps(config, separators=(",", ":")))]
-    if kind == "MPIJob":
-        if rp.replica_type == "Launcher":
-            assert hostfile is not None
-            return mpi.launcher_env(plan, hostfile, gpu_launcher=rp.gpus > 0)
-        return [("K_MPI_JOB_ROLE", "worker")] if plan.framework.version == "v2beta1" else []
-    if kind == "XGBoostJob":
-        masters = plan.count("Master")
-        rank = rp.index if rp.replica_type == "Master" else rp.index + masters  # type: ignore[operator]
-        env = [("MASTER_PORT", str(ports["master"])), ("MASTER_ADDR", LOCALHOST), ("WORLD_SIZE", str(total)),
-               ("RANK", str(rank)), ("PYTHONUNBUFFERED", "1")]
-        if total > 1:
-            env += [("WORKER_PORT", str(ports["master"])), ("WORKER_ADDRS", ",".join([LOCALHOST] * (total - 1)))]
-        return env
-    if kind == "PaddleJob":
-        env = [("PYTHONUNBUFFERED", "1"), ("PADDLE_JOB_ID", name), ("PADDLE_NNODES", str(total)),
-               ("PADDLE_MASTER", f"{LOCALHOST}:{ports['master']}")]
-        if plan.count("Master"):
-            env.append(("PADDLE_SERVER_NUM" if rp.replica_type == "Master" else "PADDLE_TRAINER_NUM", "1"))
-        return env
-    if kind == "JAXJob":
-        return [("PYTHONUNBUFFERED", "1"), ("COORDINATOR_PORT", str(ports["master"])),
-                ("COORDINATOR_ADDRESS", LOCALHOST), ("NUM_PROCESSES", str(total)), ("PROCESS_ID", str(rank))]
-    return []
+Env = list[tuple[str, str]]
 
 
-def allocate_ports(plan: JobPlan) -> dict[str, int]:
-    """Free ports for every address the kind's env names: master, rendezvous, or one per TF replica."""
-    ports: dict[str, int] = {}
-    if plan.kind == "TFJob":
-        for r in plan.replicas:
-            ports[r.pod] = free_port()
-    elif plan.kind in ("PyTorchJob", "XGBoostJob", "PaddleJob", "JAXJob"):
-        ports["master"] = free_port()
-        if plan.kind == "PyTorchJob" and plan.spec.get("elasticPolicy") is not None:
-            ports["rdzv"] = free_port()
-    return ports
+class Ports(dict):
+    """Free ports by the address they serve ("master", "rdzv", or a pod's name), taken on first use.
+
+    A kind's env rules ask for the addresses they name, so exactly the replicas that listen get
+    a port of their own (contract §10.2): TF every replica, the others one coordinator.
+    """
+
+    def __missing__(self, address: str) -> int:
+        port = self[address] = free_port()
+        return port
+
+
+def operator_env(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """The variables the kind's operator injects into one replica (contract §2–§6), with local addresses.
+
+    Args:
+        plan: the job; rp: the replica.
+        ports: the job's ports, shared by all its replicas so each address has one port.
+        hostfile: the MPI launcher's local hostfile (None for kinds without a launcher).
+    """
+    return _KIND_ENV[plan.kind](plan, rp, ports, hostfile)
+
+
+def _pytorch(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§2: with a Master, its address, WORLD_SIZE and RANK (worker i is i+1); torchrun's PET_* always."""
+    spec, total = plan.spec, len(plan.replicas)
+    elastic = spec.get("elasticPolicy")
+    nproc = spec.get("nprocPerNode")
+    if nproc is None and not (elastic or {}).get("nProcPerNode"):
+        nproc = "auto"  # defaulted since Training Operator v1.7
+    env = [("PYTHONUNBUFFERED", "1")]
+    if plan.count("Master"):
+        port, rank = str(ports["master"]), str(rp.ordinal)
+        world = total * (int(nproc) if str(nproc).isdigit() else 1)  # "auto", "cpu", "gpu" count as 1
+        env += [("MASTER_PORT", port), ("PET_MASTER_PORT", port), ("MASTER_ADDR", LOCALHOST),
+                ("PET_MASTER_ADDR", LOCALHOST), ("WORLD_SIZE", str(world)), ("RANK", rank), ("PET_NODE_RANK", rank)]
+    if nproc is not None:
+        env.append(("PET_NPROC_PER_NODE", str(nproc)))
+    if elastic is None:
+        return env + [("PET_NNODES", str(total))]
+    # elastic.go: one of min/max given copies the other; neither given, both are the Worker count.
+    low, high = elastic.get("minReplicas"), elastic.get("maxReplicas")
+    low, high = (low if low is not None else high), (high if high is not None else low)
+    workers = plan.count("Worker")
+    env += [("PET_RDZV_ENDPOINT", f"{LOCALHOST}:{ports['rdzv']}"),
+            ("PET_RDZV_BACKEND", str(elastic.get("rdzvBackend") or "c10d")),
+            ("PET_NNODES", f"{workers if low is None else low}:{workers if high is None else high}")]
+    for key, name in (("maxRestarts", "PET_MAX_RESTARTS"), ("nProcPerNode", "PET_NPROC_PER_NODE")):
+        if elastic.get(key) is not None:
+            env.append((name, str(elastic[key])))
+    if elastic.get("rdzvId"):
+        env.append(("PET_RDZV_ID", str(elastic["rdzvId"])))
+    if elastic.get("rdzvConf"):
+        env.append(("PET_RDZV_CONF", ",".join(f"{kv.get('key')}={kv.get('value')}" for kv in elastic["rdzvConf"])))
+    if elastic.get("standalone"):
+        env.append(("PET_STANDALONE", ""))
+    return env
+
+
+def _tensorflow(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§3: TF_CONFIG, only when the job has more than one replica.
+
+    The operator sets it in the `tensorflow` container only; that is the container a replica runs
+    here (validation requires one, and sidecars are not run), so every replica gets it.
+    """
+    if len(plan.replicas) == 1:
+        return []
+    cluster: dict[str, list[str]] = {}
+    for r in plan.replicas:
+        cluster.setdefault(r.replica_type.lower(), []).append(f"{LOCALHOST}:{ports[r.pod]}")
+    config = {"cluster": dict(sorted(cluster.items())),
+              "task": {"type": rp.replica_type.lower(), "index": rp.index}, "environment": "cloud"}
+    return [("TF_CONFIG", json.dumps(config, separators=(",", ":")))]
+
+
+def _mpi(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§4, §5: the launcher's hostfile and MPI variables; the MPI Operator also tells workers their role."""
+    if rp.replica_type == "Launcher":
+        assert hostfile is not None
+        return mpi.launcher_env(plan, hostfile, gpu_launcher=rp.gpus > 0)
+    return [("K_MPI_JOB_ROLE", "worker")] if plan.framework.announces_role else []
+
+
+def _xgboost(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§6: the Master's address, WORLD_SIZE, RANK (Workers after the Master); worker addresses when distributed."""
+    total, port = len(plan.replicas), str(ports["master"])
+    env = [("MASTER_PORT", port), ("MASTER_ADDR", LOCALHOST), ("WORLD_SIZE", str(total)),
+           ("RANK", str(rp.ordinal)), ("PYTHONUNBUFFERED", "1")]
+    if total > 1:
+        env += [("WORKER_PORT", port), ("WORKER_ADDRS", ",".join([LOCALHOST] * (total - 1)))]
+    return env
+
+
+def _paddle(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§6: the job id, node count and master endpoint; with a Master, each pod's server or trainer count."""
+    env = [("PYTHONUNBUFFERED", "1"), ("PADDLE_JOB_ID", plan.name), ("PADDLE_NNODES", str(len(plan.replicas))),
+           ("PADDLE_MASTER", f"{LOCALHOST}:{ports['master']}")]
+    if plan.count("Master"):
+        env.append(("PADDLE_SERVER_NUM" if rp.replica_type == "Master" else "PADDLE_TRAINER_NUM", "1"))
+    return env
+
+
+def _jax(plan: JobPlan, rp: ReplicaPlan, ports: Ports, hostfile: Path | None) -> Env:
+    """§6: worker-0 coordinates; every process learns the count and its own id."""
+    return [("PYTHONUNBUFFERED", "1"), ("COORDINATOR_PORT", str(ports["master"])), ("COORDINATOR_ADDRESS", LOCALHOST),
+            ("NUM_PROCESSES", str(len(plan.replicas))), ("PROCESS_ID", str(rp.ordinal))]
+
+
+# The operator's env rules of each kind (every kind of model/kinds.py has one).
+_KIND_ENV = {"PyTorchJob": _pytorch, "TFJob": _tensorflow, "MPIJob": _mpi, "XGBoostJob": _xgboost,
+             "PaddleJob": _paddle, "JAXJob": _jax}
 
 
 def build_launches(
@@ -255,9 +274,9 @@ def build_launches(
     venv_bin = os.path.dirname(sys.executable)
     path = os.pathsep.join([venv_bin] + [p for p in base.get("PATH", os.defpath).split(os.pathsep) if p and p != venv_bin])
     output_dir.mkdir(parents=True, exist_ok=True)
-    ports = allocate_ports(plan)
+    ports = Ports()
     hostfile = shim = None
-    if plan.kind == "MPIJob":
+    if plan.framework.mpi_implementations:
         hostfile, shim = mpi.write_launcher_files(plan, run_dir, path)
     launches: dict[str, Launch] = {}
     for rp in plan.replicas:

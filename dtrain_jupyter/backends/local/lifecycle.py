@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any, Iterable, Mapping
 
 from ...model.job import ReplicaCounts
+from ...model.kinds import lookup, versions_of
 
 # Exit code of a replica whose end was never recorded (the operator's 0xbeef: retryable).
 LOST_EXIT_CODE = 0xBEEF
@@ -144,50 +145,21 @@ def replica_statuses(by_type: Mapping[str, ReplicaCounts]) -> dict[str, dict[str
 
 
 def clean_pod_policy(kind: str, api_version: str, spec: Mapping[str, Any]) -> str:
-    """The job's cleanPodPolicy: All, Running or None (operator-contract §1.6).
+    """The job's cleanPodPolicy: All, Running or None (operator-contract §1.6; see Framework.clean_pod_policy).
 
-    `runPolicy.cleanPodPolicy` wins; MPIJob v1 still reads its deprecated top-level
-    `spec.cleanPodPolicy`; unset is `None`, every kind's default since training-operator v1.6 and
-    the MPI Operator's. Validation rejects other values before a job gets here; one that slips
-    through (a record from an older server) reads as `None`, which stops nothing.
+    A record of a kind this version does not know reads as `None`, which stops nothing.
     """
-    run = spec.get("runPolicy") if isinstance(spec.get("runPolicy"), Mapping) else {}
-    policy = run.get("cleanPodPolicy")
-    if policy is None and kind == "MPIJob" and api_version.endswith("/v1"):
-        policy = spec.get("cleanPodPolicy")
-    return policy if policy in ("All", "Running") else "None"
+    fw = lookup(api_version, kind)
+    return fw.clean_pod_policy(spec) if fw is not None else "None"
 
 
-def succeeded(kind: str, spec: dict[str, Any], replicas: list[dict[str, Any]]) -> bool:
-    """The kind's success rule (contract §1.4) over replica states."""
-    by: dict[str, list[dict[str, Any]]] = {}
-    for r in replicas:
-        by.setdefault(r["type"], []).append(r)
+def succeeded(kind: str, spec: Mapping[str, Any], replicas: Iterable[Mapping[str, Any]]) -> bool:
+    """The kind's success rule (contract §1.4; see Framework.succeeded) over a job's replica records.
 
-    def all_ok(rtype: str) -> bool:
-        return bool(by.get(rtype)) and all(r["state"] == "Succeeded" for r in by[rtype])
-
-    def worker0_ok() -> bool:
-        return any(r["index"] == 0 and r["state"] == "Succeeded" for r in by.get("Worker", []))
-
-    if kind in ("PyTorchJob", "PaddleJob"):
-        if "Master" in by:
-            return all_ok("Master")
-        if kind == "PyTorchJob" and spec.get("elasticPolicy") is not None:
-            return any(r["state"] == "Succeeded" for r in by.get("Worker", []))
-        return all_ok("Worker")
-    if kind == "TFJob":
-        for role in ("Chief", "Master"):
-            if role in by:
-                return all_ok(role)
-        if spec.get("successPolicy") == "AllWorkers":
-            return all_ok("Worker")
-        return worker0_ok() or all_ok("Worker")
-    if kind == "MPIJob":
-        return all_ok("Launcher")
-    if kind == "XGBoostJob":
-        return all_ok("Master")
-    return all_ok("Worker")
+    Every API version of a kind succeeds by the same rule, so the kind alone chooses it.
+    """
+    fw = versions_of(kind)[0]
+    return fw.succeeded(spec, ((r["type"], r["index"], r["state"] == "Succeeded") for r in replicas))
 
 
 def first_failure(replicas: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Reading replica log files: whole, tail N, from a byte offset, or following them live.
+"""Reading replica log files: whole, their last N lines, or following them live.
 
 Each replica attempt writes stdout and stderr straight into `<pod>.log` (no process in between,
 so nothing is lost when the server is down); a restart renames it to `<pod>.previous.log`. A
@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncGenerator, AsyncIterator, Callable, Iterator
 
 CHUNK = 1 << 20
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
@@ -67,17 +67,17 @@ def trim_head(path: Path, keep: int, trimmed: int = 0) -> int:
     return cut
 
 
-def limit_offset(path: Path, limit: int | None, offset: int = 0) -> int:
+def limit_offset(path: Path, limit: int | None) -> int:
     """The offset to read from when only the last `limit` bytes are kept: the first whole line there."""
     if limit is None:
-        return offset
+        return 0
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        return offset
+        return 0
     floor = size - limit
-    if floor <= offset:
-        return offset
+    if floor <= 0:
+        return 0
     with open(path, "rb") as f:
         f.seek(floor - 1)
         block = f.read(min(limit + 1, CHUNK))
@@ -148,7 +148,7 @@ def read_blocks(path: Path, offset: int = 0) -> Iterator[list[str]]:
             yield _split(rest)
 
 
-async def read_chunks(path: Path, offset: int = 0) -> AsyncIterator[bytes]:
+async def read_chunks(path: Path, offset: int = 0) -> AsyncGenerator[bytes, None]:
     """The raw bytes of a file from `offset`, in 1 MiB chunks, yielding to the loop between them.
 
     Nothing is decoded or split: a reader that only relays the bytes (a full read or a tail

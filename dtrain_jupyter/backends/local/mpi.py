@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ...model.mpi_command import ONE_VALUE_OPTIONS, TWO_VALUE_OPTIONS
 from .replicas import JobPlan
 
 # Open MPI 4 single-dash long options whose Open MPI 5 spelling needs two dashes.
@@ -29,16 +30,6 @@ LEGACY_OPTIONS = frozenset({
     "-allow-run-as-root", "-cpus-per-proc", "-cpus-per-rank", "-use-hwthread-cpus",
     "-bynode", "-byslot", "-show-progress", "-hostfile", "-machinefile", "-host",
 })
-# Options followed by one or two values (so the executable can be told from option values).
-ONE_VALUE = frozenset({
-    "-np", "-n", "-c", "--np", "--n", "-x", "-H", "--host", "-host", "--hostfile", "-hostfile",
-    "--machinefile", "-machinefile", "--bind-to", "-bind-to", "--map-by", "-map-by", "--rank-by",
-    "-rank-by", "--npernode", "-npernode", "-npersocket", "--npersocket", "--wdir", "-wdir",
-    "--path", "-path", "--output-filename", "-output-filename", "--output", "--cpus-per-proc",
-    "-cpus-per-proc", "--cpus-per-rank", "-cpus-per-rank", "--prefix", "--personality",
-    "--app", "--tune", "--runtime-options", "--report-bindings-level",
-})
-TWO_VALUES = frozenset({"-mca", "--mca", "-gmca", "--gmca", "--prtemca", "--pmixmca", "-omca", "--omca"})
 
 _SHIM = '''#!{python} -IS
 # dtrain local backend: run the real mpirun with Open MPI 4 single-dash options rewritten.
@@ -58,7 +49,7 @@ def rewrite_legacy_options(args: list[str]) -> list[str]:
         if not a.startswith("-"):
             return out + args[i:]
         out.append("-" + a if a in LEGACY_OPTIONS else a)
-        n = 2 if a in TWO_VALUES else 1 if a in ONE_VALUE else 0
+        n = 2 if a in TWO_VALUE_OPTIONS else 1 if a in ONE_VALUE_OPTIONS else 0
         out.extend(args[i + 1:i + 1 + n])
         i += 1 + n
     return out
@@ -67,7 +58,7 @@ def rewrite_legacy_options(args: list[str]) -> list[str]:
 def hostfile_text(plan: JobPlan, implementation: str) -> str:
     """One `localhost` entry with every worker's slots, in the implementation's line format."""
     spec = plan.spec
-    slots = int(spec.get("slotsPerWorker") or 1)
+    slots = plan.framework.slots_per_worker(spec)
     total = max(1, plan.count("Worker")) * slots
     if spec.get("runLauncherAsWorker"):
         total += slots  # the launcher's own line comes first on a cluster; here it adds slots
@@ -76,24 +67,24 @@ def hostfile_text(plan: JobPlan, implementation: str) -> str:
     return f"localhost slots={total}\n"
 
 
+# The launcher's hostfile variables, by (operator, implementation): the training operator's
+# MPIJob v1 sets Open MPI's hostfile only (contract §4); the MPI Operator sets each
+# implementation's own (§5). Each entry is (hostfile path, slots) -> variables.
+_HOSTFILE_ENV = {
+    ("mpijob-controller", "OpenMPI"): lambda hostfile, slots: [("OMPI_MCA_orte_default_hostfile", hostfile)],
+    ("mpi-operator", "OpenMPI"): lambda hostfile, slots: [
+        ("OMPI_MCA_orte_keep_fqdn_hostnames", "true"), ("OMPI_MCA_orte_default_hostfile", hostfile),
+        ("OMPI_MCA_orte_set_default_slots", slots)],
+    ("mpi-operator", "Intel"): lambda hostfile, slots: [("I_MPI_HYDRA_HOST_FILE", hostfile), ("I_MPI_PERHOST", slots)],
+    ("mpi-operator", "MPICH"): lambda hostfile, slots: [("HYDRA_HOST_FILE", hostfile)],
+}
+
+
 def launcher_env(plan: JobPlan, hostfile: Path, gpu_launcher: bool) -> list[tuple[str, str]]:
     """The launcher env of contract §4 (v1) or §5 (v2beta1), pointed at the local hostfile."""
-    spec = plan.spec
-    slots = str(int(spec.get("slotsPerWorker") or 1))
-    env: list[tuple[str, str]] = []
-    impl = str(spec.get("mpiImplementation") or "OpenMPI")
-    if plan.framework.version == "v2beta1":
-        env.append(("K_MPI_JOB_ROLE", "launcher"))
-        if impl == "Intel":
-            env += [("I_MPI_HYDRA_HOST_FILE", str(hostfile)), ("I_MPI_PERHOST", slots)]
-        elif impl == "MPICH":
-            env += [("HYDRA_HOST_FILE", str(hostfile))]
-        else:
-            env += [("OMPI_MCA_orte_keep_fqdn_hostnames", "true"),
-                    ("OMPI_MCA_orte_default_hostfile", str(hostfile)),
-                    ("OMPI_MCA_orte_set_default_slots", slots)]
-    else:
-        env.append(("OMPI_MCA_orte_default_hostfile", str(hostfile)))
+    fw, spec = plan.framework, plan.spec
+    env: list[tuple[str, str]] = [("K_MPI_JOB_ROLE", "launcher")] if fw.announces_role else []
+    env += _HOSTFILE_ENV[fw.operator_name, fw.mpi_implementation(spec)](str(hostfile), str(fw.slots_per_worker(spec)))
     if not gpu_launcher:
         env += [("NVIDIA_VISIBLE_DEVICES", ""), ("NVIDIA_DRIVER_CAPABILITIES", "")]
     # Local additions: Open MPI 5 reads its hostfile and mapping defaults from PRRTE's names;
@@ -113,17 +104,17 @@ def write_launcher_files(plan: JobPlan, run_dir: Path, path: str) -> tuple[Path,
         (hostfile, shim_bin_dir or None): the folder to put first on the launcher's PATH.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    impl = str(plan.spec.get("mpiImplementation") or "OpenMPI")
     hostfile = run_dir / "hostfile"
-    hostfile.write_text(hostfile_text(plan, impl))
+    hostfile.write_text(hostfile_text(plan, str(plan.framework.mpi_implementation(plan.spec))))
     real = shutil.which("mpirun", path=path)
     if real is None or not os.path.exists(os.path.join(os.path.dirname(real), "prterun")):
         return hostfile, None
     shim_dir = run_dir / "bin"
     shim_dir.mkdir(exist_ok=True)
+    # The shim runs isolated from this package (`python -IS`): it gets the tables as literals.
     (shim_dir / "mpi_args.py").write_text(
-        "LEGACY_OPTIONS = %r\nONE_VALUE = %r\nTWO_VALUES = %r\n" % (set(LEGACY_OPTIONS), set(ONE_VALUE), set(TWO_VALUES))
-        + _function_source())
+        "LEGACY_OPTIONS = %r\nONE_VALUE_OPTIONS = %r\nTWO_VALUE_OPTIONS = %r\n"
+        % (set(LEGACY_OPTIONS), set(ONE_VALUE_OPTIONS), set(TWO_VALUE_OPTIONS)) + _function_source())
     for name in ("mpirun", "mpiexec"):
         target = shim_dir / name
         target.write_text(_SHIM.format(python=sys.executable, here=str(shim_dir), real=real))

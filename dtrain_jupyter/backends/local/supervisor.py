@@ -300,7 +300,8 @@ class Supervisor:
         ctype = "Succeeded" if ok else "Failed"
         set_condition(record["conditions"], ctype, "True", f"{kind}{ctype}", message)
         record["completion_time"] = now_iso()
-        add_event(record, "Normal" if ok else "Warning", ctype, message)
+        # The operators name the event as the condition: PyTorchJobSucceeded, TFJobFailed (contract §3).
+        add_event(record, "Normal" if ok else "Warning", f"{kind}{ctype}", message)
         record["final_counts"] = lifecycle.finished_counts(record["replicas"], ok)
         outcome = "succeeded" if ok else "failed"
         policy = lifecycle.clean_pod_policy(kind, record["apiVersion"], record["manifest"].get("spec") or {})
@@ -312,7 +313,7 @@ class Supervisor:
                 rep.update(state="Failed", restart_at=None, reason=f"not restarted: the job {outcome}",
                            finished=now_iso(), finished_ts=time.time())
             elif rep["state"] == "Running":
-                why = self._stop_reason(record, rep, policy, stop_all)
+                why = self._stop_reason(rep, policy, stop_all)
                 if why:
                     roots.append((rep.get("pid"), rep.get("create_time")))
                     pods.append(rep["pod"])
@@ -331,7 +332,7 @@ class Supervisor:
         task.add_done_callback(self._stopping.discard)
 
     @staticmethod
-    def _stop_reason(record: dict[str, Any], rep: dict[str, Any], policy: str, stop_all: str) -> str:
+    def _stop_reason(rep: dict[str, Any], policy: str, stop_all: str) -> str:
         """Why a replica still running at the job's end is stopped; '' when it runs on (policy None)."""
         if stop_all:
             # A deadline or backoffLimit failure stops everything, as the operator does up to
@@ -342,7 +343,7 @@ class Supervisor:
             # A local replica that has ended has nothing left to delete, so for processes the two
             # act alike: both stop exactly the replicas still running.
             return f"cleanPodPolicy {policy}"
-        if _is_placeholder(record, rep):
+        if _is_placeholder(rep):
             # An MPI worker that only stands for a host (no command, or sshd) runs nothing: mpirun
             # started the ranks under the launcher on this machine. On a cluster its `sleep 365d`
             # or sshd never ends by itself, so under None the pod would stay Running until the
@@ -357,9 +358,10 @@ class Supervisor:
             await asyncio.gather(*self._stopping, return_exceptions=True)
 
 
-def _is_placeholder(record: dict[str, Any], rep: dict[str, Any]) -> bool:
+def _is_placeholder(rep: dict[str, Any]) -> bool:
     if "placeholder" in rep:
         return bool(rep["placeholder"])
-    # A record written before the flag existed: the placeholder's command tells.
+    # A record written before the flag existed: the placeholder's command tells (no other
+    # replica runs that program).
     argv = (rep.get("launch") or {}).get("argv") or []
-    return record["kind"] == "MPIJob" and argv[-1:] == [PLACEHOLDER_CODE]
+    return argv[-1:] == [PLACEHOLDER_CODE]

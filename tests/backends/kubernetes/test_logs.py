@@ -91,15 +91,39 @@ async def _restarted(backend, job, pod):
     return any(p.name == pod and p.restarts > 0 for p in await backend.pods("PyTorchJob", job, "default"))
 
 
-async def test_bad_requests(backend, kube_double):
+async def test_refusals_come_when_the_stream_is_awaited(backend, kube_double):
     await backend.create(pytorch("l6"))
-    with pytest.raises(InvalidRequest):
-        await collect(backend.logs("PyTorchJob", "l6", "default", tail=-1))
-    with pytest.raises(InvalidRequest):
-        await collect(backend.logs("PyTorchJob", "l6", "default", since_seconds=0))
+    for options in ({"tail": -1}, {"since_seconds": 0}, {"previous": True, "follow": True}):
+        with pytest.raises(InvalidRequest):
+            await backend.logs("PyTorchJob", "l6", "default", **options)
     with pytest.raises(NotFound):
-        await collect(backend.logs("PyTorchJob", "l6", "default", pod="someone-else-0"))
+        await backend.logs("PyTorchJob", "l6", "default", pod="someone-else-0")
     await eventually(lambda: running(backend, "l6", 2))
     with pytest.raises(InvalidRequest) as err:
-        await collect(backend.logs("PyTorchJob", "l6", "default", pod="l6-master-0", container="nope"))
-    assert "nope" in err.value.message
+        await backend.logs("PyTorchJob", "l6", "default", pod="l6-master-0", container="nope")
+    assert "nope" in err.value.message and "'pytorch'" in err.value.message
+    # The kubelet's own refusal of one pod's log is asked for before the first line.
+    with pytest.raises(InvalidRequest) as err:
+        await backend.logs("PyTorchJob", "l6", "default", pod="l6-master-0", previous=True)
+    assert "previous terminated container" in err.value.message
+
+
+async def test_log_bytes_relay_the_api_servers_text_in_one_request(backend, kube_double):
+    kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
+    await backend.create(pytorch("l7"))
+    await eventually(lambda: running(backend, "l7", 2))
+    for i in range(3):
+        kube_double.simulator.write_log("l7-worker-0", f"line {i} é")
+    kube_double.simulator.finish("l7")
+    await eventually(lambda: _ended(backend, "l7"))
+    lines = [ln.line async for ln in backend.logs("PyTorchJob", "l7", "default", pod="l7-worker-0")]
+    assert "line 2 é" in lines
+    before = len(kube_double.request_log)
+    chunks = [c async for c in await backend.log_bytes("PyTorchJob", "l7", "default", pod="l7-worker-0", tail=2)]
+    assert b"".join(chunks) == ("\n".join(lines[-2:]) + "\n").encode()
+    asked = [q for m, p, q in kube_double.request_log[before:] if p.endswith("/pods/l7-worker-0/log")]
+    assert asked == [{"container": "pytorch", "tailLines": "2"}]
+
+
+async def _ended(backend, name):
+    return all(p.phase == "Succeeded" for p in await backend.pods("PyTorchJob", name, "default"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dtrain_jupyter.backends.kubernetes.outputs import list_outputs, output_root, read_output
@@ -56,12 +58,13 @@ def test_list_and_read_stay_inside_the_folder(tmp_path):
     (root / "sub" / "b.bin").write_bytes(b"\0" * 10)
     (tmp_path / "secret").write_text("no")
     (root / "link").symlink_to(tmp_path / "secret")
-    assert [(f.path, f.size) for f in list_outputs(root)] == [("a.txt", 5), ("sub/b.bin", 10)]
+    listed = list_outputs(root)
+    assert [(f.path, f.size) for f in listed] == [("a.txt", 5), ("sub/b.bin", 10)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", f.mtime) for f in listed)
     assert read_output(root, "a.txt", 3) == b"hel"
-    for bad in ("../secret", "/etc/passwd", "link", "sub/../../secret"):
-        with pytest.raises((InvalidRequest, NotFound)):
+    for bad, error in (("../secret", InvalidRequest), ("/etc/passwd", InvalidRequest), ("link", NotFound),
+                       ("sub/../../secret", InvalidRequest), ("missing.txt", NotFound), ("sub", NotFound)):
+        with pytest.raises(error):
             read_output(root, bad, 10)
-    with pytest.raises(NotFound):
-        read_output(root, "missing.txt", 10)
     with pytest.raises(InvalidRequest):
         read_output(root, "a.txt", -1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 
 from dtrain_jupyter.backends.local import mpi
+from dtrain_jupyter.model.mpi_command import ONE_VALUE_OPTIONS, TWO_VALUE_OPTIONS
 from dtrain_jupyter.backends.local.replicas import plan_job
 
 from .helpers import behave, mpi_job
@@ -17,6 +19,8 @@ def test_legacy_options_get_two_dashes_only_before_the_program():
         "-np", "2", "--bind-to", "none", "--map-by", "slot", "-x", "PATH", "-mca", "pml", "ob1",
         "python", "train.py", "-map-by", "keep"]
     assert mpi.rewrite_legacy_options(["--oversubscribe", "-n", "1", "a"]) == ["--oversubscribe", "-n", "1", "a"]
+    # Open MPI 4's `-wd DIR` takes a value, as model/mpi_command.py's tables say: DIR is not the program.
+    assert mpi.rewrite_legacy_options(["-wd", "/tmp", "-bind-to", "none", "a"]) == ["-wd", "/tmp", "--bind-to", "none", "a"]
 
 
 def test_hostfile_formats_per_implementation():
@@ -34,6 +38,9 @@ def test_the_shim_runs_the_real_mpirun_with_rewritten_options(tmp_path):
     hostfile, shim = mpi.write_launcher_files(plan, tmp_path, path)
     assert hostfile.read_text() == "localhost slots=1\n"
     assert shim is not None
+    # The shim runs outside this package; it carries the option tables of model/mpi_command.py.
+    shim_tables = runpy.run_path(str(shim / "mpi_args.py"))
+    assert (shim_tables["ONE_VALUE_OPTIONS"], shim_tables["TWO_VALUE_OPTIONS"]) == (ONE_VALUE_OPTIONS, TWO_VALUE_OPTIONS)
     # `-bind-to none` is refused by Open MPI 5's own mpirun; through the shim it runs.
     env = dict(os.environ, PATH=f"{shim}{os.pathsep}{path}",
                **dict(mpi.launcher_env(plan, hostfile, gpu_launcher=False)))

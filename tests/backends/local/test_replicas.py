@@ -9,6 +9,9 @@ import yaml
 
 from dtrain_jupyter.backends.local.replicas import plan_job
 from dtrain_jupyter.errors import InvalidJob
+from dtrain_jupyter.model import valid_manifest as valid_module
+from dtrain_jupyter.model.valid_manifest import valid_manifest
+from dtrain_jupyter.model.validation import validate_manifest
 
 from .helpers import behave, mpi_job, pytorch_job, tf_job
 
@@ -82,7 +85,7 @@ def test_notes_name_every_field_not_honoured():
      "spec.pytorchReplicaSpecs.Worker.template.spec.containers"),
     (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(
         resources={"limits": {"nvidia.com/gpu": "lots"}}),
-     "spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources.limits.nvidia.com/gpu"),
+     'spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources.limits["nvidia.com/gpu"]'),
     (lambda m: m["spec"].update(runPolicy={"suspend": True}), "spec.runPolicy.suspend"),
     (lambda m: m.update(kind="Pod"), "kind"),
 ], ids=["name", "unknown-type", "negative-replicas", "restart-policy", "no-command", "no-containers", "gpu-count",
@@ -100,7 +103,7 @@ def test_mpijob_without_launcher_is_rejected():
     del manifest["spec"]["mpiReplicaSpecs"]["Launcher"]
     with pytest.raises(InvalidJob) as err:
         plan_job(manifest)
-    assert err.value.issues[0].path == "spec.mpiReplicaSpecs.Launcher"
+    assert err.value.issues[0].path == "spec.mpiReplicaSpecs"  # validation's rule: the replica specs lack one
 
 
 def test_official_examples_plan_or_say_exactly_why_not(conformance_dir):
@@ -121,3 +124,49 @@ def test_official_examples_plan_or_say_exactly_why_not(conformance_dir):
     assert planned["mpi_tensorflow-mnist"] == ["tensorflow-mnist-launcher", "tensorflow-mnist-worker-0",
                                                "tensorflow-mnist-worker-1"]
     assert "tensorflow_simple" in planned and "pytorch_cpu-demo_demo" in planned
+
+
+def test_a_validated_manifest_is_trusted_not_checked_again(monkeypatch):
+    valid = valid_manifest(pytorch_job("pt", behave("exit:0"), workers=2))
+
+    def no_second_check(_):
+        raise AssertionError("the local backend validated a manifest the service had validated")
+
+    monkeypatch.setattr(valid_module, "validate_manifest", no_second_check)
+    assert [r.pod for r in plan_job(valid).replicas] == ["pt-master-0", "pt-worker-0", "pt-worker-1"]
+
+
+def test_what_only_this_machine_cannot_run_is_still_refused_with_its_path():
+    manifest = tf_job("tf", {"Worker": (0, behave("exit:0"))})
+    with pytest.raises(InvalidJob) as err:
+        plan_job(manifest)  # valid for the operator, but nothing to run here
+    assert err.value.issues[0].path == "spec.tfReplicaSpecs"
+    manifest = pytorch_job("pt", behave("exit:0"), workers=0)
+    del manifest["metadata"]["name"]
+    manifest["metadata"]["generateName"] = "pt-"
+    with pytest.raises(InvalidJob) as err:
+        plan_job(manifest)
+    assert err.value.issues[0].path == "metadata.name"
+
+
+def test_ordinals_number_replicas_across_roles_in_the_kinds_order():
+    plan = plan_job(tf_job("tf", {"Worker": (2, behave("exit:0")), "Chief": (1, behave("exit:0"))}))
+    assert [(r.pod, r.ordinal) for r in plan.replicas] == [("tf-chief-0", 0), ("tf-worker-0", 1), ("tf-worker-1", 2)]
+
+
+@pytest.mark.parametrize("mutate, path", [
+    (lambda c, t: c.update(resources={"requests": {"nvidia.com/gpu": -1}}),
+     'spec.pytorchReplicaSpecs.Master.template.spec.containers[0].resources.requests["nvidia.com/gpu"]'),
+    (lambda c, t: t.update(metadata={"labels": ["team"]}), "spec.pytorchReplicaSpecs.Master.template.metadata.labels"),
+    (lambda c, t: t.update(metadata={"labels": {"team": 7}}),
+     "spec.pytorchReplicaSpecs.Master.template.metadata.labels.team"),
+], ids=["negative-gpus", "labels-not-a-mapping", "label-not-a-string"])
+def test_a_manifest_the_local_backend_could_not_read_is_refused_by_validation(mutate, path):
+    manifest = pytorch_job("pt", behave("exit:0"), workers=0)
+    template = manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+    mutate(template["spec"]["containers"][0], template)
+    with pytest.raises(InvalidJob) as err:
+        plan_job(manifest)
+    # Validation's own issue, word for word: the backend keeps no guard of its own for these.
+    assert err.value.issues == validate_manifest(manifest)
+    assert [i.path for i in err.value.issues] == [path]

@@ -1,0 +1,139 @@
+"""Relaying a log to one HTTP client: NDJSON lines or plain-text bytes, flushed as they come.
+
+The log handler parses the query (`log_query`), asks the service for the stream (which raises
+every refusal before the first line, so those are ordinary JSON errors) and hands it to a
+`LogRelay`. What happens after the first byte is the relay's: a following reader races each
+line against the client leaving; an error after the first line is the last NDJSON line
+`{"error": ...}`, or a transfer cut short in plain text; the backend's stream is closed
+whatever happens, so its readers stop with the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any, AsyncGenerator
+
+from tornado.iostream import StreamClosedError
+from tornado.web import RequestHandler
+
+from ..errors import DTrainError, InvalidRequest
+from ..model.job import LogLine
+
+log = logging.getLogger(__name__)
+
+# Without follow, flush every this many lines: fewer, larger writes for big logs.
+FLUSH_EVERY = 500
+FORMATS = ("ndjson", "text")
+
+
+def log_query(handler: Any) -> tuple[str, dict[str, Any]]:
+    """(format, Backend.logs keywords) of a log request's query; the backend judges the values.
+
+    Raises:
+        InvalidRequest: an unknown format, or a flag or number that does not parse.
+    """
+    fmt = handler.get_query_argument("format", "ndjson")
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"format must be 'ndjson' or 'text', not {fmt!r}", field="format")
+    return fmt, dict(
+        follow=handler.flag("follow"), pod=handler.get_query_argument("pod", None) or None,
+        container=handler.get_query_argument("container", None) or None,
+        tail=handler.int_arg("tail"), since_seconds=handler.int_arg("since_seconds"),
+        previous=handler.flag("previous"), timestamps=handler.flag("timestamps"),
+    )
+
+
+class LogRelay:
+    """Writes one opened log stream to the handler's client; `client_left()` stops it."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self._gone = asyncio.Event()
+        handler.set_header("Cache-Control", "no-cache")
+        handler.set_header("X-Accel-Buffering", "no")  # let reverse proxies pass lines through at once
+
+    def client_left(self) -> None:
+        """The connection closed (called from the handler's `on_connection_close`)."""
+        self._gone.set()
+
+    async def text(self, chunks: AsyncGenerator[bytes, None]) -> None:
+        """Relay byte chunks, each flushed before the next is read: memory holds about one chunk.
+
+        Plain text has no way to say "error" after the first byte, and ending the body normally
+        would pass a cut log off as whole. So the connection is dropped without the body's end:
+        the client sees an incomplete transfer (httpx: RemoteProtocolError) and can say so.
+        """
+        handler = self.handler
+        handler.set_header("Content-Type", "text/plain; charset=utf-8")
+        handler.set_header("X-Content-Type-Options", "nosniff")
+        sent = False
+        try:
+            async for chunk in chunks:
+                handler.write(chunk)
+                sent = True
+                await handler.flush()
+        except StreamClosedError:
+            return
+        except DTrainError as e:
+            if not sent:
+                raise
+            log.warning("text log stream cut by an error after its first bytes: %s", e.message)
+            handler.request.connection.close()
+            return
+        finally:
+            await chunks.aclose()
+        handler.finish()
+
+    async def ndjson(self, lines: AsyncGenerator[LogLine, None], *, follow: bool) -> None:
+        """One JSON object per line; every line flushed when following, else every FLUSH_EVERY lines."""
+        handler = self.handler
+        handler.set_header("Content-Type", "application/x-ndjson")
+        every = 1 if follow else FLUSH_EVERY
+        count = 0
+        try:
+            while True:
+                try:
+                    line = await (self._next_or_gone(lines) if follow else lines.__anext__())
+                except StopAsyncIteration:
+                    break
+                except DTrainError as e:
+                    if count == 0:
+                        raise
+                    handler.write(json.dumps(e.to_dict()) + "\n")
+                    break
+                if line is None or self._gone.is_set():
+                    return  # the client went away
+                handler.write(json.dumps(line.to_dict()) + "\n")
+                count += 1
+                if count % every == 0:
+                    await handler.flush()
+            handler.finish(set_content_type="application/x-ndjson")
+        except StreamClosedError:
+            return
+        finally:
+            try:
+                await lines.aclose()
+            except (RuntimeError, DTrainError):
+                pass  # a generator already closed or cancelled mid-step
+
+    async def _next_or_gone(self, lines: AsyncGenerator[LogLine, None]) -> LogLine | None:
+        """The next line, or None when the client leaves first (a follower may wait long for a line).
+
+        Without follow the next line is at hand, so no task is made per line (that cost was most
+        of a large read's time); only a follower pays for the race.
+        """
+        step = asyncio.ensure_future(lines.__anext__())
+        gone = asyncio.ensure_future(self._gone.wait())
+        done, _ = await asyncio.wait({step, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if step not in done:
+            step.cancel()
+            # Let the cancellation run through the generator, so it closes (and stops the
+            # backend's readers) now rather than when it is collected.
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, DTrainError):
+                await step
+            return None
+        return step.result()
