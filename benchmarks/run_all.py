@@ -33,6 +33,7 @@ BENCHES = (
     ("log_follow_bench", "Log follow latency, replica write -> client"),
     ("log_read_bench", "Large log: tail and full read through the API"),
     ("local_bench", "Local backend: start-up of replicas, 2-process DDP"),
+    ("code_run_bench", "Run a notebook function: Client.run vs the Kubeflow SDK's TrainerClient (local process)"),
     ("server_startup_bench", "Extension's cost at server start-up"),
     ("panel_bench", "Panel in Chromium with 1,000 jobs"),
     ("load_bench", "Load soak: 50 clients listing 1,000 jobs and following logs (30 s here, 60 s alone)"),

@@ -437,8 +437,8 @@ class Client:
     def run(self, function: Any, *, args: Mapping[str, Any] | None = None, kind: str = "PyTorchJob",
             workers: int | None = None, name: str | None = None, image: str | None = None,
             cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
-            env: Mapping[str, Any] | None = None, every_rank: bool = False, namespace: str | None = None,
-            backend: str | None = None, dry_run: bool = False) -> render.RichJob:
+            env: Mapping[str, Any] | None = None, every_rank: bool = False, packages: list[str] | None = None,
+            namespace: str | None = None, backend: str | None = None, dry_run: bool = False) -> render.RichJob:
         """Run a notebook function on every replica of a new job; `result(job.name)` gives its return value.
 
         The function's source travels in the manifest with the helpers, classes, imports and
@@ -453,20 +453,24 @@ class Client:
             kind: "PyTorchJob", "TFJob" or "MPIJob" (an MPIJob on a cluster uses the version it serves).
             workers: Worker replicas, as for the kind's builder. cpu, memory, gpu: per replica.
             every_rank: `result` then gives every rank's return value, in rank order.
+            packages: PEP 508 requirements each replica installs with pip before the function
+                starts, into a cache folder first on its path, never into an existing environment
+                (locally ~/.cache/dtrain-jupyter/packages or $DTRAIN_PACKAGE_CACHE; a re-run with
+                the same ones installs nothing). PIP_* variables in `env` reach pip.
             dry_run: validate (and on Kubernetes ask the API server) without creating.
         Returns:
             The created job.
         Raises:
-            InvalidRequest: the function, a name it reads or an argument cannot be sent to a job
-                (`fields["names"]` lists them); the code is too large for a manifest.
+            InvalidRequest: the function, a name it reads, an argument or a requirement cannot be
+                sent to a job (`fields["names"]` lists them); the code is too large for a manifest.
             InvalidJob, JobExists, Forbidden, BackendUnavailable: as for `create`.
         """
         from .code.job import FunctionJob, served_mpi_version
 
         mpi_version = served_mpi_version(self.backends(), backend) if kind == "MPIJob" else "v2beta1"
         spec = FunctionJob(function, args=args, kind=kind, workers=workers, name=name, image=image, cpu=cpu,
-                           memory=memory, gpu=gpu, env=env, every_rank=every_rank, namespace=namespace,
-                           mpi_version=mpi_version)
+                           memory=memory, gpu=gpu, env=env, every_rank=every_rank, packages=packages,
+                           namespace=namespace, mpi_version=mpi_version)
         return self.create(spec, dry_run=dry_run, backend=backend, namespace=namespace)
 
     def result(self, name: str, timeout: float | None = None, kind: str | None = None,
@@ -478,7 +482,8 @@ class Client:
             run with `every_rank=True`, the list of every rank's values in rank order.
         Raises:
             RemoteError: the function raised in a replica; the message ends with the remote
-                traceback, `.pod` names the replica.
+                traceback, `.pod` names the replica. Also when pip could not install the job's
+                `packages` (`fields["type"]` is "PackageInstallError", the message is pip's).
             DTrainError: the job failed without an exception (killed, image not found, ...), or
                 reported no result, or returned a value that is not JSON (`fields["repr"]`).
             JobNotFound, TimeoutError: as for `wait`.

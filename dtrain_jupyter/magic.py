@@ -9,6 +9,7 @@ the cell. Bad arguments print the usage and never raise into the kernel.
 code instead, as the script of every replica: what the cell reads from the notebook travels
 with it, the replicas' output streams into the cell, and the cell ends with the job's summary
 and, when its last line is an expression, rank 0's value of it as the cell's result.
+`--packages einops,numpy>=1.26` has each replica install those first (see code/runner.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .errors import DTrainError, InvalidJob, RemoteError
 # Commands whose manifest comes from the cell body in the %%dtrain form.
 _CELL_COMMANDS = ("create", "run", "validate")
 # Options that make `%%dtrain run` run the cell as code; without one, the cell is a manifest.
-_CODE_OPTIONS = ("--kind", "--workers", "--gpu", "--cpu", "--memory", "--image", "--name", "--every-rank")
+_CODE_OPTIONS = ("--kind", "--workers", "--gpu", "--cpu", "--memory", "--image", "--name", "--every-rank",
+                 "--packages")
 _KINDS = {"pytorchjob": "PyTorchJob", "pytorch": "PyTorchJob", "tfjob": "TFJob", "tensorflow": "TFJob",
           "mpijob": "MPIJob", "mpi": "MPIJob"}
 
@@ -105,6 +107,7 @@ class DTrainMagics(Magics):
         from IPython.display import display
 
         from .code.job import cell_job, served_mpi_version
+        from .code.packages import split_requirements
         from .code.results import is_marker
 
         try:
@@ -112,11 +115,13 @@ class DTrainMagics(Magics):
         except UsageError as e:
             print(e.text.rstrip(), file=sys.stdout if e.code == 0 else sys.stderr)
             return None
+        packages = [r for text in args.packages or () for r in split_requirements(text)]
 
         def build(mpi_version: str = "v2beta1") -> Any:
             return cell_job(cell, self.shell.user_ns, kind=args.kind, workers=args.workers, name=args.name,
                             image=args.image, cpu=args.cpu, memory=args.memory, gpu=args.gpu,
-                            every_rank=args.every_rank, namespace=args.namespace, mpi_version=mpi_version)
+                            every_rank=args.every_rank, packages=packages, namespace=args.namespace,
+                            mpi_version=mpi_version)
 
         try:
             spec = build()  # refusals come first: they need no server
@@ -183,6 +188,9 @@ def code_parser() -> Any:
     p.add_argument("--image", help="the image on Kubernetes (it needs Python)")
     p.add_argument("--name", help="the job's name (default: cell-XXXXX)")
     p.add_argument("--every-rank", action="store_true", help="the result is every rank's value, in rank order")
+    p.add_argument("--packages", action="append", metavar="REQ,REQ",
+                   help="requirements each replica installs with pip first, comma-separated (a range "
+                        "stays whole: einops,numpy>=1.26,<2; quote one with spaces); may be repeated")
     p.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
     p.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
     p.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")

@@ -7,13 +7,20 @@ from typing import Any, Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from .code.conftest import offline_pip_env, write_wheel
 from .server.conftest import unique
 from .server.live import LiveServer, pytorch_yaml
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("magic-server"))
+    # Local replicas inherit the server's environment: their pip installs `--packages` from a
+    # folder holding one wheel, with no network, into a cache of this module's own.
+    wheels = tmp_path_factory.mktemp("wheels")
+    write_wheel(wheels, "dtrain-demo-pkg", "1.0", "VALUE = 5\n")
+    live = LiveServer(tmp_path_factory.mktemp("magic-server"), start=False)
+    live.env.update(offline_pip_env(wheels, tmp_path_factory.mktemp("package-cache")))
+    live.start()
     yield live
     live.stop()
 
@@ -138,6 +145,26 @@ def test_cell_run_reports_a_remote_exception_in_one_line(shell: InteractiveShell
     assert summary.startswith("the cell raised ValueError on rank 0 in pod cellfail-") and "bad value 1" in summary
     name = summary.split(" in pod ")[1].split("-master-0")[0]
     shell.run_line_magic("dtrain", f"delete {name} {where}")
+
+
+def test_cell_run_installs_its_packages_first(shell: InteractiveShell, server: LiveServer, capsys: Any) -> None:
+    where = f"--url {server.url} --token {server.token}"
+    name = unique("cellpkg")
+    value = shell.run_cell_magic("dtrain", f"run --workers 0 --name {name} --packages dtrain-demo-pkg>=1,<2 {where}",
+                                 "import dtrain_demo_pkg\ndtrain_demo_pkg.VALUE * 2\n")
+    out = capsys.readouterr().out
+    assert value == 10
+    # pip's own lines streamed into the cell, before the summary.
+    assert f"[{name}-master-0] dtrain: installing dtrain-demo-pkg<2,>=1 into " in out
+    assert f"[{name}-master-0] Successfully installed dtrain-demo-pkg-1.0" in out
+    shell.run_line_magic("dtrain", f"delete {name} {where}")
+
+
+def test_cell_run_refuses_a_bad_requirement_before_asking_a_server(shell: InteractiveShell, capsys: Any) -> None:
+    assert shell.run_cell_magic("dtrain", "run --packages einops,numpy=>1 --url http://127.0.0.1:9/", "1\n") is None
+    err = capsys.readouterr().err
+    assert err.startswith("%%dtrain run: packages cannot be installed: packages[1] 'numpy=>1' is not")
+    assert "Traceback" not in err
 
 
 def test_cell_run_refuses_what_cannot_travel_before_asking_a_server(shell: InteractiveShell, capsys: Any) -> None:

@@ -4,7 +4,8 @@ Every replica runs the same command, `python -u -c <runner> SOURCE CALL` (an MPI
 starts it on every slot with `mpirun`): the runner is `runner.py`, standard library only, the
 source is what `capture.py` carried, and CALL is the function's name and arguments as JSON. So
 the manifest is an ordinary one: it can be read, saved and submitted again in any image that has
-Python, without this library. The code travels inside the manifest, as container arguments.
+Python, without this library. The code travels inside the manifest, as container arguments;
+so do the packages to install first (`packages=`), in CALL.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InvalidRequest
 from ..model.builders import MPIJob, PyTorchJob, TFJob
 from ..model.spec import JobSpec
 from . import args as job_args
 from .capture import Carried, capture_cell, capture_function
+from .packages import check_packages
 
 __all__ = ["FunctionJob", "cell_job", "served_mpi_version", "MAX_ARGUMENT_BYTES", "KINDS"]
 
@@ -43,7 +45,8 @@ def FunctionJob(function: Callable[..., Any], *, args: Mapping[str, Any] | None 
                 workers: int | None = None, name: str | None = None, image: str | None = None,
                 cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
                 env: Mapping[str, Any] | None = None, every_rank: bool = False,
-                namespace: str | None = None, mpi_version: str = "v2beta1") -> JobSpec:
+                packages: Iterable[str] | None = None, namespace: str | None = None,
+                mpi_version: str = "v2beta1") -> JobSpec:
     """A job whose every replica calls `function(**args)`, the builder form of `Client.run`.
 
     Args:
@@ -58,18 +61,26 @@ def FunctionJob(function: Callable[..., Any], *, args: Mapping[str, Any] | None 
         cpu, memory, gpu: per replica ("2", "4Gi", 1).
         env: extra environment variables of every replica.
         every_rank: report every rank's return value, not only rank 0's.
+        packages: PEP 508 requirements (`["einops", "numpy>=1.26"]`) each replica installs with
+            pip before the code starts, into a cache folder that goes first on its path (never
+            into the image's or the server's own environment); a re-run with the same ones
+            installs nothing. PIP_* variables in `env` reach pip (PIP_INDEX_URL, ...).
         namespace: the job's namespace (default: the backend's).
         mpi_version: for an MPIJob, "v2beta1" (MPI Operator) or "v1" (Training Operator).
     Returns:
         The JobSpec; `.to_yaml()` shows the manifest, `Client.create` submits it.
     Raises:
-        InvalidRequest: the function, a name it reads or an argument cannot be sent to a job
-            (`fields["names"]` lists them), or the code is larger than MAX_ARGUMENT_BYTES.
+        InvalidRequest: the function, a name it reads, an argument or a requirement cannot be
+            sent to a job (`fields["names"]` lists them: `args['lr']`, `packages[1]`), or the
+            code is larger than MAX_ARGUMENT_BYTES.
         InvalidJob: the job itself is one the operator would refuse (a bad name, count, quantity).
     """
+    wanted = check_packages(packages)
     carried = capture_function(function)
     checked = job_args.check_args(args, function)
     call = {"function": carried.function, "args": checked, "every_rank": bool(every_rank)}
+    if wanted:
+        call["packages"] = wanted
     return _job(carried, call, kind=kind, workers=workers, name=name or _name_for(carried.function or "job"),
                 image=image, cpu=cpu, memory=memory, gpu=gpu, env=env, namespace=namespace, mpi_version=mpi_version)
 
@@ -77,7 +88,8 @@ def FunctionJob(function: Callable[..., Any], *, args: Mapping[str, Any] | None 
 def cell_job(cell: str, notebook: Mapping[str, Any], *, kind: str = "PyTorchJob", workers: int | None = None,
              name: str | None = None, image: str | None = None, cpu: str | int | float | None = None,
              memory: str | int | None = None, gpu: int | None = None, every_rank: bool = False,
-             namespace: str | None = None, mpi_version: str = "v2beta1") -> JobSpec:
+             packages: Iterable[str] | None = None, namespace: str | None = None,
+             mpi_version: str = "v2beta1") -> JobSpec:
     """A job whose every replica runs a cell's text as a script (what `%%dtrain run` submits).
 
     The cell's last line, when it is an expression not ending in ";", is the result, as a
@@ -86,9 +98,12 @@ def cell_job(cell: str, notebook: Mapping[str, Any], *, kind: str = "PyTorchJob"
     Raises:
         InvalidRequest, InvalidJob: as `FunctionJob`.
     """
+    wanted = check_packages(packages)
     carried = capture_cell(cell, notebook)
     call = {"cell": True, "cell_line": carried.cell_line, "last_expression": not cell.rstrip().endswith(";"),
             "every_rank": bool(every_rank)}
+    if wanted:
+        call["packages"] = wanted
     return _job(carried, call, kind=kind, workers=workers, name=name or _name_for("cell"), image=image,
                 cpu=cpu, memory=memory, gpu=gpu, env=None, namespace=namespace, mpi_version=mpi_version)
 

@@ -2,8 +2,9 @@
 
 `ResultReader` is fed log lines pod by pod (rank 0's pod first) and turns the marker lines it
 finds into the outcome: rank 0's value (or every rank's, when the job was run with every_rank),
-or, for a failed job, a `RemoteError` with the earliest exception's traceback and its pod. It
-reads no log itself; `Client.result` fetches the lines.
+or, for a failed job, a `RemoteError` with the earliest exception's traceback and its pod (or
+pip's words, when the job's packages could not be installed). It reads no log itself;
+`Client.result` fetches the lines.
 """
 
 from __future__ import annotations
@@ -145,5 +146,9 @@ def _remote_error(report: dict[str, Any]) -> RemoteError:
     rank, kind = report.get("rank"), str(report.get("type") or "Exception")
     trace = str(report.get("traceback") or "")
     at = f" on rank {rank}" if rank is not None else ""
+    if report.get("stage") == "packages":
+        # The code never ran: the message is pip's, and `traceback` holds pip's last lines.
+        return RemoteError(f"{report.get('message', '')}\n\n(while preparing {what}{at} in pod {pod}; pip's whole "
+                           "output is in that pod's log)", pod=pod, traceback=trace, rank=rank, type=kind)
     return RemoteError(f"{what} raised {kind}{at} in pod {pod}: {report.get('message', '')}\n\n{trace}".rstrip(),
                        pod=pod, traceback=trace, rank=rank, type=kind)

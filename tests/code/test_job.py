@@ -150,3 +150,24 @@ def test_the_mpijob_version_is_the_one_the_backend_serves(backend: str | None, e
         {"backend": "kube-v2", "kinds": {"MPIJob": ["kubeflow.org/v2beta1"]}},
     ]
     assert served_mpi_version(described, backend) == expected
+
+
+def test_packages_travel_in_the_call_of_every_replica_that_runs_code() -> None:
+    manifest = FunctionJob(NB["fit_model"], kind="MPIJob", args={"lr": 1}, packages=["einops", "numpy >= 1.26"],
+                           name="with-packages").to_manifest()
+    launcher = containers(manifest)["Launcher"]
+    assert json.loads(launcher["args"][1])["packages"] == ["einops", "numpy>=1.26"]
+    manifest = cell_job("helper(4)\n", NB, kind="TFJob", workers=2, packages=("einops",), name="cell-p").to_manifest()
+    assert json.loads(containers(manifest)["Worker"]["args"][1])["packages"] == ["einops"]
+    # No packages: CALL says nothing about them, and the runner installs nothing.
+    assert "packages" not in json.loads(containers(FunctionJob(NB["fit_model"], args={"lr": 1}).to_manifest())
+                                        ["Master"]["args"][1])
+
+
+def test_a_bad_requirement_is_refused_when_the_job_is_built() -> None:
+    with pytest.raises(InvalidRequest) as info:
+        FunctionJob(NB["fit_model"], args={"lr": 1}, packages=["einops", "numpy>="])
+    assert info.value.fields["names"] == ["packages[1]"] and "'numpy>='" in info.value.message
+    with pytest.raises(InvalidRequest) as info:
+        cell_job("1\n", NB, packages="einops")
+    assert info.value.fields["names"] == ["packages"]

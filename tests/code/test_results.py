@@ -110,6 +110,23 @@ def test_an_mpi_rank_error_names_the_launcher_when_the_rank_did_not_know_its_pod
     assert info.value.pod == "fit-launcher"
 
 
+def test_packages_pip_could_not_install_come_back_in_pips_words() -> None:
+    reader = ResultReader(job(phase=Phase.FAILED), PT_PODS)
+    pip_says = "ERROR: No matching distribution found for einops==99"
+    reader.feed("fit-worker-0", [ERROR_MARKER + json.dumps({
+        "rank": 1, "size": 3, "where": "fit", "pod": "fit-worker-0", "time": 1.0, "stage": "packages",
+        "type": "PackageInstallError", "message": f"pip could not install 'einops==99': {pip_says}",
+        "traceback": f"Looking in indexes: https://pypi.org/simple\n{pip_says}"})])
+    with pytest.raises(RemoteError) as info:
+        reader.outcome()
+    err = info.value
+    assert (err.pod, err.fields["rank"], err.fields["type"]) == ("fit-worker-0", 1, "PackageInstallError")
+    # The code never ran, so nothing says it raised; the first line is pip's verdict (the magic shows it).
+    assert err.message.splitlines()[0] == f"pip could not install 'einops==99': {pip_says}"
+    assert "while preparing fit() on rank 1 in pod fit-worker-0" in err.message and "raised" not in err.message
+    assert err.traceback.endswith(pip_says)
+
+
 def test_a_failed_job_without_a_report_says_why_it_failed() -> None:
     reader = ResultReader(job(phase=Phase.FAILED, reason="PyTorchJobFailed", message="OOMKilled"), PT_PODS)
     reader.feed("fit-master-0", ["Killed"])

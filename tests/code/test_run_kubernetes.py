@@ -122,3 +122,17 @@ def test_a_remote_exception_comes_back_from_the_cluster(client: Client, double: 
     finally:
         client.delete(job.name, backend="kubernetes")
     assert info.value.pod == worker and info.value.traceback == trace
+
+
+def test_the_pods_carry_the_packages_their_runner_installs(client: Client, double: KubeDouble) -> None:
+    job = client.run(NB["train"], kind="TFJob", workers=2, args={"lr": 0.5}, packages=["einops>=0.7", "numpy"],
+                     env={"PIP_INDEX_URL": "https://pypi.example/simple"}, backend="kubernetes")
+    try:
+        pods = pods_of(double, job.name, 2)
+        for pod in pods:
+            container = pod["spec"]["containers"][0]
+            assert json.loads(container["args"][-1])["packages"] == ["einops>=0.7", "numpy"]
+            # pip in the pod reads its settings from the job's env.
+            assert {"name": "PIP_INDEX_URL", "value": "https://pypi.example/simple"} in container["env"]
+    finally:
+        client.delete(job.name, backend="kubernetes")

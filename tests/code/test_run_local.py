@@ -1,12 +1,15 @@
 """`Client.run` and `Client.result` against a real Jupyter server on the local backend: real
-replicas, real PyTorch DDP (gloo), real MPI (mpi4py under mpirun) and the TFJob's TF_CONFIG."""
+replicas, real PyTorch DDP (gloo), real MPI (mpi4py under mpirun), the TFJob's TF_CONFIG, and
+`packages` installed by pip from a folder of wheels the test writes (no network)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import json
 import shutil
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from dtrain_jupyter import Client, InvalidRequest, JobNotFound, RemoteError
 
 from ..server.live import LiveServer
-from .conftest import notebook
+from .conftest import notebook, offline_pip_env, write_wheel
 
 NB = notebook(
     """
@@ -43,6 +46,9 @@ NB = notebook(
         if os.environ["RANK"] == "1":
             raise KeyError("missing shard")
         time.sleep(60)  # the Master outlives the Worker, so the job fails with the Worker
+    def demo_value():
+        import dtrain_demo_pkg
+        return dtrain_demo_pkg.VALUE * int(os.environ["WORLD_SIZE"])
     """)
 
 
@@ -123,3 +129,65 @@ def test_dry_run_creates_nothing(client: Client) -> None:
     assert job.kind == "TFJob" and job.name.startswith("tf-task-")
     with pytest.raises(JobNotFound):
         client.get(job.name)
+
+
+@pytest.fixture(scope="module")
+def pip_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A job env whose pip installs from a folder holding one wheel, into a cache of this module's own."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    write_wheel(wheels, "dtrain-demo-pkg", "1.0", "VALUE = 7\n")
+    return offline_pip_env(wheels, tmp_path_factory.mktemp("package-cache"))
+
+
+def log_text(client: Client, name: str) -> str:
+    return "\n".join(f"[{line.pod}] {line.line}" for line in client.logs(name))
+
+
+def test_packages_are_installed_for_every_replica_once_and_a_rerun_installs_nothing(
+        client: Client, pip_env: dict[str, str]) -> None:
+    first = client.run(NB["demo_value"], kind="PyTorchJob", workers=2, packages=["dtrain-demo-pkg==1.0"],
+                       env=pip_env, every_rank=True)
+    try:
+        # Three replicas (WORLD_SIZE 3) imported the package pip installed for them.
+        assert client.result(first.name, timeout=240, progress=False) == [21, 21, 21]
+        log = log_text(client, first.name)
+    finally:
+        client.delete(first.name)
+    [folder] = [p for p in Path(pip_env["DTRAIN_PACKAGE_CACHE"]).iterdir() if p.is_dir()]
+    # One replica ran pip; the others waited for it or found the folder made.
+    assert log.count("Successfully installed dtrain-demo-pkg-1.0") == 1, log
+    assert log.count(f"dtrain: installing dtrain-demo-pkg==1.0 into {folder}") == 1, log
+    record = (folder / ".dtrain-packages.json").read_text()
+    assert json.loads(record)["requirements"] == ["dtrain-demo-pkg==1.0"]
+
+    again = client.run(NB["demo_value"], kind="PyTorchJob", workers=1, packages=["dtrain-demo-pkg==1.0"],
+                       env=pip_env)
+    try:
+        assert client.result(again.name, timeout=240, progress=False) == 14
+        log = log_text(client, again.name)
+    finally:
+        client.delete(again.name)
+    assert "dtrain: installing" not in log and "Successfully installed" not in log, log
+    assert log.count(f"dtrain: packages dtrain-demo-pkg==1.0 already installed in {folder}") == 2, log
+    assert (folder / ".dtrain-packages.json").read_text() == record
+
+
+def test_a_package_pip_cannot_install_comes_back_as_a_remote_error(client: Client, pip_env: dict[str, str]) -> None:
+    job = client.run(NB["demo_value"], workers=1, packages=["dtrain-absent==9"], env=pip_env)
+    try:
+        with pytest.raises(RemoteError) as info:
+            client.result(job.name, timeout=240, progress=False)
+    finally:
+        client.delete(job.name)
+    err = info.value
+    assert err.fields["type"] == "PackageInstallError" and err.pod.startswith(job.name + "-")
+    assert err.message.startswith("pip could not install 'dtrain-absent==9': ERROR: ")
+    assert "No matching distribution found for dtrain-absent==9" in err.message
+
+
+def test_a_bad_requirement_is_refused_before_anything_is_created(client: Client) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        client.run(NB["demo_value"], packages=["dtrain-demo-pkg", "numpy>=1,,2"], name="never-made-packages")
+    assert info.value.fields["names"] == ["packages[1]"] and "'numpy>=1,,2'" in info.value.message
+    with pytest.raises(JobNotFound):
+        client.get("never-made-packages")
