@@ -2,7 +2,7 @@
 # Sets up everything `make run` and `make test` need, from a brand-new Debian machine with
 # Python 3.10+ and Node.js 20: the venv at .venv, the package (editable, with its test extras)
 # whose install builds the labextension through the hatch-jupyter-builder hook, torch at its
-# pinned version, and -- with --browser -- Debian's Chromium for the browser tests.
+# pinned version, and -- with --browser -- Debian's Chromium and axe-core for the browser tests.
 #
 # Idempotent and quick when already done: a stamp in .venv records a hash of every input of
 # the install (pyproject.toml, the labextension sources and lockfile, the Jupyter config, this
@@ -129,9 +129,25 @@ ensure_browser() {
     [ -x "$CHROMIUM" ] || die "apt-get installed chromium but $CHROMIUM is still missing"
 }
 
+# axe-core, the accessibility engine the browser tests inject into the panel; pinned by its own
+# lockfile, reinstalled only when that lockfile changes.
+ensure_axe() {
+    local dir="$ROOT/tests/e2e/axe"
+    local want have=""
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$dir/node_modules/.dtrain-lock-hash" ] && have="$(cat "$dir/node_modules/.dtrain-lock-hash")"
+    if [ "$want" = "$have" ] && [ -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+        return
+    fi
+    say "npm ci (axe-core for the accessibility audit)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    printf '%s\n' "$want" > "$dir/node_modules/.dtrain-lock-hash"
+}
+
 check_toolchain
 ensure_venv
 install_package "$(inputs_hash)"
 if [ "$WANT_BROWSER" -eq 1 ]; then
     ensure_browser
+    ensure_axe
 fi

@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Float, Tuple, Unicode, observe, validate
 
 from ..model.job import Job
+from .assistive import BUSY, FOCUS_HERE
 from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
 from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
@@ -94,8 +95,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # Stable class names: what browser tests and people's custom CSS select on.
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=look.auto,
                                              style=look.button, _dom_classes=("dtrain-refresh",))
+        # Where focus goes when the Jobs page comes back (after Create, say): see assistive.py.
         self.new_button = widgets.Button(description="New", icon="plus", button_style="primary", layout=look.auto,
-                                         style=look.button, _dom_classes=("dtrain-new",))
+                                         style=look.button, _dom_classes=("dtrain-new", FOCUS_HERE))
         self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger",
                                             layout=look.auto, style=look.button, _dom_classes=("dtrain-delete",))
         self.confirm_text = widgets.HTML("", layout=look.full, style=look.html)
@@ -254,8 +256,15 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @observe("busy")
     @guarded
     def _on_busy(self, change: dict[str, Any]) -> None:
+        # BUSY goes on before the buttons are disabled and off after they are enabled again:
+        # keyboard.ts gives focus back to a button disabled under it only once the panel is
+        # no longer busy, and the button must be enabled by then.
+        if self.busy:
+            self.add_class(BUSY)
         for button in (self.delete_button, self.confirm_yes, self.refresh_button):
             button.disabled = self.busy
+        if not self.busy:
+            self.remove_class(BUSY)
 
     @guarded
     def _on_tab(self, change: dict[str, Any]) -> None:
@@ -297,10 +306,15 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.confirm_text.value = (f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
                                    f"<ul>{items}</ul>Running replicas are stopped first. This cannot be undone.")
         self.confirm_box.layout.display = ""
+        # Focus into the confirmation, so Enter confirms and Escape (keyboard.ts) cancels. The
+        # front end applies the kernel's messages in order: the box shows before the button
+        # is focused.
+        self.confirm_yes.focus()
 
     @guarded
     def _on_cancel(self, _button: widgets.Button) -> None:
         self.confirm_box.layout.display = "none"
+        self.delete_button.focus()  # back where the person left for the confirmation
 
     @guarded
     def _on_confirm(self, _button: widgets.Button) -> None:
@@ -320,6 +334,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                     self.upsert(gone)
         finally:
             self.busy = False
+        # Enabled again by now (the messages arrive in order), Delete takes the focus back.
+        self.delete_button.focus()
         self.selected = ()
         # A newer delete's line replaces the older one's, so only its jobs are waited for.
         self.deleting = tuple(deleted)

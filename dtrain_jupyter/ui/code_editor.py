@@ -18,6 +18,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Int, TraitError, Tuple, Unicode, observe, validate
 
 from .. import __version__
+from .assistive import name_only
 from .callbacks import ErrorForwarder, guarded
 
 #: The labextension's npm name, which registers the view (`_model_module`, `_view_module`).
@@ -70,6 +71,8 @@ class CodeEditor(widgets.DOMWidget):
     cursor = Tuple((1, 1), help="The cursor as a 1-based (line, column); set it to move the cursor, "
                                 "the view reports where the person put it").tag(sync=True, echo_update=False)
     rendered = Bool(False, help="True once a view of this editor rendered in a front end").tag(sync=True)
+    label = Unicode("", help="The editor's accessible name, what a screen reader calls its text box "
+                             "('Job YAML'); the view puts it in aria-label").tag(sync=True)
     # Counts changes of `value` made here. The view sends the revision each edit was made on; an
     # edit made before the view saw a newer value from here is dropped, since the view shows the
     # newer value by then and the two sides would otherwise disagree.
@@ -159,15 +162,17 @@ class CodeEditorBox(widgets.VBox, ErrorForwarder):
         language: the code editor's language name ("yaml").
         rows: the plain text box's height in lines.
         render_wait: seconds a view has to report that it rendered.
+        label: the accessible name of whichever editor shows ("Job YAML").
     """
 
     value = Unicode("", help="The text being edited, whichever editor shows it")
     plain = Bool(False, help="True while the plain text box stands in for the code editor")
 
     def __init__(self, value: str = "", language: str = "yaml", rows: int = 26,
-                 render_wait: float = RENDER_WAIT_S, **kwargs: Any) -> None:
-        self.code = CodeEditor(value=value, language=language, layout=widgets.Layout(width="100%"))
+                 render_wait: float = RENDER_WAIT_S, label: str = "", **kwargs: Any) -> None:
+        self.code = CodeEditor(value=value, language=language, label=label, layout=widgets.Layout(width="100%"))
         self._rows = rows
+        self._label = label
         # Built only on a fallback: each widget is one more model for the front end to build.
         self.textarea: widgets.Textarea | None = None
         self.note: widgets.Label | None = None
@@ -212,6 +217,8 @@ class CodeEditorBox(widgets.VBox, ErrorForwarder):
             return
         if self.textarea is None:
             self.textarea = widgets.Textarea(self.value, rows=self._rows, layout=widgets.Layout(width="100%"))
+            if self._label:
+                name_only(self.textarea, self._label)
             self.textarea.observe(self._on_editor_value, "value")
             self.note = widgets.Label(FALLBACK_NOTE, layout=widgets.Layout(width="100%"))
             self.note.add_class("dtrain-muted")

@@ -15,6 +15,7 @@ from traitlets import Int, Tuple, Unicode, observe, validate
 
 from ..model.job import Job
 from ..model.status import Phase
+from .assistive import NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
 from .job_row import JobRow, RowLook, header_grid
 from .styles import PanelLook
@@ -58,7 +59,9 @@ class JobList(widgets.VBox, ErrorForwarder):
         self.visible: tuple[str, ...] = ()
         self._look = RowLook(compact)  # built once: every row shares these models
         look = look or PanelLook()
-        self.text = widgets.Text(placeholder="Filter by text", continuous_update=True,
+        # Named for screen readers (a placeholder is gone once something is typed), not shown.
+        self.text = widgets.Text(placeholder="Filter by text", continuous_update=True, description="Filter jobs",
+                                 description_allow_html=False, _dom_classes=(NAME_ONLY,),
                                  layout=widgets.Layout(width="auto", flex="1 1 auto"))
         self.kind = widgets.Dropdown(options=KIND_OPTIONS, value=ALL, description="Kind", layout=look.auto,
                                      style={"description_width": "initial"})
@@ -68,10 +71,12 @@ class JobList(widgets.VBox, ErrorForwarder):
         # The header line is built from the rows' own shared layouts, so its columns stand exactly
         # above theirs in every width: a checkbox that ticks every shown row, "Name", the facts'
         # titles, and room for the row buttons. Unticked while only some rows are ticked (a
-        # Checkbox has no third state); an <input>, so Tab reaches it and Space toggles it.
-        self.select_all = widgets.Checkbox(False, indent=False, tooltip="Select every job shown",
+        # Checkbox has no third state); an <input>, so Tab reaches it and Space toggles it. Its
+        # description is its accessible name, out of sight like the rows' (assistive.NAME_ONLY).
+        self.select_all = widgets.Checkbox(False, indent=False, description="Select every job shown",
+                                           description_allow_html=False, tooltip="Select every job shown",
                                            layout=self._look.check, style=self._look.check_style,
-                                           _dom_classes=("dtrain-select-all",))
+                                           _dom_classes=("dtrain-select-all", NAME_ONLY))
         room = () if compact else (widgets.HTML("", layout=self._look.log, style=self._look.html_style),
                                    widgets.HTML("", layout=self._look.output, style=self._look.html_style))
         self.header = widgets.HBox(

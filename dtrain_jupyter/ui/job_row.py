@@ -2,7 +2,8 @@
 
 A row is keyed by the job's uid and lives as long as the job: a change from the feed assigns
 the row's `job` trait and only that row's labels change (inside `hold_sync`, one message),
-so the list never redraws. Clicking the name expands the row into its pods.
+so the list never redraws. Clicking the name (or Enter or Space on it) expands the row into its
+pods; the name button is the row's expander for assistive technology (see assistive.py).
 
 A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
 facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
@@ -22,6 +23,7 @@ from traitlets import Bool, Instance, observe
 
 from ..model.job import Job
 from ..model.status import Phase
+from .assistive import EXPANDED, EXPANDER, NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
 from .pods import PodsView
 from .styles import PHASE_WIDTH, phase_class
@@ -131,16 +133,23 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # Every widget is opened with its final state and classes: an add_class or a value set
         # after construction is one more message per widget, and a page of rows has hundreds.
         facts = self._facts(job)
-        # The title is the checkbox's accessible name (it has no label of its own).
-        self.check = widgets.Checkbox(False, indent=False, tooltip=f"Select {job.name}", layout=look.check,
-                                      style=look.check_style, _dom_classes=("dtrain-select",))
+        # The checkbox's name is its description, read by screen readers but not shown (the row
+        # says whose box it is); a title alone is no accessible name (axe-core's
+        # label-title-only). Set here, not through assistive.name_only: one message per widget.
+        self.check = widgets.Checkbox(False, indent=False, description=f"Select {job.name}",
+                                      description_allow_html=False, tooltip=f"Select {job.name}",
+                                      layout=look.check, style=look.check_style,
+                                      _dom_classes=("dtrain-select", NAME_ONLY))
+        # The expander: keyboard.ts gives it aria-expanded from the EXPANDED class.
         self.name_button = widgets.Button(description=facts["name"], tooltip=facts["name_tooltip"],
-                                          layout=look.name, style=look.button_style, _dom_classes=("dtrain-name",))
+                                          layout=look.name, style=look.button_style,
+                                          _dom_classes=("dtrain-name", EXPANDER))
         self.facts = widgets.HTML(facts["facts"], layout=look.facts, style=look.html_style,
                                   _dom_classes=("dtrain-facts",))
-        self.log_button = widgets.Button(description="Log", tooltip="Logs of all pods, merged",
+        # Each row has a Log and an Output button: their titles say whose.
+        self.log_button = widgets.Button(description="Log", tooltip=f"Logs of {job.name}'s pods, merged",
                                          layout=look.log, style=look.button_style, _dom_classes=("dtrain-row-log",))
-        self.output_button = widgets.Button(description="Output", tooltip="Result and output files",
+        self.output_button = widgets.Button(description="Output", tooltip=f"Result and output files of {job.name}",
                                             layout=look.output, style=look.button_style,
                                             _dom_classes=("dtrain-row-output",))
         # In the ~300 px sidebar the action buttons move under the expanded row, or the name
@@ -204,9 +213,10 @@ class JobRow(widgets.HBox, ErrorForwarder):
         titles = {"Kind": f"{kind_title(job.kind)} ({job.api_version})" if job.api_version else kind_title(job.kind),
                   "Where": where(job), "Status": status_title(job),
                   "Ready": f"{ready} of {total} replicas running or done"}
-        arrow = "▾" if getattr(self, "expanded", False) else "▸"
+        expanded = getattr(self, "expanded", False)
+        arrow = "▾" if expanded else "▸"
         return {"name": f"{arrow} {job.name}",
-                "name_tooltip": f"{job.kind}/{job.name} — click to show its pods",
+                "name_tooltip": f"{job.kind}/{job.name}: {'hide' if expanded else 'show'} its pods",
                 "facts": grid(cells, self.compact, titles)}
 
     @observe("selected")
@@ -222,6 +232,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @guarded
     def _on_expanded(self, change: dict[str, Any]) -> None:
         if self.expanded:
+            self.name_button.add_class(EXPANDED)
             if self.pods is None:
                 self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
                                      layout=self._full_width)
@@ -231,6 +242,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
             self.children = (*self.line, *((self.actions,) if self.actions else ()), self.pods)
             self.pods.refresh()
         else:
+            self.name_button.remove_class(EXPANDED)
             self.children = self.line
         self.render()
 

@@ -21,11 +21,23 @@ import ipywidgets as widgets
 from traitlets import Bool, Instance, Int, Unicode, observe, validate
 
 from ..model.job import Job, LogLine
+from .assistive import FOCUS_HERE, NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
 from .words import esc
 
 ALL_PODS = ""
 NO_JOB = "<i>Choose a job's Log button in the Jobs tab.</i>"
+
+
+def log_html(text: str, follow: bool) -> str:
+    """The log box: `text` escaped in a `<pre>` that keyboard users can reach and scroll.
+
+    The box scrolls (styles.py caps its height), so it is in the Tab order with a name
+    (axe-core's scrollable-region-focusable). A followed log is laid out bottom-up, so it opens,
+    and stays, at the newest line (styles.py).
+    """
+    css = "dtrain-log dtrain-log-follow" if follow else "dtrain-log"
+    return f'<pre class="{css}" tabindex="0" role="region" aria-label="Log lines">{esc(text)}</pre>'
 
 
 class LogView(widgets.VBox, ErrorForwarder):
@@ -58,8 +70,9 @@ class LogView(widgets.VBox, ErrorForwarder):
         auto = widgets.Layout(width="auto")
         wide_label = {"description_width": "initial"}
         self.title = widgets.HTML(NO_JOB)
+        # Where focus lands when a row's Log button brings this page up (assistive.py).
         self.pod_choice = widgets.Dropdown(options=(("All pods", ALL_PODS),), value=ALL_PODS, description="Pod",
-                                           layout=auto, style=wide_label, _dom_classes=("dtrain-log-pod",))
+                                           layout=auto, style=wide_label, _dom_classes=("dtrain-log-pod", FOCUS_HERE))
         # Separate, labelled controls: "Follow Tail 500" read as one phrase (issue 17).
         self.follow_box = widgets.Checkbox(False, description="Follow new lines", indent=False, layout=auto,
                                            tooltip="Keep adding lines as the job writes them",
@@ -71,11 +84,12 @@ class LogView(widgets.VBox, ErrorForwarder):
         tail = widgets.HBox([self.tail_box, widgets.Label("lines")], layout=auto, _dom_classes=("dtrain-tail",))
         self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False, layout=auto,
                                              tooltip="The log of a restarted pod's attempt before the last restart")
-        self.filter_box = widgets.Text(placeholder="Filter lines", layout=auto)
+        self.filter_box = widgets.Text(placeholder="Filter lines", layout=auto, description="Filter lines",
+                                       description_allow_html=False, _dom_classes=(NAME_ONLY,))
         self.refresh_button = widgets.Button(description="Reload", icon="refresh", layout=auto)
         self.download_link = widgets.HTML("", layout=auto, _dom_classes=("dtrain-log-download",))
         self.status = widgets.Label("", _dom_classes=("dtrain-muted",))
-        self.text = widgets.HTML('<pre class="dtrain-log"></pre>', layout=widgets.Layout(width="100%"))
+        self.text = widgets.HTML(log_html("", follow=False), layout=widgets.Layout(width="100%"))
         controls = widgets.HBox([self.pod_choice, self.follow_box, tail, self.previous_box, self.filter_box,
                                  self.refresh_button, self.download_link],
                                 layout=widgets.Layout(flex_flow="row wrap", width="100%", align_items="center"),
@@ -286,7 +300,7 @@ class LogView(widgets.VBox, ErrorForwarder):
         with self._lock:
             done = self._done
         with self.hold_sync():
-            self.text.value = f'<pre class="dtrain-log">{esc(chr(10).join(shown))}</pre>'
+            self.text.value = log_html("\n".join(shown), follow=self.follow and not done)
             note = f"{len(shown)} line{'' if len(shown) == 1 else 's'} shown"
             if buffered >= self.max_lines:
                 note += f" (the last {self.max_lines}; older lines dropped)"

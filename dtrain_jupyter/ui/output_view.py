@@ -23,6 +23,7 @@ from traitlets import Instance, Tuple, Unicode, observe
 from ..client import render_plural
 from ..errors import NotFound
 from ..model.job import Job
+from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, guarded
 from .styles import phase_class
 from .words import LOCAL_BACKEND, age, duration, esc, reason_words
@@ -121,7 +122,9 @@ def preview_html(path: str, data: bytes) -> str:
             if more > 0:
                 note += f"<div class='dtrain-muted'>{more} more rows not shown</div>"
             return table + note
-    return f"<pre class='dtrain-preview'>{esc(text)}</pre>{note}"
+    # The box scrolls (styles.py caps its height): in the Tab order, named, so keyboards scroll it.
+    return (f"<pre class='dtrain-preview' tabindex='0' role='region' aria-label='Preview of {esc(path)}'>"
+            f"{esc(text)}</pre>{note}")
 
 
 class OutputView(widgets.VBox, ErrorForwarder):
@@ -139,7 +142,9 @@ class OutputView(widgets.VBox, ErrorForwarder):
         self._state_dirs: dict[str, str] | None = None  # backend -> state_dir, read once
         self.summary = widgets.HTML("<i>Choose a job's Output button in the Jobs tab.</i>",
                                     _dom_classes=("dtrain-output-summary",))
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="auto"))
+        # Where focus lands when a row's Output button brings this page up (assistive.py).
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=widgets.Layout(width="auto"),
+                                             _dom_classes=(FOCUS_HERE,))
         self.location_line = widgets.HTML("", _dom_classes=("dtrain-output-location",))
         self.files_label = widgets.HTML("")
         # One HTML table for the whole list: a link is markup, and a widget per file would cost
@@ -285,9 +290,11 @@ class OutputView(widgets.VBox, ErrorForwarder):
                 f'<td class="dtrain-file-size">{esc(_size(f.size))}</td>'
                 f'<td class="dtrain-file-modified" title="{esc(f.mtime)}">{esc(written)}</td>'
                 f'<td class="dtrain-file-actions">'
+                # Every row has a Download and an Open link: their names say which file.
                 f'<a class="dtrain-link-button dtrain-download" download="{esc(name)}" href="{url}" '
-                f'title="Download {esc(f.path)}">Download</a> '
+                f'title="Download {esc(f.path)}" aria-label="Download {esc(f.path)}">Download</a> '
                 f'<a class="dtrain-open-in-lab" href="{url}" target="_blank" rel="noopener" '
+                f'aria-label="Open {esc(f.path)}" '
                 f'data-dtrain-title="{esc(job.name + "/" + f.path)}">Open</a></td></tr>')
         more = len(self.files) - FILE_ROWS
         note = f"<div class='dtrain-muted'>{more} more files not listed here</div>" if more > 0 else ""

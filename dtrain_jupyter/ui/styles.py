@@ -14,16 +14,41 @@ from ipywidgets.widgets.widget_string import HTMLStyle
 
 from ..model.status import Phase
 
-# Phase -> theme colour variable. JupyterLab defines the four "state" palettes in both themes.
+
+def _readable(colour: str, share: int) -> str:
+    """`colour` mixed with the theme's strongest text colour (`share` percent of `colour`).
+
+    --jp-ui-font-color0 is black in light themes and white in dark ones, so the mix darkens a
+    colour in one and lightens it in the other: it reads better on the panel's backgrounds in
+    both and keeps its hue.
+    """
+    return f"color-mix(in srgb, {colour} {share}%, var(--jp-ui-font-color0, #000))"
+
+
+# JupyterLab's state colours are made for fills and borders: as text, light's orange reads at
+# 2.7:1 on white and its green at 4.1:1, under WCAG's 4.5:1 (an axe-core audit found them).
+# Mixed 55:45, every phase reads at 7:1 or more on the panel's background and 4.7:1 or more on
+# a hovered or ticked row (--jp-layout-color2), in the light and the dark theme.
+STATE_SHARE = 55
+# Secondary text (--jp-ui-font-color2) reads at 4.6:1 on white but 4.46:1 on --jp-layout-color2
+# in light and 4.2:1 in dark, where the panel puts it on hovered rows, notices and the log. An
+# 80:20 mix keeps it quieter than body text and over 5:1 on both backgrounds in both themes.
+MUTED = _readable("var(--jp-ui-font-color2, #757575)", 80)
+# Error text: the dark theme's --jp-error-color1 reads at 4.4:1 on the panel; 80:20 keeps it red
+# and over 5:1 in both themes.
+ERROR_TEXT = _readable("var(--jp-error-color1, #d32f2f)", 80)
+
+
+# Phase -> theme colour. JupyterLab defines the four "state" palettes in both themes.
 PHASE_COLOURS: dict[str, str] = {
-    Phase.PENDING.value: "var(--jp-warn-color1, #f57c00)",
-    Phase.RUNNING.value: "var(--jp-brand-color1, #1976d2)",
-    Phase.RESTARTING.value: "var(--jp-warn-color0, #e65100)",
-    Phase.SUCCEEDED.value: "var(--jp-success-color1, #388e3c)",
-    Phase.FAILED.value: "var(--jp-error-color1, #d32f2f)",
-    Phase.SUSPENDED.value: "var(--jp-ui-font-color2, #757575)",
-    Phase.DELETING.value: "var(--jp-ui-font-color2, #757575)",
-    Phase.UNKNOWN.value: "var(--jp-ui-font-color2, #757575)",
+    Phase.PENDING.value: _readable("var(--jp-warn-color1, #f57c00)", STATE_SHARE),
+    Phase.RUNNING.value: _readable("var(--jp-brand-color1, #1976d2)", STATE_SHARE),
+    Phase.RESTARTING.value: _readable("var(--jp-warn-color0, #e65100)", STATE_SHARE),
+    Phase.SUCCEEDED.value: _readable("var(--jp-success-color1, #388e3c)", STATE_SHARE),
+    Phase.FAILED.value: _readable("var(--jp-error-color1, #d32f2f)", STATE_SHARE),
+    Phase.SUSPENDED.value: MUTED,
+    Phase.DELETING.value: MUTED,
+    Phase.UNKNOWN.value: MUTED,
 }
 
 # Room for the longest phase word ("Restarting", bold) where a narrow layout gives a phase a
@@ -44,7 +69,12 @@ _PHASE_RULES = "\n".join(
 # --jp-*-color3 tints stay light in the dark theme, where light text on them is unreadable.
 # List cells wrap between words rather than being cut ("Succeeded PyTorchJobSu…", issue 17), at
 # a line height of their own (the HTML widget's 28px would make a wrapped cell twice as tall).
-# A pod's name is text to select and copy (kubectl, a search): whole, wrapping at need. Links
+# A ticked row is marked by a bar at its left edge on the hover colour: the darker
+# --jp-layout-color3 it had left coloured phases at 2.2:1 (an axe-core audit). Plain buttons on
+# that grey (a hovered or ticked row, the delete confirmation) take the panel's background, or
+# they would be grey on grey and read as plain text.
+# A pod's name is text to select and copy (kubectl, a search): whole, wrapping at need. So is a
+# job's name on its expander button: the sidebar cut every generated name to "fr-mpi-c39…". Links
 # that do one thing in one click (download a file or a log) look like the panel's buttons. The
 # output file table is exactly as wide as its box (its right border was clipped); paths wrap.
 CSS = f"""
@@ -59,7 +89,7 @@ CSS = f"""
 .dtrain-panel.widget-vbox > .jupyter-widgets,
 .dtrain-panel .widget-vbox > .jupyter-widgets {{ margin-left: 0; margin-right: 0; }}
 .dtrain-panel .dtrain-title {{ font-size: var(--jp-ui-font-size2); font-weight: 600; }}
-.dtrain-panel .dtrain-muted {{ color: var(--jp-ui-font-color2); }}
+.dtrain-panel .dtrain-muted {{ color: {MUTED}; }}
 .dtrain-panel .dtrain-banner {{
   background: var(--jp-layout-color2);
   color: var(--jp-ui-font-color1);
@@ -73,16 +103,24 @@ CSS = f"""
   padding: 4px 8px;
 }}
 .dtrain-panel .dtrain-error {{
-  color: var(--jp-error-color1, #d32f2f);
+  color: {ERROR_TEXT};
   white-space: pre-wrap;
 }}
-.dtrain-panel .dtrain-field-error {{ color: var(--jp-error-color1, #d32f2f); font-size: var(--jp-ui-font-size0); }}
+.dtrain-panel .dtrain-field-error {{ color: {ERROR_TEXT}; font-size: var(--jp-ui-font-size0); }}
 .dtrain-panel .dtrain-row {{
   border-bottom: 1px solid var(--jp-border-color2);
   align-items: center;
 }}
 .dtrain-panel .dtrain-row:hover {{ background: var(--jp-layout-color2); }}
-.dtrain-panel .dtrain-row-selected {{ background: var(--jp-layout-color3); }}
+.dtrain-panel .dtrain-row-selected {{
+  background: var(--jp-layout-color2);
+  box-shadow: inset 3px 0 0 var(--jp-brand-color1);
+}}
+.dtrain-panel .dtrain-row:hover .jupyter-button:not(:active):not([class*="mod-"]),
+.dtrain-panel .dtrain-row-selected .jupyter-button:not(:active):not([class*="mod-"]),
+.dtrain-panel .dtrain-confirm .jupyter-button:not(:active):not([class*="mod-"]) {{
+  background: var(--jp-layout-color1);
+}}
 .dtrain-panel .dtrain-header {{
   font-weight: 600;
   border-bottom: 2px solid var(--jp-border-color1);
@@ -137,6 +175,15 @@ CSS = f"""
   user-select: text;
   cursor: text;
 }}
+.dtrain-panel button.dtrain-name {{
+  white-space: normal;
+  overflow-wrap: anywhere;
+  height: auto;
+  min-height: var(--jp-widgets-inline-height);
+  line-height: 1.3;
+  padding-top: 4px;
+  padding-bottom: 4px;
+}}
 .dtrain-panel.dtrain-compact .dtrain-pods {{ margin-left: 8px; }}
 .dtrain-panel .dtrain-pod-reason {{ font-size: var(--jp-ui-font-size1); }}
 .dtrain-panel .dtrain-pods-notice {{ font-style: italic; }}
@@ -152,10 +199,6 @@ CSS = f"""
   white-space: nowrap;
 }}
 .dtrain-panel a.dtrain-link-button:hover {{ background: var(--jp-layout-color3); }}
-.dtrain-panel a.dtrain-link-button:focus-visible, .dtrain-panel a.dtrain-open-in-lab:focus-visible {{
-  outline: 2px solid var(--jp-brand-color1);
-  outline-offset: 1px;
-}}
 .dtrain-panel a.dtrain-open-in-lab {{ color: var(--jp-content-link-color); text-decoration: underline; }}
 .dtrain-panel .dtrain-log-controls {{ column-gap: 14px; row-gap: 4px; }}
 .dtrain-panel .dtrain-log-download .widget-html-content {{
@@ -218,6 +261,58 @@ CSS += """
   color: var(--jp-content-font-color1);
   white-space: pre-wrap;
   overflow-wrap: anywhere;
+}
+"""
+
+# Keyboard and screen-reader help (issue 17, item 4; see also assistive.py):
+# - Focus shows as a 2px ring in the theme's brand colour on everything the panel lets a person
+#   focus. ipywidgets' own is a 1px light-blue outline on buttons (2.2:1 on white), only a border
+#   tint on inputs and selects, and Chromium's ring on a checkbox is near-black, lost in the dark
+#   theme. :focus-visible, so a mouse click on a button draws no ring; !important, because
+#   ipywidgets sets `outline: none !important` on its text inputs and selects.
+# - A control named for screen readers only (`assistive.NAME_ONLY`) keeps ipywidgets' <label>,
+#   its accessible name, but out of sight: clipped to nothing, not display:none, which would
+#   hide it from screen readers too.
+# - The tab titles not chosen read in the main text colour: ipywidgets draws them in
+#   --jp-ui-font-color2 on --jp-layout-color2, 4.45:1 in light and 4.2:1 in dark (under 4.5:1).
+# - A followed log is laid out bottom-up (column-reverse): its box opens at the newest line and
+#   stays there each time the view re-renders, where it jumped back to the first line.
+# - A success button (Create) has its fill darkened in light themes and lightened in dark ones:
+#   white on light's --jp-success-color1 reads at 4.1:1. Its text is the inverse colour, so
+#   the mix toward --jp-ui-font-color0 helps in both (5.4:1 in light).
+# - Radio buttons stand 28px apart, the inline height of every other control: at ipywidgets'
+#   20px a person's finger or an unsteady pointer could hit the neighbour (WCAG 2.2's 24px).
+CSS += """
+.dtrain-panel button:focus-visible,
+.dtrain-panel input:focus-visible,
+.dtrain-panel select:focus-visible,
+.dtrain-panel textarea:focus-visible,
+.dtrain-panel a[href]:focus-visible,
+.dtrain-panel [tabindex]:focus-visible,
+.dtrain-panel .lm-TabBar-tab:focus-visible {
+  outline: 2px solid var(--jp-brand-color1) !important;
+  outline-offset: 1px;
+}
+.dtrain-panel .dtrain-name-only > .widget-label,
+.dtrain-panel .dtrain-name-only .widget-label-basic > span {
+  position: absolute !important;
+  width: 1px !important;
+  min-width: 0 !important;
+  height: 1px !important;
+  margin: -1px !important;
+  padding: 0 !important;
+  overflow: hidden !important;
+  clip-path: inset(50%);
+  white-space: nowrap;
+}
+.dtrain-panel .jupyter-widget-TabPanel .lm-TabBar-tab:not(.lm-mod-current) { color: var(--jp-ui-font-color1); }
+.dtrain-panel pre.dtrain-log.dtrain-log-follow { display: flex; flex-direction: column-reverse; }
+.dtrain-panel .jupyter-button.mod-success {
+  background-color: color-mix(in srgb, var(--jp-success-color1) 85%, var(--jp-ui-font-color0));
+}
+.dtrain-panel .widget-radio-box label {
+  height: var(--jp-widgets-inline-height);
+  line-height: var(--jp-widgets-inline-height);
 }
 """
 

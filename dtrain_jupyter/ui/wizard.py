@@ -28,6 +28,7 @@ from ..model.kinds import lookup
 from ..model.spec import JobSpec, OutputVolume, RoleSpec
 from ..model.templates import starter_yaml
 from ..model.validation import validate_manifest
+from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, describe_error, guarded, name_taken
 from .wizard_fields import Field, RoleEditor, optional_int
 from .wizard_mpi import ProcessCount
@@ -159,6 +160,10 @@ class Wizard(widgets.VBox, ErrorForwarder):
         for note in (self.image_note, self.local_note, self.local_resources_note):
             note.add_class("dtrain-wizard-note")
         self.platform.add_class("dtrain-platform")
+        # One place per step for focus to land when a step is drawn under it (assistive.py):
+        # Back disabled on step 1, Next on the review, the New page opened from the list.
+        for first in (self.platform, self.name.control, self.roles_box, self.create_button):
+            first.add_class(FOCUS_HERE)
         self.create_button.add_class("dtrain-create")
         self.yaml_button.add_class("dtrain-to-yaml")
         self.next_button.add_class("dtrain-next")
@@ -466,7 +471,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         launch = self.processes.launch() if spec.kind == "MPIJob" else None
         self.summary.value = summary_html(spec, where, launch)
         self.review.value = ("<b>The YAML that will be sent</b> <span class='dtrain-muted'>(Edit as YAML to "
-                             f"change it)</span><pre class='dtrain-preview'>{esc(spec.to_yaml())}</pre>")
+                             "change it)</span><pre class='dtrain-preview' tabindex='0' role='region' "
+                             f"aria-label='The YAML that will be sent'>{esc(spec.to_yaml())}</pre>")
 
     def _route(self, path: str) -> Field | RoleEditor | None:
         if path.startswith("metadata.name"):

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_description import DescriptionWidget
 
+from .assistive import name_only
 from .callbacks import ErrorForwarder, guarded
 from .words import esc
 
@@ -58,6 +60,10 @@ class Field(_WithErrorLine, widgets.VBox):
         self.hint.add_class("dtrain-field-hint")
         self._render_hint()
         self._make_error_line()
+        if isinstance(control, DescriptionWidget) and not control.description:
+            # The label above is an HTML widget, which no input can point at: the control's own
+            # description, out of sight, carries the same words to screen readers.
+            name_only(control, label)
         control.layout.flex = "1 1 auto"
         control.layout.width = "auto"
         # A dropdown is as wide as its longest option unless allowed to shrink; in the ~300 px

@@ -21,6 +21,7 @@ from traitlets import Tuple, Unicode, observe
 from ..errors import InvalidJob, ValidationIssue
 from ..model.templates import available, starter_yaml
 from ..model.validation import validate_text
+from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, guarded
 from .code_editor import CodeEditorBox, Marker
 from .words import esc
@@ -61,8 +62,10 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self.backend = widgets.Dropdown(options=(("default backend", ""),), value="", description="Backend",
                                         layout=widgets.Layout(width="auto"))
         self.backend.style.description_width = "initial"
-        self.editor_box = CodeEditorBox(self._starter(), language="yaml", rows=26)
+        self.editor_box = CodeEditorBox(self._starter(), language="yaml", rows=26, label="Job YAML")
         self.editor_box.add_class("dtrain-yaml")
+        # Where focus lands when the YAML mode is shown under it (assistive.py).
+        self.editor_box.add_class(FOCUS_HERE)
         self.editor_box.on_error = self.report_error
         self.validate_button = widgets.Button(description="Validate", icon="check-circle",
                                               tooltip="Validate (Ctrl+Enter or Cmd+Enter in the editor)",
@@ -115,7 +118,7 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
                 issues = list(self.client.validate(self.text))
             except InvalidJob as e:
                 issues = list(e.issues) or [ValidationIssue("", e.message)]
-        self.issues = tuple(issues)
+        self._report(issues)
         self.verdict = f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found {where}" if issues \
             else "Valid: the text parses, passes the schema rules and the server's dry run."
         return issues
@@ -124,19 +127,38 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         """Create the job(s) in the text; raises InvalidJob with every issue when it is not valid."""
         _docs, issues = validate_text(self.text)
         if issues:
-            self.issues = tuple(issues)
+            self._report(issues)
             self.verdict = f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found in the text"
             raise InvalidJob(issues)
         try:
             job = self.client.create(self.text, backend=self.backend.value or None)
         except InvalidJob as e:
-            self.issues = tuple(e.issues)
+            self._report(e.issues)
             self.verdict = "The server refused the job"
             raise
         self.issues = ()
         self.verdict = ""
         self._on_created(job)
         return job
+
+    def _report(self, issues: list[ValidationIssue] | tuple[ValidationIssue, ...]) -> None:
+        """Show `issues`; when they are the ones already shown, their markers are drawn again.
+
+        An edit in the browser can take the markers away while the issues stay the same: text
+        pasted over the whole text, even the same text, maps them out of the editor, and the
+        kernel sees no change. A Validate that finds the same problems must still mark them.
+        """
+        issues = tuple(issues)
+        if issues == self.issues:
+            # Two messages: the view sees the list change, so it draws the markers anew.
+            self.editor_box.markers = ()
+            self.editor_box.markers = self._markers()
+        self.issues = issues
+
+    def _markers(self) -> tuple[Marker, ...]:
+        """A marker for each issue with a position."""
+        return tuple(Marker(i.line, i.column or 1, f"{i.path}: {i.message}" if i.path else i.message)
+                     for i in self.issues if i.line is not None)
 
     def go_to(self, issue: ValidationIssue) -> None:
         """Put the editor's cursor at the issue's line and column, and focus the editor."""
@@ -164,9 +186,7 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         old_rows = self.result.children[1:]
         with self.hold_sync():
             self.result.children = (self.verdict_line, *(self._issue_row(issue) for issue in self.issues))
-            self.editor_box.markers = tuple(
-                Marker(i.line, i.column or 1, f"{i.path}: {i.message}" if i.path else i.message)
-                for i in self.issues if i.line is not None)
+            self.editor_box.markers = self._markers()
         # Each row is three widget models; the replaced ones are closed, not left behind.
         for row in old_rows:
             for part in row.children:

@@ -16,9 +16,18 @@
  * - `{event: 'reveal', line, column}` from the kernel puts the cursor there, scrolls to it and
  *   focuses the editor;
  * - once the editor is built, the view sets `rendered`, which tells the kernel this front end can
- *   draw the editor (where nothing ever sets it, Python falls back to a plain text box).
+ *   draw the editor (where nothing ever sets it, Python falls back to a plain text box);
+ * - `label` is the text box's accessible name (aria-label), what a screen reader calls it.
  */
-import { EditorState, Extension, Prec, RangeSet, StateEffect, StateField } from '@codemirror/state';
+import {
+  Compartment,
+  EditorState,
+  Extension,
+  Prec,
+  RangeSet,
+  StateEffect,
+  StateField
+} from '@codemirror/state';
 import { Decoration, DecorationSet, EditorView, GutterMarker, gutter } from '@codemirror/view';
 import {
   DOMWidgetModel,
@@ -174,6 +183,7 @@ export class CodeEditorModel extends DOMWidgetModel {
       markers: [],
       cursor: [1, 1],
       rendered: false,
+      label: '',
       _revision: 0
     };
   }
@@ -202,6 +212,7 @@ export class CodeEditorView extends DOMWidgetView {
       config: { lineNumbers: true, scrollPastEnd: false },
       extensions: [
         markerExtension,
+        this._labelled.of(labelAttributes(this.model.get('label') as string)),
         Prec.highest(EditorView.domEventHandlers({ keydown: event => this._onKeydown(event) })),
         EditorView.updateListener.of(update => {
           if (update.docChanged || update.selectionSet) {
@@ -225,6 +236,11 @@ export class CodeEditorView extends DOMWidgetView {
     this.listenTo(this.model, 'change:cursor', this._onCursor);
     this.listenTo(this.model, 'change:language', () => {
       this._editorModel!.mimeType = mimeOf(this.model.get('language') as string);
+    });
+    this.listenTo(this.model, 'change:label', () => {
+      this._editor?.editor.dispatch({
+        effects: this._labelled.reconfigure(labelAttributes(this.model.get('label') as string))
+      });
     });
 
     if (!this.model.get('rendered')) {
@@ -361,10 +377,17 @@ export class CodeEditorView extends DOMWidgetView {
 
   private _editor: CodeMirrorEditor | null = null;
   private _editorModel: CodeEditor.Model | null = null;
+  /** Holds the aria-label, so a new `label` replaces it. */
+  private _labelled = new Compartment();
   private _timer: number | null = null;
   /** The text and cursor the kernel was last told (or told us). */
   private _sent = '';
   private _sentCursor: Cursor = [1, 1];
+}
+
+/** The text box's accessible name as CodeMirror content attributes; none for an empty label. */
+function labelAttributes(label: string): Extension {
+  return label ? EditorView.contentAttributes.of({ 'aria-label': label }) : [];
 }
 
 /** The MIME type JupyterLab's language registry gives a language name such as "yaml". */

@@ -3,7 +3,8 @@
  *
  * - a launcher card "Distributed Training" and a palette command "Distributed Training: Open",
  *   both running `dtrain:open`, which opens (or focuses) the panel in a main-area tab;
- * - a left-sidebar icon holding the same panel in its compact layout.
+ * - a left-sidebar icon holding the same panel in its compact layout;
+ * - Escape, focus and ARIA for every panel, which ipywidgets cannot give (keyboard.ts).
  * Each place runs its own kernel (see shell.ts). Tabs are tracked and restored on reload.
  * No job logic lives here: the panel is Python, talking to the server through its client.
  *
@@ -27,6 +28,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { codeEditorPlugin } from './code_editor';
 import { dtrainIcon } from './icons';
+import { keyboardPlugin } from './keyboard';
 import { openInLabPlugin } from './open_in_lab';
 import { DTrainShell } from './shell';
 
@@ -187,4 +189,4 @@ function createMainWidget(
   return widget;
 }
 
-export default [plugin, codeEditorPlugin, openInLabPlugin];
+export default [plugin, codeEditorPlugin, openInLabPlugin, keyboardPlugin];

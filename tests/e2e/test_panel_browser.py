@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.browser_fixtures import LabServer, screenshot
+from tests.e2e.panel_helpers import set_theme
 
 pytestmark = pytest.mark.browser
 
@@ -90,14 +91,6 @@ def _delete(page: Any, panel: Any, name: str, shot: str) -> None:
     screenshot(page, shot)
     panel.locator("button.dtrain-confirm-yes").click()
     row.wait_for(state="detached", timeout=60_000)
-
-
-def _set_theme(page: Any, theme: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
-    dark = "Dark" in theme
-    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(not dark).lower()}'")
 
 
 def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: LabServer) -> None:
@@ -190,13 +183,13 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     assert page.locator("img[src='x']").count() == 0
     assert dialogs == []
 
-    _set_theme(page, "JupyterLab Dark")
+    set_theme(page, "JupyterLab Dark")
     _tab(panel, "Jobs")
     screenshot(page, "e2e-13-jobs-dark")
     _row(panel, tf).locator("button.dtrain-row-output").click()
     panel.locator(".dtrain-output-view :text('Exit code')").wait_for()
     screenshot(page, "e2e-14-output-dark")
-    _set_theme(page, "JupyterLab Light")
+    set_theme(page, "JupyterLab Light")
 
     _delete(page, panel, tf, "e2e-15-tfjob-delete-confirm")
     # Nothing the person did went wrong, so the panel's error line never showed.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser_fixtures import LabServer, screenshot
-from tests.e2e.test_no_overflow import assert_no_horizontal_overflow, set_theme
+from tests.e2e.panel_helpers import assert_no_horizontal_overflow, set_theme
 
 pytestmark = pytest.mark.browser
 

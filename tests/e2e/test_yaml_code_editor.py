@@ -21,6 +21,7 @@ import pytest
 
 from dtrain_jupyter.ui.code_editor import RENDER_WAIT_S
 from tests.browser_fixtures import LabServer, screenshot
+from tests.e2e.panel_helpers import replace_editor_text, set_theme
 
 pytestmark = pytest.mark.browser
 
@@ -92,23 +93,6 @@ def _open_yaml_mode(page: Any) -> Any:
     return panel
 
 
-def _replace_text(page: Any, text: str) -> None:
-    """Select everything in the editor and put `text` in its place, as a paste would."""
-    page.locator(f"{EDITOR} .cm-content").click()
-    page.keyboard.press("ControlOrMeta+A")
-    page.keyboard.insert_text(text)
-
-
-def _set_theme(page: Any, theme: str) -> None:
-    dark = "Dark" in theme
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{theme}$")).click()
-    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{str(not dark).lower()}'")
-    # JupyterLab covers the page with its splash while the theme's CSS loads.
-    page.locator("#jupyterlab-splash").wait_for(state="detached")
-
-
 def _luminance(css_colour: str) -> float:
     red, green, blue = (int(v) for v in re.findall(r"\d+", css_colour)[:3])
     return 0.2126 * red + 0.7152 * green + 0.0722 * blue
@@ -139,7 +123,7 @@ def test_yaml_mode_is_a_codemirror_editor_with_markers_and_keys(lab_page: Any) -
     assert any(colour != colours["plain"] for colour in token_colours), colours
 
     # What is typed reaches the kernel: Validate reports on the new text.
-    _replace_text(page, BAD_NAME_YAML)
+    replace_editor_text(page, EDITOR, BAD_NAME_YAML)
     panel.locator("button.dtrain-validate").click()
     panel.locator(".dtrain-verdict", has_text="1 problem found in the text").wait_for(timeout=30_000)
     issue = panel.locator(".dtrain-verdict .dtrain-issue")
@@ -170,7 +154,7 @@ def test_yaml_mode_is_a_codemirror_editor_with_markers_and_keys(lab_page: Any) -
     screenshot(page, "yaml-editor-light")
 
     light_background = editor.locator(".cm-editor").evaluate("el => getComputedStyle(el).backgroundColor")
-    _set_theme(page, "JupyterLab Dark")
+    set_theme(page, "JupyterLab Dark")
     try:
         page.wait_for_function(
             "([sel, before]) => getComputedStyle(document.querySelector(sel + ' .cm-editor')).backgroundColor"
@@ -180,11 +164,11 @@ def test_yaml_mode_is_a_codemirror_editor_with_markers_and_keys(lab_page: Any) -
         assert dot.is_visible()
         screenshot(page, "yaml-editor-dark")
     finally:
-        _set_theme(page, "JupyterLab Light")
+        set_theme(page, "JupyterLab Light")
 
     # Ctrl-Enter validates the latest text, typed a moment before.
     name = _name("keys")
-    _replace_text(page, BAD_NAME_YAML.replace("Bad_Name", name))
+    replace_editor_text(page, EDITOR, BAD_NAME_YAML.replace("Bad_Name", name))
     page.keyboard.press("Control+Enter")
     panel.locator(".dtrain-verdict", has_text="Valid: the text parses").wait_for(timeout=30_000)
     assert dot.count() == 0

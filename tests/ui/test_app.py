@@ -7,6 +7,7 @@ import yaml
 from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.ui import app as app_module
 from dtrain_jupyter.ui.app import FLOW_CREATE, FLOW_DELETE, TABS, DTrainApp
+from dtrain_jupyter.ui.assistive import BUSY
 from dtrain_jupyter.ui.words import age, job_ref
 
 from .conftest import finished, job_named, python_job, unique, until
@@ -53,6 +54,39 @@ def test_delete_names_the_jobs_and_waits_for_confirmation(app: DTrainApp, client
     assert app.error == ""
     assert app.selected == ()
     until(app, lambda: job_named(app, name) is None, what=f"{name} to disappear")
+
+
+def test_the_confirmation_takes_the_focus_and_gives_it_back_to_delete(app: DTrainApp, client, monkeypatch) -> None:
+    # ipywidgets' focus() is a {"do": "focus"} message to the button's view, sent after the box
+    # was shown or hidden (the front end applies the kernel's messages in order).
+    sent: list[tuple[str, dict]] = []
+    for part, button in (("yes", app.confirm_yes), ("delete", app.delete_button)):
+        monkeypatch.setattr(button, "send", lambda content, buffers=None, part=part: sent.append((part, content)))
+    name = unique("focus")
+    client.create(python_job(name, "import time; time.sleep(30)"))
+    job = until(app, lambda: job_named(app, name), what=name)
+    app.selected = (job.uid,)
+    app.delete_button.click()
+    assert sent == [("yes", {"do": "focus"})] and app.confirm_box.layout.display == ""
+    app.confirm_no.click()
+    assert sent[1:] == [("delete", {"do": "focus"})] and app.confirm_box.layout.display == "none"
+    app.delete_button.click()
+    app.confirm_yes.click()
+    # Back on Delete once it is enabled again: a disabled button cannot take the focus.
+    assert sent[2:] == [("yes", {"do": "focus"}), ("delete", {"do": "focus"})]
+    assert not app.delete_button.disabled
+    until(app, lambda: job_named(app, name) is None, what=f"{name} to disappear")
+
+
+def test_busy_marks_the_panel_around_the_disabled_buttons(app: DTrainApp) -> None:
+    # keyboard.ts gives focus back to a button disabled under it once the panel is not busy:
+    # the mark comes before the buttons are disabled and goes after they are enabled again.
+    seen: list[tuple[str, object]] = []
+    app.observe(lambda change: seen.append(("busy", BUSY in change["new"])), "_dom_classes")
+    app.delete_button.observe(lambda change: seen.append(("disabled", change["new"])), "disabled")
+    app.busy = True
+    app.busy = False
+    assert seen == [("busy", True), ("disabled", True), ("disabled", False), ("busy", False)]
 
 
 def test_delete_with_nothing_ticked_says_so(app: DTrainApp) -> None:

@@ -19,6 +19,7 @@ import pytest
 from comm.base_comm import BaseComm
 from traitlets import TraitError
 
+from dtrain_jupyter.ui.assistive import NAME_ONLY
 from dtrain_jupyter.ui.code_editor import (FALLBACK_NOTE, MODULE_NAME, MODULE_VERSION, CodeEditor, CodeEditorBox,
                                            Marker)
 
@@ -181,6 +182,13 @@ def test_with_no_view_rendering_the_box_falls_back_to_a_plain_text_box() -> None
     assert box.value == box.code.value == "kind: MPIJob\n"
     box.value = "kind: PyTorchJob\n"  # a template loaded
     assert box.textarea.value == "kind: PyTorchJob\n"
+    box.close()
+
+
+def test_both_editors_carry_the_accessible_name() -> None:
+    box = run_on_a_loop(lambda: CodeEditorBox("a: 1\n", render_wait=WAIT_S, label="Job YAML"))
+    assert box.code.label == "Job YAML"  # the view's aria-label
+    assert box.plain and box.textarea.description == "Job YAML" and NAME_ONLY in box.textarea._dom_classes
     box.close()
 
 

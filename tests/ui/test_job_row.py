@@ -9,6 +9,7 @@ import pytest
 
 from dtrain_jupyter.model.job import Job, JobStatus
 from dtrain_jupyter.model.status import Phase
+from dtrain_jupyter.ui.assistive import EXPANDED, EXPANDER, NAME_ONLY
 from dtrain_jupyter.ui.job_row import JobRow
 from dtrain_jupyter.ui.styles import PHASE_WIDTH
 
@@ -126,3 +127,16 @@ def test_a_compact_row_keeps_the_phase_whole_and_drops_the_other_facts() -> None
 def test_the_checkbox_is_named_for_its_job() -> None:
     row = JobRow(_job(), client=None, on_action=lambda *a: None)
     assert row.check.tooltip == "Select j"
+    # Its accessible name is its description (a <label>), out of sight: a title alone is not one.
+    assert row.check.description == "Select j" and not row.check.description_allow_html
+    assert NAME_ONLY in row.check._dom_classes
+
+
+def test_the_name_is_an_expander_whose_state_keyboard_ts_can_read(client, done_job) -> None:
+    row = JobRow(done_job, client, lambda *a: None)
+    assert EXPANDER in row.name_button._dom_classes and EXPANDED not in row.name_button._dom_classes
+    assert row.name_button.tooltip.endswith("show its pods")
+    row.name_button.click()
+    assert EXPANDED in row.name_button._dom_classes and row.name_button.tooltip.endswith("hide its pods")
+    row.name_button.click()
+    assert EXPANDED not in row.name_button._dom_classes

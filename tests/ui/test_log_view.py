@@ -11,7 +11,7 @@ import pytest
 
 from dtrain_jupyter.errors import JobNotFound
 from dtrain_jupyter.model.status import Phase
-from dtrain_jupyter.ui.log_view import LogView
+from dtrain_jupyter.ui.log_view import LogView, log_html
 
 from .conftest import python_job, unique, until
 
@@ -164,6 +164,13 @@ def test_the_controls_read_as_separate_labelled_things(client) -> None:
     tail = next(box for box in view.children[1].children if "dtrain-tail" in box._dom_classes)
     assert tail.children[0] is view.tail_box and view.tail_box.description == "Last"
     assert tail.children[1].value == "lines"
+
+
+def test_the_log_box_is_reachable_by_keyboard_and_a_followed_one_opens_at_its_end() -> None:
+    # The box scrolls: in the Tab order, with a name. Following, it is laid out bottom-up.
+    still = log_html("a <b>\nb", follow=False)
+    assert still == '<pre class="dtrain-log" tabindex="0" role="region" aria-label="Log lines">a &lt;b&gt;\nb</pre>'
+    assert 'class="dtrain-log dtrain-log-follow"' in log_html("", follow=True)
 
 
 def test_a_missing_pod_fails_visibly(client, logged_job) -> None:

@@ -110,6 +110,9 @@ def test_every_file_has_a_download_link_that_serves_it(client, dtrain_server, ou
     view.show(output_job)
     downloads = [a for a in _anchors(view.file_table.value) if "dtrain-download" in a.get("class", "")]
     assert [a["download"] for a in downloads] == ["dot.png", "metrics.json", "notes.txt", "pic.svg", ODD, "table.csv"]
+    # Every row's link reads "Download": its accessible name says which file.
+    assert [a["aria-label"] for a in downloads][:3] == ["Download dot.png", "Download metrics.json",
+                                                      "Download notes.txt"]
     odd = downloads[4]
     assert odd["href"] == client.job_link(output_job, "outputs", f"sub dir/{ODD}")
     assert "%20" in odd["href"] and "%23" in odd["href"] and "%3F" in odd["href"]  # quoted, not cut at # or ?
@@ -127,7 +130,7 @@ def test_every_file_has_an_open_in_jupyterlab_anchor(client, output_job) -> None
     notes = next(a for a in opens if a["href"].endswith("/outputs/notes.txt"))
     assert notes == {"class": "dtrain-open-in-lab", "href": client.job_link(output_job, "outputs", "notes.txt"),
                      "target": "_blank", "rel": "noopener", "data-dtrain-title": f"{output_job.name}/notes.txt",
-                     "text": "Open"}
+                     "aria-label": "Open notes.txt", "text": "Open"}
 
 
 def test_the_output_folder_is_named_above_the_files(client, output_job) -> None:

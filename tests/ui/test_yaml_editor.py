@@ -188,3 +188,19 @@ def test_without_the_code_editor_the_plain_text_box_does_the_same_work(app: DTra
     assert app.error == ""
     assert any(j.name == name for j in client.list(all_namespaces=True))
     client.delete(name, kind="TFJob")
+
+
+def test_validating_the_same_problems_again_sends_their_markers_again(app: DTrainApp, monkeypatch) -> None:
+    # Text pasted over the whole text takes the markers out of the browser's editor while the
+    # kernel's issues stay the same: a second Validate must send them again.
+    editor = app.pages.yaml_editor
+    type_text(editor, TF_JOB.format(name="Bad_Name"))
+    editor.validate_button.click()
+    marked = editor.editor_box.markers
+    assert marked
+    sent: list[tuple] = []
+    monkeypatch.setattr(editor.editor_box.code, "_send",
+                        lambda msg, buffers=None: sent.append(msg["state"].get("markers")))
+    editor.validate_button.click()
+    assert [tuple(m) if m is not None else None for m in sent] == [(), marked]
+    assert editor.editor_box.markers == marked
