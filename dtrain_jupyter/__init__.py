@@ -54,9 +54,9 @@ def __dir__() -> list[str]:
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     """Tell jupyter_server where the extension app lives (enabled by jupyter-config/)."""
-    from .server.app import DTrainApp
+    from .server.app import DTrainExtension
 
-    return [{"module": "dtrain_jupyter.server.app", "app": DTrainApp}]
+    return [{"module": "dtrain_jupyter.server.app", "app": DTrainExtension}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -24,6 +24,7 @@ import httpx
 from . import render
 from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, ValidationIssue
 from .model.job import Event, Job, JobChange, LogLine, OutputFile, Pod
+from .model.kinds import plural_of
 
 DEFAULT_TIMEOUT = 30.0
 # How often `wait` re-reads the job when the change feed is quiet (the feed wakes it earlier).
@@ -236,7 +237,7 @@ class Client:
 
     @staticmethod
     def _path(job: Job, *rest: str) -> str:
-        parts = [job.backend, "namespaces", job.namespace, render_plural(job.kind), job.name, *rest]
+        parts = [job.backend, "namespaces", job.namespace, plural_of(job.kind), job.name, *rest]
         return "/".join(quote(p, safe="") for p in parts)
 
     def job_link(self, job: Job, resource: str = "", file: str = "", **params: Any) -> str:
@@ -321,9 +322,19 @@ class Client:
         return render.events(Event.from_dict(x) for x in data["items"])
 
     def outputs(self, name: str, kind: str | None = None, namespace: str | None = None,
-                backend: str | None = None) -> render.OutputList:
+                backend: str | None = None) -> Outputs:
+        """The files in the job's output location, and where that location is.
+
+        Returns:
+            `Outputs`: the OutputFile entries, sorted by path (a list, as before), with `location`:
+            `{"folder": path}` for a local job, `{"claim": name, "path": path in the claim}` on Kubernetes.
+        Raises:
+            JobNotFound; NotFound when the files cannot be listed here (the claim is not mounted in
+            the server, nothing was written yet, no output location): its `fields["location"]` says
+            where they are when the job has a location.
+        """
         data = self._json("GET", self._locate(name, kind, namespace, backend) + "/outputs")
-        return render.outputs(OutputFile.from_dict(f) for f in data["items"])
+        return Outputs((OutputFile.from_dict(f) for f in data["items"]), location=data.get("location"))
 
     def read_output(self, name: str, path: str, limit: int | None = None, kind: str | None = None,
                     namespace: str | None = None, backend: str | None = None) -> bytes:
@@ -524,12 +535,37 @@ class Client:
             time.sleep(0.2)
 
 
-def render_plural(kind: str) -> str:
-    """`PyTorchJob` -> `pytorchjobs` (the URL's resource name)."""
-    from .model.kinds import versions_of
+class Outputs(render.OutputList):
+    """What `Client.outputs` returns: the files (a list of OutputFile) and `location`, where they are.
 
-    found = versions_of(kind)
-    return found[0].plural if found else kind.lower() + "s"
+    `location` is `{"folder": path}` for a local job (the folder on the Jupyter server's machine)
+    or `{"claim": name, "path": path inside the claim}` for a Kubernetes job; `{}` from a server
+    that does not say.
+    """
+
+    def __init__(self, files: Iterable[OutputFile] = (), location: Mapping[str, str] | None = None) -> None:
+        super().__init__(files)
+        self.location: dict[str, str] = dict(location or {})
+
+    @property
+    def where(self) -> str:
+        """The location in words: "folder /x", "volume claim c, path /p", or "" when unknown."""
+        if self.location.get("folder"):
+            return f"folder {self.location['folder']}"
+        if self.location.get("claim"):
+            return f"volume claim {self.location['claim']}, path {self.location.get('path') or '/'}"
+        return ""
+
+    def text(self) -> str:
+        return f"Output location: {self.where}\n{super().text()}" if self.where else super().text()
+
+    def _repr_html_(self) -> str:
+        head = f"<div>Output location: <code>{render.e(self.where)}</code></div>" if self.where else ""
+        return head + super()._repr_html_()
+
+
+# The panel's output view still imports the old name; it goes once that view reads `Outputs.location`.
+render_plural = plural_of
 
 
 class _Progress:

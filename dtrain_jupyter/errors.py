@@ -137,14 +137,15 @@ class NotFound(DTrainError):
 
 
 class JobExists(DTrainError):
-    """Raised when creating a job whose name is already taken in that namespace."""
+    """Raised when creating a job whose name is already taken in that namespace (of that backend)."""
 
     status_code = 409
 
-    def __init__(self, kind: str, name: str, namespace: str) -> None:
+    def __init__(self, kind: str, name: str, namespace: str, backend: str = "") -> None:
+        where = f" on the {backend} backend" if backend else ""
         super().__init__(
-            f"{kind} {name!r} already exists in namespace {namespace!r}; pick another name or delete it first",
-            kind=kind, name=name, namespace=namespace,
+            f"{kind} {name!r} already exists in namespace {namespace!r}{where}; pick another name or delete it first",
+            kind=kind, name=name, namespace=namespace, backend=backend,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
 from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
@@ -29,6 +30,17 @@ BackendFactory = Callable[[], Backend]
 # One of them left out of c.DTrain.backend is a server that could serve it but does not (503);
 # any other name is a mistake in the request (404).
 SHIPPED_BACKENDS = ("local", "kubernetes")
+
+
+@dataclass(frozen=True)
+class OutputListing:
+    """The answer of `JobService.outputs`: the files, and where they are (`Backend.output_location`)."""
+
+    files: list[OutputFile]
+    location: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [f.to_dict() for f in self.files], "location": dict(self.location)}
 
 
 def canonical_kind(kind: str) -> str:
@@ -325,9 +337,17 @@ class JobService:
             return []
         return await target.events(canonical_kind(kind), name, ns)
 
-    async def outputs(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[OutputFile]:
+    async def outputs(self, backend: str | None, namespace: str | None, kind: str, name: str) -> OutputListing:
+        """The files in the job's output location, and that location.
+
+        Raises:
+            JobNotFound; NotFound when the files cannot be listed (its `location` field says where
+            they are when the job has a location).
+        """
         target, ns = await self._target(backend, namespace)
-        return await target.outputs(canonical_kind(kind), name, ns)
+        kind = canonical_kind(kind)
+        location = await target.output_location(kind, name, ns)
+        return OutputListing(await target.outputs(kind, name, ns), location)
 
     async def read_output(
         self, backend: str | None, namespace: str | None, kind: str, name: str, path: str, *, limit: int,
@@ -339,6 +359,21 @@ class JobService:
             raise InvalidRequest(f"limit must be a positive number of bytes, not {limit}")
         target, ns = await self._target(backend, namespace)
         return await target.read_output(canonical_kind(kind), name, ns, path, limit=limit)
+
+    async def output_bytes(
+        self, backend: str | None, namespace: str | None, kind: str, name: str, path: str,
+    ) -> AsyncGenerator[bytes, None]:
+        """One whole output file as chunks (`Backend.output_bytes`), opened now.
+
+        Every refusal is raised here, before any byte; close the generator (`aclose()`) to stop early.
+
+        Raises:
+            JobNotFound, NotFound, InvalidRequest.
+        """
+        if not path or "\x00" in path:
+            raise InvalidRequest("an output path is required (relative to the job's output folder)")
+        target, ns = await self._target(backend, namespace)
+        return await target.output_bytes(canonical_kind(kind), name, ns, path)
 
     async def logs(
         self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,

@@ -7,7 +7,8 @@
 #   scripts/cluster.sh up [--mpi v1|v2beta1]
 #                                     start one on 127.0.0.1 (free ports), print its kubeconfig path
 #   scripts/cluster.sh down [DIR]     stop the one `up` started (or the one whose folder is DIR)
-#   scripts/cluster.sh path           print the folder holding the binaries
+#   scripts/cluster.sh path           print the folder holding the binaries; exit 1 (and say why
+#                                     on stderr) when they are not built from the current sources
 #
 # Pinned versions are the go.mod files under tests/cluster/go/. The binaries land in
 # $DTRAIN_CLUSTER_CACHE (default ~/.cache/dtrain-jupyter)/k8s-<version>/bin, keyed by the
@@ -78,7 +79,12 @@ python_bin() {
 
 case "${1:-}" in
     build) build ;;
-    path) echo "$OUT" ;;
+    path)
+        # A path to binaries that are missing, or built from other sources, would only move the
+        # failure to whoever uses it: say so here instead.
+        is_built || die "the control plane is not built in $OUT (or was built from other Go sources); run scripts/cluster.sh build"
+        echo "$OUT"
+        ;;
     up)
         shift
         build >&2
@@ -89,7 +95,8 @@ case "${1:-}" in
         cd "$ROOT" && exec "$(python_bin)" -m tests.cluster down "$@"
         ;;
     *)
-        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        # The comment block at the top of this file is the usage.
+        awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
         exit 2
         ;;
 esac

@@ -199,6 +199,8 @@ def test_verbs_in_a_terminal_with_discovery(server: LiveServer) -> None:
     assert proc.stdout == "hello from rank 1\n"
     proc = dtrain(server, "output", name)
     assert "rank-0.txt" in proc.stdout and "rank-1.txt" in proc.stdout
+    # The listing first says where the files are (the job's folder under the server's state_dir).
+    assert proc.stdout.splitlines()[0].startswith("Output location: folder ") and name in proc.stdout.splitlines()[0]
     proc = dtrain(server, "output", name, "rank-0.txt")
     assert proc.stdout == "rank 0"
     assert dtrain(server, "events", name).returncode == 0

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from dtrain_jupyter import BackendUnavailable, Client, DTrainError, InvalidJob, InvalidRequest, JobExists, JobNotFound
-from dtrain_jupyter.client import discover, running_servers, split_name
+from dtrain_jupyter import (
+    BackendUnavailable, Client, DTrainError, InvalidJob, InvalidRequest, JobExists, JobNotFound, NotFound,
+)
+from dtrain_jupyter.client import Outputs, discover, running_servers, split_name
 from dtrain_jupyter.model.job import LogLine
 from dtrain_jupyter.render import JobList, RichJob
 
@@ -31,7 +34,7 @@ def client(server: LiveServer) -> Iterator[Client]:
         yield c
 
 
-def test_create_logs_wait_outputs_delete(client: Client) -> None:
+def test_create_logs_wait_outputs_delete(client: Client, server: LiveServer) -> None:
     name = unique()
     job = client.create(pytorch_yaml(name))
     assert isinstance(job, RichJob) and repr(job) == f"<PyTorchJob {name} {job.phase}>"
@@ -50,9 +53,18 @@ def test_create_logs_wait_outputs_delete(client: Client) -> None:
     assert missing.value.status_code in (400, 404) and "nope" in missing.value.message
     pods = client.pods(name)
     assert len(pods) == 2 and "Master" in pods.text()
-    assert sorted(f.path for f in client.outputs(name)) == ["rank-0.txt", "rank-1.txt"]
+    files = client.outputs(name)
+    assert isinstance(files, list) and sorted(f.path for f in files) == ["rank-0.txt", "rank-1.txt"]
+    folder = server.root / "state" / "default" / "pytorchjobs" / name / "output"
+    assert files.location == {"folder": str(folder)}
+    assert files.text().startswith(f"Output location: folder {folder}\n") and str(folder) in files._repr_html_()
     assert client.read_output(name, "rank-0.txt") == b"rank 0"
     assert client.read_output(name, "rank-0.txt", limit=2) == b"ra"
+    # Files that cannot be listed (here: the folder is gone) still say where they would be.
+    shutil.rmtree(folder)
+    with pytest.raises(NotFound) as gone:
+        client.outputs(name)
+    assert gone.value.fields["location"] == {"folder": str(folder)}
     listed = client.list()
     assert isinstance(listed, JobList) and name in listed.text() and name in listed._repr_html_()
     assert client.get(name).to_dict()["status"]["phase"] == "Succeeded"
@@ -249,3 +261,11 @@ def test_a_large_list_is_decoded_with_the_cycle_collector_paused(client: Client,
     finally:
         monkeypatch.undo()
         client.delete(name, kind="PyTorchJob")
+
+
+def test_an_output_location_on_a_claim_reads_as_words_and_is_escaped() -> None:
+    files = Outputs([], {"claim": "results<b>", "path": "/runs/pt"})
+    assert files.where == "volume claim results<b>, path /runs/pt"
+    assert files.text().splitlines()[0] == "Output location: volume claim results<b>, path /runs/pt"
+    assert "results&lt;b&gt;" in files._repr_html_() and "<b>" not in files._repr_html_()
+    assert Outputs([]).where == "" and Outputs([]).text() == "No output files."

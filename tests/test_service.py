@@ -199,3 +199,29 @@ def test_log_refusals_come_at_the_call_and_one_pods_text_is_its_bytes(tmp_path: 
     assert one == b"hello from rank 0\n" and relayed == [f"{name}-master-0"]
     assert sorted(merged.splitlines()) == [b"hello from rank 0", b"hello from rank 1"]
     assert described[0]["capabilities"] == ["events", "outputs", "previous-logs"]
+
+
+def test_outputs_come_with_their_location_and_a_file_streams_whole(tmp_path: Path) -> None:
+    service = JobService({"local": lambda: LocalBackend(tmp_path / "s", output_root=tmp_path / "out",
+                                                        grace_seconds=1.0)})
+    name = unique()
+
+    async def scenario() -> tuple:
+        job = await service.create(pytorch_manifest(name))
+        await _finished(service, name)
+        listing = await service.outputs("local", None, "pytorchjobs", name)
+        chunks = await service.output_bytes("local", None, "PyTorchJob", name, "rank-1.txt")
+        whole = b"".join([c async for c in chunks])
+        for path in ("", "a\x00b"):
+            with pytest.raises(InvalidRequest):
+                await service.output_bytes("local", None, "PyTorchJob", name, path)
+        with pytest.raises(JobNotFound):
+            await service.outputs("local", None, "PyTorchJob", "ghost")
+        await service.delete("local", None, "PyTorchJob", name)
+        await service.stop()
+        return job, listing, whole
+
+    job, listing, whole = run(scenario())
+    folder = str(tmp_path / "out" / job.namespace / "pytorchjobs" / name)
+    assert listing.to_dict() == {"items": [f.to_dict() for f in listing.files], "location": {"folder": folder}}
+    assert [f.path for f in listing.files] == ["rank-0.txt", "rank-1.txt"] and whole == b"rank 1"

@@ -32,9 +32,10 @@ CAP_EVENTS = "events"
 # runPolicy.suspend is honoured (a suspended job makes no pods until resumed). Without it,
 # create refuses a suspended manifest with InvalidJob at spec.runPolicy.suspend.
 CAP_SUSPEND = "suspend"
-# outputs() and read_output() can reach the output folders of this backend's jobs. Without it
-# both still answer NotFound, whose message says what the job would need (the backend knows the
-# job's volumes and status better than the service, so the service asks it all the same).
+# outputs(), read_output() and output_bytes() can reach the output folders of this backend's
+# jobs. Without it they still answer NotFound, whose message says what the job would need (the
+# backend knows the job's volumes and status better than the service, so the service asks it all
+# the same); output_location() answers either way.
 CAP_OUTPUTS = "outputs"
 # logs(previous=True) and log_bytes(previous=True) read the attempt before a replica's last
 # restart. Without it the service refuses `previous` with InvalidRequest.
@@ -199,7 +200,21 @@ class Backend(Protocol):
         """Files in the job's output location, by path; read by `output_files.list_files`.
 
         Raises:
-            JobNotFound; NotFound with the reason when the job has no readable output location.
+            JobNotFound; NotFound with the reason when the job has no readable output location (and
+            the `location` field of `output_location` when the job has one).
+        """
+
+    async def output_location(self, kind: str, name: str, namespace: str) -> dict[str, str]:
+        """Where the job's outputs are, whether or not this server can read them.
+
+        Returns:
+            `{"folder": path}` when they are a folder on this server's machine (local jobs), or
+            `{"claim": name, "path": path inside the claim, "/" for its root}` when they are on a
+            PersistentVolumeClaim (Kubernetes jobs). A NotFound from `outputs` (the files cannot be
+            listed here, or not yet) carries the same mapping in its `location` field.
+        Raises:
+            JobNotFound; NotFound when the job has no output location (no replica writes
+            DTRAIN_OUTPUT_DIR onto a volume claim).
         """
 
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
@@ -208,4 +223,11 @@ class Backend(Protocol):
         Raises:
             JobNotFound; InvalidRequest (a path that is absolute, has `..`, or a bad limit);
             NotFound (no such regular file, or one whose real path leaves the output folder).
+        """
+
+    def output_bytes(self, kind: str, name: str, namespace: str, path: str) -> Stream[bytes]:
+        """One whole output file as chunks (`output_files.stream_file`): no limit, bounded memory.
+
+        Awaiting the stream opens the file and raises, before any byte, what `read_output` raises
+        for the same path; the chunks end at the size the file had when it was opened.
         """

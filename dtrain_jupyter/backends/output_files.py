@@ -3,7 +3,9 @@
 The rule: a requested path is relative and has no `..`; its real path (every symlink
 resolved) must lie inside the real output folder; the file is then opened one component at a
 time from the folder's descriptor with O_NOFOLLOW, so nothing swapped for a link after the
-check can lead elsewhere; only a regular file is read, and never more than the caller's limit.
+check can lead elsewhere; only a regular file is read, and never more than the caller's limit
+(a capped read) or than the size it had when it was opened (a streamed whole read, so a job
+still appending to a file cannot make a download endless).
 A symlink a job planted that points inside its folder is followed (a `latest.pt` link works);
 one that points outside is NotFound, never read. Listing applies the same rule, so whatever
 is listed can be read, and nothing that leads outside is listed; a linked folder is not entered
@@ -15,16 +17,18 @@ where the job's volume claim is mounted in the Jupyter server). Times are ISO 86
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import stat
 import time
 from pathlib import Path, PurePosixPath
+from typing import AsyncGenerator, BinaryIO
 
 from ..errors import InvalidRequest, NotFound
 from ..model.job import OutputFile
 
-# Bytes per read() while filling a limit; bounds the memory of one step, not the total.
+# Bytes per read(): the step of a capped read, and the most a streamed read holds at once.
 READ_CHUNK = 1 << 20
 # What an open that meets a link, a missing component or a non-folder mid-path fails with.
 _GONE = {errno.ELOOP, errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENXIO}
@@ -110,15 +114,15 @@ def _open_beneath(real_root: Path, parts: tuple[str, ...]) -> int:
         os.close(fd)
 
 
-def read_file(root: Path, path: str, limit: int) -> bytes:
-    """At most `limit` bytes from the start of one output file, under the rule above.
+def open_file(root: Path, path: str) -> tuple[BinaryIO, int]:
+    """One output file opened for reading under the rule above, with its size when opened.
+
+    The caller closes the file (an unclosed one is closed when collected).
 
     Raises:
-        InvalidRequest: `limit` is not a whole number >= 0, or `path` fails `check_path`.
+        InvalidRequest: `path` fails `check_path`.
         NotFound: no such regular file, or its real path lies outside `root`.
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise InvalidRequest(f"limit must be a whole number of bytes >= 0, not {limit!r}", argument="limit")
     pure = check_path(path)
     real_root = _real_root(root)
     target = _inside(real_root, real_root.joinpath(*pure.parts))
@@ -134,16 +138,60 @@ def read_file(root: Path, path: str, limit: int) -> bytes:
             raise NotFound(f"output file {path!r} not found", path=path) from None
         raise
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise NotFound(f"output file {path!r} not found (it is not a regular file)", path=path)
+        return os.fdopen(fd, "rb", buffering=0), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_file(root: Path, path: str, limit: int) -> bytes:
+    """At most `limit` bytes from the start of one output file, under the rule above.
+
+    Raises:
+        InvalidRequest: `limit` is not a whole number >= 0, or `path` fails `check_path`.
+        NotFound: no such regular file, or its real path lies outside `root`.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidRequest(f"limit must be a whole number of bytes >= 0, not {limit!r}", argument="limit")
+    handle, _ = open_file(root, path)
+    with handle:
         chunks: list[bytes] = []
         left = limit
         while left > 0:
-            chunk = os.read(fd, min(left, READ_CHUNK))
+            chunk = handle.read(min(left, READ_CHUNK))
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
+
+
+async def stream_file(root: Path, path: str) -> AsyncGenerator[bytes, None]:
+    """One whole output file as chunks of at most READ_CHUNK bytes, under the rule above.
+
+    The file is opened, and every refusal raised, when this is awaited, before any byte; the
+    chunks stop at the size the file had then. Memory holds one chunk at a time; `aclose()` on
+    the generator (or reaching its end) closes the file.
+
+    Raises:
+        InvalidRequest: `path` fails `check_path`.
+        NotFound: no such regular file, or its real path lies outside `root`.
+    """
+    handle, size = await asyncio.to_thread(open_file, root, path)
+    return _chunks(handle, size)
+
+
+async def _chunks(handle: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:
+    try:
+        left = size
+        while left > 0:
+            chunk = await asyncio.to_thread(handle.read, min(left, READ_CHUNK))
+            if not chunk:
+                break  # the file shrank since it was opened: what is left of it is sent
+            left -= len(chunk)
+            yield chunk
     finally:
-        os.close(fd)
+        handle.close()

@@ -53,6 +53,10 @@ class Framework:
     # Job-wide `spec` fields of this kind, beside runPolicy and the replica specs, that a JobSpec
     # reads and writes (PyTorch's nprocPerNode, MPI's slotsPerWorker).
     spec_settings: tuple[str, ...] = ()
+    # Whether a manifest of this kind is written at this version when none is asked for. One
+    # version per kind: MPIJob's is the MPI Operator's v2beta1, since the training operator
+    # serves its v1 only where the MPI Operator is not installed (and deprecates it).
+    preferred: bool = True
 
     # -- defaulting: what the operator's *_defaults.go fills in (contract §1.1, §4, §5) --------
     # Roles whose `replicas` defaults to 0 instead of 1 (MPIJob's Worker).
@@ -235,7 +239,7 @@ FRAMEWORKS: tuple[Framework, ...] = (
     Framework(
         kind="MPIJob", version="v1", restart_policies=_V1_RESTART, operator_name="mpijob-controller",
         description="Horovod or plain MPI: a Launcher runs mpirun over the Workers.",
-        top_level_clean_pod_policy=True, mpi_implementations=("OpenMPI",), **_MPI,
+        top_level_clean_pod_policy=True, mpi_implementations=("OpenMPI",), preferred=False, **_MPI,
     ),
     Framework(
         kind="MPIJob", version="v2beta1", restart_policies=("OnFailure", "Never"), operator_name="mpi-operator",
@@ -286,6 +290,23 @@ def lookup(api_version: str, kind: str) -> Framework | None:
 def versions_of(kind: str) -> tuple[Framework, ...]:
     """Every known API version of a kind (MPIJob has v1 and v2beta1)."""
     return tuple(f for f in FRAMEWORKS if f.kind == kind)
+
+
+def preferred_version(kind: str) -> Framework | None:
+    """The version a manifest of `kind` is written at when none is asked for (MPIJob: v2beta1); None
+    for a kind this table does not know."""
+    return next((f for f in FRAMEWORKS if f.kind == kind and f.preferred), None)
+
+
+def plural_of(kind: str) -> str:
+    """The resource plural that names a kind in API paths (`PyTorchJob` -> `pytorchjobs`).
+
+    Every version of a kind shares its plural. A kind this table does not know gets the
+    Kubernetes convention (lower case plus "s"), so a path can still name it and be refused
+    there with the server's own words.
+    """
+    found = versions_of(kind)
+    return found[0].plural if found else kind.lower() + "s"
 
 
 def by_plural(plural: str, version: str | None = None) -> Framework | None:

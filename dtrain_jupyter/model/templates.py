@@ -10,7 +10,7 @@ folder when `DTRAIN_OUTPUT_DIR` is set.
 from __future__ import annotations
 
 from ..errors import InvalidRequest
-from .kinds import lookup, versions_of
+from .kinds import GROUP, lookup, preferred_version, versions_of
 
 __all__ = ["TEMPLATES", "starter_yaml", "available"]
 
@@ -174,20 +174,20 @@ TEMPLATES: dict[tuple[str, str], str] = {
 
 
 def starter_yaml(kind: str = "PyTorchJob", version: str | None = None) -> str:
-    """The starter YAML for a kind (MPIJob: v2beta1 unless version="v1").
+    """The starter YAML for a kind, at the kind's preferred version unless `version` names another
+    (MPIJob: v2beta1, or "v1").
 
     Raises:
         InvalidRequest: no template for that kind and version; the message lists those there are.
     """
-    if version is None:
-        version = "v2beta1" if kind == "MPIJob" else "v1"
-    fw = lookup(f"kubeflow.org/{version}", kind)
+    fw = preferred_version(kind) if version is None else lookup(f"{GROUP}/{version}", kind)
     text = TEMPLATES.get((fw.api_version, fw.kind)) if fw is not None else None
     if text is None:
         have = ", ".join(f"{k} {a.split('/')[1]}" for a, k in TEMPLATES)
         known = " or ".join(f.version for f in versions_of(kind))
         hint = f" ({kind} is served as {known})" if known else ""
-        raise InvalidRequest(f"no starter template for {kind} {version}{hint}; templates exist for {have}")
+        asked = f"{kind} {version or fw.version}" if version or fw else kind
+        raise InvalidRequest(f"no starter template for {asked}{hint}; templates exist for {have}")
     return text
 
 

@@ -4,7 +4,9 @@ The service validates every manifest before a backend sees it (`JobService.creat
 backend a `ValidManifest`. A backend reads one as `validation.py` guarantees it: a known kind,
 a DNS-1035 name, every replica spec a mapping of a known role with a whole-number count, a known
 restartPolicy and a pod template with containers, commands that are lists of strings, GPU counts
-that are whole numbers, an MPIJob's Launcher, and so on. A backend that is handed a plain dict
+that are whole numbers of ASCII digits and never negative, template labels and annotations that
+are maps of strings to strings, every `valueFrom` and `envFrom` entry naming exactly one source,
+an MPIJob's Launcher, and so on. A backend that is handed a plain dict
 (a test or a script calling it directly) passes it through `valid_manifest` first, so there is
 one check and one kind of error whichever way a manifest arrives.
 """

@@ -1,1 +1,1 @@
-"""The Jupyter server extension: configuration (app.py), REST handlers, OpenAPI document, change feed."""
+"""The Jupyter server extension: configuration (app.py), REST handlers, OpenAPI document, change log."""

@@ -1,8 +1,8 @@
-"""The jupyter_server extension: `c.DTrain.*` configuration, the service, the change feed, routes.
+"""The jupyter_server extension: `c.DTrain.*` configuration, the service, the change log, routes.
 
-`DTrain` holds every configurable trait; `DTrainApp` is the ExtensionApp that jupyter_server
+`DTrain` holds every configurable trait; `DTrainExtension` is the ExtensionApp that jupyter_server
 loads. Traitlets read a class's config section and those of its configurable bases, so both
-`c.DTrain.backend` (documented) and `c.DTrainApp.backend` work.
+`c.DTrain.backend` (documented) and `c.DTrainExtension.backend` work.
 
 Start-up stays cheap: backends are described by factories and built on first use (or by a
 background task started in `_start_jupyter_server_extension`, which never blocks the server);
@@ -24,7 +24,7 @@ from traitlets.config import Configurable
 
 from ..backends.base import Backend
 from ..service import SHIPPED_BACKENDS, JobService
-from .feed import ChangeFeed
+from .change_log import JobChangeLog
 from .handlers import FALLBACK_ROUTE, ROUTES
 from .list_cache import ListCache
 
@@ -96,7 +96,8 @@ class DTrain(Configurable):
     ).tag(config=True)
 
     feed_size = Integer(
-        1000, help="How many job changes the change feed keeps; clients further behind re-list.",
+        1000, help="How many job changes the change log behind dtrain/api/changes keeps; clients further "
+        "behind re-list.",
     ).tag(config=True)
 
     @default("state_dir")
@@ -155,8 +156,8 @@ class DTrain(Configurable):
         )
 
 
-class DTrainApp(ExtensionApp, DTrain):
-    """The dtrain server extension: REST API under <base_url>/dtrain/api/."""
+class DTrainExtension(ExtensionApp, DTrain):
+    """The dtrain jupyter_server extension: the job service and its REST API under <base_url>/dtrain/api/."""
 
     name = "dtrain"
     load_other_extensions = True
@@ -168,13 +169,13 @@ class DTrainApp(ExtensionApp, DTrain):
             allowed_namespaces=self.allowed_namespaces,
             log=self.log,
         )
-        self.feed = ChangeFeed(self.feed_size)
-        self.service.subscribe(self.feed.publish)
+        self.change_log = JobChangeLog(self.feed_size)
+        self.service.subscribe(self.change_log.publish)
         self._start_task: asyncio.Task[None] | None = None
         self.settings.update(
             dtrain_service=self.service,
-            dtrain_feed=self.feed,
-            dtrain_list_cache=ListCache(lambda: self.feed.cursor),
+            dtrain_change_log=self.change_log,
+            dtrain_list_cache=ListCache(lambda: self.change_log.cursor),
             dtrain_limits={"request": self.max_request_bytes, "output": self.output_read_limit},
         )
 
@@ -187,7 +188,7 @@ class DTrainApp(ExtensionApp, DTrain):
         # the first request starts its backend at once anyway, and a backend that cannot start
         # (no cluster) only fails the requests that need it.
         loop = asyncio.get_running_loop()
-        self.feed.bind(loop)
+        self.change_log.bind(loop)
         self._start_handle = loop.call_later(BACKGROUND_START_DELAY, self._start_backends)
 
     def _start_backends(self) -> None:

@@ -18,18 +18,12 @@ from tornado.httputil import responses
 
 from ..errors import DTrainError, InvalidRequest, NotFound, RequestTooLarge
 from ..model.job import Job
-from ..model.kinds import by_plural, versions_of
+from ..model.kinds import by_plural, plural_of
 
 # HTTP codes tornado or jupyter_server raise themselves, named as our error types.
 _HTTP_NAMES = {400: "InvalidRequest", 403: "Forbidden", 404: "NotFound", 413: "RequestTooLarge"}
 _TRUE = ("1", "true", "yes", "on", "")
 _FALSE = ("0", "false", "no", "off")
-
-
-def plural_of(kind: str) -> str:
-    """The resource plural of a kind (`PyTorchJob` -> `pytorchjobs`)."""
-    found = versions_of(kind)
-    return found[0].plural if found else kind.lower() + "s"
 
 
 class DTrainHandler(APIHandler):
@@ -42,8 +36,8 @@ class DTrainHandler(APIHandler):
         return self.settings["dtrain_service"]
 
     @property
-    def feed(self) -> Any:
-        return self.settings["dtrain_feed"]
+    def change_log(self) -> Any:
+        return self.settings["dtrain_change_log"]
 
     @property
     def list_cache(self) -> Any:
@@ -191,10 +185,3 @@ class DTrainHandler(APIHandler):
     def write_created(self, job: Job) -> None:
         self.set_header("Location", self.job_url(job))
         self.write_json(job.to_dict(), status=201)
-
-    def write_bytes(self, data: bytes, *, truncated: bool) -> None:
-        # Never served as HTML from the Jupyter origin: a job's output is untrusted content.
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Disposition", "attachment")
-        self.set_header("X-DTrain-Truncated", "true" if truncated else "false")
-        self.finish(data, set_content_type="application/octet-stream")

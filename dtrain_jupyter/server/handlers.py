@@ -15,10 +15,11 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..errors import NotFound
-from .base import DTrainHandler, plural_of
+from .base import DTrainHandler
 from .job_json import JobListEncoder
 from .log_stream import LogRelay, log_query
 from .openapi import openapi_document
+from .output_send import READ, read_mode, send_capped, send_whole
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
 MAX_POLL_SECONDS = 55.0
@@ -85,14 +86,14 @@ class ValidateHandler(DTrainHandler):
 
 
 class ChangesHandler(DTrainHandler):
-    """Long-poll change feed: `?cursor=N&timeout=S` -> {cursor, changes, resync}."""
+    """Long-poll of the server's change log: `?cursor=N&timeout=S` -> {cursor, changes, resync}."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         cursor = self.int_arg("cursor", minimum=0)
         timeout = self.float_arg("timeout", default=25.0, minimum=0.0, maximum=MAX_POLL_SECONDS)
-        self.write_json(await self.feed.wait(cursor, timeout))
+        self.write_json(await self.change_log.wait(cursor, timeout))
 
 
 class KindHandler(DTrainHandler):
@@ -149,26 +150,38 @@ class EventsHandler(DTrainHandler):
 
 
 class OutputsHandler(DTrainHandler):
-    """Files in the job's output location."""
+    """Files in the job's output location, and that location."""
 
     @web.authenticated
     @authorized
     async def get(self, backend: str, namespace: str, plural: str, name: str) -> None:
-        files = await self.service.outputs(backend, namespace, self.kind_of(plural), name)
-        self.write_json({"items": [f.to_dict() for f in files]})
+        listing = await self.service.outputs(backend, namespace, self.kind_of(plural), name)
+        self.write_json(listing.to_dict())
 
 
 class OutputFileHandler(DTrainHandler):
-    """One output file's bytes, at most `limit` (the server's cap when absent)."""
+    """One output file: at most `limit` bytes (the server's cap when absent), or whole with
+    `download` or `view`; how a browser may treat it is `output_send`'s rule."""
+
+    @property
+    def content_security_policy(self) -> str:
+        # A job's output is untrusted: whatever a browser makes of it runs no script and gets an
+        # origin of its own. On error answers too (set_default_headers reads this).
+        return super().content_security_policy + "; sandbox"
 
     @web.authenticated
     @authorized
     async def get(self, backend: str, namespace: str, plural: str, name: str, path: str) -> None:
+        mode, kind = read_mode(self), self.kind_of(plural)
+        if mode != READ:
+            chunks = await self.service.output_bytes(backend, namespace, kind, name, path)
+            await send_whole(self, path, chunks, mode=mode)
+            return
         cap = self.limits["output"]
         limit = self.int_arg("limit", default=cap, minimum=1, maximum=cap)
         # One byte more than asked tells whether the file was cut.
-        data = await self.service.read_output(backend, namespace, self.kind_of(plural), name, path, limit=limit + 1)
-        self.write_bytes(data[:limit], truncated=len(data) > limit)
+        data = await self.service.read_output(backend, namespace, kind, name, path, limit=limit + 1)
+        send_capped(self, path, data[:limit], truncated=len(data) > limit)
 
 
 class LogHandler(DTrainHandler):
@@ -246,4 +259,4 @@ ROUTES: list[tuple[str, type[DTrainHandler]]] = [(template_to_regex(t), h) for t
 # Added after ROUTES, so it only catches what no route matched (an empty name, a mistyped path).
 FALLBACK_ROUTE: tuple[str, type[DTrainHandler]] = (url_path_join(API, "(?P<rest>.*)"), UnknownPathHandler)
 
-__all__ = ["ROUTES", "FALLBACK_ROUTE", "ROUTE_TEMPLATES", "API", "plural_of", "template_to_regex"]
+__all__ = ["ROUTES", "FALLBACK_ROUTE", "ROUTE_TEMPLATES", "API", "template_to_regex"]

@@ -4,7 +4,7 @@ Under load (many panels and clients polling the same list of 1,000 jobs) buildin
 the list once per request keeps the server loop busy: with 50 clients (tests/reliability/load.py,
 10 s, 2 shared cores) a list took 1,030 ms at the median and 2,856 ms at p99, the first line of a
 followed log 3.5 s; with this cache 272 / 1,068 ms and 1.05 s. The answer only changes when a job changes, and
-every job change passes through the change feed, so an encoded list is reused while the feed's
+every job change passes through the change log, so an encoded list is reused while the log's
 cursor is where it was when the list was built, for at most `ttl` seconds (what backends know
 without publishing a change, such as a cluster becoming unreachable, shows within that time).
 Requests that arrive while the same list is being built wait for that one build.
@@ -35,7 +35,7 @@ class ListCache:
     """`get_or_build(key, build)`: the encoded list for `key`, built at most once per change.
 
     Args:
-        cursor: returns the change feed's current cursor (any job change moves it).
+        cursor: returns the change log's current cursor (any job change moves it).
         ttl: seconds an entry may be reused without a change.
         size: entries kept (least recently built dropped first).
     """

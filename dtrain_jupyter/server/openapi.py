@@ -79,7 +79,8 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                            "requestBody": _MANIFEST_BODY,
                            "responses": {"200": _json(_ref("Validation"), "The verdict (also when invalid).")}}},
     "/changes": {"get": {
-        "summary": "Change feed (long poll): changes after `cursor`, or `resync: true` when the cursor is too old.",
+        "summary": "The server's change log (long poll): changes after `cursor`, or `resync: true` when "
+                   "the cursor is too old.",
         "parameters": [_q("cursor", "integer", "Cursor of the previous answer; absent: answer the current cursor with resync."),
                        _q("timeout", "number", "Seconds to wait for a change (0-55, default 25).")],
         "responses": {"200": _json(_ref("Changes"), "`{cursor, changes, resync}`.")}}},
@@ -119,11 +120,26 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/{backend}/namespaces/{namespace}/{plural}/{name}/events": {"get": {
         "summary": "Events of the job and its pods, oldest first.", "responses": {"200": _json(_items("Event"), "`{items: [Event]}`.")}}},
     "/{backend}/namespaces/{namespace}/{plural}/{name}/outputs": {"get": {
-        "summary": "Files in the job's output location.", "responses": {"200": _json(_items("OutputFile"), "`{items: [OutputFile]}`.")}}},
+        "summary": "Files in the job's output location, and that location.",
+        "responses": {"200": _json(_ref("Outputs"), "`{items: [OutputFile], location: OutputLocation}`; a 404 "
+                                   "NotFound (files not readable here) carries `location` too when the job has one.")}}},
     "/{backend}/namespaces/{namespace}/{plural}/{name}/outputs/{path}": {"get": {
-        "summary": "One output file's bytes, size-limited (`X-DTrain-Truncated: true` when cut).",
-        "parameters": [_q("limit", "integer", "Most bytes to return (at most c.DTrain.output_read_limit).")],
-        "responses": {"200": {"description": "The bytes.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}}},
+        "summary": "One output file: at most `limit` bytes (`X-DTrain-Truncated: true` when cut), or the whole "
+                   "file streamed with `download` or `view`.",
+        "description": "The type is decided from the file's first bytes: PNG, JPEG, GIF and UTF-8 text "
+                       "(`text/plain; charset=utf-8`, HTML and SVG included) may be shown (`Content-Disposition: "
+                       "inline`); anything else (PDF as `application/pdf`, the rest as `application/octet-stream`) "
+                       "is an `attachment`. Every answer carries `X-Content-Type-Options: nosniff` and a "
+                       "`Content-Security-Policy` with `sandbox`.",
+        "parameters": [_q("limit", "integer", "Most bytes to return (at most c.DTrain.output_read_limit); not "
+                          "with `download` or `view`."),
+                       _q("download", "boolean", "The whole file, streamed, not capped by output_read_limit; "
+                          "always `Content-Disposition: attachment`."),
+                       _q("view", "boolean", "The whole file, streamed, not capped by output_read_limit; "
+                          "`inline` when its type may be shown.")],
+        "responses": {"200": {"description": "The bytes.", "content": {
+            ctype: {"schema": {"type": "string", "format": "binary"}} for ctype in (
+                "text/plain", "image/png", "image/jpeg", "image/gif", "application/pdf", "application/octet-stream")}}}}},
 }
 
 _OBJ = {"type": "object"}
@@ -158,6 +174,13 @@ _SCHEMAS = {
     "OutputFile": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"},
                                                     "mtime": {"type": "string", "description": "ISO 8601 UTC, "
                                                               "`YYYY-MM-DDTHH:MM:SSZ`."}}},
+    "OutputLocation": {"type": "object", "description": "Where a job's outputs are: `folder` (a local job: the "
+                       "folder on the Jupyter server's machine, under c.DTrain.output_root when set), or `claim` "
+                       "and `path` (a Kubernetes job: the PersistentVolumeClaim and the folder inside it, `/` its root).",
+                       "properties": {"folder": {"type": "string"}, "claim": {"type": "string"},
+                                      "path": {"type": "string"}}},
+    "Outputs": {"type": "object", "required": ["items", "location"], "properties": {
+        "items": {"type": "array", "items": _ref("OutputFile")}, "location": _ref("OutputLocation")}},
     "Backend": {"type": "object", "properties": {
         "backend": {"type": "string"}, "default": {"type": "boolean"}, "ready": {"type": "boolean"},
         "message": {"type": "string"}, "context": {"type": "string"}, "namespace": {"type": "string"},

@@ -179,3 +179,21 @@ def test_every_role_named_in_the_table_is_a_role_of_its_kind():
         assert set(named) <= set(framework.replica_types), framework.kind
         assert {p for _, p in framework.role_restart_policies} <= set(framework.restart_policies)
         assert framework.default_restart_policy in framework.restart_policies
+
+
+def test_each_kind_has_one_preferred_version_and_mpijob_prefers_the_mpi_operator():
+    for kind in kinds.known_kinds():
+        assert [f.version for f in kinds.versions_of(kind) if f.preferred] == [kinds.preferred_version(kind).version]
+    assert kinds.preferred_version("MPIJob") is kinds.lookup("kubeflow.org/v2beta1", "MPIJob")
+    assert kinds.preferred_version("TFJob") is kinds.lookup("kubeflow.org/v1", "TFJob")
+    assert kinds.preferred_version("Widget") is None
+
+
+@pytest.mark.parametrize("kind, plural", [
+    ("PyTorchJob", "pytorchjobs"), ("TFJob", "tfjobs"), ("MPIJob", "mpijobs"), ("JAXJob", "jaxjobs"),
+    ("Widget", "widgets"),
+], ids=["pytorch", "tf", "mpi-both-versions", "jax", "unknown-kind-by-convention"])
+def test_plural_of_reads_the_table(kind, plural):
+    assert kinds.plural_of(kind) == plural
+    if kind != "Widget":
+        assert {f.plural for f in kinds.versions_of(kind)} == {plural}

@@ -116,3 +116,15 @@ def test_mpi_template_runs_mpirun_over_mpi4py(tmp_path, version):
     (out,) = run_all([(command_of(spec, "Launcher"), run_env(tmp_path))], tmp_path)
     assert out.count("allreduce sum 3") == 2, out
     assert (tmp_path / "allreduce.txt").read_text() == "3\n"
+
+
+def test_starter_yaml_writes_the_preferred_version_and_names_it_when_missing(monkeypatch):
+    from dtrain_jupyter.model import templates
+
+    assert JobSpec.from_yaml(starter_yaml("MPIJob")).api_version == "kubeflow.org/v2beta1"
+    # No template at the preferred version: the message names the version it looked for.
+    monkeypatch.setattr(templates, "TEMPLATES", {k: v for k, v in TEMPLATES.items() if k[0] != "kubeflow.org/v2beta1"})
+    with pytest.raises(InvalidRequest, match=r"no starter template for MPIJob v2beta1 \(MPIJob is served as v1 or v2beta1\)"):
+        starter_yaml("MPIJob")
+    with pytest.raises(InvalidRequest, match=r"no starter template for Widget;"):
+        starter_yaml("Widget")

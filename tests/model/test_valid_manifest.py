@@ -52,3 +52,36 @@ def test_it_stays_a_plain_mapping_for_copies_and_json():
     again = copy.deepcopy(valid)
     assert isinstance(again, ValidManifest) and again.framework is valid.framework
     assert json.loads(json.dumps(again)) == manifest()
+
+
+def _container(bad: dict) -> dict:
+    """A manifest whose one container has `bad` merged in."""
+    changed = manifest()
+    changed["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].update(bad)
+    return changed
+
+
+def _labelled(labels: dict) -> dict:
+    changed = manifest()
+    changed["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"] = {"labels": labels}
+    return changed
+
+
+_MASTER = "spec.pytorchReplicaSpecs.Master.template"
+_C0 = _MASTER + ".spec.containers[0]"
+
+
+# The guarantees this module's docstring adds to validation's older ones: a backend may rely on each.
+@pytest.mark.parametrize("bad, path", [
+    (_container({"resources": {"limits": {"nvidia.com/gpu": -1}}}), _C0 + '.resources.limits["nvidia.com/gpu"]'),
+    (_container({"resources": {"limits": {"nvidia.com/gpu": "\u0661"}}}), _C0 + '.resources.limits["nvidia.com/gpu"]'),
+    (_labelled({"team": 7}), _MASTER + ".metadata.labels.team"),
+    (_container({"env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"},
+                                                      "configMapKeyRef": {"name": "c", "key": "k"}}}]}),
+     _C0 + ".env[0].valueFrom"),
+    (_container({"envFrom": [{"configMapRef": {"name": "c"}, "secretRef": {"name": "s"}}]}), _C0 + ".envFrom[0]"),
+], ids=["negative-gpu", "non-ascii-gpu", "label-not-a-string", "two-value-sources", "two-envfrom-sources"])
+def test_the_guarantees_the_docstring_names_are_refused_at_their_path(bad: dict, path: str):
+    with pytest.raises(InvalidJob) as err:
+        valid_manifest(bad)
+    assert [i.path for i in err.value.issues] == [path]

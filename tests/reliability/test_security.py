@@ -166,7 +166,9 @@ def test_output_reads_inside_the_folder_work(http: httpx.Client, escape_job: str
     assert http.get(escape_job + "/outputs/sub/in.txt").content == b"in"
     assert http.get(escape_job + "/outputs/inside-link").content == b"fine"
     r = http.get(escape_job + "/outputs/ok.txt")
-    assert r.headers["Content-Type"] == "application/octet-stream" and r.headers["X-Content-Type-Options"] == "nosniff"
+    # Text is served as text/plain whatever its name says; nothing is sniffed, nothing can run script.
+    assert r.headers["Content-Type"] == "text/plain; charset=utf-8" and r.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in r.headers["Content-Security-Policy"]
 
 
 # -- no shell between a manifest and exec ----------------------------------------------------

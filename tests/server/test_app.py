@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from traitlets import TraitError
 
-from dtrain_jupyter.server.app import DTrain, DTrainApp
+from dtrain_jupyter.server.app import DTrain, DTrainExtension
 
 from .conftest import pytorch_manifest, unique
 
@@ -22,12 +22,23 @@ def dtrain_config(tmp_path: Path) -> dict[str, Any]:
             "output_read_limit": 4, "grace_seconds": 1.0}
 
 
-def test_config_section_is_DTrain_and_DTrainApp_reads_it() -> None:
+def test_config_section_is_DTrain_and_DTrainExtension_reads_it() -> None:
     from traitlets.config import Config
 
-    app = DTrainApp(config=Config({"DTrain": {"backend": "local,kubernetes", "kube_context": "kind-x"}}))
+    app = DTrainExtension(config=Config({"DTrain": {"backend": "local,kubernetes", "kube_context": "kind-x"}}))
     assert app.backend_names == ["local", "kubernetes"] and app.kube_context == "kind-x"
-    assert "DTrain" in DTrainApp.section_names()
+    assert "DTrain" in DTrainExtension.section_names()
+    # The class's own section works too (the later section wins, as traitlets merges them).
+    app = DTrainExtension(config=Config({"DTrainExtension": {"namespace": "team-x"}}))
+    assert app.namespace == "team-x"
+
+
+def test_the_extension_point_names_the_extension_app() -> None:
+    import dtrain_jupyter
+
+    assert dtrain_jupyter._jupyter_server_extension_points() == [
+        {"module": "dtrain_jupyter.server.app", "app": DTrainExtension}]
+    assert DTrainExtension.name == "dtrain"  # the settings key and the log name stay as they were
 
 
 @pytest.mark.parametrize("value", ["", "docker", "local,slurm"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from .conftest import job_path, pytorch_manifest, unique, wait_finished
@@ -63,9 +65,10 @@ async def test_job_lifecycle_over_rest(api) -> None:
 
     code, files, _ = await api(*path, "outputs")
     assert sorted(f["path"] for f in files["items"]) == ["rank-0.txt", "rank-1.txt"]
+    assert Path(files["location"]["folder"]).name == "output"  # the job's own folder (no output_root here)
     code, data, headers = await api(*path, "outputs", "rank-1.txt", raw=True)
     assert code == 200 and data == b"rank 1" and headers["X-DTrain-Truncated"] == "false"
-    assert headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
     code, data, headers = await api(*path, "outputs", "rank-1.txt", params={"limit": "3"}, raw=True)
     assert data == b"ran" and headers["X-DTrain-Truncated"] == "true"
 
@@ -113,6 +116,7 @@ async def test_create_errors_keep_their_type(api) -> None:
     assert code == 201
     code, err, _ = await api("jobs", method="POST", body={"manifest": pytorch_manifest(name)})
     assert code == 409 and err["error"] == "JobExists"
+    assert (err["name"], err["namespace"], err["backend"]) == (name, "default", "local")
 
     code, err, _ = await api("local", "namespaces", "default", "tfjobs", method="POST",
                              body={"manifest": pytorch_manifest(unique())})

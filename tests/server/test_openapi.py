@@ -46,3 +46,17 @@ async def test_the_server_serves_the_document(api, jp_base_url: str) -> None:
     code, doc, _ = await api("openapi.json")
     assert code == 200 and doc["openapi"].startswith("3.")
     assert doc == openapi_document(jp_base_url)
+
+
+def test_the_output_routes_document_the_location_and_the_three_reads() -> None:
+    from dtrain_jupyter.service import OutputListing
+
+    doc = openapi_document()
+    job = "/{backend}/namespaces/{namespace}/{plural}/{name}"
+    listing = doc["paths"][job + "/outputs"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schemas = doc["components"]["schemas"]
+    assert listing == {"$ref": "#/components/schemas/Outputs"}
+    assert set(schemas["Outputs"]["properties"]) == set(OutputListing([], {"folder": "/x"}).to_dict())
+    assert set(schemas["OutputLocation"]["properties"]) == {"folder", "claim", "path"}
+    read = doc["paths"][job + "/outputs/{path}"]["get"]
+    assert {p["name"] for p in read["parameters"]} == {"limit", "download", "view"}

@@ -172,7 +172,7 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
             return JobNotFound(call.kind, call.name, call.namespace or "", backend=BACKEND)
         return NotFound(f"{call.resource} {call.name or ''} not found {_where(call)}: {message}".replace("  ", " "))
     if code == 409 and reason == "AlreadyExists" and call.verb == "create" and call.kind:
-        return JobExists(call.kind, call.name, call.namespace or "")
+        return JobExists(call.kind, call.name, call.namespace or "", backend=BACKEND)
     if code == 422 or (code == 400 and call.verb in _WRITE_VERBS):
         causes = (status.get("details") or {}).get("causes") or []
         issues: list[ValidationIssue] = []

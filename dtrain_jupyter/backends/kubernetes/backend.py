@@ -428,11 +428,15 @@ class KubernetesBackend:
         return job, fw, raw
 
     # ---- outputs ---------------------------------------------------------------------------
-    async def _output_root(self, kind: str, name: str, namespace: str) -> Any:
+    async def _job_and_framework(self, kind: str, name: str, namespace: str) -> tuple[Job, Framework]:
         job = await self.get(kind, name, namespace)
         fw = lookup(job.api_version, job.kind)
         if fw is None:
             raise JobNotFound(kind, name, namespace, backend=self.name)
+        return job, fw
+
+    async def _output_root(self, kind: str, name: str, namespace: str) -> Any:
+        job, fw = await self._job_and_framework(kind, name, namespace)
         return await asyncio.to_thread(out.output_root, job, fw, self._output_mounts)
 
     async def outputs(self, kind: str, name: str, namespace: str) -> list[OutputFile]:
@@ -440,9 +444,21 @@ class KubernetesBackend:
         root = await self._output_root(kind, name, namespace)
         return await asyncio.to_thread(out.list_outputs, root)
 
+    async def output_location(self, kind: str, name: str, namespace: str) -> dict[str, str]:
+        """`{"claim", "path"}` of the job's DTRAIN_OUTPUT_DIR, read from its manifest. Raises NotFound."""
+        job, fw = await self._job_and_framework(kind, name, namespace)
+        return out.output_location(job, fw)
+
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
         root = await self._output_root(kind, name, namespace)
         return await asyncio.to_thread(out.read_output, root, path, limit)
+
+    def output_bytes(self, kind: str, name: str, namespace: str, path: str) -> Stream[bytes]:
+        return Stream(partial(self._open_output, kind, name, namespace, path))
+
+    async def _open_output(self, kind: str, name: str, namespace: str, path: str) -> AsyncGenerator[bytes, None]:
+        root = await self._output_root(kind, name, namespace)
+        return await out.stream_output(root, path)
 
 
 def _copy_job(job: Job) -> Job:

@@ -11,11 +11,12 @@ last log lines of the deciding replica instead. What may be listed and read ther
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import AsyncGenerator
 
 from ...errors import NotFound
 from ...model.job import Job, OutputFile
 from ...model.kinds import Framework
-from ..output_files import list_files, read_file
+from ..output_files import list_files, read_file, stream_file
 
 OUTPUT_ENV = "DTRAIN_OUTPUT_DIR"
 
@@ -63,23 +64,36 @@ def _claim_and_relpath(job: Job, fw: Framework) -> tuple[str, PurePosixPath]:
     )
 
 
+def output_location(job: Job, fw: Framework) -> dict[str, str]:
+    """`{"claim", "path"}`: the claim the job writes its outputs to and the folder inside it ("/" its root).
+
+    Raises:
+        NotFound: no replica sets DTRAIN_OUTPUT_DIR on a volume claim mount.
+    """
+    claim, rel = _claim_and_relpath(job, fw)
+    return {"claim": claim, "path": str(PurePosixPath("/", *rel.parts))}
+
+
 def output_root(job: Job, fw: Framework, output_mounts: dict[str, str]) -> Path:
     """The local folder holding the job's outputs.
 
     Raises:
         NotFound: no output location, its claim is not mounted in the Jupyter server, or the
-            folder does not exist yet; the message names the job's status.
+            folder does not exist yet; the message names the job's status, and the last two
+            carry the job's `location`.
     """
     claim, rel = _claim_and_relpath(job, fw)
+    location = {"claim": claim, "path": str(PurePosixPath("/", *rel.parts))}
     local = output_mounts.get(claim)
     if not local:
         raise NotFound(
             f"the output volume claim {claim!r} of {job.kind} {job.name!r} is not mounted in the Jupyter "
-            f"server (output_mounts); {_status_words(job)}"
+            f"server (output_mounts); {_status_words(job)}", location=location,
         )
     root = (Path(local) / Path(*rel.parts)) if rel.parts else Path(local)
     if not root.is_dir():
-        raise NotFound(f"the output folder {rel or '/'} on claim {claim!r} does not exist yet; {_status_words(job)}")
+        raise NotFound(f"the output folder {location['path']} on claim {claim!r} does not exist yet; "
+                       f"{_status_words(job)}", location=location)
     return root
 
 
@@ -91,3 +105,8 @@ def list_outputs(root: Path) -> list[OutputFile]:
 def read_output(root: Path, path: str, limit: int) -> bytes:
     """At most `limit` bytes of one output file (`output_files`). Raises InvalidRequest, NotFound."""
     return read_file(root, path, limit)
+
+
+async def stream_output(root: Path, path: str) -> AsyncGenerator[bytes, None]:
+    """One whole output file as chunks, opened now (`output_files`). Raises InvalidRequest, NotFound."""
+    return await stream_file(root, path)

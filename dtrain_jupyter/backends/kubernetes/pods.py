@@ -97,14 +97,13 @@ def _replica(pod: dict[str, Any], job_name: str, fw: Framework | None) -> tuple[
 
 
 def _main_status(pod: dict[str, Any], fw: Framework | None) -> dict[str, Any]:
+    """The status of the training container (`default_container`), which decides the replica's state."""
     statuses = [s for s in (pod.get("status") or {}).get("containerStatuses") or [] if isinstance(s, dict)]
     if not statuses:
         return {}
-    if fw is not None:
-        for s in statuses:
-            if s.get("name") == fw.default_container:
-                return s
-    return statuses[0]
+    # Statuses are matched by name: the kubelet's order need not be the spec's.
+    name = default_container(pod, fw)
+    return next((s for s in statuses if s.get("name") == name), statuses[0])
 
 
 def pod_requests(pod: dict[str, Any]) -> dict[str, str]:
@@ -170,8 +169,14 @@ def job_pods(job: Job, candidates: Iterable[dict[str, Any]], fw: Framework | Non
 
 
 def default_container(pod: dict[str, Any], fw: Framework | None) -> str | None:
-    """The container whose log a person means: the kind's default container, else the first."""
-    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name")]
-    if fw is not None and fw.default_container in names:
-        return fw.default_container
-    return names[0] if names else None
+    """The container whose log and status a person means: the one the operator trains in.
+
+    That is the kind's `training_container`: found by name for PyTorch or TF, the first one for
+    both MPI operators (so an MPI pod whose later container happens to be named `mpi` still
+    means its first); the first one when the kind is unknown.
+    """
+    containers = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
+    if not containers:
+        return None
+    chosen = containers[fw.training_container(containers)] if fw is not None else containers[0]
+    return chosen.get("name") or None

@@ -239,7 +239,7 @@ class LocalBackend:
         key = (namespace, plural, plan.name)
         async with self._lock(key):
             if key in self._records or self.store.exists(*key):
-                raise JobExists(plan.kind, plan.name, namespace)
+                raise JobExists(plan.kind, plan.name, namespace, self.name)
             uid = str(uuid.uuid4())
             notes = list(plan.notes)
             folder = self.store.job_dir(*key)
@@ -334,9 +334,20 @@ class LocalBackend:
         record = self._find(kind, name, namespace)
         return await asyncio.to_thread(outputs.list_outputs, Path(record["output_dir"]))
 
+    async def output_location(self, kind: str, name: str, namespace: str) -> dict[str, str]:
+        """`{"folder": path}`: the job's DTRAIN_OUTPUT_DIR (under output_root when one is set)."""
+        return outputs.location(Path(self._find(kind, name, namespace)["output_dir"]))
+
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
         record = self._find(kind, name, namespace)
         return await asyncio.to_thread(outputs.read_output, Path(record["output_dir"]), path, limit)
+
+    def output_bytes(self, kind: str, name: str, namespace: str, path: str) -> Stream[bytes]:
+        return Stream(partial(self._open_output, kind, name, namespace, path))
+
+    async def _open_output(self, kind: str, name: str, namespace: str, path: str) -> AsyncGenerator[bytes, None]:
+        record = self._find(kind, name, namespace)
+        return await outputs.stream_output(Path(record["output_dir"]), path)
 
     def logs(self, kind: str, name: str, namespace: str, *, pod: str | None = None, container: str | None = None,
              follow: bool = False, tail: int | None = None, since_seconds: int | None = None,

@@ -113,6 +113,10 @@ class Harness(abc.ABC):
     def output_dir(self, name: str) -> Path:
         """The folder this backend reads the job's outputs from (created)."""
 
+    @abc.abstractmethod
+    def output_location(self, name: str) -> dict[str, str]:
+        """What `Backend.output_location` must answer for the job: where its manifest puts its outputs."""
+
     async def create(self, name: str, *, ends: bool = False, restarts: bool = False,
                      unschedulable: bool = False) -> Job:
         job = await self.backend.create(self.manifest(name, ends=ends, restarts=restarts, unschedulable=unschedulable))
@@ -224,6 +228,9 @@ class LocalHarness(Harness):
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
+    def output_location(self, name: str) -> dict[str, str]:
+        return {"folder": str(self.tmp / "outputs" / NAMESPACE / "pytorchjobs" / name)}
+
 
 def _annotations(**rules: str) -> dict[str, str]:
     return {f"dtrain.test/{k.replace('_', '-')}": v for k, v in rules.items()}
@@ -268,6 +275,9 @@ class KubernetesHarness(Harness):
         folder = self.tmp / "claim" / name
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def output_location(self, name: str) -> dict[str, str]:
+        return {"claim": CLAIM, "path": f"/{name}"}  # DTRAIN_OUTPUT_DIR=/mnt/out/<name>, the claim at /mnt/out
 
 
 class DoubleHarness(KubernetesHarness):

@@ -49,6 +49,10 @@ async def test_a_taken_name_is_job_exists(harness) -> None:
         with pytest.raises(JobExists) as err:
             await harness.backend.create(harness.manifest(name), dry_run=dry_run)
         assert err.value.fields["name"] == name
+        # Which backend refused is part of the error, as for JobNotFound: a panel with several
+        # backends says where the name is taken.
+        assert err.value.fields["backend"] == harness.backend.name
+        assert f"on the {harness.backend.name} backend" in err.value.message
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["create", "dry-run"])

@@ -1,4 +1,5 @@
-"""Backend.outputs and Backend.read_output: one listing and one safety rule on every backend.
+"""Backend.outputs, output_location, read_output and output_bytes: one listing, one location
+answer and one safety rule on every backend.
 
 The test plants files where the backend reads the job's outputs (a job writes them there the
 same way); symlinks stand for what a job could plant to reach outside its folder.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
 import pytest
 
 from dtrain_jupyter.backends.base import CAP_OUTPUTS
+from dtrain_jupyter.backends.output_files import READ_CHUNK
 from dtrain_jupyter.errors import InvalidRequest, JobNotFound, NotFound
 
 from .harness import KIND, NAMESPACE
@@ -57,17 +60,65 @@ async def test_reading_is_limited_and_follows_only_links_that_stay_inside(harnes
     assert await read(KIND, name, NAMESPACE, "ckpt-link/w.pt", limit=3) == bytes(range(3))
 
 
-@pytest.mark.parametrize("path, error", [
+REFUSED = pytest.mark.parametrize("path, error", [
     ("escape.txt", NotFound), ("escape-dir/secret.txt", NotFound), ("missing.txt", NotFound),
     ("ckpt", NotFound), ("pipe", NotFound),
     ("../secret.txt", InvalidRequest), ("ckpt/../../secret.txt", InvalidRequest), ("/etc/passwd", InvalidRequest),
     ("", InvalidRequest), ("a\0b", InvalidRequest),
 ], ids=["link-out", "folder-link-out", "missing", "a-folder", "a-fifo", "dotdot", "dotdot-inside", "absolute",
         "empty", "nul"])
+
+
+@REFUSED
 async def test_what_may_not_be_read(harness, planted, path, error) -> None:
     name, _ = planted
     with pytest.raises(error):
         await harness.backend.read_output(KIND, name, NAMESPACE, path, limit=100)
+
+
+@REFUSED
+async def test_what_may_not_be_read_may_not_be_streamed_either(harness, planted, path, error) -> None:
+    name, _ = planted
+    with pytest.raises(error):
+        await harness.backend.output_bytes(KIND, name, NAMESPACE, path)
+
+
+async def test_a_whole_file_streams_in_bounded_chunks_up_to_its_size_when_opened(harness, planted) -> None:
+    name, root = planted
+    big = bytes(range(256)) * (READ_CHUNK // 128) + b"end"  # two chunks and a bit
+    (root / "big.bin").write_bytes(big)
+    chunks = await harness.backend.output_bytes(KIND, name, NAMESPACE, "big.bin")
+    got = [await anext(chunks)]
+    # Written after the file was opened: not part of this read (a growing file ends).
+    with open(root / "big.bin", "ab") as more:
+        more.write(b"later")
+    got += [chunk async for chunk in chunks]
+    assert b"".join(got) == big and max(len(c) for c in got) <= READ_CHUNK and len(got) == 3
+    # Through a link that stays inside, and stopped early: the file is closed, nothing hangs.
+    link = await harness.backend.output_bytes(KIND, name, NAMESPACE, "ckpt-link/w.pt")
+    assert [c async for c in link] == [bytes(range(256)) * 4]
+    early = await harness.backend.output_bytes(KIND, name, NAMESPACE, "big.bin")
+    await anext(early)
+    await early.aclose()
+
+
+async def test_the_output_location_is_named_on_every_backend(harness) -> None:
+    name = await harness.shared_job("finished")
+    location = await harness.backend.output_location(KIND, name, NAMESPACE)
+    assert location == harness.output_location(name)
+    assert set(location) in ({"folder"}, {"claim", "path"})
+    with pytest.raises(JobNotFound):
+        await harness.backend.output_location(KIND, "ghost", NAMESPACE)
+
+
+async def test_outputs_that_cannot_be_listed_yet_still_say_where_they_will_be(harness) -> None:
+    if CAP_OUTPUTS not in harness.backend.capabilities:
+        pytest.skip(f"{harness.label} cannot read outputs here")
+    name = await harness.shared_job("running")
+    shutil.rmtree(harness.output_dir(name))  # nothing written yet, not even the folder
+    with pytest.raises(NotFound) as missing:
+        await harness.backend.outputs(KIND, name, NAMESPACE)
+    assert missing.value.fields["location"] == harness.output_location(name)
 
 
 async def test_a_negative_limit_is_invalid_and_a_missing_job_is_job_not_found(harness, planted) -> None:
@@ -78,3 +129,5 @@ async def test_a_negative_limit_is_invalid_and_a_missing_job_is_job_not_found(ha
         await harness.backend.outputs(KIND, "ghost", NAMESPACE)
     with pytest.raises(JobNotFound):
         await harness.backend.read_output(KIND, "ghost", NAMESPACE, "metrics.json", limit=10)
+    with pytest.raises(JobNotFound):
+        await harness.backend.output_bytes(KIND, "ghost", NAMESPACE, "metrics.json")

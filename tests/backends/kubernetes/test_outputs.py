@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dtrain_jupyter.backends.kubernetes.outputs import list_outputs, output_root, read_output
+from dtrain_jupyter.backends.kubernetes.outputs import list_outputs, output_location, output_root, read_output
 from dtrain_jupyter.errors import InvalidRequest, NotFound
 from dtrain_jupyter.model.job import Job, JobStatus
 from dtrain_jupyter.model.kinds import lookup
@@ -49,6 +49,26 @@ def test_no_readable_location_says_why_and_the_jobs_status(env, mounts, volumes,
         output_root(job_with(env, mounts, volumes), PT, mounted)
     assert words in err.value.message
     assert "the job is Failed (PyTorchJobFailed: 1 Master replica(s) failed.)" in err.value.message
+    # A job with a location on a claim says where it is even when it cannot be read from here.
+    on_claim = volumes is PVC
+    assert err.value.fields.get("location") == ({"claim": "results", "path": "/pt"} if on_claim else None)
+
+
+@pytest.mark.parametrize("value, mount, location", [
+    ("/mnt/out/pt", {"mountPath": "/mnt/out"}, {"claim": "results", "path": "/pt"}),
+    ("/mnt/out/pt", {"mountPath": "/mnt/out", "subPath": "runs"}, {"claim": "results", "path": "/runs/pt"}),
+    ("/mnt/out", {"mountPath": "/mnt/out"}, {"claim": "results", "path": "/"}),
+    ("/mnt/out/a/b", {"mountPath": "/mnt/out/a", "subPath": "x/y"}, {"claim": "results", "path": "/x/y/b"}),
+], ids=["below-the-mount", "with-sub-path", "the-claim-root", "deep"])
+def test_the_location_is_the_claim_and_the_folder_inside_it(value, mount, location):
+    job = job_with([{"name": "DTRAIN_OUTPUT_DIR", "value": value}], [{"name": "out", **mount}], PVC)
+    assert output_location(job, PT) == location
+
+
+def test_a_job_without_a_claim_location_has_none():
+    with pytest.raises(NotFound) as err:
+        output_location(job_with(), PT)
+    assert "has no output location" in err.value.message and "location" not in err.value.fields
 
 
 def test_list_and_read_stay_inside_the_folder(tmp_path):

@@ -124,3 +124,30 @@ def test_restarted_in_place_says_why_the_last_run_ended():
         "name": "pytorch", "restartCount": 1, "state": {"running": {}},
         "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}])
     assert pod_from_object(raw, "pt", PT).reason == "Running, restarted 1× (last exit: OOMKilled)"
+
+
+MPI1 = lookup("kubeflow.org/v1", "MPIJob")
+
+
+@pytest.mark.parametrize("fw", [MPI1, MPI2], ids=["mpi-v1", "mpi-v2beta1"])
+def test_an_mpi_pod_means_its_first_container_even_beside_one_named_mpi(fw):
+    # Both MPI operators train in containers[0]; a later container that happens to be named
+    # like the kind's default is a sidecar here. Its status comes first, as a kubelet may list it.
+    raw = pod("mj-worker-0", labels=labels("mj", operator=fw.operator_name), containers=("trainer", "mpi"),
+              phase="Running",
+              statuses=[{"name": "mpi", "restartCount": 0, "state": {"terminated": {"exitCode": 3, "reason": "Error"}}},
+                        {"name": "trainer", "restartCount": 0, "state": {"running": {}}}])
+    assert default_container(raw, fw) == "trainer"
+    assert default_container(slim_pod(raw), fw) == "trainer"  # what the cache keeps is enough
+    p = pod_from_object(raw, "mj", fw)
+    assert p.exit_code is None and "exit code 3" not in p.reason, p.reason
+
+
+def test_a_pytorch_pod_means_its_container_by_name_wherever_it_is():
+    raw = pod("pt-worker-0", labels=labels(), containers=("sidecar", "pytorch"), phase="Running",
+              statuses=[{"name": "sidecar", "restartCount": 0, "state": {"running": {}}},
+                        {"name": "pytorch", "restartCount": 0,
+                         "state": {"terminated": {"exitCode": 2, "reason": "Error"}}}])
+    assert default_container(raw, PT) == "pytorch"
+    assert pod_from_object(raw, "pt", PT).exit_code == 2
+    assert default_container(pod("x", containers=()), PT) is None

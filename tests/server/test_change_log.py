@@ -1,4 +1,4 @@
-"""The change feed: cursors, resync, waking long-polls from other threads, and over REST."""
+"""The server's change log: cursors, resync, waking long-polls from other threads, and over REST."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 from dtrain_jupyter.model.job import Job
-from dtrain_jupyter.server.feed import ChangeFeed
+from dtrain_jupyter.server.change_log import JobChangeLog
 
 from .conftest import job_path, pytorch_manifest, unique, wait_finished
 
@@ -17,42 +17,42 @@ def _job(name: str) -> Job:
 
 
 def test_no_cursor_means_resync_at_the_current_cursor() -> None:
-    feed = ChangeFeed()
-    answer = feed.since(None)
-    assert answer == {"cursor": feed.cursor, "changes": [], "resync": True}
+    log = JobChangeLog()
+    answer = log.since(None)
+    assert answer == {"cursor": log.cursor, "changes": [], "resync": True}
 
 
 def test_changes_after_a_cursor_in_order() -> None:
-    feed = ChangeFeed()
-    start = feed.cursor
-    feed.publish("ADDED", _job("a"))
-    feed.publish("MODIFIED", _job("a"))
-    feed.publish("DELETED", _job("a"))
-    answer = feed.since(start)
+    log = JobChangeLog()
+    start = log.cursor
+    log.publish("ADDED", _job("a"))
+    log.publish("MODIFIED", _job("a"))
+    log.publish("DELETED", _job("a"))
+    answer = log.since(start)
     assert [c["type"] for c in answer["changes"]] == ["ADDED", "MODIFIED", "DELETED"]
     assert answer["cursor"] == start + 3 and not answer["resync"]
-    assert feed.since(start + 2)["changes"][0]["type"] == "DELETED"
-    assert feed.since(answer["cursor"])["changes"] == []
+    assert log.since(start + 2)["changes"][0]["type"] == "DELETED"
+    assert log.since(answer["cursor"])["changes"] == []
 
 
 def test_too_old_or_foreign_cursors_ask_for_a_resync() -> None:
-    feed = ChangeFeed(size=2)
-    start = feed.cursor
+    log = JobChangeLog(size=2)
+    start = log.cursor
     for name in "abc":
-        feed.publish("ADDED", _job(name))
-    assert feed.since(start)["resync"] is True          # the first change fell out
-    assert feed.since(start + 1)["resync"] is False     # b and c are still there
-    assert feed.since(feed.cursor + 10)["resync"] is True  # from a later (other) server run
-    assert feed.since(0)["resync"] is True               # from an earlier server run
+        log.publish("ADDED", _job(name))
+    assert log.since(start)["resync"] is True          # the first change fell out
+    assert log.since(start + 1)["resync"] is False     # b and c are still there
+    assert log.since(log.cursor + 10)["resync"] is True  # from a later (other) server run
+    assert log.since(0)["resync"] is True               # from an earlier server run
 
 
 def test_a_long_poll_wakes_when_another_thread_publishes() -> None:
     async def scenario() -> dict:
-        feed = ChangeFeed()
-        feed.bind(asyncio.get_running_loop())
-        start = feed.cursor
-        threading.Timer(0.2, feed.publish, ("ADDED", _job("t"))).start()
-        return await feed.wait(start, timeout=30)
+        log = JobChangeLog()
+        log.bind(asyncio.get_running_loop())
+        start = log.cursor
+        threading.Timer(0.2, log.publish, ("ADDED", _job("t"))).start()
+        return await log.wait(start, timeout=30)
 
     answer = asyncio.run(scenario())
     assert [c["job"]["name"] for c in answer["changes"]] == ["t"]
@@ -60,14 +60,14 @@ def test_a_long_poll_wakes_when_another_thread_publishes() -> None:
 
 def test_a_quiet_long_poll_returns_empty_after_its_timeout() -> None:
     async def scenario() -> dict:
-        feed = ChangeFeed()
-        return await feed.wait(feed.cursor, timeout=0.05)
+        log = JobChangeLog()
+        return await log.wait(log.cursor, timeout=0.05)
 
     answer = asyncio.run(scenario())
     assert answer["changes"] == [] and answer["resync"] is False
 
 
-async def test_the_feed_over_rest_follows_a_job(api) -> None:
+async def test_the_change_log_over_rest_follows_a_job(api) -> None:
     code, first, _ = await api("changes")
     assert code == 200 and first["resync"] is True
     cursor = first["cursor"]

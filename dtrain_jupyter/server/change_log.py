@@ -1,8 +1,9 @@
-"""The change feed: a bounded, numbered log of job changes that clients long-poll with a cursor.
+"""The server's change log: a bounded, cursor-numbered log of job changes that clients long-poll.
 
-A client lists once, then asks `changes(cursor)`; the answer holds every change after the cursor
-and the cursor to use next, or a `resync` marker when the cursor is older than what the feed
-still holds (or comes from an earlier server run), in which case the client lists again.
+It is what `GET dtrain/api/changes` answers from (the panel's `ui.feed.ChangeFeed` is one of its
+readers). A client lists once, then asks `changes(cursor)`; the answer holds every change after
+the cursor and the cursor to use next, or a `resync` marker when the cursor is older than what
+the log still holds (or comes from an earlier server run), in which case the client lists again.
 Cursors start at the server's start time in microseconds, so a cursor from a previous run is
 always "too old" rather than silently meaning something else.
 """
@@ -20,8 +21,10 @@ from ..model.job import Job, JobChange
 CHANGE_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
 
-class ChangeFeed:
-    """Thread-safe producer side (`publish`, the backends' listener), asyncio consumer side (`wait`).
+class JobChangeLog:
+    """The server's cursor-numbered log of job changes.
+
+    Thread-safe producer side (`publish`, the backends' listener), asyncio consumer side (`wait`).
 
     Args:
         size: how many changes are kept; a client further behind gets a resync.
