@@ -478,7 +478,7 @@ class Client:
         """
         from .code.job import FunctionJob, served_mpi_version
 
-        mpi_version = served_mpi_version(self.backends(), backend) if kind == "MPIJob" else "v2beta1"
+        mpi_version = served_mpi_version(self.backends(), backend) if kind == "MPIJob" else None
         spec = FunctionJob(function, args=args, kind=kind, workers=workers, name=name, image=image, cpu=cpu,
                            memory=memory, gpu=gpu, env=env, every_rank=every_rank, packages=packages,
                            namespace=namespace, mpi_version=mpi_version)
@@ -560,12 +560,8 @@ class Outputs(render.OutputList):
         return f"Output location: {self.where}\n{super().text()}" if self.where else super().text()
 
     def _repr_html_(self) -> str:
-        head = f"<div>Output location: <code>{render.e(self.where)}</code></div>" if self.where else ""
+        head = f"<div>Output location: <code>{render.esc(self.where)}</code></div>" if self.where else ""
         return head + super()._repr_html_()
-
-
-# The panel's output view still imports the old name; it goes once that view reads `Outputs.location`.
-render_plural = plural_of
 
 
 class _Progress:
@@ -594,8 +590,8 @@ class _Progress:
         if state == self._last:
             return
         self._last = state
-        body = HTML(f"waiting for <b>{render.e(job.kind)}</b> <code>{render.e(job.name)}</code>: "
-                    f"{render.badge(job.phase)} {render.e(render.replicas_text(job))}")
+        body = HTML(f"waiting for <b>{render.esc(job.kind)}</b> <code>{render.esc(job.name)}</code>: "
+                    f"{render.badge(job.phase)} {render.esc(render.replicas_text(job))}")
         if self._handle is None:
             self._handle = display(body, display_id=True)
         else:

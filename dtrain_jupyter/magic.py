@@ -117,7 +117,7 @@ class DTrainMagics(Magics):
             return None
         packages = [r for text in args.packages or () for r in split_requirements(text)]
 
-        def build(mpi_version: str = "v2beta1") -> Any:
+        def build(mpi_version: str | None = None) -> Any:
             return cell_job(cell, self.shell.user_ns, kind=args.kind, workers=args.workers, name=args.name,
                             image=args.image, cpu=args.cpu, memory=args.memory, gpu=args.gpu,
                             every_rank=args.every_rank, packages=packages, namespace=args.namespace,
@@ -126,8 +126,11 @@ class DTrainMagics(Magics):
         try:
             spec = build()  # refusals come first: they need no server
             client = self._make_client(args)
-            if args.kind == "MPIJob" and served_mpi_version(client.backends(), args.backend) == "v1":
-                spec = build("v1")
+            if args.kind == "MPIJob":
+                # The preferred version unless the backend's cluster serves MPIJob only at another.
+                served = served_mpi_version(client.backends(), args.backend)
+                if served != spec.framework.version:
+                    spec = build(served)
             job = client.create(spec, backend=args.backend, namespace=args.namespace)
         except InvalidJob as e:
             print("%%dtrain run: " + "; ".join(str(i) for i in e.issues), file=sys.stderr)

@@ -2,8 +2,11 @@
 
 The client returns the classes below (subclasses of the model types and of `list`), so a result
 shows itself in a notebook (`_repr_html_`) and reads well in a terminal (`__repr__`, `text()`).
-Every string that comes from a job, a pod or a person is escaped with `html.escape`; templates
-are small f-strings, one per shape.
+Every string that comes from a job, a pod or a person is escaped with `esc`; templates are small
+f-strings, one per shape.
+
+The words and colours every face shares live here once: `esc`, `age` and `span`, and the phase
+colours (`PHASE_COLOURS`), which the panel's CSS (`ui/styles.py`) uses as well as `badge`.
 """
 
 from __future__ import annotations
@@ -13,47 +16,106 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from .model.job import Event, Job, OutputFile, Pod
+from .model.status import Phase
 
-# Status colours, one per phase (and pod phase); unknown words stay grey.
-COLOURS = {
-    "Pending": "#b58900", "Running": "#268bd2", "Restarting": "#cb4b16", "Succeeded": "#2e8b57",
-    "Failed": "#dc322f", "Suspended": "#6c71c4", "Deleting": "#93a1a1", "Unknown": "#93a1a1",
-}
 _TABLE = ("<table class='dtrain-table' style='border-collapse:collapse;font-size:90%'>"
           "<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 _CELL = "<td style='padding:2px 8px;text-align:left'>{}</td>"
 _HEAD = "<th style='padding:2px 8px;text-align:left'>{}</th>"
+# What a terminal table shows for a time it does not know (a cell left empty would shift the eye).
+NO_TIME = "-"
 
 
-def e(value: Any) -> str:
-    """Escape anything for HTML (None -> empty)."""
+def esc(value: Any) -> str:
+    """HTML-escape any value, quotes too (None -> ""), so no job name, reason or log line is markup."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
+# -- colours ----------------------------------------------------------------------------------
+
+
+def readable(colour: str, share: int) -> str:
+    """`colour` mixed with the theme's strongest text colour (`share` percent of `colour`).
+
+    --jp-ui-font-color0 is black in light themes and white in dark ones, so the mix darkens a
+    colour in one and lightens it in the other: it reads better on the page's background in
+    both and keeps its hue. Outside JupyterLab (a notebook in another front end) the mix goes
+    toward the text colour around it, which is likewise the one that reads on that background.
+    """
+    return f"color-mix(in srgb, {colour} {share}%, var(--jp-ui-font-color0, currentColor))"
+
+
+# JupyterLab's state colours are made for fills and borders: as text, light's orange reads at
+# 2.7:1 on white and its green at 4.1:1, under WCAG's 4.5:1 (an axe-core audit found them).
+# Mixed 55:45, every phase reads at 7:1 or more on the panel's background and 4.7:1 or more on
+# a hovered or ticked row (--jp-layout-color2), in the light and the dark theme.
+STATE_SHARE = 55
+# Secondary text (--jp-ui-font-color2) reads at 4.6:1 on white but 4.46:1 on --jp-layout-color2
+# in light and 4.2:1 in dark, where the panel puts it on hovered rows, notices and the log. An
+# 80:20 mix keeps it quieter than body text and over 5:1 on both backgrounds in both themes.
+MUTED = readable("var(--jp-ui-font-color2, #757575)", 80)
+
+# Phase (of a job, or of a pod) -> text colour, from JupyterLab's four "state" palettes, which
+# both its themes define; each fallback is the light theme's value, for a front end without them.
+PHASE_COLOURS: dict[str, str] = {
+    Phase.PENDING.value: readable("var(--jp-warn-color1, #f57c00)", STATE_SHARE),
+    Phase.RUNNING.value: readable("var(--jp-brand-color1, #1976d2)", STATE_SHARE),
+    Phase.RESTARTING.value: readable("var(--jp-warn-color0, #e65100)", STATE_SHARE),
+    Phase.SUCCEEDED.value: readable("var(--jp-success-color1, #388e3c)", STATE_SHARE),
+    Phase.FAILED.value: readable("var(--jp-error-color1, #d32f2f)", STATE_SHARE),
+    Phase.SUSPENDED.value: MUTED,
+    Phase.DELETING.value: MUTED,
+    Phase.UNKNOWN.value: MUTED,
+}
+
+
 def badge(phase: Any) -> str:
-    word = str(phase or "Unknown")
-    colour = COLOURS.get(word, "#93a1a1")
-    return (f"<span style='background:{colour};color:white;border-radius:3px;padding:0 6px'>"
-            f"{e(word)}</span>")
+    """A phase as coloured bold words (`PHASE_COLOURS`; an unknown word gets Unknown's colour)."""
+    word = str(phase or Phase.UNKNOWN.value)
+    colour = PHASE_COLOURS.get(word, PHASE_COLOURS[Phase.UNKNOWN.value])
+    return f"<span style='color:{colour};font-weight:600'>{esc(word)}</span>"
+
+
+# -- times ------------------------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp as the backends write it, or None when absent or unreadable."""
+    if not value:
+        return None
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def span(seconds: float | None) -> str:
+    """A short human span like kubectl prints: 42s, 5m10s, 3h4m, 2d5h; "" when unknown."""
+    if seconds is None:
+        return ""
+    secs = max(0, int(seconds))
+    if secs < 60:
+        return f"{secs}s"
+    minutes, secs = divmod(secs, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
 
 
 def age(stamp: str | None, now: datetime | None = None) -> str:
-    """`2026-01-01T00:00:00Z` -> `5m`, kubectl style; unparsable or empty -> `?`/`-`."""
-    if not stamp:
-        return "-"
-    try:
-        then = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return "?"
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    seconds = int(((now or datetime.now(timezone.utc)) - then).total_seconds())
-    if seconds < 0:
-        return "0s"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    """How long ago an RFC 3339 timestamp was, as `span` says it; "" when absent or unreadable."""
+    then = parse_time(stamp)
+    if then is None:
+        return ""
+    return span(((now or datetime.now(timezone.utc)) - then).total_seconds())
 
 
 def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -65,7 +127,7 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 def html_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Cells are HTML already (escape before); headers are escaped here."""
-    head = "".join(_HEAD.format(e(h)) for h in headers)
+    head = "".join(_HEAD.format(esc(h)) for h in headers)
     body = "".join("<tr>" + "".join(_CELL.format(c) for c in r) + "</tr>" for r in rows)
     return _TABLE.format(head=head, rows=body)
 
@@ -85,7 +147,7 @@ WIDE_COLUMNS = JOB_COLUMNS + ("CONTEXT", "REPLICAS", "REASON")
 
 
 def job_row(job: Job, wide: bool = False) -> list[str]:
-    row = [job.name, job.kind, job.backend, job.namespace, str(job.phase), age(job.created)]
+    row = [job.name, job.kind, job.backend, job.namespace, str(job.phase), age(job.created) or NO_TIME]
     if wide:
         row += [job.context or "-", replicas_text(job) or "-", job.status.reason or job.error or ""]
     return row
@@ -98,9 +160,11 @@ class RichJob(Job):
         return f"<{self.kind} {self.name} {self.phase}>"
 
     def text(self) -> str:
+        since = age(self.created)
         lines = [f"{self.kind}/{self.name}  {self.phase}",
                  f"  backend:   {self.backend}" + (f" (context {self.context})" if self.context else ""),
-                 f"  namespace: {self.namespace}", f"  created:   {self.created or '-'} ({age(self.created)} ago)"]
+                 f"  namespace: {self.namespace}",
+                 f"  created:   {self.created or NO_TIME}" + (f" ({since} ago)" if since else "")]
         if self.status.reason or self.status.message:
             lines.append(f"  reason:    {self.status.reason}: {self.status.message}".rstrip(": "))
         if self.status.replicas:
@@ -116,9 +180,9 @@ class RichJob(Job):
                  ("reason", " ".join(x for x in (self.status.reason, self.status.message) if x)),
                  ("replicas", replicas_text(self))]
         facts += [("note", n) for n in self.notes] + ([("error", self.error)] if self.error else [])
-        rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{e(k)}</th><td>{e(v)}</td></tr>"
+        rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{esc(k)}</th><td>{esc(v)}</td></tr>"
                        for k, v in facts if v)
-        return (f"<div class='dtrain-job'><b>{e(self.kind)}</b> <code>{e(self.name)}</code> "
+        return (f"<div class='dtrain-job'><b>{esc(self.kind)}</b> <code>{esc(self.name)}</code> "
                 f"{badge(self.phase)}<table>{rows}</table></div>")
 
     @classmethod
@@ -147,7 +211,7 @@ class JobList(list):
             return "<i>No jobs.</i>"
         rows = []
         for j in self:
-            cells = [e(c) for c in job_row(j, wide=True)]
+            cells = [esc(c) for c in job_row(j, wide=True)]
             cells[4] = badge(j.phase)
             rows.append(cells)
         return html_table(WIDE_COLUMNS, rows)
@@ -177,7 +241,7 @@ class PodList(list):
             return "<i>No pods.</i>"
         rows = []
         for p in self:
-            cells = [e(c) for c in _pod_row(p)]
+            cells = [esc(c) for c in _pod_row(p)]
             cells[2] = badge(p.phase)
             rows.append(cells)
         return html_table(POD_COLUMNS, rows)
@@ -187,7 +251,8 @@ EVENT_COLUMNS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
 
 
 def _event_row(ev: Event) -> list[str]:
-    return [age(ev.last_time or ev.first_time), ev.type, ev.reason, f"{ev.object_kind}/{ev.object_name}", ev.message]
+    return [age(ev.last_time or ev.first_time) or NO_TIME, ev.type, ev.reason, f"{ev.object_kind}/{ev.object_name}",
+            ev.message]
 
 
 class EventList(list):
@@ -202,7 +267,7 @@ class EventList(list):
     def _repr_html_(self) -> str:
         if not self:
             return "<i>No events.</i>"
-        return html_table(EVENT_COLUMNS, ([e(c) for c in _event_row(x)] for x in self))
+        return html_table(EVENT_COLUMNS, ([esc(c) for c in _event_row(x)] for x in self))
 
 
 OUTPUT_COLUMNS = ("PATH", "SIZE", "MODIFIED")
@@ -230,7 +295,7 @@ class OutputList(list):
     def _repr_html_(self) -> str:
         if not self:
             return "<i>No output files.</i>"
-        return html_table(OUTPUT_COLUMNS, ([e(f.path), e(_size(f.size)), e(f.mtime)] for f in self))
+        return html_table(OUTPUT_COLUMNS, ([esc(f.path), esc(_size(f.size)), esc(f.mtime)] for f in self))
 
 
 def jobs(items: Iterable[Job]) -> JobList:

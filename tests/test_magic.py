@@ -234,3 +234,39 @@ def _lines(client: Any, name: str) -> list[Any]:
         return list(client.logs(name))
     except JobNotFound:
         return []
+
+
+class _Cluster:
+    """A client of a server whose one backend serves MPIJob at `served` only; create refuses, so
+    nothing runs, after noting the version it was sent."""
+
+    def __init__(self, served: list[str]) -> None:
+        self.served = served
+        self.sent: list[str] = []
+
+    def backends(self) -> list[dict[str, Any]]:
+        return [{"backend": "kubernetes", "default": True, "kinds": {"MPIJob": self.served}}]
+
+    def create(self, spec: Any, **_where: Any) -> Any:
+        from dtrain_jupyter.errors import Forbidden
+
+        self.sent.append(spec.api_version)
+        raise Forbidden("stop here", verb="create", resource="mpijobs", namespace="default")
+
+
+@pytest.mark.parametrize(("served", "sent"), [
+    (["kubeflow.org/v2beta1"], "kubeflow.org/v2beta1"),
+    (["kubeflow.org/v1"], "kubeflow.org/v1"),                         # the Training Operator's CRD only
+    (["kubeflow.org/v1", "kubeflow.org/v2beta1"], "kubeflow.org/v2beta1"),  # both: the preferred one
+], ids=["mpi-operator", "training-operator", "both"])
+def test_cell_run_writes_an_mpijob_at_the_version_its_cluster_serves(shell: InteractiveShell, monkeypatch: Any,
+                                                                     capsys: Any, served: list[str],
+                                                                     sent: str) -> None:
+    from dtrain_jupyter.magic import DTrainMagics
+
+    magics = next(m for m in shell.magics_manager.registry.values() if isinstance(m, DTrainMagics))
+    cluster = _Cluster(served)
+    monkeypatch.setattr(magics, "_make_client", lambda args: cluster)
+    assert shell.run_cell_magic("dtrain", "run --kind MPIJob --workers 1", "print(1)\n") is None
+    assert cluster.sent == [sent]
+    assert "%%dtrain run: stop here" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ..errors import InvalidRequest
 from ..model.builders import MPIJob, PyTorchJob, TFJob
+from ..model.kinds import preferred_version, versions_of
 from ..model.spec import JobSpec
 from . import args as job_args
 from .capture import Carried, capture_cell, capture_function
@@ -46,7 +47,7 @@ def FunctionJob(function: Callable[..., Any], *, args: Mapping[str, Any] | None 
                 cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
                 env: Mapping[str, Any] | None = None, every_rank: bool = False,
                 packages: Iterable[str] | None = None, namespace: str | None = None,
-                mpi_version: str = "v2beta1") -> JobSpec:
+                mpi_version: str | None = None) -> JobSpec:
     """A job whose every replica calls `function(**args)`, the builder form of `Client.run`.
 
     Args:
@@ -66,7 +67,8 @@ def FunctionJob(function: Callable[..., Any], *, args: Mapping[str, Any] | None 
             into the image's or the server's own environment); a re-run with the same ones
             installs nothing. PIP_* variables in `env` reach pip (PIP_INDEX_URL, ...).
         namespace: the job's namespace (default: the backend's).
-        mpi_version: for an MPIJob, "v2beta1" (MPI Operator) or "v1" (Training Operator).
+        mpi_version: for an MPIJob, "v2beta1" (MPI Operator) or "v1" (Training Operator); default
+            the kind's preferred version (`served_mpi_version` picks the one a backend serves).
     Returns:
         The JobSpec; `.to_yaml()` shows the manifest, `Client.create` submits it.
     Raises:
@@ -89,7 +91,7 @@ def cell_job(cell: str, notebook: Mapping[str, Any], *, kind: str = "PyTorchJob"
              name: str | None = None, image: str | None = None, cpu: str | int | float | None = None,
              memory: str | int | None = None, gpu: int | None = None, every_rank: bool = False,
              packages: Iterable[str] | None = None, namespace: str | None = None,
-             mpi_version: str = "v2beta1") -> JobSpec:
+             mpi_version: str | None = None) -> JobSpec:
     """A job whose every replica runs a cell's text as a script (what `%%dtrain run` submits).
 
     The cell's last line, when it is an expression not ending in ";", is the result, as a
@@ -110,7 +112,7 @@ def cell_job(cell: str, notebook: Mapping[str, Any], *, kind: str = "PyTorchJob"
 
 def _job(carried: Carried, call: dict[str, Any], *, kind: str, workers: int | None, name: str, image: str | None,
          cpu: Any, memory: Any, gpu: int | None, env: Mapping[str, Any] | None, namespace: str | None,
-         mpi_version: str) -> JobSpec:
+         mpi_version: str | None) -> JobSpec:
     if kind not in KINDS:
         raise InvalidRequest(f"kind {kind!r} cannot run a notebook function: use one of {', '.join(KINDS)}",
                              names=["kind"])
@@ -142,15 +144,20 @@ def _job(carried: Carried, call: dict[str, Any], *, kind: str, workers: int | No
 
 
 def served_mpi_version(backends: list[dict[str, Any]], backend: str | None) -> str:
-    """The MPIJob version to write for a backend, from `Client.backends()`: v2beta1 unless the
-    backend's cluster serves MPIJob as v1 only (the Training Operator's CRD; a cluster has one)."""
+    """The MPIJob version to write for a backend, from `Client.backends()`: the preferred one
+    (`model.kinds.preferred_version`, v2beta1) unless the backend's cluster serves MPIJob only at
+    another (the Training Operator's v1; a cluster has one of the two CRDs)."""
+    preferred = preferred_version("MPIJob")
+    assert preferred is not None, "model/kinds.py knows MPIJob"
     for described in backends:
         if described.get("backend") == backend or (backend is None and described.get("default")):
             kinds = described.get("kinds")
             served = kinds.get("MPIJob", []) if isinstance(kinds, dict) else []
-            if "kubeflow.org/v1" in served and "kubeflow.org/v2beta1" not in served:
-                return "v1"
-    return "v2beta1"
+            if served and preferred.api_version not in served:
+                other = next((fw.version for fw in versions_of("MPIJob") if fw.api_version in served), None)
+                if other is not None:
+                    return other
+    return preferred.version
 
 
 def _name_for(base: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidJob, ValidationIssue
+from .kinds import preferred_version, versions_of
 from .spec import JobSpec, OutputVolume, RoleSpec
 
 __all__ = ["PyTorchJob", "TFJob", "MPIJob", "DEFAULT_IMAGES"]
@@ -88,7 +89,7 @@ def TFJob(name: str, image: str | None = None, command: Sequence[str] | str | No
 
 def MPIJob(name: str, image: str | None = None, command: Sequence[str] | str | None = None,
            args: Sequence[str] | str | None = None, env: Mapping[str, Any] | None = None, *,
-           workers: int = 2, slots_per_worker: int | None = 1, version: str = "v2beta1",
+           workers: int = 2, slots_per_worker: int | None = 1, version: str | None = None,
            worker_command: Sequence[str] | str | None = None, worker_args: Sequence[str] | str | None = None,
            cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
            namespace: str | None = None, working_dir: str | None = None, restart_policy: str | None = None,
@@ -103,13 +104,19 @@ def MPIJob(name: str, image: str | None = None, command: Sequence[str] | str | N
             v2beta1, sleep in v1), which is what mpirun needs.
         slots_per_worker: MPI slots (processes) per Worker.
         version: "v2beta1" (MPI Operator) or "v1" (Training Operator); a cluster serves one.
+            Default: the kind's preferred version (`model.kinds.preferred_version`: v2beta1).
         gpu: per Worker; the Launcher only coordinates. Other arguments as for `PyTorchJob`.
 
     Raises:
         InvalidJob: an argument makes a job the operator would refuse.
     """
-    if version not in ("v1", "v2beta1"):
-        raise InvalidJob([ValidationIssue("apiVersion", f"MPIJob version {version!r} is not served: use v2beta1 or v1")])
+    preferred = preferred_version("MPIJob")
+    assert preferred is not None, "model/kinds.py knows MPIJob"
+    version = version or preferred.version
+    known = [preferred.version, *(fw.version for fw in versions_of("MPIJob") if fw is not preferred)]
+    if version not in known:
+        raise InvalidJob([ValidationIssue("apiVersion",
+                                          f"MPIJob version {version!r} is not served: use {' or '.join(known)}")])
     worker = _role(workers, cpu, memory, gpu)
     worker.command = _strings(worker_command, "worker_command")
     worker.args = _strings(worker_args, "worker_args")

@@ -203,6 +203,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                         changed = True
                 elif item.kind == BACKENDS:
                     self.banner.backends = tuple(item.payload)
+                    self.job_list.backends = tuple(item.payload)
                     self.pages.set_backends(tuple(item.payload))
                 elif item.kind == PROBLEMS:
                     self.banner.problems = tuple(item.payload)

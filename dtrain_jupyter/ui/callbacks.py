@@ -48,13 +48,9 @@ def describe_error(exc: BaseException) -> str:
     traceback went to the log.
     """
     if isinstance(exc, JobExists) and exc.fields.get("name"):
-        # The server's JobExists carries kind, name and namespace; the backend is added by the
-        # part that sent the job, which knows where it went.
+        # A JobExists names its namespace and, from the server, its backend too.
         backend, namespace = exc.fields.get("backend") or "", exc.fields.get("namespace") or ""
-        if backend and namespace:
-            where = f"{backend}/{namespace}"
-        else:
-            where = f"namespace {namespace!r}" if namespace else backend or "this backend"
+        where = f"{backend}/{namespace}" if backend else f"namespace {namespace!r}"
         return name_taken(str(exc.fields["name"]), where)
     if isinstance(exc, InvalidJob) and exc.issues:
         return "The job is not valid:\n" + "\n".join(f"• {issue}" for issue in exc.issues)

@@ -49,6 +49,7 @@ class JobList(widgets.VBox, ErrorForwarder):
     kind_filter = Unicode(ALL, help="Only jobs of this kind ('All' for every kind)")
     phase_filter = Unicode(ALL, help="Only jobs in this phase ('All' for every phase)")
     limit = Int(PAGE_SIZE, help="Most rows shown at once; 'Show more' raises it")
+    backends = Tuple(help="Client.backends() as last read; every row gets them (what its job's backend can do)")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
@@ -127,6 +128,13 @@ class JobList(widgets.VBox, ErrorForwarder):
                 self.selected = tuple(uid for uid in self.selected if uid in new)
             self._layout_rows()
 
+    @observe("backends")
+    @guarded
+    def _on_backends(self, change: dict[str, Any]) -> None:
+        with self.hold_sync():
+            for row in self.rows.values():
+                row.backends = self.backends
+
     @observe("text_filter", "kind_filter", "phase_filter", "limit")
     @guarded
     def _on_filter(self, change: dict[str, Any]) -> None:
@@ -197,7 +205,8 @@ class JobList(widgets.VBox, ErrorForwarder):
         row = self.rows.get(uid)
         if row is None:
             job = next(j for j in self.jobs if j.uid == uid)
-            row = JobRow(job, self.client, self._on_action, compact=self.compact, look=self._look)
+            row = JobRow(job, self.client, self._on_action, compact=self.compact, look=self._look,
+                         backends=self.backends)
             row.on_error = self.report_error
             row.selected = uid in self.selected
             row.observe(self._on_row_selected, "selected")

@@ -3,7 +3,9 @@
 A row is keyed by the job's uid and lives as long as the job: a change from the feed assigns
 the row's `job` trait and only that row's labels change (inside `hold_sync`, one message),
 so the list never redraws. Clicking the name (or Enter or Space on it) expands the row into its
-pods; the name button is the row's expander for assistive technology (see assistive.py).
+pods; the name button is the row's expander for assistive technology (see assistive.py). The
+Output button opens the job's result; where the backend keeps no output files its tooltip says
+so (capabilities.py).
 
 A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
 facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
@@ -19,12 +21,13 @@ import ipywidgets as widgets
 from ipywidgets.widgets.widget_bool import CheckboxStyle
 from ipywidgets.widgets.widget_button import ButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
-from traitlets import Bool, Instance, observe
+from traitlets import Bool, Instance, Tuple, observe
 
 from ..model.job import Job
 from ..model.status import Phase
 from .assistive import EXPANDED, EXPANDER, NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
+from .capabilities import OUTPUTS, lacks
 from .pods import PodsView
 from .styles import PHASE_WIDTH, phase_class
 from .words import age, duration, esc, kind_label, kind_title, reason_words, replicas_ready, status_title, where
@@ -118,14 +121,18 @@ class JobRow(widgets.HBox, ErrorForwarder):
         client: the panel's `Client`, used to fetch pods when the row expands.
         on_action: called with (action, job, pod) for "log" and "output" requests.
         compact: True in the ~300 px sidebar, which hides the less needed columns.
+        backends: `Client.backends()` as last read (what the job's backend can do).
     """
 
     job = Instance(Job, help="The job this row shows; assigning it updates the row in place")
     selected = Bool(False, help="Whether the row's checkbox is ticked")
     expanded = Bool(False, help="Whether the job's pods are shown under the row")
+    backends = Tuple(help="Client.backends() as last read: whether the job's backend keeps output files and "
+                          "events")
 
     def __init__(self, job: Job, client: Any, on_action: Callable[[str, Job, str | None], None],
-                 compact: bool = False, look: RowLook | None = None, **kwargs: Any) -> None:
+                 compact: bool = False, look: RowLook | None = None, backends: tuple[dict[str, Any], ...] = (),
+                 **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._on_action = on_action
@@ -149,7 +156,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # Each row has a Log and an Output button: their titles say whose.
         self.log_button = widgets.Button(description="Log", tooltip=f"Logs of {job.name}'s pods, merged",
                                          layout=look.log, style=look.button_style, _dom_classes=("dtrain-row-log",))
-        self.output_button = widgets.Button(description="Output", tooltip=f"Result and output files of {job.name}",
+        self.output_button = widgets.Button(description="Output", tooltip=self._output_tooltip(job, backends),
                                             layout=look.output, style=look.button_style,
                                             _dom_classes=("dtrain-row-output",))
         # In the ~300 px sidebar the action buttons move under the expanded row, or the name
@@ -168,6 +175,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self.log_button.on_click(self._on_log)
         self.output_button.on_click(self._on_output)
         self.job = job
+        self.backends = tuple(backends)  # its tooltip is already the one these give: no message
 
     # ------------------------------------------------------------------ reactions
     @observe("job")
@@ -180,6 +188,19 @@ class JobRow(widgets.HBox, ErrorForwarder):
         if self.pods is not None and self.expanded and moved and self.job.phase != Phase.DELETING:
             self.pods.job = self.job
             self.pods.refresh()
+
+    @observe("backends")
+    @guarded
+    def _on_backends(self, change: dict[str, Any]) -> None:
+        self.output_button.tooltip = self._output_tooltip(self.job, self.backends)
+        if self.pods is not None:
+            self.pods.backends = self.backends
+
+    @staticmethod
+    def _output_tooltip(job: Job, backends: tuple[dict[str, Any], ...]) -> str:
+        if lacks(backends, job.backend, OUTPUTS):
+            return f"Result of {job.name}; its backend keeps no output files"
+        return f"Result and output files of {job.name}"
 
     def render(self) -> None:
         """Write the job's facts into the row's widgets (also called to refresh ages)."""
@@ -235,7 +256,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
             self.name_button.add_class(EXPANDED)
             if self.pods is None:
                 self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
-                                     layout=self._full_width)
+                                     layout=self._full_width, backends=self.backends)
                 self.pods.on_error = self.report_error
             else:
                 self.pods.job = self.job

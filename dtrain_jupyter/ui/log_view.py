@@ -1,4 +1,4 @@
-"""A job's log: one pod or all pods merged, follow, tail, previous attempt, filter, download.
+"""A job's log: one pod or all pods merged, follow, tail, previous attempt, line times, filter, download.
 
 A running job's log follows new lines from the start; a finished one's is read once. Download
 is a plain link to the server's text log of the chosen pod (`<a download>`, one click): the
@@ -9,6 +9,10 @@ holds more than `max_lines`); the widget is re-rendered only by `flush()`, which
 feed runs on the kernel loop a few times a second, and only when something changed
 (jupyter-notes §5.3: every text widget resends its whole value, so we throttle and bound it).
 Log text is user text: it is shown escaped inside a `<pre>`, never as markup.
+
+"Previous attempt" and "Line times" are offered only where the job's backend lists
+`previous-logs` and `line-times` (capabilities.py): elsewhere the server would refuse the one and
+stamp lines with when they were read, not written, for the other.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from collections import deque
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Bool, Instance, Int, Unicode, observe, validate
+from traitlets import Bool, Instance, Int, Tuple, Unicode, observe, validate
 
 from ..model.job import Job, LogLine
 from .assistive import FOCUS_HERE, NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
+from .capabilities import LINE_TIMES, PREVIOUS_LOGS, lacks
 from .words import esc
 
 ALL_PODS = ""
@@ -53,10 +58,12 @@ class LogView(widgets.VBox, ErrorForwarder):
     follow = Bool(False, help="Keep streaming new lines while the job runs; show() turns it on for a job "
                               "that has not finished, off for one that has")
     tail = Int(500, help="Lines to fetch from the end of each log; 0 fetches everything")
-    previous = Bool(False, help="Show the previous attempt of a restarted pod")
+    previous = Bool(False, help="Show the previous attempt of a restarted pod (backends with previous-logs)")
+    timestamps = Bool(False, help="Stamp each line with when it was written (backends with line-times)")
     text_filter = Unicode("", help="Only lines containing this text (case-insensitive)")
     max_lines = Int(2000, help="Most lines the view holds; older lines are dropped")
     loading = Bool(False, help="True while the worker thread is reading")
+    backends = Tuple(help="Client.backends() as last read: which of the options the job's backend offers")
 
     def __init__(self, client: Any, max_lines: int = 2000, **kwargs: Any) -> None:
         self.client = client
@@ -82,16 +89,22 @@ class LogView(widgets.VBox, ErrorForwarder):
                                                        "the whole log",
                                                layout=widgets.Layout(width="130px"), style=wide_label)
         tail = widgets.HBox([self.tail_box, widgets.Label("lines")], layout=auto, _dom_classes=("dtrain-tail",))
-        self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False, layout=auto,
+        # Layouts of their own: each is hidden where the job's backend cannot honour it.
+        self.previous_box = widgets.Checkbox(False, description="Previous attempt", indent=False,
+                                             layout=widgets.Layout(width="auto"),
                                              tooltip="The log of a restarted pod's attempt before the last restart")
+        self.times_box = widgets.Checkbox(False, description="Line times", indent=False,
+                                          layout=widgets.Layout(width="auto"),
+                                          tooltip="Begin each line with the time it was written",
+                                          _dom_classes=("dtrain-log-times",))
         self.filter_box = widgets.Text(placeholder="Filter lines", layout=auto, description="Filter lines",
                                        description_allow_html=False, _dom_classes=(NAME_ONLY,))
         self.refresh_button = widgets.Button(description="Reload", icon="refresh", layout=auto)
         self.download_link = widgets.HTML("", layout=auto, _dom_classes=("dtrain-log-download",))
         self.status = widgets.Label("", _dom_classes=("dtrain-muted",))
         self.text = widgets.HTML(log_html("", follow=False), layout=widgets.Layout(width="100%"))
-        controls = widgets.HBox([self.pod_choice, self.follow_box, tail, self.previous_box, self.filter_box,
-                                 self.refresh_button, self.download_link],
+        controls = widgets.HBox([self.pod_choice, self.follow_box, tail, self.previous_box, self.times_box,
+                                 self.filter_box, self.refresh_button, self.download_link],
                                 layout=widgets.Layout(flex_flow="row wrap", width="100%", align_items="center"),
                                 _dom_classes=("dtrain-log-controls",))
         super().__init__(children=(self.title, controls, self.status, self.text),
@@ -102,6 +115,7 @@ class LogView(widgets.VBox, ErrorForwarder):
         self.follow_box.observe(self._on_follow_box, "value")
         self.tail_box.observe(self._on_tail_box, "value")
         self.previous_box.observe(self._on_previous_box, "value")
+        self.times_box.observe(self._on_times_box, "value")
         self.filter_box.observe(self._on_filter_box, "value")
         self.refresh_button.on_click(self._on_refresh)
 
@@ -137,7 +151,7 @@ class LogView(widgets.VBox, ErrorForwarder):
         if self.job is None:
             return
         self.loading = True
-        args = (generation, self.job, self.pod, self.follow, self.tail, self.previous)
+        args = (generation, self.job, self.pod, self.follow, self.tail, self.previous, self.timestamps)
         threading.Thread(target=self._read, args=args, name="dtrain-log", daemon=True).start()
 
     def stop(self) -> None:
@@ -194,6 +208,29 @@ class LogView(widgets.VBox, ErrorForwarder):
         if self.pod_choice.value != self.pod and self.pod in dict((v, k) for k, v in self.pod_choice.options):
             self.pod_choice.value = self.pod
 
+    @observe("job", "backends")
+    @guarded
+    def _offer_options(self, change: dict[str, Any]) -> None:
+        """Show only the options the job's backend honours; one it cannot is switched off."""
+        backend = self.job.backend if self.job is not None else ""
+        dropped = False
+        for box, capability, name in ((self.previous_box, PREVIOUS_LOGS, "previous"),
+                                      (self.times_box, LINE_TIMES, "timestamps")):
+            missing = lacks(self.backends, backend, capability)
+            box.layout.display = "none" if missing else ""
+            if missing and getattr(self, name):
+                setattr(self, name, False)
+                dropped = True
+        # show() reads the log itself once the job is set; a later change of backends reads it here.
+        if dropped and not self._choosing:
+            self.reload()
+
+    @observe("previous", "timestamps")
+    @guarded
+    def _on_option(self, change: dict[str, Any]) -> None:
+        box = self.previous_box if change["name"] == "previous" else self.times_box
+        box.value = change["new"]
+
     @observe("text_filter")
     @guarded
     def _on_text_filter(self, change: dict[str, Any]) -> None:
@@ -228,8 +265,15 @@ class LogView(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_previous_box(self, change: dict[str, Any]) -> None:
-        self.previous = bool(change["new"])
-        self.reload()  # the download link follows: the previous attempt's log, or the current one
+        if bool(change["new"]) != self.previous:  # not when the view itself switched it
+            self.previous = bool(change["new"])
+            self.reload()  # the download link follows: the previous attempt's log, or the current one
+
+    @guarded
+    def _on_times_box(self, change: dict[str, Any]) -> None:
+        if bool(change["new"]) != self.timestamps:
+            self.timestamps = bool(change["new"])
+            self.reload()
 
     @guarded
     def _on_filter_box(self, change: dict[str, Any]) -> None:
@@ -272,11 +316,13 @@ class LogView(widgets.VBox, ErrorForwarder):
         lead = "" if self.pod or not links else "<span class='dtrain-muted'>Download:</span> "
         self.download_link.value = lead + " ".join(links)
 
-    def _read(self, generation: int, job: Job, pod: str, follow: bool, tail: int, previous: bool) -> None:
+    def _read(self, generation: int, job: Job, pod: str, follow: bool, tail: int, previous: bool,
+              timestamps: bool) -> None:
         """Worker thread: append lines to the buffer until the log ends or the view moves on."""
         try:
             lines = self.client.logs(job.name, kind=job.kind, namespace=job.namespace, backend=job.backend,
-                                     pod=pod or None, follow=follow, tail=tail or None, previous=previous)
+                                     pod=pod or None, follow=follow, tail=tail or None, previous=previous,
+                                     timestamps=timestamps)
             for entry in lines:
                 if generation != self._generation:
                     break

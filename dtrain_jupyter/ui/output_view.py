@@ -1,12 +1,16 @@
 """A job's result: final status, duration, per-replica exit codes, and its output files.
 
-Files are listed from the job's output location (`Client.outputs`), which is named above them
-(the local folder, or the volume claim and path on a cluster). Each file has a Download link
-(`<a download>` to the server's output-file route: one click, the page's own login) and an
-Open link that the labextension opens in a JupyterLab tab (a browser tab without it). A file
-picked under Preview is shown by type: text and JSON in an escaped `<pre>`, CSV as an escaped
-table, PNG/JPEG/SVG in an Image widget (an `<img>` cannot run script, so even a hostile SVG
-stays inert). While the job runs and has written nothing, the view says "no output yet".
+Files are listed from the job's output location (`Client.outputs`), which the server names and
+the view shows above them (a folder on the Jupyter server, or a volume claim and a path in it).
+Each file has a Download link (`<a download>` to the whole file, `?download=1`: one click, the
+page's own login, however large the file) and an Open link (`?view=1`: the server shows the file
+only as what cannot run script, text or an image, and saves anything else), which the labextension
+opens in a sandboxed JupyterLab tab (a browser tab without it). The first file is previewed at
+once, and a file picked under Preview stays picked across refreshes; a preview is shown by type:
+text and JSON in an escaped `<pre>`, CSV as an escaped table, PNG/JPEG/SVG in an Image widget (an
+`<img>` cannot run script, so even a hostile SVG stays inert). While the job runs and has written
+nothing, the view says "no output yet"; where the job's backend keeps no output files
+(capabilities.py) it says so instead, and still shows the result.
 """
 
 from __future__ import annotations
@@ -14,25 +18,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Instance, Tuple, Unicode, observe
 
-from ..client import render_plural
-from ..errors import NotFound
+from ..client import Outputs
+from ..errors import InvalidRequest, NotFound
 from ..model.job import Job
 from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, guarded
+from .capabilities import NO_OUTPUT_FILES, OUTPUTS, lacks
 from .styles import phase_class
-from .words import LOCAL_BACKEND, age, duration, esc, reason_words
+from .words import age, duration, esc, reason_words
 
 IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".svg": "svg+xml", ".gif": "gif"}
-PREVIEW_BYTES = 256 * 1024   # text previews stop here; the file itself is not touched
+PREVIEW_BYTES = 256 * 1024   # text previews stop here, and no more of the file is read for one
 CSV_ROWS = 200
 FILE_ROWS = 500  # files listed with their links; a folder of checkpoints must not swamp the page
-OUTPUT_ENV = "DTRAIN_OUTPUT_DIR"  # where a job's replicas write their outputs (model/templates.py)
 
 
 def _suffix(path: str) -> str:
@@ -48,64 +52,22 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def claim_location(job: Job) -> str:
-    """Where a cluster job writes its outputs: "volume claim <claim>, path <path in the claim>".
+def preview_html(path: str, data: bytes, size: int | None = None) -> str:
+    """Escaped HTML preview of a non-image file: JSON pretty-printed, CSV as a table, text as is.
 
-    Read from the manifest the way the Kubernetes backend finds the folder it lists
-    (backends/kubernetes/outputs.py, which the panel may not import: faces reach jobs through
-    the client): the replica env's DTRAIN_OUTPUT_DIR on the deepest volume mount of a claim.
-    A folder on no claim is named as such (it cannot be read from the server); "" when no
-    replica sets DTRAIN_OUTPUT_DIR.
+    Args:
+        path: the file's path (its suffix picks the form).
+        data: the file's bytes, or its first PREVIEW_BYTES + 1 bytes when it is longer.
+        size: the whole file's size when known (as listed); else `len(data)`.
     """
-    spec = job.manifest.get("spec") or {}
-    unmounted = ""
-    for key, roles in spec.items():
-        if not key.endswith("ReplicaSpecs") or not isinstance(roles, dict):
-            continue
-        for role in roles.values():
-            pod = ((role or {}).get("template") or {}).get("spec") or {}
-            claims = {v.get("name"): (v.get("persistentVolumeClaim") or {}).get("claimName")
-                      for v in pod.get("volumes") or [] if isinstance(v, dict)}
-            for container in pod.get("containers") or []:
-                env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
-                target = env.get(OUTPUT_ENV)
-                if not target:
-                    continue
-                out = PurePosixPath(str(target))
-                best: dict[str, Any] | None = None  # the deepest claim mount holding the folder
-                for mount in container.get("volumeMounts") or []:
-                    if not isinstance(mount, dict) or not claims.get(mount.get("name")) or not mount.get("mountPath"):
-                        continue
-                    at = PurePosixPath(str(mount["mountPath"]))
-                    if (out == at or at in out.parents) and (
-                            best is None or len(at.parts) > len(PurePosixPath(best["mountPath"]).parts)):
-                        best = mount
-                if best is not None:
-                    inside = out.relative_to(PurePosixPath(str(best["mountPath"])))
-                    path = PurePosixPath("/", str(best.get("subPath") or ""), *inside.parts)
-                    return f"volume claim {claims[best['name']]}, path {path}"
-                unmounted = f"{OUTPUT_ENV}={target} inside each replica, on no volume claim"
-    return unmounted
-
-
-def local_folder(job: Job, state_dir: str) -> str:
-    """A local job's output folder when it is where the local backend puts it by default (in the
-    job's folder under the server's state_dir) and this kernel sees it; "" otherwise (the server
-    may keep outputs under c.DTrain.output_root, or run on another machine)."""
-    if not state_dir:
-        return ""
-    folder = Path(state_dir) / job.namespace / render_plural(job.kind) / job.name / "output"
-    return str(folder) if folder.is_dir() else ""
-
-
-def preview_html(path: str, data: bytes) -> str:
-    """Escaped HTML preview of a non-image file: JSON pretty-printed, CSV as a table, text as is."""
     suffix = _suffix(path)
-    clipped = len(data) > PREVIEW_BYTES
-    text = data[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+    shown = data[:PREVIEW_BYTES]
+    whole = len(data) if size is None else max(size, len(data))
+    clipped = whole > len(shown)  # cut here, or by the server's cap on a read
+    text = shown.decode("utf-8", errors="replace")
     if b"\x00" in data[:4096]:
-        return f"<i>{esc(path)} is a binary file ({esc(_size(len(data)))}); no preview.</i>"
-    note = f"<div class='dtrain-muted'>first {_size(PREVIEW_BYTES)} shown</div>" if clipped else ""
+        return f"<i>{esc(path)} is a binary file ({esc(_size(whole))}); no preview.</i>"
+    note = f"<div class='dtrain-muted'>first {_size(len(shown))} of {_size(whole)} shown</div>" if clipped else ""
     if suffix == ".json" and not clipped:
         try:
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
@@ -133,13 +95,14 @@ class OutputView(widgets.VBox, ErrorForwarder):
     job = Instance(Job, allow_none=True, help="The job whose result is shown")
     pods = Tuple(help="The job's pods as last fetched (for per-replica exit codes)")
     files = Tuple(help="OutputFile entries in the job's output location, as last listed")
-    location = Unicode("", help="Where the job's output files are, in words (a folder, or a volume claim and "
-                                "path); empty when it cannot be told from here")
+    location = Unicode("", help="Where the job's output files are, in the server's words (a folder, or a volume "
+                                "claim and path); empty when it has not said")
+    backends = Tuple(help="Client.backends() as last read: whether the job's backend keeps output files")
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
         self.client = client
         self._files_note = ""
-        self._state_dirs: dict[str, str] | None = None  # backend -> state_dir, read once
+        self._listing = False  # set while the file list itself moves the Preview choice
         self.summary = widgets.HTML("<i>Choose a job's Output button in the Jobs tab.</i>",
                                     _dom_classes=("dtrain-output-summary",))
         # Where focus lands when a row's Output button brings this page up (assistive.py).
@@ -168,7 +131,12 @@ class OutputView(widgets.VBox, ErrorForwarder):
         self.refresh()
 
     def refresh(self) -> None:
-        """Fetch the pods and the list of output files again, and say where the files are."""
+        """Fetch the pods and the list of output files again, and where the server says they are.
+
+        Files that cannot be listed (NotFound: nothing written yet, a claim the server cannot
+        read, a backend that keeps none) leave the list empty with the server's reason; where the
+        job has an output location, the NotFound names it all the same.
+        """
         job = self.job
         if job is None:
             return
@@ -178,28 +146,29 @@ class OutputView(widgets.VBox, ErrorForwarder):
             files = self.client.outputs(job.name, **ref)
             self._files_note = ""
         except NotFound as exc:
-            files, self._files_note = [], exc.message
+            files, self._files_note = Outputs([], exc.fields.get("location")), exc.message
         with self.hold_sync():
-            self.location = self._location(job)
+            self.location = files.where
             self.pods = tuple(pods)
             self.files = tuple(files)
 
-    def _location(self, job: Job) -> str:
-        if job.backend != LOCAL_BACKEND:
-            return claim_location(job)
-        if self._state_dirs is None:
-            self._state_dirs = {b.get("backend", ""): b.get("state_dir", "") for b in self.client.backends()}
-        folder = local_folder(job, self._state_dirs.get(job.backend, ""))
-        return f"folder {folder} on the Jupyter server" if folder else "a folder of the job's own on the Jupyter server"
-
     def show_file(self, path: str) -> None:
-        """Read one output file and preview it."""
+        """Read one output file (of a text file, no more than a preview shows) and preview it."""
         job = self.job
         if job is None:
             return
-        data = self.client.read_output(job.name, path, kind=job.kind, namespace=job.namespace,
-                                       backend=job.backend)
         fmt = IMAGE_FORMATS.get(_suffix(path))
+        ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
+        try:
+            # An image whole (up to the server's cap); of anything else one byte more than a
+            # preview shows, which tells whether the file goes on.
+            data = self.client.read_output(job.name, path, limit=None if fmt else PREVIEW_BYTES + 1, **ref)
+        except InvalidRequest as exc:
+            if fmt or exc.fields.get("argument") != "limit":
+                raise
+            # The server caps a read below a preview (c.DTrain.output_read_limit): read what it allows.
+            data = self.client.read_output(job.name, path, **ref)
+        listed = next((f.size for f in self.files if f.path == path), None)
         with self.hold_sync():
             if fmt:
                 self.image.format = fmt
@@ -209,7 +178,7 @@ class OutputView(widgets.VBox, ErrorForwarder):
             else:
                 self.image.layout.display = "none"
                 self.image.value = b""
-                self.preview.value = preview_html(path, bytes(data))
+                self.preview.value = preview_html(path, bytes(data), listed)
 
     # ------------------------------------------------------------------ reactions
     @observe("job", "pods")
@@ -253,13 +222,17 @@ class OutputView(widgets.VBox, ErrorForwarder):
         self.location_line.value = (f"<span class='dtrain-muted'>Output location:</span> {esc(self.location)}"
                                     if self.location else "")
 
-    @observe("files")
+    @observe("files", "backends")
     @guarded
     def _render_files(self, change: dict[str, Any]) -> None:
         job = self.job
+        if job is None and change["name"] == "backends":
+            return  # no job shown: nothing to say about its files
         running = job is not None and not job.phase.finished
         if not self.files:
-            if running:
+            if job is not None and lacks(self.backends, job.backend, OUTPUTS):
+                text = NO_OUTPUT_FILES
+            elif running:
                 text = "No output yet — the job is still running."
             else:
                 text = self._files_note or "The job wrote no output files."
@@ -267,12 +240,26 @@ class OutputView(widgets.VBox, ErrorForwarder):
         else:
             more = " (more may come while it runs)" if running else ""
             self.files_label.value = f"<b>Output files</b> ({len(self.files)}){esc(more)}"
-        with self.hold_sync():
-            self.file_table.value = self.table_html() if self.files else ""
-            self.file_list.options = tuple((f"{f.path} ({_size(f.size)})", f.path) for f in self.files[:FILE_ROWS])
-            self.file_list.layout.display = "" if self.files else "none"
+        if change["name"] != "files":
+            return  # what the backend can do changes the words only; the list is as it was
+        listed = self.files[:FILE_ROWS]
+        paths = [f.path for f in listed]
+        # The person's pick while it is still there, else the first file: the preview is never blank.
+        choice = self.file_list.value if self.file_list.value in paths else (paths[0] if paths else None)
+        self._listing = True
+        try:
+            with self.hold_sync():
+                self.file_table.value = self.table_html() if self.files else ""
+                self.file_list.options = tuple((f"{f.path} ({_size(f.size)})", f.path) for f in listed)
+                self.file_list.value = choice
+                self.file_list.layout.display = "" if self.files else "none"
+        finally:
+            self._listing = False
+        if choice is None:
             self.preview.value = ""
             self.image.layout.display = "none"
+        else:
+            self.show_file(choice)  # read again: a running job may have rewritten it
 
     def table_html(self) -> str:
         """The files as a table: path, size, when written, a Download and an Open link each."""
@@ -281,7 +268,8 @@ class OutputView(widgets.VBox, ErrorForwarder):
             return ""
         rows = []
         for f in self.files[:FILE_ROWS]:
-            url = esc(self.client.job_link(job, "outputs", f.path))
+            download = esc(self.client.job_link(job, "outputs", f.path, download=True))
+            view = esc(self.client.job_link(job, "outputs", f.path, view=True))
             name = PurePosixPath(f.path).name
             since = age(f.mtime)
             written = f"{since} ago" if since else ""
@@ -291,9 +279,9 @@ class OutputView(widgets.VBox, ErrorForwarder):
                 f'<td class="dtrain-file-modified" title="{esc(f.mtime)}">{esc(written)}</td>'
                 f'<td class="dtrain-file-actions">'
                 # Every row has a Download and an Open link: their names say which file.
-                f'<a class="dtrain-link-button dtrain-download" download="{esc(name)}" href="{url}" '
+                f'<a class="dtrain-link-button dtrain-download" download="{esc(name)}" href="{download}" '
                 f'title="Download {esc(f.path)}" aria-label="Download {esc(f.path)}">Download</a> '
-                f'<a class="dtrain-open-in-lab" href="{url}" target="_blank" rel="noopener" '
+                f'<a class="dtrain-open-in-lab" href="{view}" target="_blank" rel="noopener" '
                 f'aria-label="Open {esc(f.path)}" '
                 f'data-dtrain-title="{esc(job.name + "/" + f.path)}">Open</a></td></tr>')
         more = len(self.files) - FILE_ROWS
@@ -310,5 +298,5 @@ class OutputView(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"]:
+        if change["new"] and not self._listing:
             self.show_file(change["new"])

@@ -93,11 +93,15 @@ class LaterPages:
 
     # ------------------------------------------------------------------ state handed to built parts
     def set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
+        """The backends as last read: the forms' choices, and what each view offers (capabilities.py)."""
         self._backends = backends
         if self.new.built:
             self._wizard.backends = backends
         if self.yaml.part is not None:
             self.yaml.part.set_backends(backends)
+        for view in (self.log.part, self.output.part):
+            if view is not None:
+                view.backends = backends
 
     def set_jobs(self, jobs: tuple[Job, ...]) -> None:
         """The panel's jobs changed: the names taken, and the shown log's and output's job."""
@@ -158,6 +162,7 @@ class LaterPages:
 
         view = LogView(self.client)
         view.on_error = self._report_error
+        view.backends = self._backends
         return view
 
     def _build_output_view(self) -> OutputView:
@@ -165,4 +170,5 @@ class LaterPages:
 
         view = OutputView(self.client)
         view.on_error = self._report_error
+        view.backends = self._backends
         return view

@@ -5,6 +5,9 @@ Each pod's reason is the sentence the backend built with `model.status.describe_
 and the events about a pod are shown right under it, so the cause sits next to the symptom.
 The pod's name is a cell of its own, as text a person can select and copy (kubectl, a search).
 
+Events are read only where the job's backend lists `events` (capabilities.py); elsewhere the
+server has none to give, and the pods stand alone.
+
 When the pods cannot be read, the pods area says why in words: a refusal (Forbidden, a job
 deleted meanwhile) is an answer, not a fault. Failing events only add a line under the pods;
 an unexpected failure is also logged with its traceback, never dropped.
@@ -21,6 +24,7 @@ from traitlets import Instance, Tuple, Unicode, observe
 from ..errors import DTrainError, Forbidden, JobNotFound, NotFound
 from ..model.job import Event, Job, Pod
 from .callbacks import ErrorForwarder, describe_error, guarded
+from .capabilities import EVENTS, lacks
 from .styles import PHASE_WIDTH, phase_class
 from .words import age, esc
 
@@ -130,6 +134,7 @@ class PodsView(widgets.VBox, ErrorForwarder):
     events = Tuple(help="Events of the job and its pods as last fetched, oldest first")
     notice = Unicode("", help="Why pods or events are missing, in words (a refusal, a job deleted meanwhile); "
                               "empty when all was read")
+    backends = Tuple(help="Client.backends() as last read: whether the job's backend keeps events")
 
     def __init__(self, client: Any, job: Job, open_log: Callable[[Job, str | None], None],
                  compact: bool = False, **kwargs: Any) -> None:
@@ -154,6 +159,7 @@ class PodsView(widgets.VBox, ErrorForwarder):
         `notice` instead of the pods; any other failure to read them propagates to the caller's
         guard, which logs it and shows it in the panel's error line. Events are a help, not a
         must: when only they cannot be read, the pods show and `notice` says why the events do not.
+        A backend that keeps no events is not asked for them.
         """
         job = self.job
         ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
@@ -166,6 +172,9 @@ class PodsView(widgets.VBox, ErrorForwarder):
         except (Forbidden, NotFound) as exc:
             log.info("pods of %s/%s refused: %s", job.kind, job.name, exc.message)
             self._show((), (), f"The pods cannot be shown: {exc.message}")
+            return
+        if lacks(self.backends, job.backend, EVENTS):
+            self._show(tuple(pods), (), "")
             return
         try:
             events, notice = self.client.events(job.name, **ref), ""

@@ -12,44 +12,15 @@ import ipywidgets as widgets
 from ipywidgets.widgets.widget_button import ButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
 
-from ..model.status import Phase
+from ..render import MUTED, PHASE_COLOURS, readable
+
+__all__ = ["CSS", "ERROR_TEXT", "MUTED", "PHASE_COLOURS", "PHASE_WIDTH", "PanelLook", "phase_class", "style_widget"]
 
 
-def _readable(colour: str, share: int) -> str:
-    """`colour` mixed with the theme's strongest text colour (`share` percent of `colour`).
-
-    --jp-ui-font-color0 is black in light themes and white in dark ones, so the mix darkens a
-    colour in one and lightens it in the other: it reads better on the panel's backgrounds in
-    both and keeps its hue.
-    """
-    return f"color-mix(in srgb, {colour} {share}%, var(--jp-ui-font-color0, #000))"
-
-
-# JupyterLab's state colours are made for fills and borders: as text, light's orange reads at
-# 2.7:1 on white and its green at 4.1:1, under WCAG's 4.5:1 (an axe-core audit found them).
-# Mixed 55:45, every phase reads at 7:1 or more on the panel's background and 4.7:1 or more on
-# a hovered or ticked row (--jp-layout-color2), in the light and the dark theme.
-STATE_SHARE = 55
-# Secondary text (--jp-ui-font-color2) reads at 4.6:1 on white but 4.46:1 on --jp-layout-color2
-# in light and 4.2:1 in dark, where the panel puts it on hovered rows, notices and the log. An
-# 80:20 mix keeps it quieter than body text and over 5:1 on both backgrounds in both themes.
-MUTED = _readable("var(--jp-ui-font-color2, #757575)", 80)
 # Error text: the dark theme's --jp-error-color1 reads at 4.4:1 on the panel; 80:20 keeps it red
-# and over 5:1 in both themes.
-ERROR_TEXT = _readable("var(--jp-error-color1, #d32f2f)", 80)
-
-
-# Phase -> theme colour. JupyterLab defines the four "state" palettes in both themes.
-PHASE_COLOURS: dict[str, str] = {
-    Phase.PENDING.value: _readable("var(--jp-warn-color1, #f57c00)", STATE_SHARE),
-    Phase.RUNNING.value: _readable("var(--jp-brand-color1, #1976d2)", STATE_SHARE),
-    Phase.RESTARTING.value: _readable("var(--jp-warn-color0, #e65100)", STATE_SHARE),
-    Phase.SUCCEEDED.value: _readable("var(--jp-success-color1, #388e3c)", STATE_SHARE),
-    Phase.FAILED.value: _readable("var(--jp-error-color1, #d32f2f)", STATE_SHARE),
-    Phase.SUSPENDED.value: MUTED,
-    Phase.DELETING.value: MUTED,
-    Phase.UNKNOWN.value: MUTED,
-}
+# and over 5:1 in both themes. Phases and muted text take the colours every face shares
+# (render.PHASE_COLOURS and render.MUTED: the notebook's badges are the panel's colours).
+ERROR_TEXT = readable("var(--jp-error-color1, #d32f2f)", 80)
 
 # Room for the longest phase word ("Restarting", bold) where a narrow layout gives a phase a
 # column of its own (the sidebar's job rows and pod lines), so it is never cut.

@@ -24,7 +24,7 @@ from traitlets import Instance, Int, Tuple, Unicode, observe, validate
 
 from ..errors import InvalidJob, JobExists, ValidationIssue
 from ..model.builders import DEFAULT_IMAGES
-from ..model.kinds import lookup
+from ..model.kinds import lookup, versions_of
 from ..model.spec import JobSpec, OutputVolume, RoleSpec
 from ..model.templates import starter_yaml
 from ..model.validation import validate_manifest
@@ -50,6 +50,12 @@ IMAGE_SUGGESTIONS = {
     "TFJob": (DEFAULT_IMAGES["TFJob"], "docker.io/kubeflow/tf-mnist-with-summaries:latest"),
     "MPIJob": (DEFAULT_IMAGES["MPIJob"], "docker.io/kubeflow/mpi-horovod-mnist", "mpioperator/mpi-pi:openmpi"),
 }
+# MPIJob's versions, each with the operator that serves it; the one a manifest is written at when
+# none is asked for (Framework.preferred in model/kinds.py) first, and chosen.
+_MPI_OPERATORS = {"v2beta1": "MPI Operator", "v1": "Training Operator"}
+MPI_VERSIONS = tuple((f"{fw.version} ({_MPI_OPERATORS.get(fw.version, fw.operator_name)})", fw.version)
+                     for fw in sorted(versions_of("MPIJob"), key=lambda fw: not fw.preferred))
+PREFERRED_MPI = MPI_VERSIONS[0][1]
 MAX_SLOTS = 1024
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # The namespace the server gives a job when neither it nor its backend names one.
@@ -98,8 +104,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.platform_help = widgets.HTML("<ul>" + "".join(
             f"<li><b>{esc(title)}</b>: {esc(lookup('kubeflow.org/v1', kind).description)}</li>"  # type: ignore[union-attr]
             for title, kind in PLATFORMS) + "</ul>")
-        self.mpi_version = field("mpi_version", widgets.Dropdown(
-            options=(("v2beta1 (MPI Operator)", "v2beta1"), ("v1 (Training Operator)", "v1")), value="v2beta1"))
+        self.mpi_version = field("mpi_version", widgets.Dropdown(options=MPI_VERSIONS, value=PREFERRED_MPI))
         page1 = widgets.VBox([self.platform_field, self.platform_help, self.mpi_version])
         # Step 2: creation info.
         self.name = field("name", widgets.Text("", continuous_update=True, placeholder="e.g. mnist-ddp"))
@@ -392,10 +397,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         return ""
 
     def _taken_error(self, spec: JobSpec, namespace: str = "") -> JobExists:
-        """The JobExists for `spec`'s name, knowing the backend (the banner names it)."""
-        error = JobExists(spec.kind, spec.name, namespace or self.target_namespace())
-        error.fields["backend"] = self.backend.value
-        return error
+        """The JobExists for `spec`'s name where the job would go (the banner names the backend)."""
+        return JobExists(spec.kind, spec.name, namespace or self.target_namespace(), backend=self.backend.value)
 
     def _number_problems(self) -> bool:
         """Show every replica, GPU and slot count out of its range on its field; True if any."""

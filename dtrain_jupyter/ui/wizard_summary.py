@@ -8,7 +8,6 @@ when it ends. Pure functions from a `JobSpec` to escaped HTML (every user value 
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from typing import Callable
 from decimal import Decimal
@@ -19,7 +18,8 @@ from ..model.spec import JobSpec
 from .wizard_words import CLEAN_POD_WORDS, RESTART_WORDS
 from .words import esc, span
 
-__all__ = ["Where", "Totals", "summary_html", "totals", "mpi_words", "kind_words", "memory_words", "end_words"]
+__all__ = ["Where", "Totals", "summary_html", "totals", "mpi_words", "kind_words", "memory_words", "end_words",
+           "command_words"]
 
 _BINARY_UNITS = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
 
@@ -119,7 +119,7 @@ def summary_html(spec: JobSpec, where: Where, launch: MpiLaunch | None = None) -
     elif spec.nproc_per_node:
         out.append(_line("Processes", esc(f"torchrun starts {spec.nproc_per_node} per replica (nprocPerNode)")))
     runner = "The Launcher runs" if spec.kind == "MPIJob" else "Every replica runs"
-    out.append(_line(runner, f"<code class='dtrain-summary-command'>{esc(_command_words(spec))}</code>"))
+    out.append(_line(runner, f"<code class='dtrain-summary-command'>{esc(command_words(spec))}</code>"))
     out.extend(_line(title, esc(words)) for title, words in end_words(spec, where))
     out.append("</div>")
     return "".join(out)
@@ -162,14 +162,23 @@ def _total_words(value: Decimal | None, unset: tuple[str, ...], words: Callable[
     return f"{text} + {', '.join(unset)} not set" if unset else text
 
 
-def _command_words(spec: JobSpec) -> str:
-    """The command line, with a multi-line program shortened to its first line."""
+def command_words(spec: JobSpec) -> str:
+    """The command line as a person reads it: the program, then its words, separated by spaces.
+
+    Not shell syntax, so no shell escapes (`'"'"'`): a word with spaces in it is set in double
+    quotes only to show where it begins and ends, and a multi-line program (`python -c`) is its
+    first line and "… (+N lines)"; the YAML under the summary has every word exactly.
+    """
     parts = []
     for word in [*(spec.command or []), *(spec.args or [])]:
-        lines = word.splitlines()
+        lines = word.strip().splitlines()
         if len(lines) > 1:
-            word = f"{lines[0]} … (+{len(lines) - 1} lines)"
-        parts.append(shlex.quote(word))
+            more = len(lines) - 1
+            parts.append(f"{lines[0]} … (+{more} line{_s(more)})")
+        elif not word or any(c.isspace() for c in word):
+            parts.append(f'"{word}"')
+        else:
+            parts.append(word)
     return " ".join(parts) or "the image's own command"
 
 

@@ -1,16 +1,22 @@
 """Words the panel shows for facts: ages, durations, kind titles, replica counts, safe HTML.
 
 Pure functions, no widgets: every part of the panel formats the same fact the same way, and
-every user string that ends up inside an HTML widget goes through `esc` first.
+every user string that ends up inside an HTML widget goes through `esc` first. `esc`, `age`
+and `span` are the ones the notebook and terminal faces use too (`dtrain_jupyter.render`), so a
+job's age reads the same in the panel, in `Client().list()` and in `dtrain list`.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import datetime, timezone
 
 from ..model.job import Job
+from ..render import age, esc, parse_time, span
+
+__all__ = ["KIND_TITLES", "KIND_LABELS", "LOCAL_BACKEND", "esc", "age", "span", "parse_time", "duration",
+           "kind_title", "kind_label", "reason_words", "replicas_ready", "status_title", "where", "deletion_words",
+           "job_ref"]
 
 # What each kind is called in full (a tooltip, the kind filter's search): Horovod runs on
 # MPIJob, so say both.
@@ -27,51 +33,6 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 # output in a folder of their own that deleting the job removes; a cluster job's outputs live on
 # a volume claim the job does not own, which outlives it.
 LOCAL_BACKEND = "local"
-
-
-def esc(value: object) -> str:
-    """HTML-escape any value (quotes too), so no job name, reason or log line is markup."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as the backends write it, or None when absent or unreadable."""
-    if not value:
-        return None
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def span(seconds: float | None) -> str:
-    """A short human span like kubectl prints: 42s, 5m10s, 3h4m, 2d5h; "" when unknown."""
-    if seconds is None:
-        return ""
-    secs = max(0, int(seconds))
-    if secs < 60:
-        return f"{secs}s"
-    minutes, secs = divmod(secs, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h" if hours else f"{days}d"
-
-
-def age(created: str | None, now: datetime | None = None) -> str:
-    """How long ago a timestamp was."""
-    start = parse_time(created)
-    if start is None:
-        return ""
-    now = now or datetime.now(timezone.utc)
-    return span((now - start).total_seconds())
 
 
 def duration(job: Job, now: datetime | None = None) -> str:

@@ -1,9 +1,11 @@
 """The YAML mode of New: a code editor prefilled with a starter per framework, Validate, Create.
 
 Validate (the button, or Ctrl/Cmd-Enter in the editor) checks the text here first (syntax,
-schema rules of `model.validation`, each issue with its line and column), then asks the server
-for a dry run, which on Kubernetes includes the API server's own `dryRun=All`. Each issue with a
-position is marked in the editor's gutter and listed with a button that moves the cursor there.
+schema rules of `model.validation`, each issue with its line and column), then asks the server to
+check it by the same rules; where the backend it would go to lists `dry-run` (capabilities.py: a
+Kubernetes cluster), it is also sent there as a dry run, so the API server's own admission,
+schema and quota checks (`dryRun=All`) speak before Create. Each issue with a position is marked
+in the editor's gutter and listed with a button that moves the cursor there.
 Create sends the text as written: the manifest is the source of truth, so nothing the person
 typed is dropped on the way.
 
@@ -23,6 +25,7 @@ from ..model.templates import available, starter_yaml
 from ..model.validation import validate_text
 from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, guarded
+from .capabilities import DRY_RUN, default_backend, offers
 from .code_editor import CodeEditorBox, Marker
 from .words import esc
 
@@ -54,6 +57,7 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
     def __init__(self, client: Any, on_created: Callable[[Any], None], **kwargs: Any) -> None:
         self.client = client
         self._on_created = on_created
+        self._backends: tuple[dict[str, Any], ...] = ()  # Client.backends(), for the picker and the dry run
         options = _template_options()
         self.template = widgets.Dropdown(options=options, value=options[0][1], description="Template",
                                          layout=widgets.Layout(width="auto"))
@@ -96,6 +100,7 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
 
     def set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
         """Offer the configured backends (the default one is used when none is picked)."""
+        self._backends = tuple(backends)
         names = [str(b["backend"]) for b in backends if b.get("backend")]
         current = self.backend.value
         self.backend.options = (("default backend", ""), *((n, n) for n in names))
@@ -109,7 +114,8 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
 
     # ------------------------------------------------------------------ actions
     def validate(self) -> list[ValidationIssue]:
-        """Check the text here, then with the server (dry run); show and return every issue."""
+        """Check the text here, then with the server, then (where the backend offers one) by a dry
+        run on the backend; show and return every issue. Creates nothing."""
         _docs, issues = validate_text(self.text)
         where = "in the text"
         if not issues:
@@ -118,9 +124,19 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
                 issues = list(self.client.validate(self.text))
             except InvalidJob as e:
                 issues = list(e.issues) or [ValidationIssue("", e.message)]
+        target = self.backend.value or default_backend(self._backends)
+        dry_run = offers(self._backends, target, DRY_RUN)
+        if not issues and dry_run:
+            where = f"by the {target} backend's dry run"
+            try:
+                self.client.create(self.text, dry_run=True, backend=self.backend.value or None)
+            except InvalidJob as e:
+                issues = list(e.issues) or [ValidationIssue("", e.message)]
         self._report(issues)
+        checks = (f"the schema rules and the {target} backend's dry run (its API server's own checks)" if dry_run
+                  else "the schema rules")
         self.verdict = f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found {where}" if issues \
-            else "Valid: the text parses, passes the schema rules and the server's dry run."
+            else f"Valid: the text parses and passes {checks}."
         return issues
 
     def create(self) -> Any:

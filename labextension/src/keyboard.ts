@@ -18,6 +18,12 @@
  *   `dtrain-expanded`), `aria-pressed` on toggle buttons (ipywidgets marks the pressed one
  *   `mod-active`), and roles for the confirmation (alertdialog), the error line and the banner
  *   (alert) and the success line (status). One MutationObserver keeps them in step.
+ * - Radio buttons behave as a radio group. ipywidgets draws a RadioButtons widget as inputs of
+ *   type radio with no `name`, so to the browser each is a group of one: each is a Tab stop of
+ *   its own and the arrow keys do nothing. The radios of one `.widget-radio-box` get a shared
+ *   name of their own: the group is one Tab stop (its checked radio), and the arrow keys move the
+ *   choice, which the browser reports with a click on the radio it checks, the event ipywidgets
+ *   listens to for a pick.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 
@@ -148,14 +154,32 @@ export function onEscape(event: KeyboardEvent): void {
 
 // ------------------------------------------------------------------ ARIA that follows the DOM
 
-/** Elements whose ARIA this module keeps, and what each gets. */
+/** The attribute a radio box keeps its group's name in, so re-drawn radios rejoin their group. */
+const RADIO_GROUP = 'dtrainRadioGroup';
+
+let radioGroups = 0;
+
+/** Give `radio` the name its `.widget-radio-box` shares with its other radios (one per box). */
+function groupRadio(radio: HTMLElement): void {
+  const box = radio.closest<HTMLElement>('.widget-radio-box');
+  if (!box) {
+    return;
+  }
+  if (!box.dataset[RADIO_GROUP]) {
+    box.dataset[RADIO_GROUP] = `dtrain-radio-${++radioGroups}`;
+  }
+  setAttr(radio, 'name', box.dataset[RADIO_GROUP]!);
+}
+
+/** Elements whose ARIA (and radio grouping) this module keeps, and what each gets. */
 const SEMANTICS: ReadonlyArray<[string, (el: HTMLElement) => void]> = [
   [`.${EXPANDER}`, el => setAttr(el, 'aria-expanded', String(el.classList.contains(EXPANDED)))],
   ['.widget-toggle-button', el => setAttr(el, 'aria-pressed', String(el.classList.contains('mod-active')))],
   ['.dtrain-confirm', el => nameConfirmation(el)],
   ['.dtrain-error-line', el => setAttr(el, 'role', 'alert')],
   ['.dtrain-banner', el => setAttr(el, 'role', 'alert')],
-  ['.dtrain-info', el => setAttr(el, 'role', 'status')]
+  ['.dtrain-info', el => setAttr(el, 'role', 'status')],
+  ['.widget-radio-box input[type="radio"]', el => groupRadio(el)]
 ];
 const SEMANTIC_SELECTOR = SEMANTICS.map(([selector]) => selector).join(', ');
 

@@ -152,6 +152,15 @@ def test_the_mpijob_version_is_the_one_the_backend_serves(backend: str | None, e
     assert served_mpi_version(described, backend) == expected
 
 
+def test_an_mpijob_without_a_version_is_written_at_the_preferred_one() -> None:
+    from dtrain_jupyter.model.kinds import preferred_version
+
+    preferred = preferred_version("MPIJob")
+    assert FunctionJob(NB["fit_model"], kind="MPIJob", args={"lr": 0.1}).api_version == preferred.api_version
+    assert cell_job("helper(4)\n", NB, kind="MPIJob").api_version == preferred.api_version
+    assert served_mpi_version([], None) == preferred.version
+
+
 def test_packages_travel_in_the_call_of_every_replica_that_runs_code() -> None:
     manifest = FunctionJob(NB["fit_model"], kind="MPIJob", args={"lr": 1}, packages=["einops", "numpy >= 1.26"],
                            name="with-packages").to_manifest()

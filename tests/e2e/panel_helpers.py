@@ -30,9 +30,13 @@ JOB_TIMEOUT_S = 150
 SETTLE_MS = 10_000
 THEMES = ("JupyterLab Light", "JupyterLab Dark")
 
-# A finished job's program: 20 lines each, and rank 0 writes two output files (one with a path
-# a link must quote); a running job's program: a line every half second for ten minutes.
+# A finished job's program: 20 lines each, and rank 0 writes three output files (one with a path
+# a link must quote, one of LONG_BYTES); a running job's program: a line every half second for
+# ten minutes.
 ODD_FILE = "sub dir/a b&c #1.txt"
+LONG_FILE = "train.log"
+LONG_LINES = 2000
+LONG_BYTES = "".join(f"step {i} loss {i / 1000:.3f}\n" for i in range(LONG_LINES)).encode()
 DONE_PROGRAM = f"""
 import os, pathlib
 rank = os.environ['RANK']
@@ -43,6 +47,7 @@ if rank == '0':
     (out / 'notes.txt').write_text('friction notes\\n')
     (out / 'sub dir').mkdir()
     (out / {ODD_FILE!r}).write_text('odd one\\n')
+    (out / {LONG_FILE!r}).write_text(''.join(f'step {{i}} loss {{i / 1000:.3f}}\\n' for i in range({LONG_LINES})))
 """
 RUN_PROGRAM = "import time\nfor i in range(1200):\n    print('tick', i, flush=True)\n    time.sleep(0.5)\n"
 

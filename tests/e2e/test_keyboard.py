@@ -1,7 +1,8 @@
 """The Distributed Training panel by keyboard alone (issue 17, item 4), in a real browser.
 
-After the launcher card opens the panel, only keys are pressed: Tab reaches New; the wizard is
-walked to Create for a small local job (the command typed over the starter's); in the list the
+After the launcher card opens the panel, only keys are pressed: Tab reaches New; the platform
+radios are one group (one Tab stop, the arrow keys pick); the wizard is walked to Create for a
+small local job (the command typed over the starter's); in the list the
 new job is reached, expanded and folded with Enter and Space on its expander (whose
 aria-expanded follows), its Log and its Output opened (focus lands on each page) and the way
 back is the tab bar's keys; Space ticks it; Delete opens the confirmation, which takes the
@@ -163,6 +164,16 @@ def test_the_panel_by_keyboard_alone(lab_page: Any, lab_server: LabServer) -> No
         keys.until("Shift+Tab", "button.dtrain-new")
         keys.press("Enter")
         assert keys.wait_for(".dtrain-platform input:checked")["name"] == "PyTorch (PyTorchJob)"
+        # The platforms are one radio group (keyboard.ts): the arrows move the choice, which the
+        # kernel takes (MPIJob shows its version field), and Tab leaves the group in one step.
+        assert keys.press("ArrowUp")["name"] == "Horovod (MPIJob)"
+        panel.locator(".dtrain-field-mpi-version").wait_for()
+        assert keys.press("ArrowDown")["name"] == "PyTorch (PyTorchJob)"
+        panel.locator(".dtrain-field-mpi-version").wait_for(state="hidden")
+        keys.press("Tab")
+        assert page.evaluate("document.activeElement.type") != "radio", "each radio was a Tab stop of its own"
+        assert keys.press("Shift+Tab")["name"] == "PyTorch (PyTorchJob)"
+        assert page.evaluate("document.activeElement.checked")
         keys.until("Tab", "button.dtrain-next")
         keys.press("Enter")
         # Details: the name, and a command short enough to finish at once.

@@ -3,8 +3,10 @@
 Real local jobs are made through the REST API (the `jobs` fixture of conftest.py): one finished
 PyTorchJob with output files, one TFJob still running, one MPIJob. Then, in the main tab: no status or kind cell is cut (each
 cell's content fits its box) and a finished job's status says "Succeeded" once; the pods have a
-Name column of selectable text; the output page names the folder, its file table fits its box,
-and a file's Download link downloads it in one click; the running job's log follows by itself,
+Name column of selectable text; the output page names the folder, previews the first file at once,
+its file table fits its box, a file's Download link downloads it whole in one click (a file longer
+than the server's output_read_limit, set low for this module, included), and its Open link shows a
+text file in a JupyterLab tab instead of downloading it; the running job's log follows by itself,
 its controls read as separate things, and its Download link downloads the text in one click; the
 delete confirmation names the pods, logs and output folder that go; the select-all checkbox,
 reached by the keyboard, ticks and unticks every row. In the sidebar, the columns kept are
@@ -14,19 +16,32 @@ test-artifacts/screens/friction-*.png.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_fixtures import LabServer, screenshot
-from tests.e2e.panel_helpers import (MAIN, ODD_FILE, PANEL_TIMEOUT_MS, SIDEBAR, THEMES, assert_no_horizontal_overflow,
-                                     panel_ready, set_theme)
+from tests.browser_fixtures import LabServer, run_lab, screenshot
+from tests.e2e.panel_helpers import (LONG_BYTES, LONG_FILE, MAIN, ODD_FILE, PANEL_TIMEOUT_MS, SIDEBAR, THEMES,
+                                     assert_no_horizontal_overflow, panel_ready, set_theme)
 from tests.e2e.panel_helpers import row as _row
 from tests.e2e.panel_helpers import tab as _tab
 
 pytestmark = pytest.mark.browser
+
+# The most one plain read of an output file returns here: below LONG_FILE's size, so its Download
+# shows that a download is not cut there.
+OUTPUT_READ_LIMIT = 16 * 1024
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """The module's JupyterLab, its output reads capped at OUTPUT_READ_LIMIT."""
+    assert len(LONG_BYTES) > OUTPUT_READ_LIMIT
+    with run_lab(tmp_path_factory.mktemp("jupyterlab"), f"--DTrain.output_read_limit={OUTPUT_READ_LIMIT}") as server:
+        yield server
 
 # Each cell under `sel` that is shown and whose content does not fit its box: cut, or ellipsised.
 CUT_CELLS_JS = """
@@ -96,13 +111,17 @@ def _check_pods(page: Any, name: str) -> None:
     _assert_nothing_cut(page, f"{MAIN} .dtrain-pod-name")
 
 
-def _check_output(page: Any, name: str) -> None:
+def _check_output(page: Any, name: str, server: LabServer) -> None:
     _tab(page, MAIN, "Jobs")
     _row(page, MAIN, name).locator("button.dtrain-row-output").click()
     view = page.locator(f"{MAIN} .dtrain-output-view")
     table = view.locator("table.dtrain-file-table")
     table.wait_for()
-    assert "/output on the Jupyter server" in view.locator(".dtrain-output-location").inner_text()
+    location = view.locator(".dtrain-output-location").inner_text()
+    assert location.startswith("Output location: folder /") and location.endswith("/output"), location
+    # The first file is previewed at once: the Preview choice is never blank.
+    view.locator("pre.dtrain-preview", has_text="friction notes").wait_for()
+    assert view.locator(".dtrain-files select").input_value() == "notes.txt (15 B)"
     # The table's right edge stays inside its box (it was clipped).
     inside = table.evaluate("t => t.getBoundingClientRect().right <= t.parentElement.getBoundingClientRect().right")
     assert inside
@@ -111,10 +130,42 @@ def _check_output(page: Any, name: str) -> None:
     assert _download(page, notes.locator("a.dtrain-download")) == ("notes.txt", b"friction notes\n")
     odd = table.locator("tr", has_text=ODD_FILE)
     assert _download(page, odd.locator("a.dtrain-download")) == ("a b&c #1.txt", b"odd one\n")
+    # Whole, though longer than one read of the server may be.
+    long = table.locator("tr", has_text=LONG_FILE)
+    assert _download(page, long.locator("a.dtrain-download")) == (LONG_FILE, LONG_BYTES)
+    capped = server.api("GET", f"dtrain/api/local/namespaces/default/pytorchjobs/{name}/outputs/{LONG_FILE}")
+    assert len(capped.content) == OUTPUT_READ_LIMIT and capped.headers["x-dtrain-truncated"] == "true"
     opener = notes.locator("a.dtrain-open-in-lab")
     assert opener.get_attribute("data-dtrain-title") == f"{name}/notes.txt"
     assert opener.get_attribute("target") == "_blank" and opener.get_attribute("rel") == "noopener"
-    assert opener.get_attribute("href") == notes.locator("a.dtrain-download").get_attribute("href")
+    download_href = notes.locator("a.dtrain-download").get_attribute("href")
+    assert download_href.endswith("/notes.txt?download=true")
+    assert opener.get_attribute("href") == download_href.replace("?download=true", "?view=true")
+    _check_open_shows_text(page, opener)
+
+
+def _check_open_shows_text(page: Any, opener: Any) -> None:
+    """Open on a text file shows it in a JupyterLab tab, as text, and downloads nothing."""
+    downloads: list[Any] = []
+
+    def saw(download: Any) -> None:
+        downloads.append(download)
+
+    page.on("download", saw)
+    try:
+        opener.click()
+        tab = page.locator(".dtrain-open-in-lab-tab")
+        tab.wait_for()
+        content = page.frame_locator(".dtrain-open-in-lab-tab iframe")
+        content.locator("text=friction notes").wait_for()
+        assert downloads == []
+    finally:
+        page.remove_listener("download", saw)
+    # The tab closed, and the panel in front again for the views that follow.
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text=opener.get_attribute("data-dtrain-title")).locator(
+        ".lm-TabBar-tabCloseIcon").click()
+    tab.wait_for(state="detached")
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab", has_text="Distributed Training").click()
 
 
 def _check_log(page: Any, name: str) -> None:
@@ -166,7 +217,7 @@ def test_the_main_tab_at_1400_px(lab_page: Any, lab_server: LabServer, jobs: dic
     screenshot(page, "friction-list-light")
     _check_pods(page, jobs["done"])
     screenshot(page, "friction-pods-light")
-    _check_output(page, jobs["done"])
+    _check_output(page, jobs["done"], lab_server)
     screenshot(page, "friction-output-light")
     _check_log(page, jobs["run"])
     screenshot(page, "friction-log-light")

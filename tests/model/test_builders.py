@@ -49,6 +49,20 @@ def test_mpijob_versions_and_worker_command():
     assert validate_manifest(v1.to_manifest()) == []
 
 
+def test_an_mpijob_is_written_at_the_kinds_preferred_version_unless_told():
+    from dtrain_jupyter.errors import InvalidJob
+    from dtrain_jupyter.model.kinds import preferred_version, versions_of
+
+    preferred = preferred_version("MPIJob")
+    assert MPIJob("pi", command=["mpirun", "python", "pi.py"]).api_version == preferred.api_version
+    with pytest.raises(InvalidJob) as refused:
+        MPIJob("pi", command=["mpirun"], version="v3")
+    # Every version the table knows is named, the preferred one first.
+    assert refused.value.issues[0].path == "apiVersion"
+    assert refused.value.issues[0].message.endswith(
+        "use " + " or ".join([preferred.version] + [f.version for f in versions_of("MPIJob") if not f.preferred]))
+
+
 @pytest.mark.parametrize(
     ("build", "paths"),
     [

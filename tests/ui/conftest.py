@@ -19,11 +19,14 @@ from dtrain_jupyter.model.status import Phase
 from tests.server.live import LiveServer
 
 WAIT_TIMEOUT_S = 90
+# The server's cap on one output-file read, set below what a preview asks for, so the tests see
+# previews and whole-file downloads of files longer than a read may be.
+OUTPUT_READ_LIMIT = 64 * 1024
 
 
 @pytest.fixture(scope="session")
 def dtrain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("ui-server"))
+    server = LiveServer(tmp_path_factory.mktemp("ui-server"), (f"--DTrain.output_read_limit={OUTPUT_READ_LIMIT}",))
     try:
         yield server
     finally:

@@ -47,9 +47,9 @@ def test_a_taken_name_says_so_and_where() -> None:
     exc = JobExists("PyTorchJob", "mnist", "default")
     assert describe_error(exc) == ("Name taken: a job named 'mnist' already exists in namespace 'default'. "
                                    "Choose another name, or delete the old job first.")
-    # As the client rebuilds it from the server's JSON, with the backend the sender added.
-    wire = DTrainError.from_dict({**exc.to_dict(), "backend": "local"}, 409)
-    assert isinstance(wire, JobExists)
+    # As the client rebuilds it from the server's JSON, which names the backend.
+    wire = DTrainError.from_dict(JobExists("PyTorchJob", "mnist", "default", backend="local").to_dict(), 409)
+    assert isinstance(wire, JobExists) and wire.fields["backend"] == "local"
     assert describe_error(wire) == ("Name taken: a job named 'mnist' already exists in local/default. "
                                     "Choose another name, or delete the old job first.")
     assert not describe_error(wire).startswith("The job is not valid")

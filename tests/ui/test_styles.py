@@ -20,5 +20,7 @@ def test_every_rule_is_scoped_to_the_panel() -> None:
 
 def test_each_phase_has_a_colour_class() -> None:
     assert set(PHASE_COLOURS) == {p.value for p in Phase}
+    for phase, colour in PHASE_COLOURS.items():  # the colours of render.badge, one palette for every face
+        assert f".dtrain-panel .dtrain-phase-{phase} {{ color: {colour}; font-weight: 600; }}" in CSS
     assert phase_class("Running") == "dtrain-phase-Running"
     assert phase_class("<script>") == "dtrain-phase-Unknown"

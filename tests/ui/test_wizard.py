@@ -434,7 +434,8 @@ def test_np_in_a_one_line_command_and_in_bash_c_follows_too() -> None:
 
 
 class _Refuses:
-    """A client whose create says the name is taken, as the server does when the list is behind."""
+    """A client whose create says the name is taken, as the server does when the list is behind
+    (naming its backend, as the server's JobExists does)."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -443,7 +444,7 @@ class _Refuses:
         from dtrain_jupyter.errors import JobExists
 
         self.calls += 1
-        raise JobExists(spec.kind, spec.name, "default")
+        raise JobExists(spec.kind, spec.name, "default", backend=kwargs["backend"])
 
 
 TAKEN_WORDS = ("Name taken: a job named 'busy' already exists in local/default. "
@@ -466,6 +467,7 @@ def test_a_taken_name_is_said_as_such_by_the_wizard_and_at_create() -> None:
     w.create_button.click()
     assert client.calls == 0
     assert isinstance(w.last_error, JobExists) and describe_error(w.last_error) == TAKEN_WORDS
+    assert w.last_error.fields["backend"] == "local"
     assert w.name.error == TAKEN_WORDS
     # A name the list does not know yet, taken on the server: the same words, from its answer.
     w.taken = frozenset()
@@ -474,3 +476,14 @@ def test_a_taken_name_is_said_as_such_by_the_wizard_and_at_create() -> None:
     assert client.calls == 1
     assert describe_error(w.last_error) == TAKEN_WORDS.replace("'busy'", "'fresh'")
     assert w.name.error == TAKEN_WORDS.replace("'busy'", "'fresh'")
+
+
+def test_an_mpijob_starts_at_the_preferred_version() -> None:
+    from dtrain_jupyter.model.kinds import preferred_version
+    from dtrain_jupyter.ui.wizard import Wizard
+
+    w = Wizard(_Refuses(), lambda job: None, lambda text: None)
+    w.platform.value = "MPIJob"
+    preferred = preferred_version("MPIJob")
+    assert w.mpi_version.value == preferred.version and w.mpi_version.control.index == 0
+    assert w.api_version == preferred.api_version

@@ -8,8 +8,8 @@ import pytest
 
 from dtrain_jupyter.model.builders import MPIJob, PyTorchJob, TFJob
 from dtrain_jupyter.model.mpi_command import find_launch
-from dtrain_jupyter.ui.wizard_summary import (Where, end_words, kind_words, memory_words, mpi_words, summary_html,
-                                              totals)
+from dtrain_jupyter.ui.wizard_summary import (Where, command_words, end_words, kind_words, memory_words, mpi_words,
+                                              summary_html, totals)
 
 LOCAL = Where(backend="local", kind="local", namespace="default")
 KUBE = Where(backend="kubernetes", kind="kubernetes", namespace="team-a", context="lab")
@@ -101,3 +101,17 @@ def test_kind_and_where_in_words_and_user_text_escaped() -> None:
     assert "(+2 lines)" in html  # a multi-line program is shortened to its first line
     assert "namespace <b>&lt;ns&gt;</b>" in html
     assert "processes on this machine (local backend)" in summary_html(job, LOCAL)
+
+
+@pytest.mark.parametrize("command, args, words", [
+    (["python", "-c", "print('hi')\nprint(2)\nprint(3)\n"], None, "python -c print('hi') … (+2 lines)"),
+    (["python", "-c", "\nimport os\nprint(os.getcwd())\n"], None, "python -c import os … (+1 line)"),
+    (["bash", "-c", "cd /work && python t.py"], None, 'bash -c "cd /work && python t.py"'),
+    (["python"], ["t.py", "--note", "it's", ""], "python t.py --note it's \"\""),
+    (None, None, "the image's own command"),
+], ids=["python-c", "leading-blank-line", "spaces", "quote-and-empty", "none"])
+def test_the_command_reads_as_words_not_shell_quoting(command, args, words) -> None:
+    job = PyTorchJob("p", command=command, args=args)
+    assert command_words(job) == words
+    html = summary_html(job, LOCAL)
+    assert "&#x27;&quot;&#x27;&quot;&#x27;" not in html  # the shell's '"'"' is gone

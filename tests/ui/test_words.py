@@ -1,24 +1,14 @@
-"""Words for facts: spans, ages, durations, counts, escaping."""
+"""Words for facts: durations, counts, kind titles (spans, ages and escaping are render.py's: tests/test_render.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
-
 from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
 from dtrain_jupyter.model.status import Phase
-from dtrain_jupyter.ui.words import age, duration, esc, kind_title, replicas_ready, span
+from dtrain_jupyter.ui.words import age, duration, kind_title, replicas_ready
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.mark.parametrize("seconds, text", [
-    (None, ""), (0, "0s"), (59, "59s"), (60, "1m"), (310, "5m10s"), (3600, "1h"), (3 * 3600 + 240, "3h4m"),
-    (86400 * 2 + 3600 * 5, "2d5h"), (-5, "0s"),
-], ids=str)
-def test_span(seconds, text) -> None:
-    assert span(seconds) == text
 
 
 def test_age_and_duration() -> None:
@@ -37,6 +27,3 @@ def test_replicas_ready_counts_running_and_succeeded() -> None:
     assert replicas_ready(job) == (3, 3)
     assert kind_title("MPIJob") == "Horovod/MPIJob"
 
-
-def test_esc_quotes_too() -> None:
-    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"

@@ -1,4 +1,5 @@
-"""The YAML editor: starters per framework, errors with line numbers and markers, server dry run,
+"""The YAML editor: starters per framework, errors with line numbers and markers, the server's checks
+and a dry run where the backend offers one,
 create, Ctrl-Enter, and the plain text box where the code editor cannot render.
 
 Typing is simulated as the code editor's view reports it (see tests/ui/test_code_editor.py).
@@ -85,14 +86,67 @@ def test_field_errors_point_at_the_field(app: DTrainApp) -> None:
     assert not any(j.name == "Bad_Name" for j in app.jobs)
 
 
-def test_valid_text_passes_the_server_dry_run(app: DTrainApp, client) -> None:
+def test_valid_text_passes_the_servers_checks(app: DTrainApp, client) -> None:
     editor = app.pages.yaml_editor
     name = unique("dry")
     type_text(editor, TF_JOB.format(name=name))
     editor.validate_button.click()
     assert editor.issues == ()
-    assert "Valid" in editor.verdict and "dry run" in editor.verdict
+    # The local backend has no dry run of its own (it lists no "dry-run"): none is claimed.
+    assert editor.verdict == "Valid: the text parses and passes the schema rules."
     assert not any(j.name == name for j in client.list(all_namespaces=True))
+
+
+class DryRuns:
+    """A client whose server checks pass and whose dry-run create answers as told."""
+
+    def __init__(self, refusal: Exception | None = None) -> None:
+        self.refusal = refusal
+        self.dry_runs: list[str | None] = []
+
+    def validate(self, text: str) -> list:
+        return []
+
+    def create(self, text: str, dry_run: bool = False, backend: str | None = None) -> None:
+        assert dry_run, "Validate must never create"
+        self.dry_runs.append(backend)
+        if self.refusal is not None:
+            raise self.refusal
+
+
+KUBE = {"backend": "kubernetes", "ready": True, "capabilities": ["dry-run", "events", "previous-logs"]}
+LOCAL = {"backend": "local", "ready": True, "default": True, "capabilities": ["events", "outputs", "previous-logs"]}
+
+
+@pytest.mark.parametrize("chosen, backends, dry_runs", [
+    ("kubernetes", (LOCAL, KUBE), ["kubernetes"]),
+    ("", ({**LOCAL, "default": False}, {**KUBE, "default": True}), [None]),  # the default backend offers one
+    ("", (LOCAL, KUBE), []),
+    ("local", (LOCAL, KUBE), []),
+], ids=["kubernetes-chosen", "kubernetes-by-default", "local-by-default", "local-chosen"])
+def test_validate_asks_for_a_dry_run_only_where_the_backend_offers_one(chosen, backends, dry_runs) -> None:
+    client = DryRuns()
+    editor = YamlEditor(client, on_created=lambda job: None)
+    editor.set_backends(backends)
+    editor.backend.value = chosen
+    type_text(editor, TF_JOB.format(name="dry"))
+    editor.validate_button.click()
+    assert editor.last_error is None and editor.issues == ()
+    assert client.dry_runs == dry_runs
+    assert ("kubernetes backend's dry run" in editor.verdict) == bool(dry_runs), editor.verdict
+
+
+def test_what_the_clusters_dry_run_refuses_is_listed_like_any_issue() -> None:
+    from dtrain_jupyter.errors import InvalidJob, ValidationIssue
+
+    refusal = InvalidJob([ValidationIssue("spec.tfReplicaSpecs.Worker.replicas", "exceeded quota: team-quota")])
+    editor = YamlEditor(DryRuns(refusal), on_created=lambda job: None)
+    editor.set_backends((KUBE,))
+    editor.backend.value = "kubernetes"
+    type_text(editor, TF_JOB.format(name="dry"))
+    editor.validate_button.click()
+    assert [i.message for i in editor.issues] == ["exceeded quota: team-quota"]
+    assert editor.verdict == "1 problem found by the kubernetes backend's dry run"
 
 
 def test_create_a_tfjob_from_yaml(app: DTrainApp, client) -> None:
