@@ -32,7 +32,7 @@ class UsageError(Exception):
         self.code = code
 
 
-class _Parser(argparse.ArgumentParser):
+class QuietParser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting (a kernel must survive bad input)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -90,14 +90,14 @@ class Console:
 
 def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
     """The one parser of the command and the magic."""
-    common = _Parser(add_help=False)
+    common = QuietParser(add_help=False)
     common.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
     common.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
     common.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
     common.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
 
-    parser = _Parser(prog=prog, description="Create, watch and inspect distributed training jobs.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = QuietParser(prog=prog, description="Create, watch and inspect distributed training jobs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=QuietParser)
     sub.required = True
 
     def add(name: str, text: str) -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .cli import Console, UsageError, _Parser, run
+from .cli import Console, UsageError, QuietParser, run
 from .errors import DTrainError, InvalidJob, RemoteError
 
 # Commands whose manifest comes from the cell body in the %%dtrain form.
@@ -181,7 +181,7 @@ class RemoteRepr(str):
 
 def code_parser() -> Any:
     """The options of `%%dtrain run` when the cell is code (a manifest cell takes `-f` as before)."""
-    p = _Parser(prog="%%dtrain run", description="Run the cell's code as the script of every replica of a "
+    p = QuietParser(prog="%%dtrain run", description="Run the cell's code as the script of every replica of a "
                 "new job; the cell's last expression (rank 0's value) is the result.")
     p.add_argument("--kind", type=_kind, default="PyTorchJob", help="PyTorchJob (default), TFJob or MPIJob")
     p.add_argument("--workers", type=int, help="Worker replicas, as for the kind's builder")
