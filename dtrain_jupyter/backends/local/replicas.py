@@ -68,6 +68,10 @@ def _fail(path: str, message: str) -> InvalidJob:
     return InvalidJob([ValidationIssue(path=path, message=message)])
 
 
+# The most replicas (processes) one local job may start.
+MAX_LOCAL_REPLICAS = 256
+
+
 def plan_job(manifest: dict[str, Any]) -> JobPlan:
     """Read a manifest into a JobPlan.
 
@@ -101,7 +105,14 @@ def plan_job(manifest: dict[str, Any]) -> JobPlan:
                                                  "give the container a command")
         roles.append(role)
         template_labels, gpus = _template_labels(rspec), _gpus(role.container)
-        for i in range(fw.replicas_of(rspec, rtype)):
+        count = fw.replicas_of(rspec, rtype)
+        if len(replicas) + count > MAX_LOCAL_REPLICAS:
+            # Validation allows what a cluster could schedule; one machine is asked to start each as
+            # a process, so a typo like 20000 is refused here instead of forking until it fails.
+            raise _fail(f"{rpath}.replicas", f"{count} replicas: the local backend starts every replica as a "
+                                             f"process on this machine, at most {MAX_LOCAL_REPLICAS} per job; "
+                                             "use a Kubernetes backend for more")
+        for i in range(count):
             labels = {**template_labels, **fw.pod_labels(name, rtype, i, fw.is_master(rtype, i, by_type))}
             replicas.append(ReplicaPlan(
                 pod=fw.pod_name(name, rtype, i), replica_type=rtype,

@@ -27,6 +27,18 @@ def test_pytorch_names_order_and_labels():
     assert P + "job-role" not in worker.labels and worker.labels[P + "replica-index"] == "1"
 
 
+
+def test_more_replicas_than_one_machine_should_start_are_refused_with_the_path():
+    from dtrain_jupyter.backends.local.replicas import MAX_LOCAL_REPLICAS
+
+    plan = plan_job(pytorch_job("many", behave("exit:0"), workers=MAX_LOCAL_REPLICAS - 1))
+    assert len(plan.replicas) == MAX_LOCAL_REPLICAS
+    with pytest.raises(InvalidJob) as caught:
+        plan_job(pytorch_job("too-many", behave("exit:0"), workers=20000))
+    [issue] = caught.value.issues
+    assert issue.path == "spec.pytorchReplicaSpecs.Worker.replicas"
+    assert "20000 replicas" in issue.message and f"at most {MAX_LOCAL_REPLICAS}" in issue.message
+
 def test_replica_keys_are_case_insensitive_and_defaults_apply():
     manifest = tf_job("tf", {"worker": (2, behave("exit:0")), "ps": (1, behave("exit:0"))})
     del manifest["spec"]["tfReplicaSpecs"]["ps"]["replicas"]
