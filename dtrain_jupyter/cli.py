@@ -88,13 +88,19 @@ class Console:
 
 # -- the grammar -----------------------------------------------------------------------------
 
-def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
-    """The one parser of the command and the magic."""
+def common_options() -> QuietParser:
+    """Where the server is and which namespace and backend: a parent parser every verb takes."""
     common = QuietParser(add_help=False)
     common.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
     common.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
     common.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
     common.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
+    return common
+
+
+def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
+    """The one parser of the command and the magic."""
+    common = common_options()
 
     parser = QuietParser(prog=prog, description="Create, watch and inspect distributed training jobs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=QuietParser)

@@ -29,6 +29,8 @@ from .model.kinds import plural_of
 DEFAULT_TIMEOUT = 30.0
 # How often `wait` re-reads the job when the change feed is quiet (the feed wakes it earlier).
 WAIT_POLL_SECONDS = 2.0
+# How often Client.result looks again for replicas still running after their job ended.
+POD_END_POLL_SECONDS = 1.0
 
 
 def _alive(pid: Any) -> bool:
@@ -530,9 +532,11 @@ class Client:
             pods = self.pods(job.name, **ref)
             if all(p.phase not in ("Pending", "Running") for p in pods):
                 return pods
-            if deadline is not None and time.monotonic() >= deadline:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 return pods
-            time.sleep(0.2)
+            # Pods ending after their job changes nothing in the change feed: poll, gently.
+            time.sleep(min(POD_END_POLL_SECONDS, left if left is not None else POD_END_POLL_SECONDS))
 
 
 class Outputs(render.OutputList):

@@ -22,7 +22,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from .cli import Console, UsageError, QuietParser, run
+from .cli import Console, QuietParser, UsageError, common_options, run
 from .errors import DTrainError, InvalidJob, RemoteError
 
 # Commands whose manifest comes from the cell body in the %%dtrain form.
@@ -182,7 +182,7 @@ class RemoteRepr(str):
 def code_parser() -> Any:
     """The options of `%%dtrain run` when the cell is code (a manifest cell takes `-f` as before)."""
     p = QuietParser(prog="%%dtrain run", description="Run the cell's code as the script of every replica of a "
-                "new job; the cell's last expression (rank 0's value) is the result.")
+                    "new job; the cell's last expression (rank 0's value) is the result.", parents=[common_options()])
     p.add_argument("--kind", type=_kind, default="PyTorchJob", help="PyTorchJob (default), TFJob or MPIJob")
     p.add_argument("--workers", type=int, help="Worker replicas, as for the kind's builder")
     p.add_argument("--gpu", type=int, help="GPUs per replica")
@@ -194,10 +194,6 @@ def code_parser() -> Any:
     p.add_argument("--packages", action="append", metavar="REQ,REQ",
                    help="requirements each replica installs with pip first, comma-separated (a range "
                         "stays whole: einops,numpy>=1.26,<2; quote one with spaces); may be repeated")
-    p.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
-    p.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
-    p.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
-    p.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
     return p
 
 

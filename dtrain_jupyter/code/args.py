@@ -9,13 +9,12 @@ int keys) is refused with its path, e.g. `args['opt']['betas']`, before anything
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Mapping
 from typing import Any, Callable
 
 from ..errors import InvalidRequest
 
-__all__ = ["check_args", "args_json"]
+__all__ = ["check_args"]
 
 _SCALARS = (type(None), bool, int, float, str)
 
@@ -61,11 +60,6 @@ def _bare(signature: inspect.Signature) -> inspect.Signature:
     """The signature without annotations: names and defaults are what a person needs here."""
     return signature.replace(parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
                              return_annotation=signature.empty)
-
-
-def args_json(args: Mapping[str, Any]) -> str:
-    """The JSON text of checked arguments, as the runner reads it."""
-    return json.dumps(dict(args), separators=(",", ":"))
 
 
 def _walk(value: Any, path: str, problems: dict[str, str], open_containers: set[int]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import DTrainError, RemoteError
 from ..model.job import Job, Pod
+from ..model.kinds import preferred_version
 from .runner import ERROR_MARKER, RESULT_MARKER
 
 __all__ = ["ResultReader", "is_marker", "split_lines", "TAIL_LINES"]
@@ -21,10 +22,6 @@ __all__ = ["ResultReader", "is_marker", "split_lines", "TAIL_LINES"]
 # Lines read from the end of a log first: the runner prints its marker last, so a full read of
 # a long log is needed only when this tail does not hold what is looked for.
 TAIL_LINES = 2000
-
-# Where each kind's rank 0 runs, in the order asked (MPI: every rank prints in the Launcher's log).
-_RANK_ZERO_ROLES = {"PyTorchJob": ("Master", "Worker"), "TFJob": ("Chief", "Master", "Worker"),
-                    "MPIJob": ("Launcher",)}
 
 
 def is_marker(line: str) -> bool:
@@ -57,7 +54,10 @@ class ResultReader:
         self.results: dict[int, dict[str, Any]] = {}
         self.errors: dict[tuple[Any, ...], dict[str, Any]] = {}
         pods = list(pods)
-        roles = _RANK_ZERO_ROLES.get(job.kind, ())
+        # Rank 0 runs in the role whose success decides the job (MPI: every rank prints in the
+        # Launcher's log), so the operators' success roles are also where to look first.
+        fw = preferred_version(job.kind)
+        roles = fw.success_roles if fw is not None else ()
         ranked = sorted((p for p in pods if p.replica_type in roles),
                         key=lambda p: (roles.index(p.replica_type), p.replica_index or 0))
         # Rank 0's pod first; the others may hold other ranks' reports (every_rank) or an error.
