@@ -18,6 +18,7 @@ from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
 from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
+from .backends.output_files import check_path
 from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, NotFound
 from .model.job import Event, Job, LogLine, OutputFile, Pod
 from .model.kinds import known_kinds, lookup
@@ -353,8 +354,7 @@ class JobService:
         self, backend: str | None, namespace: str | None, kind: str, name: str, path: str, *, limit: int,
     ) -> bytes:
         """At most `limit` bytes of one output file. Raises NotFound, InvalidRequest."""
-        if not path or "\x00" in path:
-            raise InvalidRequest("an output path is required (relative to the job's output folder)")
+        check_path(path)
         if limit <= 0:
             raise InvalidRequest(f"limit must be a positive number of bytes, not {limit}")
         target, ns = await self._target(backend, namespace)
@@ -370,8 +370,7 @@ class JobService:
         Raises:
             JobNotFound, NotFound, InvalidRequest.
         """
-        if not path or "\x00" in path:
-            raise InvalidRequest("an output path is required (relative to the job's output folder)")
+        check_path(path)
         target, ns = await self._target(backend, namespace)
         return await target.output_bytes(canonical_kind(kind), name, ns, path)
 

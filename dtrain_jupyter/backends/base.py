@@ -118,6 +118,11 @@ def waiting_line(reason: str) -> str:
     return f"waiting: {reason}"
 
 
+async def waiting_bytes(line: str) -> AsyncGenerator[bytes, None]:
+    """The raw-bytes log (`log_bytes`) of a pod without a log yet: its waiting line alone."""
+    yield (line + "\n").encode("utf-8")
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A place where jobs run."""

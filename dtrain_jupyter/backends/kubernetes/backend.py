@@ -23,7 +23,7 @@ from ...model.kinds import Framework, lookup
 from ...model.status import Phase
 from ..base import (
     CAP_DRY_RUN, CAP_EVENTS, CAP_LINE_TIMES, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream,
-    check_log_request,
+    check_log_request, waiting_bytes,
 )
 from ..listeners import Listeners
 from ..namespaces import NamespacePolicy
@@ -398,7 +398,7 @@ class KubernetesBackend:
         _, fw, raw = await self._log_pods(kind, name, namespace, pod, opts)
         [chosen] = [p for p in raw if p["metadata"]["name"] == pod]
         if not opts.previous and not has_log(chosen, previous=False):
-            return _one_chunk((pod_waiting_line(chosen, name, fw) + "\n").encode("utf-8"))
+            return waiting_bytes(pod_waiting_line(chosen, name, fw))
         chunks = relay_log_bytes(self._api_or_raise(), namespace, pod, opts.container or default_container(chosen, fw),
                                  opts)
         await anext(chunks)  # asks for the log: a refusal is raised here, before any byte
@@ -470,8 +470,3 @@ def _copy_job(job: Job) -> Job:
     copy = object.__new__(Job)
     copy.__dict__.update(job.__dict__)
     return copy
-
-
-async def _one_chunk(data: bytes) -> AsyncGenerator[bytes, None]:
-    """A log of one known chunk (a pod's waiting line)."""
-    yield data

@@ -70,7 +70,10 @@ def output_location(job: Job, fw: Framework) -> dict[str, str]:
     Raises:
         NotFound: no replica sets DTRAIN_OUTPUT_DIR on a volume claim mount.
     """
-    claim, rel = _claim_and_relpath(job, fw)
+    return _location(*_claim_and_relpath(job, fw))
+
+
+def _location(claim: str, rel: PurePosixPath) -> dict[str, str]:
     return {"claim": claim, "path": str(PurePosixPath("/", *rel.parts))}
 
 
@@ -83,7 +86,7 @@ def output_root(job: Job, fw: Framework, output_mounts: dict[str, str]) -> Path:
             carry the job's `location`.
     """
     claim, rel = _claim_and_relpath(job, fw)
-    location = {"claim": claim, "path": str(PurePosixPath("/", *rel.parts))}
+    location = _location(claim, rel)
     local = output_mounts.get(claim)
     if not local:
         raise NotFound(

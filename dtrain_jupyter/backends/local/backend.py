@@ -24,7 +24,7 @@ from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
-from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener, Stream, check_log_request, waiting_line
+from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener, Stream, check_log_request, waiting_bytes, waiting_line
 from ..listeners import Listeners
 from ..namespaces import FALLBACK_NAMESPACE
 from . import lifecycle, outputs, process
@@ -380,7 +380,7 @@ class LocalBackend:
                               tail: int | None, previous: bool) -> AsyncGenerator[bytes, None]:
         _, files, waiting = self._log_files(kind, name, namespace, pod, container, False, tail, None, previous)
         if pod in waiting:
-            return _one_chunk((waiting[pod] + "\n").encode("utf-8"))
+            return waiting_bytes(waiting[pod])
         return read_chunks(*files[pod])
 
     def _log_files(self, kind: str, name: str, namespace: str, pod: str | None, container: str | None,
@@ -444,8 +444,3 @@ class LocalBackend:
             return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
         async for pod, line in follow(files, done):
             yield LogLine(pod=pod, line=line, timestamp=stamp())
-
-
-async def _one_chunk(data: bytes) -> AsyncGenerator[bytes, None]:
-    """A log of one known chunk (a replica's waiting line)."""
-    yield data
