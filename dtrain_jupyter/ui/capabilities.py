@@ -47,7 +47,7 @@ def lacks(backends: Iterable[Mapping[str, Any]], backend: str, capability: str) 
     Returns:
         False when the backend can, and when it has not said (not listed, or not started yet).
     """
-    described = next((b for b in backends if b.get("backend") == backend), None)
+    described = _described(backends, backend)
     if described is None:
         return False
     listed = described.get("capabilities")
@@ -59,9 +59,13 @@ def lacks(backends: Iterable[Mapping[str, Any]], backend: str, capability: str) 
 def offers(backends: Iterable[Mapping[str, Any]], backend: str, capability: str) -> bool:
     """Whether `backend` lists `capability` (False when it has not said): for doing more, where
     `lacks` is for offering less."""
-    described = next((b for b in backends if b.get("backend") == backend), None)
+    described = _described(backends, backend)
     listed = described.get("capabilities") if described is not None else None
     return isinstance(listed, (list, tuple)) and capability in listed
+
+
+def _described(backends: Iterable[Mapping[str, Any]], backend: str) -> Mapping[str, Any] | None:
+    return next((b for b in backends if b.get("backend") == backend), None)
 
 
 def default_backend(backends: Iterable[Mapping[str, Any]]) -> str:

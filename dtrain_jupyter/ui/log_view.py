@@ -295,7 +295,6 @@ class LogView(widgets.VBox, ErrorForwarder):
             options = (*options, (self.pod, self.pod))
         self.pod_choice.options = options
         self.pod_choice.value = self.pod
-        self._render_link()
 
     def _render_link(self) -> None:
         """The download link(s) of the log now chosen: the chosen pod's, or each pod's when all

@@ -27,8 +27,7 @@
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 
-/** The root of every panel; nothing outside one is touched. */
-export const PANEL_SELECTOR = '.dtrain-panel';
+import { PANEL_SELECTOR } from './open_in_lab';
 /** Class names shared with `dtrain_jupyter/ui/assistive.py`. */
 export const FOCUS_HERE = 'dtrain-focus-here';
 export const BUSY = 'dtrain-busy';
