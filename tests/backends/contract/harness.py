@@ -34,7 +34,7 @@ from dtrain_jupyter.errors import JobNotFound
 from dtrain_jupyter.model.job import Job, Pod
 from dtrain_jupyter.model.status import Phase
 from tests.backends.kubernetes.conftest import FAST, FAST_WATCH
-from tests.backends.local.helpers import behave, pytorch_job
+from tests.backends.local.helpers import behave, pytorch_job, wait_until
 
 KIND = "PyTorchJob"
 NAMESPACE = "default"
@@ -53,18 +53,6 @@ def rank_of(pod: str) -> int:
 
 def rank_line(pod: str) -> str:
     return f"RANK={rank_of(pod)}"
-
-
-async def eventually(predicate: Callable[[], Awaitable[Any]], what: str, timeout: float = 60.0) -> Any:
-    """Await `predicate()` until it is truthy; return its value or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s: {what}")
-        await asyncio.sleep(0.05)
 
 
 class Harness(abc.ABC):
@@ -150,7 +138,7 @@ class Harness(abc.ABC):
                 if rank_line(p.name) not in text:
                     return None
             return pods
-        return await eventually(ready, f"{name}: both pods Running with their RANK line")
+        return await wait_until(ready, what=f"{name}: both pods Running with their RANK line")
 
     async def finished(self, name: str) -> Job:
         """Wait until the job succeeded and every pod has ended (its log is then complete)."""
@@ -159,14 +147,14 @@ class Harness(abc.ABC):
             pods = await self.pods(name)
             ended = pods and all(p.phase in FINISHED for p in pods)
             return job if job.status.phase is Phase.SUCCEEDED and ended else None
-        return await eventually(done, f"{name}: Succeeded with every pod ended")
+        return await wait_until(done, what=f"{name}: Succeeded with every pod ended")
 
     async def restarted(self, name: str) -> Pod:
         """Wait until the worker has restarted once (its previous log exists)."""
         async def again() -> Pod | None:
             worker = next((p for p in await self.pods(name) if p.replica_type == "Worker"), None)
             return worker if worker is not None and worker.restarts >= 1 else None
-        return await eventually(again, f"{name}: the worker restarted")
+        return await wait_until(again, what=f"{name}: the worker restarted")
 
     async def waiting(self, name: str) -> list[Pod]:
         """Wait until both pods are Pending for want of a node (or a GPU)."""
@@ -174,7 +162,7 @@ class Harness(abc.ABC):
             pods = await self.pods(name)
             return pods if len(pods) == 2 and all(p.phase == "Pending" and p.reason.startswith("Pending: ")
                                                   for p in pods) else None
-        return await eventually(pending, f"{name}: both pods Pending, unschedulable")
+        return await wait_until(pending, what=f"{name}: both pods Pending, unschedulable")
 
     async def shared_job(self, role: str) -> str:
         """A job shared by the tests of one module that only read it: "running", "finished",
@@ -303,7 +291,7 @@ class DoubleHarness(KubernetesHarness):
         async def both_running() -> bool:
             pods = await self.pods(name)
             return len(pods) == 2 and all(p.phase == "Running" for p in pods)
-        await eventually(both_running, f"{name}: the double runs both pods")
+        await wait_until(both_running, what=f"{name}: the double runs both pods")
         for pod in (f"{name}-master-0", f"{name}-worker-0"):
             self.server.simulator.write_log(pod, rank_line(pod), namespace=NAMESPACE)
         if restarts:

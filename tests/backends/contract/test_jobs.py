@@ -9,7 +9,7 @@ from dtrain_jupyter.backends.base import CAPABILITIES, CAP_EVENTS, Backend
 from dtrain_jupyter.errors import InvalidJob, JobExists, JobNotFound
 from dtrain_jupyter.model.status import Phase
 
-from .harness import KIND, NAMESPACE, eventually
+from .harness import KIND, NAMESPACE, wait_until
 
 
 async def test_a_backend_names_itself_and_only_known_capabilities(harness) -> None:
@@ -28,7 +28,7 @@ async def test_create_answers_the_job_and_get_and_list_find_it(harness) -> None:
     assert job.uid and job.created and job.status.phase is Phase.RUNNING
     async def listed() -> bool:
         return name in {j.name for j in await backend.list(NAMESPACE)}
-    await eventually(listed, f"{name} in the list of {NAMESPACE}")
+    await wait_until(listed, what=f"{name} in the list of {NAMESPACE}")
     everywhere = {(j.namespace, j.name): j for j in await backend.list(None)}
     assert everywhere[(NAMESPACE, name)].uid == job.uid
     assert name not in {j.name for j in await backend.list("team-a")}
@@ -87,7 +87,7 @@ async def test_events_name_the_job_and_every_pod_oldest_first(harness) -> None:
         started = {e.object_name for e in events if e.object_kind == "Pod" and e.reason == "Started"}
         about_job = [e for e in events if e.object_kind == KIND and e.object_name == name]
         return events if pods <= started and about_job else []
-    events = await eventually(complete, f"events about {name} and a Started event for each pod")
+    events = await wait_until(complete, what=f"events about {name} and a Started event for each pod")
     assert {e.object_name for e in events} <= pods | {name}
     times = [e.first_time or e.last_time for e in events]
     assert all(times) and times == sorted(times), times
@@ -99,10 +99,10 @@ async def test_the_change_feed_sees_a_job_added_changed_and_deleted(harness) -> 
     name = harness.unique("feed")
     await harness.create(name, ends=True)
     await harness.finished(name)
-    await eventually(_async(lambda: ("MODIFIED", name, Phase.SUCCEEDED) in seen), f"{name} Succeeded in the feed")
+    await wait_until(_async(lambda: ("MODIFIED", name, Phase.SUCCEEDED) in seen), what=f"{name} Succeeded in the feed")
     assert ("ADDED", name) in {(c, n) for c, n, _ in seen}
     await harness.backend.delete(KIND, name, NAMESPACE)
-    await eventually(_async(lambda: ("DELETED", name) in {(c, n) for c, n, _ in seen}), f"{name} DELETED in the feed")
+    await wait_until(_async(lambda: ("DELETED", name) in {(c, n) for c, n, _ in seen}), what=f"{name} DELETED in the feed")
     assert [c for c, n, _ in seen if n == name][-1] == "DELETED"
 
 
@@ -121,7 +121,7 @@ async def test_delete_removes_the_job_and_a_second_delete_is_job_not_found(harne
         except JobNotFound:
             return name not in {j.name for j in await backend.list(NAMESPACE)}
         return False
-    await eventually(absent, f"{name} gone")
+    await wait_until(absent, what=f"{name} gone")
     for verb in (backend.get, backend.pods, backend.events, backend.outputs, backend.delete):
         with pytest.raises(JobNotFound):
             await verb(KIND, name, NAMESPACE)

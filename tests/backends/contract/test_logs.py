@@ -15,7 +15,7 @@ import pytest
 from dtrain_jupyter.backends.base import CAP_PREVIOUS_LOGS, Backend
 from dtrain_jupyter.errors import InvalidRequest, JobNotFound, NotFound
 
-from .harness import KIND, NAMESPACE, eventually, rank_line
+from .harness import KIND, NAMESPACE, rank_line, wait_until
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -102,7 +102,7 @@ async def test_follow_streams_while_the_job_runs_and_ends_with_it(harness) -> No
         async def both_ranks() -> bool:
             assert not reader.done(), "a followed log ended while its job was running"
             return want <= {(ln.pod, ln.line) for ln in seen}
-        await eventually(both_ranks, "each pod's RANK line, streamed while the job runs")
+        await wait_until(both_ranks, what="each pod's RANK line, streamed while the job runs")
         await harness.end(name)
         await asyncio.wait_for(reader, timeout=60)
     finally:
