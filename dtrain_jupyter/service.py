@@ -18,7 +18,6 @@ from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
 from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
-from .backends.output_files import check_path
 from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, NotFound
 from .model.job import Event, Job, LogLine, OutputFile, Pod
 from .model.kinds import known_kinds, lookup
@@ -354,7 +353,8 @@ class JobService:
         self, backend: str | None, namespace: str | None, kind: str, name: str, path: str, *, limit: int,
     ) -> bytes:
         """At most `limit` bytes of one output file. Raises NotFound, InvalidRequest."""
-        check_path(path)
+        if not path or "\x00" in path:
+            raise InvalidRequest("an output path is required (relative to the job's output folder)")
         if limit <= 0:
             raise InvalidRequest(f"limit must be a positive number of bytes, not {limit}")
         target, ns = await self._target(backend, namespace)
@@ -370,7 +370,8 @@ class JobService:
         Raises:
             JobNotFound, NotFound, InvalidRequest.
         """
-        check_path(path)
+        if not path or "\x00" in path:
+            raise InvalidRequest("an output path is required (relative to the job's output folder)")
         target, ns = await self._target(backend, namespace)
         return await target.output_bytes(canonical_kind(kind), name, ns, path)
 
