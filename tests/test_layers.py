@@ -32,6 +32,10 @@ RULES = [
                                 "dtrain_jupyter.client", "dtrain_jupyter.magic", "dtrain_jupyter.ui", "tornado",
                                 "jupyter_server", "kubernetes"),
      "code capture is pure: a function or cell in, manifest parts out (the client submits them)"),
+    (("dtrain_jupyter.history",), ("dtrain_jupyter.server", "dtrain_jupyter.service", "dtrain_jupyter.backends",
+                                   "dtrain_jupyter.client", "dtrain_jupyter.magic", "dtrain_jupyter.ui", "tornado",
+                                   "jupyter_server", "kubernetes"),
+     "the history store keeps model objects; the service feeds it, the backends never see it"),
 ]
 
 
