@@ -122,10 +122,11 @@ class JobNotFound(DTrainError):
 
     status_code = 404
 
-    def __init__(self, kind: str, name: str, namespace: str, backend: str = "") -> None:
+    def __init__(self, kind: str, name: str, namespace: str, backend: str = "", *, also: str = "") -> None:
         where = f" on the {backend} backend" if backend else ""
+        # `also`: where else it was looked for ("nor in the job history").
         super().__init__(
-            f"{kind} {name!r} not found in namespace {namespace!r}{where}",
+            f"{kind} {name!r} not found in namespace {namespace!r}{where}{', ' + also if also else ''}",
             kind=kind, name=name, namespace=namespace, backend=backend,
         )
 

@@ -65,6 +65,7 @@ PHASE_COLOURS: dict[str, str] = {
     Phase.FAILED.value: readable("var(--jp-error-color1, #d32f2f)", STATE_SHARE),
     Phase.SUSPENDED.value: MUTED,
     Phase.DELETING.value: MUTED,
+    Phase.DELETED.value: MUTED,
     Phase.UNKNOWN.value: MUTED,
 }
 

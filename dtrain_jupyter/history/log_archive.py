@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 LOGS_FOLDER = "logs"
+# Beside a log that was cut short (the server stopped, the pod went mid-read): a later read replaces it.
+INCOMPLETE = ".incomplete"
 READ_CHUNK = 256 * 1024
 # Pod and container names are DNS labels; anything else would not name a file safely.
 _SAFE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -88,6 +90,20 @@ class LogArchive:
         if tail is not None:
             handle.seek(_start_of_last_lines(handle, tail))
         return _chunks(handle)
+
+    def complete(self, record_id: int, pod: str, container: str = "") -> bool:
+        """Whether the pod's whole log is archived (not absent, not cut short by a stop or a failure)."""
+        path = self.path(record_id, pod, container)
+        return path.exists() and not path.with_name(path.name + INCOMPLETE).exists()
+
+    def set_complete(self, record_id: int, pod: str, complete: bool, container: str = "") -> None:
+        """Mark an archived log whole, or cut short (a marker file beside it)."""
+        marker = self.path(record_id, pod, container)
+        marker = marker.with_name(marker.name + INCOMPLETE)
+        if complete:
+            marker.unlink(missing_ok=True)
+        else:
+            marker.touch()
 
     def size(self, record_id: int) -> int:
         return sum(size for _, _, size in self.logs_of(record_id))

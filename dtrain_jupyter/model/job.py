@@ -81,6 +81,8 @@ class Job:
     notes: list[str] = field(default_factory=list)
     # Set when the object could not be understood (a malformed custom object stays listable).
     error: str = ""
+    # When the job left its cluster (RFC 3339): set only on answers from the job history.
+    removed: str | None = None
 
     @property
     def phase(self) -> Phase:
@@ -96,6 +98,8 @@ class Job:
             "name": self.name, "namespace": self.namespace, "uid": self.uid,
             "created": self.created, "context": self.context, "notes": list(self.notes),
             "error": self.error, "status": self.status.to_dict(), "manifest": self.manifest,
+            # Only answers from the job history carry it; a live job's JSON stays as it was.
+            **({"removed": self.removed} if self.removed else {}),
         }
 
     @classmethod
@@ -105,7 +109,7 @@ class Job:
             name=data["name"], namespace=data.get("namespace", ""), uid=data.get("uid", ""),
             created=data.get("created", ""), manifest=data.get("manifest") or {},
             status=JobStatus.from_dict(data.get("status") or {}), context=data.get("context", ""),
-            notes=list(data.get("notes") or []), error=data.get("error", ""),
+            notes=list(data.get("notes") or []), error=data.get("error", ""), removed=data.get("removed"),
         )
 
 

@@ -21,6 +21,8 @@ class Phase(str, Enum):
     FAILED = "Failed"
     SUSPENDED = "Suspended"
     DELETING = "Deleting"
+    # Only in the job history: the job was deleted from its cluster before it finished.
+    DELETED = "Deleted"
     UNKNOWN = "Unknown"
 
     @property

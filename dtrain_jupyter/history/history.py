@@ -1,0 +1,154 @@
+"""JobHistory: one history folder (records, archived logs, the recorder) as the service uses it.
+
+The service asks the cluster first; when the cluster no longer has a job, it asks here
+(`past_job`), and answers from the record, saying so (`Job.removed`). Reading a past job's
+pods, events and logs goes through the same record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import AsyncGenerator, Iterator
+
+from ..errors import JobNotFound, NotFound
+from ..model.job import Job, LogLine
+from .log_archive import LogArchive
+from .recorder import HistoryRecorder, JobSource, Retention
+from .store import HistoryPage, HistoryQuery, HistoryRecord, HistoryStore
+
+__all__ = ["JobHistory", "Retention", "HistoryQuery", "HistoryPage", "HistoryRecord"]
+
+
+class JobHistory:
+    """Records and logs of every job the server saw, in `folder`.
+
+    Args:
+        folder: the history folder (a local disk, or a mount every server of a team can lock).
+        retention: how much is kept.
+        max_follows: running pods whose logs are followed at once.
+    Raises:
+        HistoryError: the folder's database cannot be used (see `HistoryStore`).
+    """
+
+    def __init__(self, folder: Path, *, retention: Retention = Retention(), max_follows: int = 64) -> None:
+        self.folder = Path(folder)
+        self.store = HistoryStore(self.folder)
+        self.archive = LogArchive(self.folder)
+        self.retention = retention
+        self.max_follows = max_follows
+        self.recorder: HistoryRecorder | None = None
+
+    async def start(self, source: JobSource) -> None:
+        """Begin recording what `source` (the service) reports."""
+        self.recorder = HistoryRecorder(self.store, self.archive, source, retention=self.retention,
+                                        max_follows=self.max_follows)
+        await self.recorder.start()
+
+    async def stop(self) -> None:
+        if self.recorder is not None:
+            await self.recorder.stop()
+            self.recorder = None
+        self.store.close()
+
+    # -- answering for past jobs ------------------------------------------------------------
+
+    def past_record(self, backend: str, namespace: str, kind: str, name: str) -> HistoryRecord:
+        """The newest record of a job the cluster no longer has.
+
+        Raises:
+            JobNotFound: no record of that job either (the message says the history was asked too).
+        """
+        for record in self.store.find(backend, namespace, kind, name):
+            if not record.on_cluster:
+                return record
+        raise JobNotFound(kind, name, namespace, backend, also="nor in the job history")
+
+    def past_job(self, backend: str, namespace: str, kind: str, name: str) -> Job:
+        """The job as last seen, with `removed` set to when it left the cluster."""
+        record = self.past_record(backend, namespace, kind, name)
+        return as_past(record)
+
+    def list(self, query: HistoryQuery) -> HistoryPage:
+        return self.store.list(query)
+
+    def forget(self, backend: str, namespace: str, kind: str, name: str) -> int:
+        """Remove every record of that job name, logs included (the cluster's job, if any, stays).
+
+        Raises:
+            JobNotFound: no record of it.
+        """
+        records = self.store.find(backend, namespace, kind, name)
+        if not records:
+            raise JobNotFound(kind, name, namespace, backend, also="and the job history has no record of it")
+        for record in records:
+            self.archive.remove(record.id)
+        return self.store.forget(r.id for r in records)
+
+    def log_bytes(self, record: HistoryRecord, *, pod: str | None, tail: int | None) -> AsyncGenerator[bytes, None]:
+        """An archived log as chunks (one pod) or merged, lines prefixed by their pod (all pods).
+
+        Raises:
+            NotFound: nothing archived for that pod (or for any pod of the job).
+        """
+        parts = self._archived(record, pod)
+
+        async def chunks() -> AsyncGenerator[bytes, None]:
+            for name in parts:
+                if pod is not None:
+                    for chunk in self.archive.read(record.id, name, tail=tail):
+                        yield chunk
+                else:
+                    for line in _lines(self.archive.read(record.id, name, tail=tail)):
+                        yield f"[{name}] ".encode() + line
+
+        return chunks()
+
+    def log_lines(self, record: HistoryRecord, *, pod: str | None, tail: int | None) -> AsyncGenerator[LogLine, None]:
+        """An archived log as LogLine objects, pod by pod. Raises NotFound as `log_bytes`."""
+        parts = self._archived(record, pod)
+
+        async def lines() -> AsyncGenerator[LogLine, None]:
+            for name in parts:
+                for line in _lines(self.archive.read(record.id, name, tail=tail)):
+                    yield LogLine(pod=name, line=line.rstrip(b"\n").decode("utf-8", "replace"))
+
+        return lines()
+
+    def _archived(self, record: HistoryRecord, pod: str | None) -> list[str]:
+        kept = [name for name, container, _ in self.archive.logs_of(record.id) if not container]
+        if pod is not None:
+            if pod not in kept:
+                known = ", ".join(kept) or "none"
+                raise NotFound(f"the job history has no log of pod {pod!r} of {record.job.kind} "
+                               f"{record.job.name!r} (archived: {known})", pod=pod)
+            return [pod]
+        if not kept:
+            raise NotFound(f"the job history has no logs of {record.job.kind} {record.job.name!r}: no pod had "
+                           "started while this server watched, or archiving was off", name=record.job.name)
+        return kept
+
+    def incomplete(self, record: HistoryRecord) -> list[str]:
+        """Pods whose archived log was cut short."""
+        return [name for name, container, _ in self.archive.logs_of(record.id)
+                if not container and not self.archive.complete(record.id, name)]
+
+
+def as_past(record: HistoryRecord) -> Job:
+    """The record's job, marked as no longer on the cluster."""
+    job = record.job
+    removed = record.deleted if record.deleted is not None else record.updated
+    job.removed = dt.datetime.fromtimestamp(removed, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return job
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Newline-terminated lines of a chunked log (a last line without one gets one)."""
+    rest = b""
+    for chunk in chunks:
+        rest += chunk
+        *whole, rest = rest.split(b"\n")
+        for line in whole:
+            yield line + b"\n"
+    if rest:
+        yield rest + b"\n"

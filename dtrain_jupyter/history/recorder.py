@@ -1,0 +1,308 @@
+"""The history recorder: the service's change feed in, records and archived logs out.
+
+It hears every job change of every backend (`JobService.subscribe`), keeps the job in the store,
+then looks at the job's pods and events and archives each pod's log:
+- a Running pod is followed from its first line, so its log is kept even when the operator
+  (cleanPodPolicy) or a TTL removes the pod the moment it ends;
+- a pod that ended is read whole, once, unless its log is archived already.
+Each archive is written to a file of its own writer and renamed into place when complete, so a
+server killed mid-log (or a second server archiving the same pod) never leaves a torn file;
+a server that starts again reads the logs it had not finished.
+
+Costs are bounded: at most `max_follows` pods are followed at once (more are read whole when
+they end), whole reads go `READ_AT_ONCE` at a time, changes to one job that arrive together are
+recorded once, and jobs already finished when first seen are archived last, in the background.
+A full disk stops archiving with one warning (the jobs run on); the store keeps working.
+
+The recorder knows the service only by the calls it makes (`JobSource`); the backends never
+know about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncGenerator, Callable, Protocol
+
+from ..errors import DTrainError
+from ..model.job import Event, Job, Pod
+from ..model.status import Phase
+from .log_archive import ArchiveFull, ArchiveWriter, LogArchive
+from .store import HistoryStore
+
+log = logging.getLogger(__name__)
+
+# Whole-log reads of ended pods at once (each is one stream from the backend).
+READ_AT_ONCE = 4
+# Live jobs' pods and events are looked at again this often, besides on each change of the job
+# (a pod may start or end without its job's status changing).
+REFRESH_SECONDS = 15.0
+# Retention runs this often (and once at start).
+PRUNE_SECONDS = 600.0
+_ENDED = ("Succeeded", "Failed")
+# A log file being written has this suffix plus its writer (host and pid): two servers on one
+# history folder each write their own and the last complete one is kept.
+PARTIAL = ".partial"
+
+
+class JobSource(Protocol):
+    """What the recorder asks of the service (`dtrain_jupyter.service.JobService`)."""
+
+    def subscribe(self, listener: Callable[[str, Job], None]) -> None: ...
+
+    def unsubscribe(self, listener: Callable[[str, Job], None]) -> None: ...
+
+    async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Pod]: ...
+
+    async def events(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Event]: ...
+
+    async def log_text(self, backend: str | None, namespace: str | None, kind: str, name: str,
+                       **options: Any) -> AsyncGenerator[bytes, None]: ...
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much history is kept; 0 is no limit. Only finished or deleted jobs are ever forgotten."""
+
+    max_records: int = 10_000
+    max_age_days: float = 90.0
+    max_log_bytes: int = 5 * 1024 ** 3
+
+
+class HistoryRecorder:
+    """Keeps `store` and `archive` up to date with what `source` reports.
+
+    Args:
+        store, archive: the history folder's records and logs.
+        source: the service.
+        retention: what to keep.
+        max_follows: pods followed at once.
+    """
+
+    def __init__(self, store: HistoryStore, archive: LogArchive, source: JobSource, *,
+                 retention: Retention = Retention(), max_follows: int = 64) -> None:
+        self.store, self.archive, self.source = store, archive, source
+        self.retention = retention
+        self.max_follows = max_follows
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Changes heard and not yet recorded: the latest (change, job) per job instance.
+        self._pending: dict[tuple[str, str], tuple[str, Job]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._copies: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._follows = 0
+        self._reads = asyncio.Semaphore(READ_AT_ONCE)
+        self._live: dict[tuple[str, str], tuple[int, Job]] = {}
+        self._backlog: asyncio.Queue[tuple[int, Job]] = asyncio.Queue()
+        self._full_warned = False
+        self._writer_tag = f"{socket.gethostname()}-{os.getpid()}"
+        # Why an archive stopped early, by record id, for the record's readers.
+        self.problems: dict[int, str] = {}
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.source.subscribe(self._heard)
+        self._tasks = [asyncio.create_task(loop(), name=f"dtrain history {loop.__name__}")
+                       for loop in (self._record_loop, self._refresh_loop, self._backlog_loop, self._prune_loop)]
+
+    async def stop(self) -> None:
+        """Stop hearing changes and cancel every copy; unfinished logs are read again next start."""
+        self.source.unsubscribe(self._heard)
+        tasks = [*self._tasks, *self._copies.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._copies = [], {}
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every change heard so far is recorded and no copy runs (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._pending or self._copies or not self._backlog.empty():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"history still busy: {len(self._pending)} changes, {len(self._copies)} logs")
+            await asyncio.sleep(0.05)
+
+    # -- hearing changes (any thread) ----------------------------------------------------
+
+    def _heard(self, change: str, job: Job) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._queue, change, job)
+
+    def _queue(self, change: str, job: Job) -> None:
+        key = (job.backend, job.uid or job.name)
+        previous = self._pending.get(key)
+        # A DELETED heard after other changes must stay a delete; the job it carries is the last state.
+        self._pending[key] = ("DELETED" if previous and previous[0] == "DELETED" else change, job)
+        self._wake.set()
+
+    # -- the loops ------------------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                key = next(iter(self._pending))
+                change, job = self._pending.pop(key)
+                try:
+                    await self._record(change, job)
+                except Exception:  # noqa: BLE001 - one bad job must not stop the history of all others
+                    log.exception("dtrain: could not record %s %s/%s in the job history", job.kind,
+                                  job.namespace, job.name)
+
+    async def _record(self, change: str, job: Job) -> None:
+        key = (job.backend, job.uid or job.name)
+        if change == "DELETED":
+            known = self.store.find_uid(job.backend, job.uid) if job.uid else None
+            if known is not None and known.job.phase.finished:
+                # Its last state is the finished one (deleting it says "Deleting"): keep that.
+                self._live.pop(key, None)
+                self.store.mark_deleted(job.backend, job.uid)
+                return
+        if change == "DELETED" and not job.phase.finished:
+            # The last state of a job deleted mid-run says Running or Deleting; its record says what happened.
+            job = dataclasses.replace(job, status=dataclasses.replace(
+                job.status, phase=Phase.DELETED, reason="Deleted",
+                message="deleted from the cluster before it finished"))
+        first_sight = self.store.find_uid(job.backend, job.uid) is None if job.uid else False
+        record_id = self.store.record_job(job)
+        if change == "DELETED":
+            self._live.pop(key, None)
+            self.store.mark_deleted(job.backend, job.uid or "")
+            return
+        if first_sight and job.phase.finished:
+            # Finished before this server saw it: its logs are still on the cluster; archive
+            # them after the jobs that run now.
+            self._backlog.put_nowait((record_id, job))
+            return
+        self._live[key] = (record_id, job)
+        await self._look_at_pods(record_id, job)
+        if job.phase.finished:
+            self._live.pop(key, None)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            for record_id, job in list(self._live.values()):
+                await self._look_at_pods(record_id, job, events=False)
+
+    async def _backlog_loop(self) -> None:
+        while True:
+            record_id, job = await self._backlog.get()
+            try:
+                await self._look_at_pods(record_id, job)
+                while any(k[0] == record_id for k in self._copies):
+                    await asyncio.sleep(0.1)
+            finally:
+                self._backlog.task_done()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.to_thread(self.prune)
+            await asyncio.sleep(PRUNE_SECONDS)
+
+    def prune(self) -> int:
+        """Forget what is over the retention limits, logs included; returns how many records went."""
+        r = self.retention
+        chosen = self.store.over_retention(max_records=r.max_records, max_age_s=r.max_age_days * 86400,
+                                           max_log_bytes=r.max_log_bytes)
+        for record_id in chosen:
+            self.archive.remove(record_id)
+        return self.store.forget(chosen)
+
+    # -- pods, events, logs ----------------------------------------------------------------
+
+    async def _look_at_pods(self, record_id: int, job: Job, *, events: bool = True) -> None:
+        """Keep the job's pods (and events) and start archiving the logs not yet kept."""
+        ref = (job.backend, job.namespace, job.kind, job.name)
+        try:
+            pods = await self.source.pods(*ref)
+            found = await self.source.events(*ref) if events else []
+        except DTrainError as e:
+            # Gone already (deleted between the change and now), or the cluster is away: the
+            # next change or refresh tries again.
+            log.debug("dtrain: history could not read %s %s: %s", job.kind, job.name, e.message)
+            return
+        self.store.record_pods(record_id, pods)
+        if found:
+            self.store.record_events(record_id, found)
+        for pod in pods:
+            self._archive_log(record_id, job, pod)
+
+    def _archive_log(self, record_id: int, job: Job, pod: Pod) -> None:
+        key = (record_id, pod.name)
+        if key in self._copies or self._full_warned:
+            return
+        if pod.phase in _ENDED:
+            if self.archive.complete(record_id, pod.name):
+                return
+            follow = False
+        elif pod.phase == "Running" and self._follows < self.max_follows:
+            follow = True
+        else:
+            return
+        task = asyncio.create_task(self._copy(record_id, job, pod.name, follow), name=f"dtrain archive {pod.name}")
+        self._copies[key] = task
+        task.add_done_callback(lambda _t: self._copies.pop(key, None))
+
+    async def _copy(self, record_id: int, job: Job, pod: str, follow: bool) -> None:
+        target = self.archive.path(record_id, pod)
+        partial = target.with_name(f"{target.name}{PARTIAL}-{self._writer_tag}")
+        if follow:
+            self._follows += 1
+        else:
+            await self._reads.acquire()
+        writer: ArchiveWriter | None = None
+        try:
+            chunks = await self.source.log_text(job.backend, job.namespace, job.kind, job.name, pod=pod,
+                                                follow=follow)
+            writer = ArchiveWriter(partial, truncate=True)
+            try:
+                async for chunk in chunks:
+                    writer.write(chunk)
+            finally:
+                await chunks.aclose()
+            writer.close()
+            old = target.stat().st_size if target.exists() else 0
+            os.replace(partial, target)
+            self.archive.set_complete(record_id, pod, True)
+            self.store.add_log_bytes(record_id, writer.written - old)
+        except ArchiveFull as e:
+            self._stop_for_full_disk(record_id, e)
+        except DTrainError as e:
+            log.debug("dtrain: history could not read the log of %s: %s", pod, e.message)
+        except OSError as e:
+            if e.errno is not None and e.errno in (28, 122):  # ENOSPC, EDQUOT when making the folder
+                self._stop_for_full_disk(record_id, e)
+            else:
+                log.warning("dtrain: archiving the log of %s failed: %s", pod, e)
+        finally:
+            if writer is not None:
+                writer.close()
+            if partial.exists() and not target.exists():
+                # Ended early (cancelled, the pod went, a read failed): what was read is better
+                # than nothing; it is marked incomplete, and a later read replaces it.
+                os.replace(partial, target)
+                self.archive.set_complete(record_id, pod, False)
+                self.store.add_log_bytes(record_id, target.stat().st_size)
+            partial.unlink(missing_ok=True)
+            if follow:
+                self._follows -= 1
+            else:
+                self._reads.release()
+
+    def _stop_for_full_disk(self, record_id: int, error: OSError) -> None:
+        self.problems[record_id] = f"log archive stopped: {error.strerror or error}"
+        if not self._full_warned:
+            self._full_warned = True
+            log.warning("dtrain: the job history's disk is full (%s); logs are no longer archived until "
+                        "the server restarts. Running jobs are not affected. Free space or lower "
+                        "c.DTrain.history_max_log_bytes.", error)
