@@ -20,6 +20,7 @@ _EXPORTS = {
     "TFJob": "dtrain_jupyter.model.builders",
     "MPIJob": "dtrain_jupyter.model.builders",
     "FunctionJob": "dtrain_jupyter.code.job",
+    "FolderJob": "dtrain_jupyter.code.job",
     "Job": "dtrain_jupyter.model.job",
     "Phase": "dtrain_jupyter.model.status",
     "ValidationIssue": "dtrain_jupyter.errors",

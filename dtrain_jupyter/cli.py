@@ -122,6 +122,15 @@ def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
         if name == "create":
             p.add_argument("--dry-run", action="store_true", help="validate and ask the backend, create nothing")
 
+    p = add("run-script", "run a script folder as a job (python SCRIPT ARGS on every replica), follow its logs, "
+                          "wait; exit code = job result. The script's own arguments come last, after --")
+    p.add_argument("script", metavar="SCRIPT", help="the script, relative to --workdir")
+    p.add_argument("--workdir", default=".", help="the folder shipped with it (.gitignore, .dtrainignore honoured)")
+    p.add_argument("--kind", default="PyTorchJob", choices=("PyTorchJob", "TFJob", "MPIJob"))
+    p.add_argument("--workers", type=int, help="Worker replicas")
+    p.add_argument("--packages", help="requirements each replica installs first, comma-separated")
+    p.add_argument("--name", help="the job's name (default: the script's and a random suffix)")
+
     p = sub.add_parser("validate", help="check manifests offline", description="Check manifests offline: "
                        "prints FILE: ok, or FILE:LINE:COL: path: message per problem.")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -262,12 +271,28 @@ def cmd_run(ctx: _Context) -> int:
         return 1
     job = ctx.client.create(text, **ctx.where())
     ctx.console.print(f"{job.kind.lower()}/{job.name} created on {job.backend} in {job.namespace}")
+    return _follow(ctx, job)
+
+
+def _follow(ctx: _Context, job: Any) -> int:
+    """Print the job's merged logs until it ends; 0 when it succeeded."""
     ref = dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
     for line in ctx.client.logs(job.name, follow=True, **ref):
         ctx.console.print(f"[{line.pod}] {line.line}")
     done = ctx.client.wait(job.name, progress=False, **ref)
     ctx.console.print(f"{done.kind.lower()}/{done.name} {done.phase}")
     return 0 if done.phase.value == "Succeeded" else 1
+
+
+def cmd_run_script(ctx: _Context) -> int:
+    from .code.packages import split_requirements
+
+    a = ctx.args
+    packages = split_requirements(a.packages) if a.packages else None
+    job = ctx.client.run(a.script, workdir=a.workdir, args=a.script_args, kind=a.kind, workers=a.workers,
+                         packages=packages, name=a.name, **ctx.where())
+    ctx.console.print(f"{job.kind.lower()}/{job.name} created on {job.backend} in {job.namespace}")
+    return _follow(ctx, job)
 
 
 def cmd_list(ctx: _Context) -> int:
@@ -358,7 +383,7 @@ def cmd_delete(ctx: _Context) -> int:
 
 
 COMMANDS: dict[str, Callable[[_Context], int]] = {
-    "validate": cmd_validate, "create": cmd_create, "run": cmd_run, "list": cmd_list, "get": cmd_get,
+    "validate": cmd_validate, "create": cmd_create, "run": cmd_run, "run-script": cmd_run_script, "list": cmd_list, "get": cmd_get,
     "pods": cmd_pods, "events": cmd_events, "logs": cmd_logs, "output": cmd_output, "wait": cmd_wait,
     "delete": cmd_delete,
 }
@@ -368,12 +393,18 @@ def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtr
         make_client: Callable[..., Any] | None = None) -> int:
     """Parse and execute one command; returns the exit code, never raises for user input."""
     console = console or Console()
+    argv, script_args = list(argv), []
+    if argv[:1] == ["run-script"] and "--" in argv:
+        # Everything after -- is the script's: argparse would read "--lr" there as an option of ours.
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1:]
     try:
-        args = build_parser(prog).parse_args(list(argv))
+        args = build_parser(prog).parse_args(argv)
     except UsageError as e:
         if e.text:
             (console.print if e.code == 0 else console.error)(e.text.rstrip())
         return e.code
+    args.script_args = script_args
     ctx = _Context(args, console, make_client)
     try:
         return COMMANDS[args.command](ctx)

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from . import render
-from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, ValidationIssue
+from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, NotFound, ValidationIssue
 from .model.job import Event, Job, JobChange, LogLine, OutputFile, Pod
 from .model.kinds import plural_of
 
@@ -203,7 +203,9 @@ class Client:
     @staticmethod
     def _body(source: Any) -> dict[str, Any]:
         if hasattr(source, "to_manifest"):
-            return {"manifest": source.to_manifest()}
+            # A script folder's job (code.job.CodeJobSpec) sends its packed files beside the manifest.
+            code = getattr(source, "code", None)
+            return {"manifest": source.to_manifest(), **({"code": code.to_body()} if code is not None else {})}
         if isinstance(source, Mapping):
             return {"manifest": dict(source)}
         if isinstance(source, str):
@@ -226,8 +228,11 @@ class Client:
         data = self._json("GET", "jobs", params=self._params(name=name, kind=kind, namespace=namespace, backend=backend))
         items = [Job.from_dict(j) for j in data.get("items", [])]
         if not items:
+            items = self._find_past(name, kind, namespace, backend)
+        if not items:
             problems = "; ".join(p.get("message", "") for p in data.get("problems", []))
-            err = JobNotFound(kind or "job", name, namespace or "(default)", backend or "")
+            err = JobNotFound(kind or "job", name, namespace or "(default)", backend or "",
+                              also="nor in the job history" if self._has_history() else "")
             if problems:
                 err.message += f" (also: {problems})"
                 err.args = (err.message,)
@@ -236,6 +241,24 @@ class Client:
             where = ", ".join(f"{j.kind}/{j.name} on {j.backend} in {j.namespace}" for j in items)
             raise InvalidRequest(f"{name!r} is ambiguous: {where}; say KIND/NAME, namespace or backend")
         return items[0]
+
+    def _find_past(self, name: str, kind: str | None, namespace: str | None, backend: str | None) -> list[Job]:
+        """The newest record of each job of that name that has left its cluster (the job history)."""
+        try:
+            data = self._json("GET", "history", params=self._params(name=name, kind=kind, namespace=namespace,
+                                                                     backend=backend, limit=50))
+        except NotFound:  # this server keeps no history
+            self._history_known = False
+            return []
+        newest: dict[tuple[str, str, str], Job] = {}
+        for item in data.get("items", []):
+            if item.get("removed"):
+                job = Job.from_dict(item)
+                newest.setdefault((job.backend, job.namespace, job.kind), job)
+        return list(newest.values())
+
+    def _has_history(self) -> bool:
+        return getattr(self, "_history_known", True)
 
     @staticmethod
     def _path(job: Job, *rest: str) -> str:
@@ -277,7 +300,8 @@ class Client:
 
     def create(self, source: Any, dry_run: bool = False, backend: str | None = None,
                namespace: str | None = None) -> render.RichJob:
-        """Create a job from a JobSpec, a manifest dict or YAML text.
+        """Create a job from a JobSpec, a manifest dict or YAML text; a `FolderJob`'s code archive
+        travels with its manifest.
 
         Raises:
             InvalidJob (every issue, with path and YAML line/column), JobExists, Forbidden,
@@ -312,6 +336,75 @@ class Client:
                backend: str | None = None) -> render.RichJob:
         """Delete a job and all its replicas; returns it as last seen. Raises JobNotFound."""
         return render.RichJob.from_dict(self._json("DELETE", self._locate(name, kind, namespace, backend)))  # type: ignore[return-value]
+
+    # -- the job history --------------------------------------------------------------------
+
+    def history(self, show: str = "all", search: str = "", *, kind: str | None = None, phase: str | None = None,
+                backend: str | None = None, namespace: str | None = None, since: str | None = None,
+                until: str | None = None, limit: int = 100, after: str | None = None,
+                total: bool = False) -> "History":
+        """One page of job records, live and past, newest first.
+
+        Args:
+            show: "live" (on the cluster, not finished), "finished" or "all".
+            search: words each record must contain in its name, kind, namespace or phase.
+            since, until: creation dates or times (ISO 8601: "2026-12-01", "2026-12-01T10:00:00Z").
+            limit: records per page (1-1000); `after`: the previous page's `.next`.
+            total: also count every matching record (`.total`).
+        Returns:
+            `History`: RichJob records (`removed` set on those no longer on their cluster), with
+            `.next` (the next page's cursor, None on the last) and `.total`.
+        Raises:
+            NotFound: this server keeps no job history. InvalidRequest: a bad filter.
+        """
+        data = self._json("GET", "history", params=self._params(
+            show=show, q=search or None, kind=kind, phase=phase, backend=backend, namespace=namespace,
+            **{"from": since, "to": until}, limit=limit, after=after, total=total))
+        page = History(render.RichJob.from_dict(item) for item in data.get("items", []))
+        page.next, page.total = data.get("next"), data.get("total")
+        return page
+
+    def forget(self, name: str, kind: str | None = None, namespace: str | None = None,
+               backend: str | None = None) -> int:
+        """Remove a past job's records and archived logs from the job history; returns how many went.
+
+        Raises:
+            InvalidRequest: the job is still on its cluster (delete it first). JobNotFound: no record.
+        """
+        kind, name = split_name(name, kind)
+        past = self._find_past(name, kind, namespace, backend)
+        if not past:
+            self._find(name, kind, namespace, backend)  # on the cluster: the server says to delete it first
+            raise JobNotFound(kind or "job", name, namespace or "(default)", backend or "",
+                              also="and the job history has no record of it")
+        if len(past) > 1:
+            where = ", ".join(f"{j.kind}/{j.name} on {j.backend} in {j.namespace}" for j in past)
+            raise InvalidRequest(f"{name!r} is ambiguous in the job history: {where}; say KIND/NAME, namespace or backend")
+        return int(self._json("DELETE", "history/" + self._path(past[0]))["forgotten"])
+
+    def rerun(self, name: str, *, new_name: str | None = None, to_backend: str | None = None,
+              to_namespace: str | None = None, manifest: Any = None, dry_run: bool = False,
+              kind: str | None = None, namespace: str | None = None, backend: str | None = None) -> render.RichJob:
+        """Run a job again (one still on its cluster, or one only the job history remembers).
+
+        Args:
+            new_name: the new job's name (default "<name>-run2", "-run3", ...).
+            to_backend, to_namespace: where the new job runs (default: where the old one ran).
+            manifest: an edited manifest (a dict, YAML text or a JobSpec) to run instead ("Edit and re-run").
+            kind, namespace, backend: find the old job, when its name alone is ambiguous.
+        Returns:
+            The new job.
+        Raises:
+            JobNotFound, InvalidRequest (a script-folder job whose code is no longer kept, another
+            kind), and what `create` raises.
+        """
+        body: dict[str, Any] = {"name": new_name, "backend": to_backend, "namespace": to_namespace}
+        if manifest is not None:
+            body.update(self._body(manifest))  # {"manifest": {...}} or {"yaml": "..."}
+        data = self._json("POST", self._locate(name, kind, namespace, backend) + "/rerun",
+                          json={k: v for k, v in body.items() if v is not None},
+                          params=self._params(dry_run=dry_run))
+        return render.RichJob.from_dict(data)  # type: ignore[return-value]
 
     def pods(self, name: str, kind: str | None = None, namespace: str | None = None,
              backend: str | None = None) -> render.PodList:
@@ -447,22 +540,33 @@ class Client:
 
     # -- code to job: a notebook function as a job (dtrain_jupyter/code/) -----------------------
 
-    def run(self, function: Any, *, args: Mapping[str, Any] | None = None, kind: str = "PyTorchJob",
+    def run(self, function: Any, *, args: Any = None, workdir: str | os.PathLike[str] = ".", kind: str = "PyTorchJob",
             workers: int | None = None, name: str | None = None, image: str | None = None,
             cpu: str | int | float | None = None, memory: str | int | None = None, gpu: int | None = None,
             env: Mapping[str, Any] | None = None, every_rank: bool = False, packages: list[str] | None = None,
             namespace: str | None = None, backend: str | None = None, dry_run: bool = False) -> render.RichJob:
-        """Run a notebook function on every replica of a new job; `result(job.name)` gives its return value.
+        """Run a notebook function, or a script folder, on every replica of a new job; `result(job.name)`
+        gives the function's return value (None for a script that ended well).
 
-        The function's source travels in the manifest with the helpers, classes, imports and
+        A function's source travels in the manifest with the helpers, classes, imports and
         constants it reads; `args` are its keyword arguments, as JSON values. `FunctionJob` (same
         arguments) builds the JobSpec without submitting it.
+
+        A str is a script's path relative to `workdir`: the folder is packed now (.gitignore and
+        .dtrainignore honoured; at most 1,000,000 bytes packed, a ConfigMap's size) and every
+        replica runs `python SCRIPT ARGS` in an unpacked copy of it; `args` is then the list of
+        its command-line arguments. `FolderJob` (same arguments) builds that JobSpec.
 
         Example:
             >>> job = client.run(train, kind="PyTorchJob", workers=1, args={"lr": 0.1})  # doctest: +SKIP
             >>> client.result(job.name)                                                   # doctest: +SKIP
+            >>> job = client.run("train.py", workdir="work", args=["--lr", "0.1"], workers=2)  # doctest: +SKIP
 
         Args:
+            function: a notebook function, or a script's path (str) in `workdir`.
+            args: the function's keyword arguments (a mapping of JSON values), or the script's
+                arguments (a list of strings).
+            workdir: the folder shipped with a script (ignored for a function).
             kind: "PyTorchJob", "TFJob" or "MPIJob" (an MPIJob on a cluster uses the version it serves).
             workers: Worker replicas, as for the kind's builder. cpu, memory, gpu: per replica.
             every_rank: `result` then gives every rank's return value, in rank order.
@@ -475,12 +579,19 @@ class Client:
             The created job.
         Raises:
             InvalidRequest: the function, a name it reads, an argument or a requirement cannot be
-                sent to a job (`fields["names"]` lists them); the code is too large for a manifest.
+                sent to a job (`fields["names"]` lists them); the code is too large for a manifest;
+                a script that is missing or ignored; a folder too big (its five largest files
+                listed) or with a link out of it.
             InvalidJob, JobExists, Forbidden, BackendUnavailable: as for `create`.
         """
-        from .code.job import FunctionJob, served_mpi_version
+        from .code.job import FolderJob, FunctionJob, served_mpi_version
 
         mpi_version = served_mpi_version(self.backends(), backend) if kind == "MPIJob" else None
+        if isinstance(function, (str, os.PathLike)):
+            spec = FolderJob(os.fspath(function), workdir, args=args, kind=kind, workers=workers, name=name,
+                             image=image, cpu=cpu, memory=memory, gpu=gpu, env=env, every_rank=every_rank,
+                             packages=packages, namespace=namespace, mpi_version=mpi_version)
+            return self.create(spec, dry_run=dry_run, backend=backend, namespace=namespace)
         spec = FunctionJob(function, args=args, kind=kind, workers=workers, name=name, image=image, cpu=cpu,
                            memory=memory, gpu=gpu, env=env, every_rank=every_rank, packages=packages,
                            namespace=namespace, mpi_version=mpi_version)
@@ -537,6 +648,14 @@ class Client:
                 return pods
             # Pods ending after their job changes nothing in the change feed: poll, gently.
             time.sleep(min(POD_END_POLL_SECONDS, left if left is not None else POD_END_POLL_SECONDS))
+
+
+class History(render.JobList):
+    """A page of job records (`Client.history`): `.next` is the next page's cursor (None on the
+    last), `.total` the count of every matching record when asked for."""
+
+    next: str | None = None
+    total: int | None = None
 
 
 class Outputs(render.OutputList):

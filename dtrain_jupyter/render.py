@@ -15,6 +15,7 @@ import html
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
+from .code.origin import code_origin, describe
 from .model.job import Event, Job, OutputFile, Pod
 from .model.status import Phase
 
@@ -170,6 +171,8 @@ class RichJob(Job):
             lines.append(f"  reason:    {self.status.reason}: {self.status.message}".rstrip(": "))
         if self.status.replicas:
             lines.append(f"  replicas:  {replicas_text(self)}")
+        if origin := code_origin(self):
+            lines.append(f"  code:      {describe(origin)}")
         lines += [f"  note:      {n}" for n in self.notes]
         if self.error:
             lines.append(f"  error:     {self.error}")
@@ -180,6 +183,8 @@ class RichJob(Job):
                  ("namespace", self.namespace), ("created", self.created or "-"),
                  ("reason", " ".join(x for x in (self.status.reason, self.status.message) if x)),
                  ("replicas", replicas_text(self))]
+        origin = code_origin(self)
+        facts += [("code", describe(origin) if origin else "")]
         facts += [("note", n) for n in self.notes] + ([("error", self.error)] if self.error else [])
         rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{esc(k)}</th><td>{esc(v)}</td></tr>"
                        for k, v in facts if v)

@@ -18,9 +18,13 @@ from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
 from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
-from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, NotFound
+from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, JobNotFound, NotFound
+from .history.history import JobHistory, as_past
+from .history.store import HistoryError, HistoryPage, HistoryQuery, HistoryRecord
+from .model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of
 from .model.job import Event, Job, LogLine, OutputFile, Pod
 from .model.kinds import known_kinds, lookup
+from .model.rerun import next_run_name, rerun_manifest
 from .model.valid_manifest import ValidManifest
 from .model.status import Phase
 
@@ -80,6 +84,8 @@ class JobService:
             namespace), then "default".
         allowed_namespaces: when non-empty, the only namespaces any request may touch.
         log: where background failures are reported.
+        history: the job history; with it, every job the backends report is recorded, and a job
+            the cluster no longer has is answered from its record (`Job.removed` set).
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class JobService:
         namespace: str = "",
         allowed_namespaces: Sequence[str] = (),
         log: logging.Logger | None = None,
+        history: JobHistory | None = None,
     ) -> None:
         if not factories:
             raise BackendUnavailable("no backend is configured; set c.DTrain.backend")
@@ -105,6 +112,8 @@ class JobService:
         # Every backend is subscribed to `notify` once, when built; listeners come and go here.
         self._listeners: Listeners[[str, Job]] = Listeners(self.log, "dtrain: job change listener")
         self._failures: dict[str, DTrainError] = {}
+        self.history = history
+        self._history_started = False
 
     # -- backends ---------------------------------------------------------------------------
 
@@ -161,8 +170,15 @@ class JobService:
             self._backends[name] = backend
             return backend
 
+    async def start_history(self) -> None:
+        """Begin recording the job history (before any backend starts, so it hears every job)."""
+        if self.history is not None and not self._history_started:
+            self._history_started = True
+            await self.history.start(self)
+
     async def start_all(self) -> None:
-        """Start every configured backend; failures are logged, the next request retries."""
+        """Start the history and every configured backend; failures are logged, the next request retries."""
+        await self.start_history()
         for name in self._factories:
             try:
                 await self.backend(name)
@@ -177,6 +193,9 @@ class JobService:
             except Exception:
                 self.log.exception("dtrain: stopping the %s backend failed", name)
         self._backends.clear()
+        if self.history is not None and self._history_started:
+            self._history_started = False
+            await self.history.stop()
 
     def describe(self) -> list[dict[str, Any]]:
         """One dict per configured backend: where it points and whether it is ready."""
@@ -250,8 +269,12 @@ class JobService:
     async def create(
         self, source: Mapping[str, Any] | str, *, backend: str | None = None,
         namespace: str | None = None, kind: str | None = None, dry_run: bool = False,
+        code: CodeArchive | None = None,
     ) -> Job:
         """Validate, then create one job. `kind`, when given, must match the manifest's kind.
+
+        `code` is a script folder's archive, which the manifest's `dtrain-code` volume names
+        (see `model.code_archive`); the backend stores it with the job.
 
         Raises:
             InvalidJob, InvalidRequest, Forbidden, JobExists, BackendUnavailable, ClusterError.
@@ -270,7 +293,14 @@ class JobService:
                 f"the manifest's namespace {own!r} does not match the requested namespace {namespace!r}"
             )
         meta["namespace"] = self.namespace_for(target, own or namespace)
-        return await target.create(manifest, dry_run=dry_run)
+        if code is not None and code_configmap_of(manifest) is None:
+            raise InvalidRequest(f"the request sends a code archive, but no replica of the manifest mounts a "
+                                 f"volume {CODE_VOLUME!r} from a ConfigMap: build the job with FolderJob",
+                                 field="code")
+        if code is None:
+            # A backend written before code archives still creates every job that has none.
+            return await target.create(manifest, dry_run=dry_run)
+        return await target.create(manifest, dry_run=dry_run, code=code)
 
     async def list(
         self, *, backend: str | None = None, namespace: str | None = None,
@@ -318,24 +348,137 @@ class JobService:
         return target, self.namespace_for(target, namespace)
 
     async def get(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Job:
+        """The job; one the cluster no longer has comes from the job history (`removed` set). Raises JobNotFound."""
         target, ns = await self._target(backend, namespace)
-        return await target.get(canonical_kind(kind), name, ns)
+        try:
+            return await target.get(canonical_kind(kind), name, ns)
+        except JobNotFound as e:
+            return as_past(self._past(e, target, ns, kind, name))
 
     async def delete(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Job:
         target, ns = await self._target(backend, namespace)
         return await target.delete(canonical_kind(kind), name, ns)
 
-    async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Pod]:
+    async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                   history: bool = True) -> list[Pod]:
+        """The job's pods; a past job's as last seen (with `history`, the default). Raises JobNotFound."""
         target, ns = await self._target(backend, namespace)
-        return await target.pods(canonical_kind(kind), name, ns)
+        try:
+            return await target.pods(canonical_kind(kind), name, ns)
+        except JobNotFound as e:
+            return self._past(e, target, ns, kind, name, history).pods
 
-    async def events(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Event]:
-        """Events of the job and its pods; none from a backend without CAP_EVENTS. Raises JobNotFound."""
+    async def events(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                     history: bool = True) -> list[Event]:
+        """Events of the job and its pods (a past job's as kept); none from a backend without
+        CAP_EVENTS. Raises JobNotFound."""
         target, ns = await self._target(backend, namespace)
-        if CAP_EVENTS not in target.capabilities:
-            await target.get(canonical_kind(kind), name, ns)  # a wrong name is still JobNotFound
-            return []
-        return await target.events(canonical_kind(kind), name, ns)
+        try:
+            if CAP_EVENTS not in target.capabilities:
+                await target.get(canonical_kind(kind), name, ns)  # a wrong name is still JobNotFound
+                return []
+            return await target.events(canonical_kind(kind), name, ns)
+        except JobNotFound as e:
+            return self._past(e, target, ns, kind, name, history).events
+
+    async def rerun(
+        self, backend: str | None, namespace: str | None, kind: str, name: str, *, new_name: str | None = None,
+        to_backend: str | None = None, to_namespace: str | None = None,
+        manifest: Mapping[str, Any] | str | None = None, dry_run: bool = False,
+    ) -> Job:
+        """Create a job again from another one, still on the cluster or only in the job history.
+
+        Args:
+            new_name: the new job's name; default the edited manifest's own name when it was
+                changed, else the first free "<name>-runN" (`model.rerun.next_run_name`).
+            to_backend, to_namespace: where it runs (default: where the old one ran).
+            manifest: an edited manifest (or its YAML text) to run instead of the old one ("Edit
+                and re-run"); it must be of the same kind, and is validated as any new job.
+            dry_run: validate (and on Kubernetes ask the API server) without creating.
+        Raises:
+            JobNotFound (neither on the cluster nor in the history), InvalidRequest (another kind;
+            a script-folder job whose code is no longer kept), and what `create` raises.
+        """
+        old = await self.get(backend, namespace, kind, name)
+        target = await self.backend(to_backend or old.backend)
+        ns = self.namespace_for(target, to_namespace or old.namespace)
+        source = dict(self._one_manifest(manifest)) if manifest is not None else old.manifest
+        if source.get("kind") != old.kind:
+            raise InvalidRequest(f"a re-run of {old.kind} {old.name!r} must be a {old.kind}, not a "
+                                 f"{source.get('kind')}", field="manifest.kind")
+        edited_name = (source.get("metadata") or {}).get("name") if manifest is not None else None
+        if new_name is None and edited_name and edited_name != old.name:
+            new_name = edited_name
+        if new_name is None:
+            taken = {j.name for j in await target.list(ns) if j.kind == old.kind}
+            new_name = next_run_name(old.name, taken)
+        fresh = rerun_manifest(source, new_name, ns)
+        code = await self._code_for_rerun(old, fresh)
+        return await self.create(fresh, backend=target.name, namespace=ns, dry_run=dry_run, code=code)
+
+    async def code_archive(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                           history: bool = True) -> CodeArchive | None:
+        """The script folder a job runs (`model.code_archive`); None for a job without one.
+        A past job's comes from the job history. Raises JobNotFound."""
+        target, ns = await self._target(backend, namespace)
+        try:
+            return await target.code_archive(canonical_kind(kind), name, ns)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name, history)
+            return self._history_or_raise().code_archive(record)
+
+    async def _code_for_rerun(self, old: Job, fresh: Mapping[str, Any]) -> CodeArchive | None:
+        if code_configmap_of(fresh) is None:
+            return None
+        code = await self.code_archive(old.backend, old.namespace, old.kind, old.name)
+        if code is None:
+            raise InvalidRequest(f"{old.kind} {old.name!r} ran code from a script folder, and its code is no longer "
+                                 "kept (its ConfigMap or job folder is gone and the job history has no copy): run "
+                                 "the folder again with Client.run(script, workdir=...)", field="code")
+        return code
+
+    # -- the job history ----------------------------------------------------------------------
+
+    def _past(self, error: JobNotFound, target: Backend, namespace: str, kind: str, name: str,
+              history: bool = True) -> HistoryRecord:
+        """The record of a job `target` no longer has; `error` again when there is none (or no history)."""
+        if self.history is None or not history:
+            raise error
+        return self.history.past_record(target.name, namespace, canonical_kind(kind), name)
+
+    def _history_or_raise(self) -> JobHistory:
+        if self.history is None:
+            raise NotFound("this server keeps no job history (c.DTrain.history_enabled is False)")
+        return self.history
+
+    async def history_page(self, query: HistoryQuery) -> HistoryPage:
+        """A page of job records, newest first (see `HistoryQuery`). Raises NotFound without a history,
+        InvalidRequest for a bad query."""
+        history = self._history_or_raise()
+        if query.backend is not None and query.backend not in self._factories:
+            raise InvalidRequest(f"there is no backend {query.backend!r}; this server's backends: "
+                                 f"{', '.join(self._factories)}", argument="backend")
+        try:
+            return await asyncio.to_thread(history.list, query)
+        except HistoryError as e:
+            raise InvalidRequest(str(e)) from None
+
+    async def forget(self, backend: str | None, namespace: str | None, kind: str, name: str) -> int:
+        """Remove a past job's records and archived logs; returns how many records went.
+
+        Raises:
+            InvalidRequest: the job is still on the cluster (delete it first).
+            JobNotFound: the history has no record of it. NotFound: no history on this server.
+        """
+        history = self._history_or_raise()
+        target, ns = await self._target(backend, namespace)
+        kind = canonical_kind(kind)
+        try:
+            await target.get(kind, name, ns)
+        except JobNotFound:
+            return await asyncio.to_thread(history.forget, target.name, ns, kind, name)
+        raise InvalidRequest(f"{kind} {name!r} is still on the {target.name} backend: delete it first, then "
+                             "forget its record", name=name)
 
     async def outputs(self, backend: str | None, namespace: str | None, kind: str, name: str) -> OutputListing:
         """The files in the job's output location, and that location.
@@ -387,9 +530,15 @@ class JobService:
             InvalidRequest (also `previous` on a backend without CAP_PREVIOUS_LOGS), JobNotFound,
             NotFound, Forbidden, BackendUnavailable, ClusterError.
         """
+        history = options.pop("history", True)
         target, ns = await self._target(backend, namespace)
         _check_previous(target, options)
-        return await target.logs(canonical_kind(kind), name, ns, **options)
+        try:
+            return await target.logs(canonical_kind(kind), name, ns, **options)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name, history)
+            _check_archived_read(options)
+            return self._history_or_raise().log_lines(record, pod=options.get("pod"), tail=options.get("tail"))
 
     async def log_text(
         self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,
@@ -398,16 +547,33 @@ class JobService:
 
         One pod's full read or tail is the backend's `log_bytes`, the bytes as written (no
         object per line: the 1 GB-log path); anything else is the lines of `logs`, joined in blocks.
+        A past job's log is its archive (each line of a merged read prefixed by its pod).
         """
+        history = options.pop("history", True)
         target, ns = await self._target(backend, namespace)
         _check_previous(target, options)
         kind = canonical_kind(kind)
         plain = not (options.get("follow") or options.get("timestamps") or options.get("since_seconds") is not None)
-        if options.get("pod") and plain:
-            return await target.log_bytes(kind, name, ns, pod=options["pod"], container=options.get("container"),
-                                          tail=options.get("tail"), previous=bool(options.get("previous")))
-        lines = await target.logs(kind, name, ns, **options)
+        try:
+            if options.get("pod") and plain:
+                return await target.log_bytes(kind, name, ns, pod=options["pod"], container=options.get("container"),
+                                              tail=options.get("tail"), previous=bool(options.get("previous")))
+            lines = await target.logs(kind, name, ns, **options)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name, history)
+            _check_archived_read(options)
+            return self._history_or_raise().log_bytes(record, pod=options.get("pod"), tail=options.get("tail"))
         return _join_lines(lines, bool(options.get("follow")))
+
+
+def _check_archived_read(options: Mapping[str, Any]) -> None:
+    """What an archived log can answer: the last attempt's lines, whole or by tail (a follow just ends)."""
+    for option, why in (("previous", "it keeps each pod's last attempt"),
+                        ("since_seconds", "it keeps no time per line"),
+                        ("container", "it keeps each pod's first container")):
+        if options.get(option):
+            raise InvalidRequest(f"the job has left the cluster and its archived log cannot answer {option}: {why}",
+                                 argument=option)
 
 
 def _check_previous(target: Backend, options: Mapping[str, Any]) -> None:

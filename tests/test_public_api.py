@@ -8,7 +8,7 @@ import sys
 import dtrain_jupyter
 
 PUBLIC = {
-    "Client", "JobSpec", "PyTorchJob", "TFJob", "MPIJob", "FunctionJob", "Job", "Phase", "ValidationIssue",
+    "Client", "JobSpec", "PyTorchJob", "TFJob", "MPIJob", "FunctionJob", "FolderJob", "Job", "Phase", "ValidationIssue",
     "DTrainError", "InvalidJob", "InvalidRequest", "RequestTooLarge", "JobNotFound", "NotFound",
     "JobExists", "Forbidden", "ClusterError", "BackendUnavailable", "RemoteError", "__version__",
 }

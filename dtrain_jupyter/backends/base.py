@@ -17,6 +17,7 @@ from typing import (
 )
 
 from ..errors import InvalidRequest
+from ..model.code_archive import CodeArchive
 from ..model.job import Event, Job, LogLine, OutputFile, Pod
 
 # What a backend may do beyond the core verbs. Each backend lists its own in `capabilities`;
@@ -147,8 +148,22 @@ class Backend(Protocol):
     def describe(self) -> dict[str, Any]:
         """Where this backend points, for people: {"backend", "context", "namespace", "server", "kinds", "ready", "message"}."""
 
-    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
-        """Create a job from a validated manifest. Raises JobExists, InvalidJob, Forbidden."""
+    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False,
+                     code: CodeArchive | None = None) -> Job:
+        """Create a job from a validated manifest. Raises JobExists, InvalidJob, Forbidden.
+
+        `code`, when given, is a script folder's archive (`model.code_archive`) that the
+        manifest's replicas mount as the volume CODE_VOLUME from the ConfigMap the manifest
+        names (`code_configmap_of`). The backend keeps it exactly as long as the job: on a
+        cluster a ConfigMap of that name with binaryData CONFIGMAP_KEY, owned by the job (none is
+        left behind when the job's create fails; dry_run creates neither); locally a copy in the
+        job's own folder, unpacked once, whose folder each replica gets as DTRAIN_CODE_DIR.
+        Without `code`, a manifest that mounts CODE_VOLUME relies on a ConfigMap that exists.
+        """
+
+    async def code_archive(self, kind: str, name: str, namespace: str) -> CodeArchive | None:
+        """The script folder archive the job was created with (as `create` kept it), or None for
+        a job without one (or whose ConfigMap is gone). Raises JobNotFound."""
 
     async def list(self, namespace: str | None = None) -> list[Job]:
         """Jobs in one namespace, or in every namespace this backend may see when None.

@@ -128,11 +128,16 @@ def _load(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _what(report: dict[str, Any]) -> str:
+    """The code a report is about: "train()" for a function, "the cell", "train.py" for a script."""
+    where = report.get("where") or "the code"
+    return where if report.get("script") or where in ("the cell", "the code") else f"{where}()"
+
+
 def _value(report: dict[str, Any]) -> Any:
     if "value" in report:
         return report["value"]
-    where = report.get("where") or "the code"
-    what = f"{where}()" if where != "the cell" else where
+    what = _what(report)
     raise DTrainError(f"{what} returned a {report.get('type')} on rank {report.get('rank')}, which is not JSON, "
                       f"so it cannot come back; its repr: {str(report.get('repr'))[:500]}. Return plain values "
                       "(numbers, strings, lists, dicts), e.g. tensor.tolist(), and save large results to files",
@@ -140,8 +145,7 @@ def _value(report: dict[str, Any]) -> Any:
 
 
 def _remote_error(report: dict[str, Any]) -> RemoteError:
-    where = report.get("where") or "the code"
-    what = f"{where}()" if where != "the cell" else where
+    what = _what(report)
     pod = report.get("pod") or report.get("log_pod") or ""
     rank, kind = report.get("rank"), str(report.get("type") or "Exception")
     trace = str(report.get("traceback") or "")

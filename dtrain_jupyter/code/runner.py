@@ -6,6 +6,13 @@ SOURCE is the carried code: imports, constants, helper functions and classes, th
 (or the notebook cell) itself. CALL is JSON: {"function": NAME, "args": {...}} calls NAME(**args);
 {"cell": true, "cell_line": L, "last_expression": true} runs SOURCE as a script whose last
 expression is the result; the cell's text starts at line L, and tracebacks number its lines from 1.
+{"script": PATH, "argv": [...], "archive": FILE, "sha256": HEX} runs a script folder: the tar.gz
+FILE (checked against HEX) is unpacked, safely (no absolute paths, no "..", no links out of the
+folder), into $DTRAIN_CODE_DIR when set (where the local backend has already unpacked it: a folder
+that holds the same code is used as it is), else into a folder of the temp dir named by HEX; then
+the replica chdirs there, puts it first on sys.path (and PYTHONPATH), sets sys.argv to
+[PATH, *argv] and runs PATH as __main__, as `python PATH ARGS` would; SOURCE is then "". Its
+result is None; an exit with a status other than 0 is its failure.
 "every_rank": true reports every rank's result, not only rank 0's. "packages": [REQUIREMENT, ...]
 (PEP 508 strings) are installed before the code is read: `python -m pip install --target DIR`, never
 into this Python's own site-packages, then DIR goes first on sys.path (and PYTHONPATH, for the
@@ -29,15 +36,19 @@ import collections
 import fcntl
 import glob
 import hashlib
+import io
 import json
 import linecache
 import os
 import platform
+import runpy
+import stat
 import shutil
 import site
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import time
 import traceback
@@ -55,6 +66,9 @@ REPR_LIMIT = 10000
 PACKAGES_RECORD = ".dtrain-packages.json"
 # pip's last lines kept for a failure's report (its whole output is in the replica's log).
 PIP_TAIL_LINES = 40
+# Each unpacked code folder holds this file, naming the archive it came from: a folder that has
+# it, with the same hash, is complete (it is written last) and is used as it is.
+CODE_RECORD = ".dtrain-code.json"
 
 
 def rank_and_size(env):
@@ -218,6 +232,135 @@ def _read_json(path):
     return data if isinstance(data, dict) else None
 
 
+class CodeArchiveError(Exception):
+    """The code archive is missing, is not the one the job names, or holds a path that would
+    land outside the folder it is unpacked into."""
+
+
+def unpack_code(data, sha256, folder):
+    """Unpack the tar.gz bytes `data` into `folder`, unless it already holds them; returns `folder`.
+
+    Replicas sharing a folder (mpirun's slots in one pod) may race: each unpacks into its own
+    staging folder beside it and renames that into place; the one that loses uses the winner's.
+
+    Raises:
+        CodeArchiveError: the bytes' sha256 is not `sha256`, or a member is unsafe (see `_members`).
+    """
+    if _code_record(folder) == sha256:
+        return folder
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise CodeArchiveError(f"the code archive's sha256 is {actual}, the job names {sha256}: "
+                               "it is not this job's code (was the job's ConfigMap replaced?)")
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".dtrain-code-staging-", dir=parent)
+    try:
+        try:
+            _extract(data, staging)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise CodeArchiveError(f"cannot unpack the code archive into {folder}: {e}") from None
+        with open(os.path.join(staging, CODE_RECORD), "w", encoding="utf-8") as record:
+            json.dump({"sha256": sha256}, record)
+        os.chmod(staging, 0o755)
+        try:
+            os.rename(staging, folder)  # over a missing or empty folder
+        except OSError:
+            if _code_record(folder) != sha256:
+                raise CodeArchiveError(f"cannot unpack the code into {folder}: the folder is not empty "
+                                       "and holds other files") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _code_record(folder):
+    record = _read_json(os.path.join(folder, CODE_RECORD))
+    return record.get("sha256") if record else None
+
+
+def _extract(data, folder):
+    """Write the archive's files, folders and links under `folder`, refusing anything else."""
+    root = os.path.realpath(folder)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        for member in tar:
+            name = _member_path(member.name)
+            target = os.path.join(root, name)
+            landing_folder = os.path.realpath(os.path.dirname(target))
+            if landing_folder != root and not landing_folder.startswith(root + os.sep):
+                raise CodeArchiveError(f"code archive member {member.name!r} would be written through a link "
+                                       "out of the code folder")
+            if member.isdir():
+                os.makedirs(target, exist_ok=True)
+            elif member.issym():
+                link = member.linkname
+                landing = os.path.normpath(os.path.join(os.path.dirname(name), link))
+                if os.path.isabs(link) or landing == ".." or landing.startswith(".." + os.sep):
+                    raise CodeArchiveError(f"code archive member {member.name!r} links to {link!r}, outside "
+                                           "the code folder")
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.symlink(link, target)
+            elif member.isfile():
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                source = tar.extractfile(member)
+                mode = 0o755 if member.mode & stat.S_IXUSR else 0o644
+                descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+                with os.fdopen(descriptor, "wb") as out:
+                    shutil.copyfileobj(source, out)
+            else:
+                raise CodeArchiveError(f"code archive member {member.name!r} is not a file, folder or link")
+
+
+def _member_path(name):
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if name.startswith("/") or not parts or ".." in parts:
+        raise CodeArchiveError(f"code archive member {name!r} is not a path inside the code folder")
+    return os.path.join(*parts)
+
+
+def code_folder(call, env):
+    """Where the script folder of `call` is, unpacked from its archive unless it is there already."""
+    sha256 = str(call.get("sha256") or "")
+    folder = env.get("DTRAIN_CODE_DIR") or os.path.join(tempfile.gettempdir(), f"dtrain-code-{os.getuid()}",
+                                                        sha256[:32] or "unnamed")
+    if sha256 and _code_record(folder) == sha256:
+        return folder
+    archive = call.get("archive")
+    if not archive:
+        raise CodeArchiveError(f"the job names no code archive and {folder} holds no code")
+    try:
+        with open(archive, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise CodeArchiveError(f"cannot read the code archive {archive}: {e.strerror or e} (on Kubernetes it is "
+                               "the job's ConfigMap, mounted there)") from None
+    return unpack_code(data, sha256, folder)
+
+
+def run_script(call, folder):
+    """Run the call's script in `folder` (its unpacked code) as `python SCRIPT ARGV` would; returns None.
+
+    Raises:
+        SystemExit: the script exited with a status other than 0.
+    """
+    script = str(call["script"])
+    path = os.path.join(folder, script)
+    os.chdir(folder)
+    # The folder first, so the script imports its own modules; a script in a subfolder also sees
+    # that subfolder, as `python sub/train.py` would.
+    for entry in reversed(dict.fromkeys([folder, os.path.dirname(path)])):
+        sys.path.insert(0, entry)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, os.environ.get("PYTHONPATH")) if p)
+    sys.argv = [script, *[str(a) for a in call.get("argv") or []]]
+    try:
+        # The relative path, as `python SCRIPT` in that folder: sys.argv[0] and tracebacks name it so.
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            raise
+    return None
+
+
 def execute(source, call):
     """Run the carried code as this process's __main__ module; returns the function's (or cell's) result."""
     lines = source.splitlines(True)
@@ -260,12 +403,19 @@ def encode(value):
         return {"type": f"{type(value).__module__}.{type(value).__qualname__}", "repr": text[:REPR_LIMIT]}
 
 
-def _remote_traceback(error):
-    """The traceback from the first frame of the carried code on (the runner's frames are noise)."""
+def _remote_traceback(error, code_dir=None):
+    """The traceback from the first frame of the carried code (or of the script folder) on: the
+    runner's frames are noise."""
     tb = error.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename not in (CODE_FILE, CELL_FILE):
+    while tb is not None and not _is_code_frame(tb.tb_frame.f_code.co_filename, code_dir):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
+
+
+def _is_code_frame(filename, code_dir):
+    if filename in (CODE_FILE, CELL_FILE):
+        return True
+    return bool(code_dir) and os.path.abspath(filename).startswith(os.path.join(code_dir, ""))
 
 
 def _say(marker, fields):
@@ -278,7 +428,7 @@ def _say(marker, fields):
 def main(argv, env):
     source, call = argv[1], json.loads(argv[2])
     rank, size = rank_and_size(env)
-    what = "the cell" if call.get("cell") else call["function"]
+    what = "the cell" if call.get("cell") else call["script"] if call.get("script") else call["function"]
     pod = env.get("DTRAIN_REPLICA") or env.get("HOSTNAME", "")
     if call.get("packages"):
         try:
@@ -289,15 +439,36 @@ def main(argv, env):
                                 "stage": "packages", "type": "PackageInstallError", "message": str(e),
                                 "traceback": e.output})
             return 1
+    code_dir = None
+    # A report names a script as a script (no call parentheses) when the client words an error.
+    script = {"script": True} if call.get("script") else {}
     try:
-        value = execute(source, call)
+        if call.get("script"):
+            code_dir = os.path.realpath(code_folder(call, env))
+            value = run_script(call, code_dir)
+        else:
+            value = execute(source, call)
+    except CodeArchiveError as e:
+        sys.stderr.write(f"dtrain: {e}\n")
+        _say(ERROR_MARKER, {"rank": rank, "size": size, "where": what, "pod": pod, "time": time.time(),
+                            "stage": "code", "type": "CodeArchiveError", "message": str(e), "traceback": "", **script})
+        return 1
+    except SystemExit as e:
+        # Only a script's exit with a status other than 0 gets here (run_script).
+        status = e.code if isinstance(e.code, int) else 1
+        message = f"{what} exited with status {e.code}" if isinstance(e.code, int) else str(e.code)
+        text = _remote_traceback(e, code_dir)
+        sys.stderr.write(text)
+        _say(ERROR_MARKER, {"rank": rank, "size": size, "where": what, "pod": pod, "time": time.time(),
+                            "type": "SystemExit", "message": message, "traceback": text, **script})
+        return status
     except Exception as e:
-        text = _remote_traceback(e)
+        text = _remote_traceback(e, code_dir)
         sys.stderr.write(text)
         module = type(e).__module__
         kind = type(e).__qualname__ if module == "builtins" else f"{module}.{type(e).__qualname__}"
         _say(ERROR_MARKER, {"rank": rank, "size": size, "where": what, "pod": pod, "time": time.time(),
-                            "type": kind, "message": str(e), "traceback": text})
+                            "type": kind, "message": str(e), "traceback": text, **script})
         return 1
     if rank is not None and (rank == 0 or call.get("every_rank")):
         _say(RESULT_MARKER, {"rank": rank, "size": size, "where": what, "pod": pod,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import AsyncGenerator, Iterator
 
 from ..errors import JobNotFound, NotFound
+from ..model.code_archive import CodeArchive
 from ..model.job import Job, LogLine
 from .log_archive import LogArchive
 from .recorder import HistoryRecorder, JobSource, Retention
@@ -127,6 +128,10 @@ class JobHistory:
             raise NotFound(f"the job history has no logs of {record.job.kind} {record.job.name!r}: no pod had "
                            "started while this server watched, or archiving was off", name=record.job.name)
         return kept
+
+    def code_archive(self, record: HistoryRecord) -> CodeArchive | None:
+        """The script folder the job ran, as kept at its first sight; None when none was kept."""
+        return self.archive.code(record.id)
 
     def incomplete(self, record: HistoryRecord) -> list[str]:
         """Pods whose archived log was cut short."""

@@ -12,13 +12,19 @@ can say so and go on: the job itself never depends on its archive.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from ..model.code_archive import CodeArchive
+
 LOGS_FOLDER = "logs"
+# A script-folder job's code, kept beside its logs so it can run again after its ConfigMap is gone.
+CODE_FILE = "code.tar.gz"
+CODE_INFO = "code.json"
 # Beside a log that was cut short (the server stopped, the pod went mid-read): a later read replaces it.
 INCOMPLETE = ".incomplete"
 READ_CHUNK = 256 * 1024
@@ -104,6 +110,25 @@ class LogArchive:
             marker.unlink(missing_ok=True)
         else:
             marker.touch()
+
+    def keep_code(self, record_id: int, code: CodeArchive) -> None:
+        """Keep a job's script folder archive (at most a ConfigMap's size), written atomically."""
+        folder = self.root / str(int(record_id))
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / (CODE_FILE + ".partial")
+        partial.write_bytes(code.data)
+        (folder / CODE_INFO).write_text(json.dumps({"files": code.files, "entry": code.entry}))
+        os.replace(partial, folder / CODE_FILE)
+
+    def code(self, record_id: int) -> CodeArchive | None:
+        """The kept script folder archive of a record, or None."""
+        folder = self.root / str(int(record_id))
+        try:
+            data = (folder / CODE_FILE).read_bytes()
+            info = json.loads((folder / CODE_INFO).read_text())
+        except (OSError, ValueError):
+            return None
+        return CodeArchive.of(data, files=int(info.get("files") or 0), entry=str(info.get("entry") or ""))
 
     def size(self, record_id: int) -> int:
         return sum(size for _, _, size in self.logs_of(record_id))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Callable, Protocol
 
 from ..errors import DTrainError
+from ..model.code_archive import CodeArchive, code_configmap_of
 from ..model.job import Event, Job, Pod
 from ..model.status import Phase
 from .log_archive import ArchiveFull, ArchiveWriter, LogArchive
@@ -57,9 +58,15 @@ class JobSource(Protocol):
 
     def unsubscribe(self, listener: Callable[[str, Job], None]) -> None: ...
 
-    async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Pod]: ...
+    # history=False: the live answers only (the recorder must never archive its own archive).
+    async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                   history: bool) -> list[Pod]: ...
 
-    async def events(self, backend: str | None, namespace: str | None, kind: str, name: str) -> list[Event]: ...
+    async def events(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                     history: bool) -> list[Event]: ...
+
+    async def code_archive(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                           history: bool) -> CodeArchive | None: ...
 
     async def log_text(self, backend: str | None, namespace: str | None, kind: str, name: str,
                        **options: Any) -> AsyncGenerator[bytes, None]: ...
@@ -174,6 +181,8 @@ class HistoryRecorder:
                 message="deleted from the cluster before it finished"))
         first_sight = self.store.find_uid(job.backend, job.uid) is None if job.uid else False
         record_id = self.store.record_job(job)
+        if first_sight and code_configmap_of(job.manifest) is not None:
+            await self._keep_code(record_id, job)
         if change == "DELETED":
             self._live.pop(key, None)
             self.store.mark_deleted(job.backend, job.uid or "")
@@ -187,6 +196,19 @@ class HistoryRecorder:
         await self._look_at_pods(record_id, job)
         if job.phase.finished:
             self._live.pop(key, None)
+
+    async def _keep_code(self, record_id: int, job: Job) -> None:
+        """Copy a script-folder job's code while its ConfigMap (or job folder) exists: a re-run needs it."""
+        try:
+            code = await self.source.code_archive(job.backend, job.namespace, job.kind, job.name, history=False)
+        except DTrainError as e:
+            log.debug("dtrain: history could not read the code of %s: %s", job.name, e.message)
+            return
+        if code is not None:
+            try:
+                await asyncio.to_thread(self.archive.keep_code, record_id, code)
+            except OSError as e:
+                log.warning("dtrain: the job history could not keep the code of %s: %s", job.name, e)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -224,8 +246,8 @@ class HistoryRecorder:
         """Keep the job's pods (and events) and start archiving the logs not yet kept."""
         ref = (job.backend, job.namespace, job.kind, job.name)
         try:
-            pods = await self.source.pods(*ref)
-            found = await self.source.events(*ref) if events else []
+            pods = await self.source.pods(*ref, history=False)
+            found = await self.source.events(*ref, history=False) if events else []
         except DTrainError as e:
             # Gone already (deleted between the change and now), or the cluster is away: the
             # next change or refresh tries again.
@@ -263,7 +285,7 @@ class HistoryRecorder:
         writer: ArchiveWriter | None = None
         try:
             chunks = await self.source.log_text(job.backend, job.namespace, job.kind, job.name, pod=pod,
-                                                follow=follow)
+                                                follow=follow, history=False)
             writer = ArchiveWriter(partial, truncate=True)
             try:
                 async for chunk in chunks:

@@ -97,7 +97,7 @@ class HistoryQuery:
     Args:
         show: one of `Show.CHOICES`.
         text: words every record must contain in its name, kind, namespace or phase (any case).
-        backend, namespace, kind, phase: exact matches when given.
+        backend, namespace, kind, phase, name: exact matches when given.
         created_from, created_to: ISO-8601 bounds on the job's creation time (inclusive).
         after: the `next` cursor of the previous page.
         limit: records per page (1-1000).
@@ -109,6 +109,7 @@ class HistoryQuery:
     namespace: str | None = None
     kind: str | None = None
     phase: str | None = None
+    name: str | None = None
     created_from: str | None = None
     created_to: str | None = None
     after: str | None = None
@@ -383,7 +384,7 @@ def _filters(query: HistoryQuery) -> tuple[list[str], list[Any]]:
     elif query.show == Show.FINISHED:
         where.append("phase IN (?, ?)")
         params += terminal
-    for column in ("backend", "namespace", "kind", "phase"):
+    for column in ("backend", "namespace", "kind", "phase", "name"):
         value = getattr(query, column)
         if value:
             where.append(f"{column} = ?")

@@ -17,6 +17,7 @@ from tornado import web
 from tornado.httputil import responses
 
 from ..errors import DTrainError, InvalidRequest, NotFound, RequestTooLarge
+from ..model.code_archive import MAX_BODY_BYTES, CodeArchive
 from ..model.job import Job
 from ..model.kinds import by_plural, plural_of
 
@@ -30,6 +31,10 @@ class DTrainHandler(APIHandler):
     """Base of every dtrain handler; `auth_resource` is what `@authorized` checks."""
 
     auth_resource = "dtrain"
+    # Whether a request may carry a script folder's code archive beside the manifest (the
+    # create handlers): the body limit then grows by the largest archive, base64-encoded.
+    accepts_code = False
+    _parsed_body: Any = None
 
     @property
     def service(self) -> Any:
@@ -49,14 +54,18 @@ class DTrainHandler(APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        limit = self.limits["request"]
+        limit = self.limits["request"] + (MAX_BODY_BYTES if self.accepts_code else 0)
         # Only for a known user: an anonymous request gets its 403 from @authenticated instead.
         if self.current_user and len(self.request.body or b"") > limit:
-            raise RequestTooLarge(
-                f"request body is {len(self.request.body)} bytes; this server accepts at most "
-                f"{limit} (c.DTrain.max_request_bytes); manifests are far smaller",
-                limit=limit,
-            )
+            self._too_large(len(self.request.body), limit)
+
+    def _too_large(self, size: int, limit: int) -> None:
+        allowance = f" plus {MAX_BODY_BYTES} for a code archive" if self.accepts_code else ""
+        raise RequestTooLarge(
+            f"request body is {size} bytes; this server accepts at most "
+            f"{limit} (c.DTrain.max_request_bytes{allowance}); manifests are far smaller",
+            limit=limit,
+        )
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -146,15 +155,18 @@ class DTrainHandler(APIHandler):
             raise NotFound(f"no job resource {plural!r}; use pytorchjobs, tfjobs, mpijobs, ...", plural=plural)
         return framework.kind
 
-    def manifest_source(self) -> dict[str, Any] | str:
-        """The manifest of a request: YAML text, a bare JSON manifest, or {"manifest"|"yaml": ...}."""
+    def _body(self) -> tuple[str, Any]:
+        """("yaml", text) for a YAML body, else ("json", the parsed body); parsed once per request."""
+        if self._parsed_body is not None:
+            return self._parsed_body
         ctype = (self.request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         try:
             text = self.request.body.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest("the request body is not UTF-8 text") from None
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml", "text/plain"):
-            return text
+            self._parsed_body = ("yaml", text)
+            return self._parsed_body
         try:
             body = json.loads(text) if text.strip() else None
         except ValueError as e:
@@ -162,6 +174,21 @@ class DTrainHandler(APIHandler):
         except RecursionError:
             # A few hundred KiB of "[[[[..." overflows the parser's stack; no manifest nests so deep.
             raise InvalidRequest("the request body nests too deeply to be a manifest") from None
+        self._parsed_body = ("json", body)
+        return self._parsed_body
+
+    def manifest_source(self) -> dict[str, Any] | str:
+        """The manifest of a request: YAML text, a bare JSON manifest, or {"manifest"|"yaml": ...}."""
+        form, body = self._body()
+        if self.accepts_code and len(self.request.body) > self.limits["request"]:
+            # The code archive's allowance is for the archive alone: the rest keeps the usual limit.
+            code = body.get("code") if isinstance(body, dict) else None
+            archive = code.get("archive") if isinstance(code, dict) else None
+            rest = len(self.request.body) - (len(archive) if isinstance(archive, str) else 0)
+            if rest > self.limits["request"]:
+                self._too_large(len(self.request.body), self.limits["request"])
+        if form == "yaml":
+            return body
         if isinstance(body, dict) and "yaml" in body and isinstance(body["yaml"], str):
             return body["yaml"]
         if isinstance(body, dict) and isinstance(body.get("manifest"), dict):
@@ -171,6 +198,20 @@ class DTrainHandler(APIHandler):
         raise InvalidRequest(
             'send {"manifest": {...}} or {"yaml": "..."} as JSON, or YAML text with Content-Type application/yaml'
         )
+
+    def code_archive(self) -> CodeArchive | None:
+        """The script folder's archive sent beside the manifest (`{"manifest": ..., "code": {...}}`),
+        decoded and checked; None when the request has none.
+
+        Raises:
+            InvalidRequest: bad base64, a sha256 that does not match, too big (the field is named).
+        """
+        if not self.accepts_code:
+            return None
+        form, body = self._body()
+        if form != "json" or not isinstance(body, dict) or body.get("code") is None:
+            return None
+        return CodeArchive.from_body(body["code"])
 
     # -- output -----------------------------------------------------------------------------
 

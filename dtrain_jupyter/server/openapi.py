@@ -56,6 +56,18 @@ _MANIFEST_BODY = {
         "application/yaml": {"schema": {"type": "string"}},
     },
 }
+# The create operations also take a script folder's code archive beside the manifest.
+_CREATE_BODY = {
+    "required": True,
+    "description": _MANIFEST_BODY["description"] + " With `code` (a script folder packed by `FolderJob`), "
+                   "the backend keeps the archive with the job: the ConfigMap the manifest's `dtrain-code` "
+                   "volume names (owned by the job) on Kubernetes, the job's own folder locally. The archive "
+                   "may add its base64 size (at most 1,000,000 bytes packed) to the body limit.",
+    "content": {
+        "application/json": {"schema": _ref("CreateBody")},
+        "application/yaml": {"schema": {"type": "string"}},
+    },
+}
 _DRY_RUN = _q("dry_run", "boolean", "Validate and ask the backend, create nothing.")
 _CREATED = {"201": _json(_ref("Job"), "Created; `Location` names the job."),
             "409": {"$ref": "#/components/responses/JobExists"},
@@ -73,7 +85,7 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "post": {"summary": "Create a job on `backend` (default: the default backend).",
                  "parameters": [_q("backend", "string", "Target backend."),
                                 _q("namespace", "string", "Target namespace when the manifest has none."), _DRY_RUN],
-                 "requestBody": _MANIFEST_BODY, "responses": _CREATED},
+                 "requestBody": _CREATE_BODY, "responses": _CREATED},
     },
     "/validate": {"post": {"summary": "Validate a manifest or YAML text offline; every issue with path, line, column.",
                            "requestBody": _MANIFEST_BODY,
@@ -89,7 +101,7 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                 "parameters": [_q("phase", "string", "Only jobs in this phase.")],
                 "responses": {"200": _json(_items("Job"), "`{items: [Job]}`.")}},
         "post": {"summary": "Create a job of this kind in this namespace.", "parameters": [_DRY_RUN],
-                 "requestBody": _MANIFEST_BODY, "responses": _CREATED},
+                 "requestBody": _CREATE_BODY, "responses": _CREATED},
     },
     "/{backend}/namespaces/{namespace}/{plural}/{name}": {
         "get": {"summary": "One job with status, conditions and replica counts.",
@@ -152,6 +164,13 @@ _SCHEMAS = {
         "path": {"type": "string"}, "message": {"type": "string"}, "line": {"type": "integer", "nullable": True},
         "column": {"type": "integer", "nullable": True}, "document": {"type": "integer"}}},
     "ManifestBody": {"type": "object", "properties": {"manifest": _OBJ, "yaml": {"type": "string"}}},
+    "CreateBody": {"type": "object", "properties": {"manifest": _OBJ, "yaml": {"type": "string"},
+                                                    "code": _ref("CodeArchive")}},
+    "CodeArchive": {"type": "object", "required": ["archive", "sha256"], "properties": {
+        "archive": {"type": "string", "format": "byte", "description": "The folder as tar.gz, base64."},
+        "sha256": {"type": "string", "description": "The archive's sha256 in hex; 400 when it does not match."},
+        "files": {"type": "integer", "description": "How many files it holds."},
+        "entry": {"type": "string", "description": "The script it runs, relative to the folder."}}},
     "Validation": {"type": "object", "properties": {
         "valid": {"type": "boolean"}, "issues": {"type": "array", "items": _ref("ValidationIssue")},
         "manifests": {"type": "array", "items": _OBJ}}},

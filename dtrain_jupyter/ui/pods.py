@@ -5,6 +5,9 @@ Each pod's reason is the sentence the backend built with `model.status.describe_
 and the events about a pod are shown right under it, so the cause sits next to the symptom.
 The pod's name is a cell of its own, as text a person can select and copy (kubectl, a search).
 
+When the job's code came from a notebook function, a cell or a script folder, one line above
+the pods says so ("Code: train.py from /home/u/proj (12 files, 3.4 KiB)", `code/origin.py`).
+
 Events are read only where the job's backend lists `events` (capabilities.py); elsewhere the
 server has none to give, and the pods stand alone.
 
@@ -21,6 +24,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 from traitlets import Instance, Tuple, Unicode, observe
 
+from ..code.origin import code_origin, describe
 from ..errors import DTrainError, Forbidden, JobNotFound, NotFound
 from ..model.job import Event, Job, Pod
 from .callbacks import ErrorForwarder, describe_error, guarded
@@ -148,9 +152,23 @@ class PodsView(widgets.VBox, ErrorForwarder):
         # Placed under the pods only while there is something to say (see _place).
         self.notice_line = widgets.HTML("", _dom_classes=("dtrain-muted", "dtrain-pods-notice"))
         self.job_events = widgets.HTML("", _dom_classes=("dtrain-muted", "dtrain-events"))
+        # Placed above the pods only for a job whose code came from notebook code or a folder.
+        self.code_line = widgets.HTML("", layout=widgets.Layout(width="100%"), _dom_classes=("dtrain-code-origin",))
         super().__init__(children=(self.header, self.empty), **kwargs)
         self.add_class("dtrain-pods")
         self.job = job
+
+    @observe("job")
+    @guarded
+    def _on_job(self, change: dict[str, Any]) -> None:
+        origin = code_origin(self.job)
+        words = describe(origin) if origin else ""
+        # One line; the whole text is its tooltip when a narrow panel cuts it.
+        value = (f"<span class='dtrain-summary-key'>Code</span> <span title='{esc(words)}'>{esc(words)}</span>"
+                 if words else "")
+        if value != self.code_line.value:
+            self.code_line.value = value
+        self._place()
 
     def refresh(self) -> None:
         """Fetch pods and events again.
@@ -226,11 +244,13 @@ class PodsView(widgets.VBox, ErrorForwarder):
         self._place()
 
     def _place(self) -> None:
-        """Header, the pod lines (or "No pods yet."), the notice when there is one, job events."""
+        """Where the code came from (when known), header, the pod lines (or "No pods yet."), the
+        notice when there is one, job events."""
         lines = tuple(self._lines[p.name] for p in self.pods if p.name in self._lines)
         body = lines or ((self.empty,) if not self.notice else ())
         notice = (self.notice_line,) if self.notice else ()
-        children = (self.header, *body, *notice, self.job_events)
+        code = (self.code_line,) if self.code_line.value else ()
+        children = (*code, self.header, *body, *notice, self.job_events)
         if children != self.children:
             self.children = children
 

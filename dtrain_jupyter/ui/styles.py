@@ -219,6 +219,12 @@ CSS += """
   overflow-wrap: anywhere;
 }
 .dtrain-panel .dtrain-summary { margin-bottom: 8px; }
+.dtrain-panel .dtrain-code-origin > .widget-html-content {
+  white-space: nowrap;
+  overflow: hidden;
+  text-overflow: ellipsis;
+  min-width: 0;
+}
 .dtrain-panel .dtrain-summary-line { margin: 2px 0; overflow-wrap: anywhere; }
 .dtrain-panel .dtrain-summary-key { color: var(--jp-ui-font-color2); }
 .dtrain-panel .dtrain-summary-key::after { content: ":"; }

@@ -11,10 +11,17 @@ Every field has a plain label and, quietly beside it, the YAML path it writes
 written for it. An MPIJob's `mpirun -np` follows Workers × slots per worker until the person
 types their own (`wizard_mpi.py`). The review step opens with the job in words
 (`wizard_summary.py`), the YAML under it.
+
+The first choice is the job's code (`wizard_code.py`): a command line (the Command and Arguments
+fields), a function of a notebook file, or a script folder shipped with the job. For the last
+two the code part of the job is built as the library builds it (`code/notebook_file.py`,
+`code/job.py`) and the wizard's other fields (roles, resources, image, run policy) are laid
+over it, so every choice is reviewed, shown as YAML and created the same way.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from typing import Any, Callable
@@ -22,22 +29,27 @@ from typing import Any, Callable
 import ipywidgets as widgets
 from traitlets import Instance, Int, Tuple, Unicode, observe, validate
 
+from ..code.job import CodeJobSpec, with_code_volume
 from ..errors import InvalidJob, JobExists, ValidationIssue
 from ..model.builders import DEFAULT_IMAGES
 from ..model.kinds import lookup, versions_of
+from ..model.mpi_command import find_launch, set_process_count
 from ..model.spec import JobSpec, OutputVolume, RoleSpec
 from ..model.templates import starter_yaml
 from ..model.validation import validate_manifest
 from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, describe_error, guarded, name_taken
+from .wizard_code import CodeChoice
 from .wizard_fields import Field, RoleEditor, optional_int
 from .wizard_mpi import ProcessCount
 from .wizard_summary import Where, summary_html
-from .wizard_words import (FIELD_WORDS, KUBERNETES_ONLY, ROLE_WORDS, backend_kind, clean_pod_options, hint_for,
-                           restart_options, role_paths, yaml_path)
+from .wizard_words import (FIELD_WORDS, FOLDER_YAML_NOTE, KUBERNETES_ONLY, ROLE_WORDS, backend_kind,
+                           clean_pod_options, hint_for, restart_options, role_paths, yaml_path)
 from .words import esc
 
 STEPS = ("Platform", "Details", "Resources", "Review")
+# The Details fields that say what a "Command" job runs; the other code choices have their own.
+COMMAND_FIELDS = ("command", "args", "working_dir")
 PLATFORMS = (("Horovod (MPIJob)", "MPIJob"), ("PyTorch (PyTorchJob)", "PyTorchJob"), ("TensorFlow (TFJob)", "TFJob"))
 # Roles the wizard offers per kind: (role, fixed count or None, GPUs allowed).
 ROLES = {
@@ -80,7 +92,11 @@ def name_problem(name: str) -> str:
 
 
 class Wizard(widgets.VBox, ErrorForwarder):
-    """Four steps to a job. `on_created(job)` gets the created Job; `on_edit_yaml(text)` the YAML."""
+    """Four steps to a job. `on_created(job)` gets the created Job; `on_edit_yaml(text)` the YAML.
+
+    `root` is where a folder or notebook is looked for: the panel kernel's working folder
+    (the Jupyter server's root when JupyterLab starts the panel) unless given.
+    """
 
     step = Int(0, help="Index of the step shown (0 Platform, 1 Details, 2 Resources, 3 Review)")
     framework = Unicode("PyTorchJob", help="Kind of job being made: PyTorchJob, TFJob or MPIJob")
@@ -88,7 +104,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
     taken = Instance(frozenset, args=(), help="(backend, namespace, name) of jobs that exist, for the name check")
 
     def __init__(self, client: Any, on_created: Callable[[Any], None], on_edit_yaml: Callable[[str], None],
-                 **kwargs: Any) -> None:
+                 root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
         self.client = client
         self._on_created = on_created
         self._on_edit_yaml = on_edit_yaml
@@ -98,14 +114,16 @@ class Wizard(widgets.VBox, ErrorForwarder):
             # Labels and hints come from wizard_words; YAML paths are set per kind in _load_platform.
             return Field(FIELD_WORDS[key].label, control, hint=FIELD_WORDS[key].hint)
 
-        # Step 1: platform.
+        # Step 1: code, then platform.
+        self.code = CodeChoice(os.getcwd() if root is None else root)
+        self.code.on_error = self.report_error
         self.platform = widgets.RadioButtons(options=PLATFORMS, value="PyTorchJob", layout=widgets.Layout(width="auto"))
         self.platform_field = field("platform", self.platform)
         self.platform_help = widgets.HTML("<ul>" + "".join(
             f"<li><b>{esc(title)}</b>: {esc(lookup('kubeflow.org/v1', kind).description)}</li>"  # type: ignore[union-attr]
             for title, kind in PLATFORMS) + "</ul>")
         self.mpi_version = field("mpi_version", widgets.Dropdown(options=MPI_VERSIONS, value=PREFERRED_MPI))
-        page1 = widgets.VBox([self.platform_field, self.platform_help, self.mpi_version])
+        page1 = widgets.VBox([self.code.choice_field, self.platform_field, self.platform_help, self.mpi_version])
         # Step 2: creation info.
         self.name = field("name", widgets.Text("", continuous_update=True, placeholder="e.g. mnist-ddp"))
         self.backend = field("backend", widgets.Dropdown(options=(("local", "local"),), value="local"))
@@ -119,7 +137,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.output_claim = field("output", widgets.Text("", placeholder="PersistentVolumeClaim name"))
         self.output_path = field("output_path", widgets.Text("/output"))
         self.local_note = widgets.HTML(f"<span class='dtrain-muted'>{esc(LOCAL_HIDDEN_NOTE)}</span>")
-        page2 = widgets.VBox([self.name, self.backend, self.namespace, self.image, self.image_note, self.command,
+        page2 = widgets.VBox([self.name, self.backend, self.namespace, self.image, self.image_note,
+                              self.code.folder_box, self.code.function_box, self.command,
                               self.args, self.env, self.working_dir, self.output_claim, self.output_path,
                               self.local_note])
         # Step 3: resources.
@@ -167,12 +186,14 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.platform.add_class("dtrain-platform")
         # One place per step for focus to land when a step is drawn under it (assistive.py):
         # Back disabled on step 1, Next on the review, the New page opened from the list.
+        # Step 1's stays on the platform, what most jobs change; the Code choice is one Shift+Tab above.
         for first in (self.platform, self.name.control, self.roles_box, self.create_button):
             first.add_class(FOCUS_HERE)
         self.create_button.add_class("dtrain-create")
         self.yaml_button.add_class("dtrain-to-yaml")
         self.next_button.add_class("dtrain-next")
         self.back_button.add_class("dtrain-back")
+        self.code.choice.observe(self._on_code, "value")
         self.platform.observe(self._on_platform, "value")
         self.mpi_version.control.observe(self._on_platform, "value")
         self.name.control.observe(self._on_name, "value")
@@ -184,6 +205,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.yaml_button.on_click(self._on_yaml)
         self._load_platform()
         self._show_for_backend()
+        self._show_for_code()
         self._render_step()
 
     # ------------------------------------------------------------------ the spec
@@ -242,13 +264,15 @@ class Wizard(widgets.VBox, ErrorForwarder):
         # back to Kubernetes) but never reaches the job.
         kube = self.on_kubernetes
         claim = self.output_claim.value.strip() if kube else ""
-        spec = JobSpec(
+        spec: JobSpec | None = JobSpec(
             kind=self.framework, api_version=self.api_version, name=self.name.value.strip(),
             namespace=(self.namespace.value.strip() or None) if kube else None,
             image=self.image.value.strip() or None,
-            command=words("command", "The command"), args=words("args", "The arguments"), env=env or None,
-            working_dir=self.working_dir.value.strip() or None, roles=roles,
-            restart_policy=self.restart.value or None,
+            # The command fields count for the Command choice only (hidden for the others).
+            command=words("command", "The command") if self.code.source == "command" else None,
+            args=words("args", "The arguments") if self.code.source == "command" else None, env=env or None,
+            working_dir=(self.working_dir.value.strip() or None) if self.code.source == "command" else None,
+            roles=roles, restart_policy=self.restart.value or None,
             backoff_limit=number("backoff", "Retries before the job fails"),
             clean_pod_policy=self.clean.value or None,
             ttl_seconds_after_finished=number("ttl", "The seconds before deleting the job") if kube else None,
@@ -260,6 +284,54 @@ class Wizard(widgets.VBox, ErrorForwarder):
             for key, message in problems.items():
                 self.fields[key].error = message
             return None
+        if self.code.source != "command":
+            spec = self._code_spec(spec)  # type: ignore[arg-type]
+        return spec
+
+    def _code_spec(self, wanted: JobSpec) -> JobSpec | None:
+        """The job of a notebook function or folder, with the wizard's other fields laid over it.
+
+        The code part (command, arguments, working folder, the code archive, the origin
+        annotation) is the library's; roles, resources, image, environment and run policy are
+        what the wizard's fields say, as for a command.
+        """
+        worker = wanted.roles.get("Worker")
+        try:
+            spec = self.code.build(kind=wanted.kind, name=wanted.name, workers=worker.replicas if worker else None,
+                                   image=wanted.image, cpu=None, memory=None, gpu=None, env=wanted.env,
+                                   namespace=wanted.namespace,
+                                   mpi_version=self.mpi_version.value if wanted.kind == "MPIJob" else None)
+        except InvalidJob as e:
+            self.show_issues(list(e.issues))
+            return None
+        if spec is None:
+            return None
+        for role, asked in wanted.roles.items():
+            made = spec.roles.get(role)
+            if made is None:
+                spec.roles[role] = asked
+            else:
+                made.replicas, made.cpu, made.memory, made.gpu = asked.replicas, asked.cpu, asked.memory, asked.gpu
+        for role in set(spec.roles) - set(wanted.roles):
+            del spec.roles[role]
+        spec.env = {**(spec.env or {}), **(wanted.env or {})} or None
+        spec.restart_policy = wanted.restart_policy or spec.restart_policy
+        spec.backoff_limit = wanted.backoff_limit
+        spec.clean_pod_policy = wanted.clean_pod_policy or spec.clean_pod_policy
+        spec.ttl_seconds_after_finished = wanted.ttl_seconds_after_finished
+        spec.nproc_per_node = wanted.nproc_per_node or spec.nproc_per_node
+        spec.output_volume = wanted.output_volume or spec.output_volume
+        if wanted.kind == "MPIJob":
+            # The library starts one process per Worker; the wizard's slots per worker add more.
+            spec.slots_per_worker = wanted.slots_per_worker
+            workers = (spec.roles["Worker"].replicas or 0) if "Worker" in spec.roles else 0
+            total = workers * (wanted.slots_per_worker or 1)
+            if total >= 1 and spec.command:
+                command, _args = set_process_count(shlex.join(spec.command), "", total)
+                spec.command = shlex.split(command)
+        if isinstance(spec, CodeJobSpec) and spec.code is not None:
+            # Roles the wizard added (a TFJob's Chief, PS) mount the folder's archive too.
+            spec = with_code_volume(spec, spec.code)
         return spec
 
     def check(self) -> tuple[JobSpec | None, list[ValidationIssue]]:
@@ -291,6 +363,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
     def clear_errors(self) -> None:
         for target in (*self.fields.values(), *self.role_editors.values()):
             target.error = ""
+        self.code.clear_errors()
         self.review_errors.value = ""
 
     # ------------------------------------------------------------------ rules and reactions
@@ -316,6 +389,10 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self._on_backend({"new": self.backend.value})
 
     # ------------------------------------------------------------------ handlers
+    @guarded
+    def _on_code(self, change: dict[str, Any]) -> None:
+        self._show_for_code()
+
     @guarded
     def _on_platform(self, change: dict[str, Any]) -> None:
         self.framework = self.platform.value
@@ -379,6 +456,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_yaml(self, _button: widgets.Button) -> None:
+        if self.code.source == "folder":
+            raise InvalidJob([ValidationIssue("", FOLDER_YAML_NOTE)])
         spec = self.build_spec()
         if spec is None:
             raise InvalidJob([ValidationIssue("", "fix the fields marked in red first")])
@@ -448,11 +527,24 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.slots.layout.display = "" if kind == "MPIJob" else "none"
         worker = self.role_editors.get("Worker") if kind == "MPIJob" else None
         self.processes.watch_workers(worker.count if worker is not None else None)
-        self.processes.start_over(active=kind == "MPIJob")
+        self.processes.start_over(active=kind == "MPIJob" and self.code.source == "command")
         for key, one in self.fields.items():
             one.yaml_path = yaml_path(key, fw)
             one.hint_text = hint_for(key, fw)
         self.clear_errors()
+
+    def _show_for_code(self) -> None:
+        """The command fields for "Command"; the chosen option's own fields for the others
+        (CodeChoice shows those itself; the call here is for the first drawing)."""
+        self.code.show()
+        command = self.code.source == "command"
+        for key in COMMAND_FIELDS:
+            self.fields[key].layout.display = "" if command else "none"
+        # mpirun -np follows the Command fields; the other choices write their own mpirun line.
+        self.processes.active = self.framework == "MPIJob" and command
+        folder = self.code.source == "folder"
+        self.yaml_button.disabled = folder
+        self.yaml_button.tooltip = FOLDER_YAML_NOTE if folder else "Open this job's YAML in the editor"
 
     def _show_for_backend(self) -> None:
         """Kubernetes-only fields for a Kubernetes backend; the local notes for the local one."""
@@ -471,8 +563,11 @@ class Wizard(widgets.VBox, ErrorForwarder):
             return
         where = Where(backend=self.backend.value, kind=backend_kind(self.backend.value),
                       namespace=self.target_namespace(), context=str(self._backend_info().get("context") or ""))
-        launch = self.processes.launch() if spec.kind == "MPIJob" else None
-        self.summary.value = summary_html(spec, where, launch)
+        launch = None
+        if spec.kind == "MPIJob":
+            launch = (self.processes.launch() if self.code.source == "command"
+                      else find_launch(shlex.join(spec.command or [])))
+        self.summary.value = summary_html(spec, where, launch, code=self.code.origin_words(spec))
         self.review.value = ("<b>The YAML that will be sent</b> <span class='dtrain-muted'>(Edit as YAML to "
                              "change it)</span><pre class='dtrain-preview' tabindex='0' role='region' "
                              f"aria-label='The YAML that will be sent'>{esc(spec.to_yaml())}</pre>")

@@ -109,8 +109,10 @@ def mpi_words(spec: JobSpec, launch: MpiLaunch | None) -> str:
             f"({shape}).")
 
 
-def summary_html(spec: JobSpec, where: Where, launch: MpiLaunch | None = None) -> str:
-    """The summary block (escaped HTML) for `spec` going to `where`; `launch` is the MPI Launcher's mpirun."""
+def summary_html(spec: JobSpec, where: Where, launch: MpiLaunch | None = None, code: str = "") -> str:
+    """The summary block (escaped HTML) for `spec` going to `where`; `launch` is the MPI Launcher's
+    mpirun; `code` says where the job's code comes from ("train.py from /p (3 files, 1.2 KiB)",
+    `code/origin.py`), "" for a command the image runs."""
     rows = [_line("Job", f"<b>{esc(kind_words(spec))}</b> <code>{esc(spec.name)}</code>"),
             _line("Runs on", _where_html(where))]
     out = [f"<div class='dtrain-summary'>{''.join(rows)}", _roles_table(spec)]
@@ -118,8 +120,12 @@ def summary_html(spec: JobSpec, where: Where, launch: MpiLaunch | None = None) -
         out.append(_line("Processes", esc(mpi_words(spec, launch))))
     elif spec.nproc_per_node:
         out.append(_line("Processes", esc(f"torchrun starts {spec.nproc_per_node} per replica (nprocPerNode)")))
-    runner = "The Launcher runs" if spec.kind == "MPIJob" else "Every replica runs"
-    out.append(_line(runner, f"<code class='dtrain-summary-command'>{esc(command_words(spec))}</code>"))
+    if code:
+        # The command is then the runner program with the code as its arguments: the YAML shows it.
+        out.append(_line("Code", esc(code)))
+    else:
+        runner = "The Launcher runs" if spec.kind == "MPIJob" else "Every replica runs"
+        out.append(_line(runner, f"<code class='dtrain-summary-command'>{esc(command_words(spec))}</code>"))
     out.extend(_line(title, esc(words)) for title, words in end_words(spec, where))
     out.append("</div>")
     return "".join(out)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ..model.kinds import Framework
 
-__all__ = ["FieldWords", "FIELD_WORDS", "KUBERNETES_ONLY", "RESTART_WORDS", "CLEAN_POD_WORDS", "ROLE_WORDS",
-           "yaml_path", "role_paths", "hint_for", "restart_options", "clean_pod_options", "backend_kind"]
+__all__ = ["FieldWords", "FIELD_WORDS", "CODE_WORDS", "CODE_CHOICES", "FOLDER_YAML_NOTE", "KUBERNETES_ONLY",
+           "RESTART_WORDS", "CLEAN_POD_WORDS", "ROLE_WORDS", "yaml_path", "role_paths", "hint_for", "restart_options",
+           "clean_pod_options", "backend_kind"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,30 @@ FIELD_WORDS: dict[str, FieldWords] = {
                                                                     "this long after it ends; blank: keep it.",
                       "spec.runPolicy.ttlSecondsAfterFinished"),
 }
+
+# What a job runs: a command line (the fields above), a function of a notebook file, or a script
+# folder shipped with the job (issue 14). (label, value) as the wizard's first choice offers them.
+CODE_CHOICES = (("Command", "command"), ("Notebook function", "function"), ("Code from a folder", "folder"))
+
+CODE_WORDS: dict[str, FieldWords] = {
+    "code": FieldWords("Code", "Command: a program the image has. Notebook function: a function of a notebook "
+                               "here, sent with the job. Code from a folder: a folder of scripts here, sent with "
+                               "the job."),
+    "folder": FieldWords("Folder", "The folder to send with the job, absolute or relative to the panel's working "
+                                   "folder; .gitignore and .dtrainignore are honoured."),
+    "entry": FieldWords("Script to run", "The .py file of the folder every replica runs, from the folder."),
+    "script_args": FieldWords("Script arguments", "Written as in a shell, e.g. --epochs 3 --lr 0.1."),
+    "folder_packages": FieldWords("Packages to install", "Comma separated, e.g. einops, numpy>=1.26; installed "
+                                                         "in each replica before the script starts."),
+    "notebook": FieldWords("Notebook", "A notebook under the panel's working folder; it is read, not run."),
+    "function": FieldWords("Function", "A function defined in that notebook; the helpers, classes, imports and "
+                                       "constants it reads are sent with it."),
+    "call_args": FieldWords("Function arguments", "A JSON object of keyword arguments, e.g. {\"lr\": 0.1}."),
+    "function_packages": FieldWords("Packages to install", "Comma separated, e.g. einops, numpy>=1.26; installed "
+                                                           "in each replica before the function runs."),
+}
+FOLDER_YAML_NOTE = ("A folder's files travel beside the manifest, in a ConfigMap created with the job, which the "
+                    "YAML editor cannot carry: create the job from here.")
 
 # Fields the local backend ignores (backends/local/replicas.py: volumes and mounts are not
 # used, ttlSecondsAfterFinished is not applied; a local job's namespace is a folder of its

@@ -144,6 +144,18 @@ def _wizard(step: int, platform: str) -> Callable[[Walk], str]:
     return show
 
 
+def _wizard_code(choice: str) -> Callable[[Walk], str]:
+    """The wizard's Details step for a Code choice ("Command" last, so the other views find it)."""
+    def show(walk: Walk) -> str:
+        walk.wizard_step(1, "PyTorch")
+        walk.panel.locator(".dtrain-code-choice label", has_text=choice).click()
+        walk.page.locator(f"{MAIN} .dtrain-code-choice input:checked").wait_for()
+        walk.panel.locator("button.dtrain-next").click()
+        walk.panel.locator(".dtrain-wizard .dtrain-field-name").wait_for()
+        return MAIN
+    return show
+
+
 def _wizard_error(walk: Walk) -> str:
     walk.wizard_step(2, "Horovod")
     walk.panel.locator(".dtrain-field-name input").fill("Bad_Name")
@@ -209,6 +221,9 @@ VIEWS: tuple[tuple[str, Callable[[Walk], str]], ...] = (
     ("wizard-mpi-3-resources", _wizard(3, "Horovod")),
     ("wizard-mpi-4-review", _wizard(4, "Horovod")),
     ("wizard-validation-error", _wizard_error),
+    ("wizard-code-function", _wizard_code("Notebook function")),
+    ("wizard-code-folder", _wizard_code("Code from a folder")),
+    ("wizard-code-command", _wizard_code("Command")),
     ("yaml-error-marker", _yaml_error),
     ("sidebar", _sidebar),
     ("notebook", _notebook),

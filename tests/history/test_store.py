@@ -89,6 +89,7 @@ def test_filters_live_finished_text_kind_and_dates(store):
     assert names(text="_50%") == ["eval_50%"]
     assert names(text="l%5") == []
     assert names(kind="TFJob") == ["train-bert"]
+    assert names(name="train-bert") == ["train-bert"] and names(name="train") == []
     assert names(created_from="2026-12-02", created_to="2026-12-02") == ["train-bert"]
     assert names(created_to="2026-12-01") == ["train-resnet"]
     assert store.count(HistoryQuery(show=Show.FINISHED)) == 2

@@ -195,10 +195,11 @@ class KubeDouble:
         self.store.compact()
 
     def fail_next(self, method: str, path_regex: str, status: int = 500, times: int = 1,
-                  retry_after: int | None = None) -> None:
-        """The next `times` requests matching method ("*" for any) and path regex get `status`."""
+                  retry_after: int | None = None, skip: int = 0) -> None:
+        """The next `times` requests matching method ("*" for any) and path regex get `status`,
+        after `skip` matching ones were served (a create's dry run passes, the create fails)."""
         self.state.faults.append(Fault(method.upper() if method != "*" else "*", re.compile(path_regex),
-                                       status, times, retry_after))
+                                       status, times, retry_after, skip))
 
     def set_latency(self, seconds: float) -> None:
         self.state.latency = seconds

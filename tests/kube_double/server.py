@@ -41,6 +41,7 @@ class Fault:
     status: int
     times: int
     retry_after: int | None = None
+    skip: int = 0  # matching requests let through before the fault answers
 
 
 @dataclass
@@ -63,6 +64,9 @@ class ServerState:
     def take_fault(self, method: str, path: str) -> Fault | None:
         for fault in list(self.faults):
             if fault.method in (method, "*") and fault.pattern.search(path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)

@@ -9,6 +9,7 @@ crashing: the Jupyter server keeps running while a cluster is away.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import dataclasses
 import logging
@@ -17,7 +18,13 @@ import time
 from functools import partial
 from typing import Any, AsyncGenerator, cast
 
-from ...errors import BackendUnavailable, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobNotFound, NotFound, ValidationIssue
+from ...errors import (
+    BackendUnavailable, ClusterError, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobExists, JobNotFound,
+    NotFound, ValidationIssue,
+)
+from ...model.code_archive import (
+    CODE_JOB_LABEL, CODE_SHA256_ANNOTATION, CODE_VOLUME, CONFIGMAP_KEY, CodeArchive, code_configmap_of,
+)
 from ...model.job import Event, Job, LogLine, OutputFile, Pod
 from ...model.kinds import Framework, lookup
 from ...model.status import Phase
@@ -265,12 +272,20 @@ class KubernetesBackend:
             return job_from_object(obj, fw, self._cluster.context if self._cluster else "")
         raise JobNotFound(kind, name, namespace, backend=self.name)
 
-    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
+    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False,
+                     code: CodeArchive | None = None) -> Job:
         """Ask the API server (dryRun=All) first, then create.
+
+        With `code`, the ConfigMap the manifest's code volume names is created first (binaryData
+        CONFIGMAP_KEY, labelled with the job's name), then the job, then the ConfigMap is given
+        the job as its owner, so the cluster's garbage collector deletes it with the job. If the
+        job cannot be created, the ConfigMap made for it is deleted again. A ConfigMap of that
+        name that already holds the same code is used (and gets one more owner).
 
         Raises:
             InvalidJob: the manifest is not a job object, or the server refused it (issues carry field paths).
-            JobExists, Forbidden, NotFound (kind not installed), ClusterError, BackendUnavailable.
+            JobExists: the job, or a ConfigMap of the code's name holding other code, exists.
+            Forbidden, NotFound (kind not installed), ClusterError, BackendUnavailable.
         """
         # The API server (schema, webhooks) is this backend's validator: a manifest the service did
         # not validate is only checked for the fields that address the request.
@@ -292,10 +307,96 @@ class KubernetesBackend:
         api = self._api_or_raise()
         path = resource_path(fw.group, fw.version, fw.plural, namespace)
         call = Call("create", f"{fw.plural}.{fw.group}", namespace, kind, name)
+        code_map = _code_configmap(body, code, name, namespace) if code is not None else None
+        if code_map is not None:
+            await self._put_code(api, code_map, dry_run=True)
         obj = await api.arequest("POST", path, call, query={"dryRun": "All"}, body=body)
-        if not dry_run:
+        if dry_run:
+            return job_from_object(obj, fw, self._cluster.context if self._cluster else "")
+        made_map = await self._put_code(api, code_map) if code_map is not None else False
+        try:
             obj = await api.arequest("POST", path, call, body=body)
+        except Exception:
+            # A job that was refused leaves no code behind. (A cancelled request, the server
+            # shutting down, may have created the job: its code stays for it.)
+            if made_map:
+                await self._delete_code(api, code_map)
+            raise
+        if code_map is not None:
+            await self._own_code(api, code_map, obj)
         return job_from_object(obj, fw, self._cluster.context if self._cluster else "")
+
+    async def _put_code(self, api: Api, code_map: dict[str, Any], dry_run: bool = False) -> bool:
+        """Create the code's ConfigMap (or ask whether it could be, with `dry_run`); False when one
+        with the same code is there already.
+
+        Raises:
+            JobExists: a ConfigMap of that name holds other code.
+        """
+        meta = code_map["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        try:
+            await api.arequest("POST", resource_path("", "v1", "configmaps", namespace),
+                               _configmap_call("create", code_map), body=code_map,
+                               query={"dryRun": "All"} if dry_run else None)
+            return True
+        except ClusterError as e:
+            if e.fields.get("reason") != "AlreadyExists":
+                raise
+        there = await api.arequest("GET", resource_path("", "v1", "configmaps", namespace, name),
+                                   _configmap_call("get", code_map))
+        if (there.get("binaryData") or {}).get(CONFIGMAP_KEY) != code_map["binaryData"][CONFIGMAP_KEY]:
+            raise JobExists("ConfigMap", name, namespace, backend=self.name)
+        return False
+
+    async def code_archive(self, kind: str, name: str, namespace: str) -> CodeArchive | None:
+        """The archive in the ConfigMap the job's code volume names, or None (no code volume, or
+        the ConfigMap is gone). Raises JobNotFound."""
+        job = await self.get(kind, name, namespace)
+        configmap = code_configmap_of(job.manifest)
+        if configmap is None:
+            return None
+        api = self._api_or_raise()
+        try:
+            there = await api.arequest("GET", resource_path("", "v1", "configmaps", namespace, configmap),
+                                       Call("get", "configmaps", namespace, "", configmap))
+        except NotFound:
+            return None
+        encoded = (there.get("binaryData") or {}).get(CONFIGMAP_KEY)
+        if not isinstance(encoded, str):
+            return None
+        return CodeArchive.of(base64.b64decode(encoded), files=0, entry="")
+
+    async def _delete_code(self, api: Api, code_map: dict[str, Any]) -> None:
+        meta = code_map["metadata"]
+        try:
+            await api.arequest("DELETE", resource_path("", "v1", "configmaps", meta["namespace"], meta["name"]),
+                               _configmap_call("delete", code_map))
+        except DTrainError as e:
+            log.warning("the job was not created and its code ConfigMap %s/%s could not be deleted: %s",
+                        meta["namespace"], meta["name"], e.message)
+
+    async def _own_code(self, api: Api, code_map: dict[str, Any], job: dict[str, Any]) -> None:
+        """Make the job an owner of its code's ConfigMap (not its controller: the operator is
+        the job's pods' controller, and nothing here reconciles the ConfigMap)."""
+        meta = code_map["metadata"]
+        job_meta = job.get("metadata") or {}
+        owner = {"apiVersion": job.get("apiVersion"), "kind": job.get("kind"), "name": job_meta.get("name"),
+                 "uid": job_meta.get("uid"), "controller": False, "blockOwnerDeletion": False}
+        path = resource_path("", "v1", "configmaps", meta["namespace"], meta["name"])
+        try:
+            there = await api.arequest("GET", path, _configmap_call("get", code_map))
+            owners = [o for o in (there.get("metadata") or {}).get("ownerReferences") or []
+                      if isinstance(o, dict) and o.get("uid") != owner["uid"]]
+            # A merge patch replaces the whole list: send the owners already there with ours.
+            await api.arequest("PATCH", path, _configmap_call("patch", code_map),
+                               body={"metadata": {"ownerReferences": [*owners, owner]}},
+                               content_type="application/merge-patch+json")
+        except DTrainError as e:
+            # The job runs either way; only the ConfigMap's clean-up is lost: say so.
+            log.warning("ConfigMap %s/%s holds the code of %s %s but could not be given it as owner (%s); "
+                        "delete it with the job", meta["namespace"], meta["name"], job.get("kind"),
+                        job_meta.get("name"), e.message)
 
     async def delete(self, kind: str, name: str, namespace: str) -> Job:
         """Delete with foreground propagation: the job stays (Deleting) until its pods are gone."""
@@ -470,3 +571,23 @@ def _copy_job(job: Job) -> Job:
     copy = object.__new__(Job)
     copy.__dict__.update(job.__dict__)
     return copy
+
+
+def _configmap_call(verb: str, code_map: dict[str, Any]) -> Call:
+    return Call(verb, "configmaps", code_map["metadata"]["namespace"], "", code_map["metadata"]["name"])
+
+
+def _code_configmap(job: dict[str, Any], code: CodeArchive, job_name: str, namespace: str) -> dict[str, Any]:
+    """The ConfigMap holding `code` that the job's code volume names.
+
+    Raises:
+        InvalidRequest: no replica of the job mounts a code volume from a ConfigMap.
+    """
+    name = code_configmap_of(job)
+    if name is None:
+        raise InvalidRequest(f"the request sends a code archive, but no replica of the job mounts a volume "
+                             f"{CODE_VOLUME!r} from a ConfigMap", field="code")
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": {CODE_JOB_LABEL: job_name},
+                         "annotations": {CODE_SHA256_ANNOTATION: code.sha256}},
+            "binaryData": {CONFIGMAP_KEY: base64.b64encode(code.data).decode("ascii")}}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, AsyncGenerator, Sequence
 
 from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
+from ...model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
@@ -32,7 +33,7 @@ from .environment import build_launches
 from .lifecycle import now_iso, set_condition
 from .logs import follow, limit_offset, log_path, read_blocks, read_chunks, tail_offset
 from .replicas import plan_job
-from .state import StateStore, check_name, check_namespace
+from .state import CODE_ARCHIVE, StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, detect_gpus, log_dir
 
 log = logging.getLogger(__name__)
@@ -221,11 +222,17 @@ class LocalBackend:
                    containers=[rep["container"]], pid=pid)
 
     # ---- verbs ---------------------------------------------------------------------------------
-    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False) -> Job:
+    async def create(self, manifest: dict[str, Any], *, dry_run: bool = False,
+                     code: CodeArchive | None = None) -> Job:
         """Start a job from a manifest (a ValidManifest is trusted; anything else is validated first).
 
+        A script folder's `code` is kept as `code.tar.gz` in the job's folder and unpacked once
+        into its `code/` folder, every replica's DTRAIN_CODE_DIR: later edits of the user's
+        folder do not reach the job. The manifest's code volume stands for that folder here.
+
         Raises:
-            InvalidRequest: a namespace that cannot name a folder of the state dir, checked first.
+            InvalidRequest: a namespace that cannot name a folder of the state dir, checked first;
+                a manifest that mounts the code volume without its code; a broken archive.
             InvalidJob: what validation finds, or what this machine cannot run; JobExists.
         """
         if self._monitor is None:
@@ -233,7 +240,14 @@ class LocalBackend:
         meta = manifest.get("metadata") if isinstance(manifest, dict) else None
         if isinstance(meta, dict):
             check_namespace(meta.get("namespace") or FALLBACK_NAMESPACE)
-        plan = plan_job(manifest)
+        configmap = code_configmap_of(manifest)
+        if configmap is not None and code is None:
+            raise InvalidRequest(
+                f"the job mounts its code from ConfigMap {configmap!r} (volume {CODE_VOLUME!r}), but no code "
+                "archive came with it, and the local backend has no ConfigMaps: create it from the folder "
+                "again (Client.run('train.py', workdir=...) or Client.create(FolderJob(...)))", field="code")
+        # The code volume is this backend's DTRAIN_CODE_DIR: planned without it, so no note says it is unused.
+        plan = plan_job(without_code_volume(manifest) if configmap is not None else manifest)
         namespace = plan.namespace
         plural = plan.framework.plural
         key = (namespace, plural, plan.name)
@@ -251,8 +265,10 @@ class LocalBackend:
                 return self._to_job(record)
             output_dir = self._output_dir(namespace, plural, plan.name, folder)
             try:
+                code_dir = await asyncio.to_thread(self.store.save_code, folder, code) if code is not None else None
                 launches = build_launches(plan, uid=uid, output_dir=output_dir, run_dir=folder / "run",
-                                          default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes)
+                                          default_cwd=os.getcwd(), gpu_assignment={}, gpus_present=False, notes=notes,
+                                          code_dir=code_dir)
                 record = self._new_record(plan, manifest, uid, folder, notes, launches)
                 record["output_dir"] = str(output_dir)
                 self.store.save(record)  # before the job is known: a full disk leaves no half job
@@ -305,6 +321,15 @@ class LocalBackend:
 
     async def get(self, kind: str, name: str, namespace: str) -> Job:
         return self._to_job(self._find(kind, name, namespace))
+
+    async def code_archive(self, kind: str, name: str, namespace: str) -> CodeArchive | None:
+        """The `code.tar.gz` kept in the job's folder at create, or None."""
+        record = self._find(kind, name, namespace)
+        try:
+            data = await asyncio.to_thread((Path(record["dir"]) / CODE_ARCHIVE).read_bytes)
+        except FileNotFoundError:
+            return None
+        return CodeArchive.of(data, files=0, entry="")
 
     async def delete(self, kind: str, name: str, namespace: str) -> Job:
         """Stop every process of the job (SIGTERM, SIGKILL after the grace period), then remove it."""
@@ -444,3 +469,27 @@ class LocalBackend:
             return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
         async for pod, line in follow(files, done):
             yield LogLine(pod=pod, line=line, timestamp=stamp())
+
+
+def without_code_volume(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `manifest` without the code volume and its mounts (see `LocalBackend.create`)."""
+    out = copy.deepcopy(manifest)
+    for key, replica_specs in (out.get("spec") or {}).items():
+        if not (isinstance(key, str) and key.endswith("ReplicaSpecs") and isinstance(replica_specs, dict)):
+            continue
+        for rspec in replica_specs.values():
+            pod = ((rspec or {}).get("template") or {}).get("spec") if isinstance(rspec, dict) else None
+            if not isinstance(pod, dict):
+                continue
+            if isinstance(pod.get("volumes"), list):
+                pod["volumes"] = [v for v in pod["volumes"]
+                                  if not (isinstance(v, dict) and v.get("name") == CODE_VOLUME)]
+                if not pod["volumes"]:
+                    del pod["volumes"]
+            for container in pod.get("containers") or []:
+                if isinstance(container, dict) and isinstance(container.get("volumeMounts"), list):
+                    container["volumeMounts"] = [m for m in container["volumeMounts"]
+                                                 if not (isinstance(m, dict) and m.get("name") == CODE_VOLUME)]
+                    if not container["volumeMounts"]:
+                        del container["volumeMounts"]
+    return out

@@ -253,7 +253,7 @@ _KIND_ENV = {"PyTorchJob": _pytorch, "TFJob": _tensorflow, "MPIJob": _mpi, "XGBo
 def build_launches(
     plan: JobPlan, *, uid: str, output_dir: Path, run_dir: Path, default_cwd: str,
     gpu_assignment: Mapping[str, list[str]], gpus_present: bool, notes: list[str],
-    base_env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str] | None = None, code_dir: Path | None = None,
 ) -> dict[str, Launch]:
     """Argv, environment and working directory of every replica of a plan.
 
@@ -266,6 +266,8 @@ def build_launches(
         gpu_assignment: device ids per pod name; `gpus_present` says whether this machine has any.
         notes: receives a sentence for each optional reference that was skipped.
         base_env: the environment replicas inherit (the server's own by default, never modified).
+        code_dir: the job's unpacked script folder, given to every replica as DTRAIN_CODE_DIR (the
+            runner uses it instead of the ConfigMap a cluster would mount).
 
     Raises:
         InvalidJob: a valueFrom, envFrom or workingDir this machine cannot honour.
@@ -291,6 +293,8 @@ def build_launches(
         env["DTRAIN_OUTPUT_DIR"] = str(output_dir)
         env["DTRAIN_JOB_UID"] = uid
         env["DTRAIN_REPLICA"] = rp.pod
+        if code_dir is not None:
+            env["DTRAIN_CODE_DIR"] = str(code_dir)
         if gpus_present:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_assignment.get(rp.pod, []))
         if rp.placeholder:

@@ -7,6 +7,8 @@ thing as on a cluster):
     <namespace>/<plural>/<name>/logs/         <pod>.log and <pod>.previous.log
     <namespace>/<plural>/<name>/run/          exit and pid files of the wrappers, MPI hostfile
     <namespace>/<plural>/<name>/output/       DTRAIN_OUTPUT_DIR unless an output root is given
+    <namespace>/<plural>/<name>/code.tar.gz   a script folder's archive, as it was sent
+    <namespace>/<plural>/<name>/code/         that archive unpacked once: the replicas' DTRAIN_CODE_DIR
 
 A record is a plain dict so it survives a server restart unchanged; `backend.py` owns its keys.
 """
@@ -22,12 +24,16 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
+from ...code.runner import CodeArchiveError, unpack_code
 from ...errors import BackendUnavailable, InvalidRequest
+from ...model.code_archive import CodeArchive
 
 # DNS-1123 label, as Kubernetes requires for namespaces; also keeps paths inside the state dir.
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 RECORD = "job.json"
 LOCK = ".lock"
+CODE_ARCHIVE = "code.tar.gz"
+CODE_DIR = "code"
 
 
 def check_namespace(namespace: str) -> str:
@@ -92,6 +98,23 @@ class StateStore:
                 f"cannot write the state of {record['kind']} {record['name']!r} in {folder}: "
                 f"{e.strerror or e} (is the disk of c.DTrain.state_dir full?)"
             ) from e
+
+    def save_code(self, folder: Path, code: CodeArchive) -> Path:
+        """Keep a script folder's archive in the job's folder and unpack it there once (as the
+        runner would: the same checks); returns the unpacked folder.
+
+        Raises:
+            InvalidRequest: the archive is not a tar.gz, or holds a path out of its folder.
+            OSError: the state folder cannot be written.
+        """
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CODE_ARCHIVE).write_bytes(code.data)
+        target = folder / CODE_DIR
+        try:
+            unpack_code(code.data, code.sha256, str(target))
+        except CodeArchiveError as e:
+            raise InvalidRequest(f"code: {e}", field="code.archive") from None
+        return target
 
     def load_all(self) -> Iterator[tuple[Path, dict[str, Any] | None]]:
         """Every job folder with its record, or None when the record cannot be read."""
