@@ -9,7 +9,8 @@ real `jupyter server` with the dtrain extension. Then, alternating, several roun
 
 with the server process's resident-memory growth sampled during each API read. Once, for
 comparison, the NDJSON form of the same full read (one LogLine object per line: the path
-every line-wise reader takes). Goals: >= 200 MB/s and <= 64 MB memory growth.
+every line-wise reader takes). Goals: >= 0.95 of cat's rate (and >= 200 MB/s), <= 64 MB
+memory growth.
 
     .venv/bin/python benchmarks/log_read_bench.py [--mb 1024] [--rounds 3]
 """
@@ -29,6 +30,8 @@ from common import PY, JupyterServer, Result, Row, Stat, peak_rss, progress  # n
 
 LINE_BYTES = 100
 TAIL = 1000
+# Issue 18's goal for the full read: this share of cat's rate, same file, same rounds.
+OF_CAT = 0.95
 
 
 def writer_job(name: str, megabytes: int) -> dict:
@@ -109,11 +112,13 @@ def measure(megabytes: int, rounds: int, ndjson_once: bool = True) -> dict:
 def rows_for(m: dict) -> list[Row]:
     mb = m["size"] / 1e6
     full, cat = Stat(m["full"], "MB/s"), Stat(m["cat"], "MB/s")
+    share = full.median / cat.median  # both medians from the same alternating rounds
     mem = Stat(m["mem"], "MiB")
     tail, tail_peer = Stat(m["tail"], "ms"), Stat(m["tail_peer"], "ms")
     rows = [
         Row(f"{mb:,.0f} MB log, full read through the API (format=text) vs cat", full.text(), cat.text(),
-            f"{full.median / cat.median:.2f} of cat's rate", ">= 200 MB/s", full.median >= 200),
+            f"{share:.2f} of cat's rate", f">= {OF_CAT:g} of cat's rate and >= 200 MB/s",
+            share >= OF_CAT and full.median >= 200),
         Row("  server memory growth during that read", mem.text(), "-", "-", "<= 64 MB", max(mem.samples) <= 64),
         Row(f"{mb:,.0f} MB log, last {TAIL:,} lines through the API vs tail -n {TAIL}", tail.text(), tail_peer.text(),
             f"{tail.median / tail_peer.median:.1f}x tail's time"),

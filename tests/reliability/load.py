@@ -71,9 +71,12 @@ class LoadResult:
 
 
 class Cluster:
-    """The double seeded with `jobs` jobs, and a thread writing to the running pods' logs."""
+    """The double seeded with `jobs` jobs, and a thread writing to the running pods' logs.
 
-    def __init__(self, crd_dir: Path, jobs: int) -> None:
+    With `writing=False` no thread writes: a test writes the lines it then expects.
+    """
+
+    def __init__(self, crd_dir: Path, jobs: int, *, writing: bool = True) -> None:
         self.kd = KubeDouble(crd_dir=crd_dir, simulate=False, tick=None)
         self.kd.start()
         self.names = self.kd.bulk_load(jobs, pods_per_job=4)
@@ -83,12 +86,14 @@ class Cluster:
                     p["spec"]["containers"][0]["name"]) for p in pods if p["status"]["phase"] == "Running"]
         self.followed = sorted({job for job, _, _ in running})[:FOLLOWED_JOBS]
         self.running = [(pod, container) for job, pod, container in running if job in self.followed]
+        self.running_pods = {job: sorted(pod for j, pod, _ in running if j == job) for job in self.followed}
         for pod, container in self.running:  # something to show at once (tail=5)
             for i in range(5):
                 self.kd.logs.write(("default", pod, container), f"warm-up line {i}")
         self._halt = threading.Event()
         self._writer = threading.Thread(target=self._write, name="load-log-writer", daemon=True)
-        self._writer.start()
+        if writing:
+            self._writer.start()
 
     def _write(self) -> None:
         n = 0
@@ -99,7 +104,8 @@ class Cluster:
 
     def stop(self) -> None:
         self._halt.set()
-        self._writer.join(5)
+        if self._writer.is_alive():
+            self._writer.join(5)
         self.kd.stop()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import queue as thread_queue
 import threading
 import time
 from datetime import datetime, timezone
@@ -35,6 +36,34 @@ from .pods import default_container, pod_from_object
 REOPEN_AFTER_S = 1.0
 # Bytes per chunk when a log is relayed as it is (`relay_log_bytes`).
 RELAY_CHUNK = 1 << 20
+
+
+class _Starter:
+    """Starts reader threads from a thread of its own, so the server loop never waits for one.
+
+    `Thread.start` blocks until the new thread has run; with every core busy that wait held the
+    loop for milliseconds per pod (issue 18: 50 clients following logs spent a tenth of the
+    loop's time in it). `start` only queues the thread.
+    """
+
+    def __init__(self) -> None:
+        self._pending: thread_queue.SimpleQueue[threading.Thread] = thread_queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._own: threading.Thread | None = None
+
+    def start(self, thread: threading.Thread) -> None:
+        self._pending.put(thread)
+        with self._lock:
+            if self._own is None:
+                self._own = threading.Thread(target=self._run, name="dtrain-log-starter", daemon=True)
+                self._own.start()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.get().start()
+
+
+_STARTER = _Starter()
 
 
 @dataclass
@@ -145,6 +174,11 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
     stamped = opts.timestamps or opts.follow
     resume = reader.resume_after
     error: DTrainError | None = None
+    if reader.stop.is_set():  # the caller left before this thread was started: ask for nothing
+        if opened is not None:
+            _drop(opened)
+        emit(_Done(reader))
+        return
     try:
         resp = opened if opened is not None else _open_log(api, namespace, reader.pod, container, opts, resume)
         reader.resp = resp
@@ -233,7 +267,7 @@ async def stream_logs(
             target=_read, args=(api, namespace, reader, container_of(pod), opts, emit, opened.pop(name, None)),
             name=f"dtrain-log-{name}", daemon=True)
         readers[name] = reader
-        reader.thread.start()
+        _STARTER.start(reader.thread)
 
     def scan() -> list[LogLine]:
         """Start readers for pods that can be read now; return "waiting" lines for those that cannot."""
@@ -282,9 +316,16 @@ async def stream_logs(
                     opened[name] = await loop.run_in_executor(
                         None, _open_log, api, namespace, name, container_of(pod), opts)
         yield None
+        # The pod list is read once a `poll`, and again when a reader ends (a restart, a cut
+        # stream, the last pod done), never once a line: each read walks the namespace's pod
+        # cache, and with thousands of pods and dozens of followers that walk after every line
+        # was most of the server loop's time (issue 18).
+        rescan_at = 0.0
         while True:
-            for line in scan():
-                yield line
+            if time.monotonic() >= rescan_at:
+                for line in scan():
+                    yield line
+                rescan_at = time.monotonic() + poll
             active = [r for r in readers.values() if not r.done]
             if not active:
                 if not opts.follow:
@@ -294,12 +335,17 @@ async def stream_logs(
                 if not single and job_done() and not [p for p in list_pods() if not has_log(p, False)]:
                     return
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=poll if opts.follow or not active else None)
-            except asyncio.TimeoutError:
-                continue
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                wait = max(0.0, rescan_at - time.monotonic()) if opts.follow or not active else None
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=wait)
+                except asyncio.TimeoutError:
+                    continue
             while True:
                 if isinstance(item, _Done):
                     item.reader.done = True
+                    rescan_at = 0.0
                     if item.error is not None:
                         if single:
                             raise item.error
