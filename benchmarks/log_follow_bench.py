@@ -10,7 +10,9 @@ the line reached it. Alternating rounds of LINES lines, one every 20 ms:
                      Kubernetes backend points at the double
   * peer             `kubectl logs -f --tail=0 POD` on the same double and pod
 
-Goal: p50 <= 50 ms. Also writes benchmarks/log_follow_cdf.png (distribution of latencies).
+Goals (issue 18), against kubectl's p50 in the same run: local p50 <= 2x kubectl's, Kubernetes
+p50 <= 1.5x kubectl's; every line received. The first report's absolute goal (p50 <= 50 ms) is
+still shown beside them. Also writes benchmarks/log_follow_cdf.png (distribution of latencies).
 
     .venv/bin/python benchmarks/log_follow_bench.py [--lines 100] [--rounds 3]
 """
@@ -35,6 +37,9 @@ from common import HERE, PY, JupyterServer, Result, Row, Stat, plot_cdf, progres
 from tests.kube_double import KubeDouble  # noqa: E402
 
 INTERVAL = 0.02
+# The most a follower's p50 may be, as a multiple of kubectl's p50 in the same run (issue 18).
+GOAL_OF_KUBECTL = {"local": 2.0, "kube": 1.5}
+OLD_GOAL_MS = 50.0
 CONNECT_WAIT = 1.5  # seconds a follower gets to connect before the first line is written
 
 
@@ -166,10 +171,13 @@ def result_for(m: dict[str, list[list[float]]], lines: int, out_dir: Path = HERE
     for key in ("local", "kube"):
         got = sum(len(r) for r in m[key])
         expected = lines * len(m[key])
+        ratio = p50[key].median / peer.median if p50[key].samples and peer.samples and peer.median > 0 else None
+        limit = GOAL_OF_KUBECTL[key]
         res.rows.append(Row(
             f"log follow latency p50, {labels[key]} (per-round p50s)", p50[key].text(), peer.text(),
-            f"{p50[key].median / peer.median:.2f} of kubectl's" if peer.samples else "-",
-            "p50 <= 50 ms", bool(p50[key].samples) and p50[key].median <= 50 and got == expected))
+            f"{ratio:.2f} of kubectl's" if ratio is not None else "-",
+            f"p50 <= {limit:g}x kubectl's (was <= {OLD_GOAL_MS:g} ms)",
+            ratio is not None and ratio <= limit and got == expected))
         res.rows.append(Row(f"  p95 over all lines; lines received / written", f"{every[key].pct(0.95):.1f} ms; "
                             f"{got}/{expected}", f"{every['kubectl'].pct(0.95):.1f} ms" if every["kubectl"].samples else "-"))
     plot = plot_cdf(out_dir / "log_follow_cdf.png", "Log follow latency (write -> client)", "latency (ms)",
