@@ -7,7 +7,8 @@ JupyterLab runs with the Kubernetes backend pointed at the API double, seeded wi
   * first render: from the click on the launcher card "Distributed Training" until the panel
     lists the jobs (its footer says "(1000 in all)" and its first page of rows is drawn). As a
     person meets it: JupyterLab was loaded and idle, so the panel's kernel is warm (the
-    `warmKernel` setting, on by default). The widget models the kernel sent for it are counted;
+    `warmKernel` setting, on by default) and has rendered the panel off screen. The widget
+    models the kernel sent after the click are counted (none when the warm-up rendered them);
   * "Show more": from the click until the next page of rows is drawn;
   * one status change: the job of a row (another each opening) is set Failed in the double; the kernel's
     websocket frames are hooked (page.on("websocket")) and the `comm_msg` messages the kernel
@@ -17,7 +18,8 @@ JupyterLab runs with the Kubernetes backend pointed at the API double, seeded wi
 Then a second JupyterLab with `warmKernel` off gives the first render when the click has to
 start the kernel (context: a person who turned the warm kernel off).
 
-Goals: first render <= 1 s; <= 3 widget messages for the change.
+Goals (issue 18): first render <= 300 ms with the warm kernel, <= 1 s when the click starts the
+kernel; <= 3 widget messages for the change. A missed goal stays in the table as missed.
 
     .venv/bin/python benchmarks/panel_bench.py [--jobs 1000] [--openings 2]
 """
@@ -48,6 +50,9 @@ PANEL = "#dtrain-main .dtrain-panel"
 KINDS = ("PyTorchJob", "TFJob", "MPIJob")
 PLURALS = {"PyTorchJob": "pytorchjobs", "TFJob": "tfjobs", "MPIJob": "mpijobs"}
 SETTLE_S = 2.0
+# Issue 18's goals for click -> first rows: with the warm kernel, and when the click starts it.
+WARM_GOAL_MS = 300
+COLD_GOAL_MS = 1000
 
 
 def msg_type(payload: Any) -> str | None:
@@ -230,11 +235,13 @@ def rows_for(m: dict[str, list], n_jobs: int) -> list[Row]:
     shown = Stat([x["change_shown_s"] * 1000 for x in warm], "ms")
     return [
         Row(f"panel with {n_jobs:,} jobs: click -> first {PAGE_SIZE} rows listed (kernel warmed while "
-            "JupyterLab was idle, the default)", first.text(), goal="<= 1 s", met=first.median <= 1000),
+            "JupyterLab was idle, the default)", first.text(), goal=f"<= {WARM_GOAL_MS} ms",
+            met=first.median <= WARM_GOAL_MS),
         Row("  of which after the panel's first widget showed", after.text()),
-        Row("  widget models the kernel sent for it", models.text(0)),
+        Row("  widget models the kernel sent after the click", models.text(0)),
         Row(f"  'Show more' -> {PAGE_SIZE} more rows listed", more.text()),
-        Row("  the same first render when the click starts the kernel (warmKernel off)", cold.text()),
+        Row("  the same first render when the click starts the kernel (warmKernel off)", cold.text(),
+            goal=f"<= {COLD_GOAL_MS} ms", met=cold.median <= COLD_GOAL_MS if cold.samples else None),
         Row("panel: comm_msg frames kernel -> browser for one job status change", msgs.text(0),
             f"{quiet.text(0)} in a quiet window as long", goal="<= 3 widget messages",
             met=max(msgs.samples) - min(quiet.samples) <= 3 if msgs.samples else None),
@@ -246,8 +253,9 @@ def run(size: str = "full") -> Result:
     n_jobs, openings = (1000, 3) if size == "full" else (1000, 1)
     res = Result("panel", rows_for(measure(n_jobs, openings), n_jobs))
     res.notes.append("panel: JupyterLab + Debian Chromium (headless, Playwright); each opening is a fresh workspace "
-                     f"and kernel, opened once JupyterLab is idle; the list shows its first {PAGE_SIZE} rows "
-                     "('Show more' adds as many). The message count for a change is met when it exceeds the "
+                     "and kernel, opened once JupyterLab is idle (the warm kernel has drawn the panel off screen "
+                     f"by then); the list shows its first {PAGE_SIZE} rows ('Show more' adds as many). The "
+                     "message count for a change is met when it exceeds the "
                      "quiet window's by at most 3.")
     return res
 

@@ -5,9 +5,12 @@ with the Kubernetes backend on the API double (N jobs), Debian Chromium under Pl
 opening it prints, from the click on the launcher card: the kernel messages in both directions
 (first of each type: execute_request, comm_open, display_data, ...) and when the first page of
 rows was drawn. With --trace it also records a Chrome trace of the opening and prints the
-renderer's events by total time (EvaluateScript there means code loaded on the click).
+renderer's events by total time (EvaluateScript there means code loaded on the click). With
+--profile it records the page's JavaScript CPU profile of the opening (CDP Profiler) and prints
+the functions by inclusive time (with the warm kernel the click sends the kernel nothing, so
+what is left is there: Lumino attaching the tab, style and layout).
 
-    .venv/bin/python benchmarks/panel_timeline.py [--jobs 1000] [--openings 3] [--cold] [--trace]
+    .venv/bin/python benchmarks/panel_timeline.py [--jobs 1000] [--openings 3] [--cold] [--trace] [--profile]
 
 --cold turns the warm kernel off (the click starts the kernel). Pair it with cProfile in the
 kernel (python -m cProfile) or py-spy on the kernel's pid for the Python side.
@@ -35,7 +38,9 @@ from tests.kube_double import KubeDouble  # noqa: E402
 from dtrain_jupyter.ui.job_list import PAGE_SIZE  # noqa: E402
 
 
-def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | None) -> list[tuple[float, str]]:
+def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | None,
+            profile: list[dict] | None = None) -> list[tuple[float, str]]:
+    """The opening's marks, (seconds after the click, what); `profile` receives the CPU profile."""
     marks: list[tuple[float, str]] = []
     seen: set[tuple[str, str]] = set()
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -61,6 +66,11 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
         time.sleep(SETTLE_S)
         if trace:
             browser.start_tracing(page=page, path=str(trace), categories=["devtools.timeline", "v8.execute"])
+        cdp = context.new_cdp_session(page) if profile is not None else None
+        if cdp:
+            cdp.send("Profiler.enable")
+            cdp.send("Profiler.setSamplingInterval", {"interval": 200})  # microseconds
+            cdp.send("Profiler.start")
         seen.clear()
         t0 = time.monotonic()
         marks.append((t0, "click"))
@@ -71,6 +81,8 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
         marks.append((time.monotonic(), f"first {PAGE_SIZE} rows drawn"))
         if trace:
             browser.stop_tracing()
+        if cdp and profile is not None:
+            profile.append(cdp.send("Profiler.stop")["profile"])
         return [(t - t0, what) for t, what in sorted(marks) if t >= t0]
     finally:
         context.close()
@@ -90,12 +102,30 @@ def busiest(trace: Path, top: int = 15) -> list[tuple[str, float, int]]:
     return [(name, us / 1000, count[name]) for name, us in total.most_common(top)]
 
 
+def hottest(profile: dict, top: int = 25) -> list[tuple[str, float]]:
+    """Functions of a CDP CPU profile by inclusive time (ms), each counted once per sample."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", ())}
+    total: collections.Counter = collections.Counter()
+    for sample, us in zip(profile["samples"], profile["timeDeltas"]):
+        names, node = set(), sample
+        while node is not None:
+            frame = nodes[node]["callFrame"]
+            names.add(f"{frame['functionName'] or '(anonymous)'} {frame['url'].rsplit('/', 1)[-1]}:"
+                      f"{frame['lineNumber']}")
+            node = parent.get(node)
+        for name in names:
+            total[name] += us
+    return [(name, us / 1000) for name, us in total.most_common(top)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--openings", type=int, default=3)
     parser.add_argument("--cold", action="store_true", help="warmKernel off: the click starts the kernel")
     parser.add_argument("--trace", action="store_true", help="record and summarise a Chrome trace per opening")
+    parser.add_argument("--profile", action="store_true", help="record and summarise a JavaScript CPU profile")
     args = parser.parse_args()
     logging.getLogger("tornado").setLevel(logging.CRITICAL)
     from playwright.sync_api import sync_playwright
@@ -115,8 +145,12 @@ def main() -> None:
                     for i in range(args.openings):
                         trace = Path(tmp) / f"trace-{i}.json" if args.trace else None
                         print(f"--- opening {i + 1} ({'cold' if args.cold else 'warm'} kernel, {args.jobs} jobs)")
-                        for t, what in opening(browser, server, args.jobs, not args.cold, trace):
+                        profiles: list[dict] | None = [] if args.profile else None
+                        for t, what in opening(browser, server, args.jobs, not args.cold, trace, profiles):
                             print(f"{t * 1000:8.0f} ms  {what}")
+                        for profile in profiles or ():
+                            for name, ms in hottest(profile):
+                                print(f"    {ms:8.1f} ms  {name}")
                         if trace:
                             for name, ms, n in busiest(trace):
                                 print(f"    {ms:8.1f} ms {n:6d}x  {name}")

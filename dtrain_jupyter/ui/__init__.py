@@ -13,7 +13,6 @@ __all__ = ["show_panel", "get_panel", "warm_up"]
 
 _APP: Any = None
 _CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
-_SAMPLE: list[Any] | None = None  # warm_up(sample=True)'s widgets, closed by the first show_panel()
 
 
 def get_panel(compact: bool = False, client: Any = None) -> Any:
@@ -35,19 +34,15 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
     return _APP
 
 
-def warm_up(sample: bool = False) -> None:
+def warm_up() -> None:
     """Do the slow part of the first `show_panel()` ahead of it: import the panel, find the server.
 
-    The labextension runs this in the panel's kernel once JupyterLab is idle, so the first click
-    shows the jobs without waiting for imports. No panel is built and nothing polls the server;
-    when no server can be found this does nothing (show_panel says why, later).
-
-    With `sample`, it also displays a small box of the widget kinds the job list uses. The
-    labextension renders it into the panel's output area while that is still off screen, so the
-    browser loads and runs the widget views' code before the click rather than after it; the
-    first show_panel() closes it.
+    For a notebook that wants the `%dtrain` panel to open quickly later. No panel is built and
+    nothing polls the server; when no server can be found this does nothing (show_panel says
+    why, later). The labextension's warm kernel goes further: it runs `show_panel()` itself,
+    off screen (labextension/src/shell.ts, warm()).
     """
-    global _CLIENT, _SAMPLE
+    global _CLIENT
     from ..client import Client
     from ..errors import DTrainError
     from . import app  # noqa: F401 - importing is the work done here
@@ -57,27 +52,6 @@ def warm_up(sample: bool = False) -> None:
             _CLIENT = Client()
         except DTrainError:
             pass
-    if sample and _SAMPLE is None:
-        import ipywidgets as widgets
-        from IPython.display import display
-
-        leaves = [widgets.Checkbox(indent=False), widgets.Button(description="sample"),
-                  widgets.HTML("<b>sample</b>"), widgets.Label("sample"), widgets.Text(),
-                  widgets.Dropdown(options=["sample"])]
-        line = widgets.HBox(leaves[:3])
-        page = widgets.VBox([line, leaves[3]])
-        tab = widgets.Tab([page])
-        inputs = widgets.HBox(leaves[4:])
-        box = widgets.VBox([tab, inputs])
-        _SAMPLE = [box, tab, page, line, inputs, *leaves]
-        display(box)
-
-
-def _close_sample() -> None:
-    global _SAMPLE
-    for widget in _SAMPLE or ():
-        widget.close()
-    _SAMPLE = None
 
 
 def show_panel(compact: bool = False, client: Any = None) -> Any:
@@ -90,7 +64,6 @@ def show_panel(compact: bool = False, client: Any = None) -> Any:
 
     from ..errors import DTrainError
 
-    _close_sample()
     try:
         app = get_panel(compact=compact, client=client)
     except DTrainError as e:

@@ -9,11 +9,12 @@
  * No job logic lives here: the panel is Python, talking to the server through its client.
  *
  * Warm kernel (setting `warmKernel`, on by default): once JupyterLab has restored its layout and
- * the browser is idle, the main panel's kernel is started and its Python imported, so the first
- * click on the card shows the jobs without waiting for a Python process to start. It costs one
- * idle kernel ("Distributed Training" in the running-kernels list) per JupyterLab server, reused
- * across reloads. `document.body.dataset.dtrainWarm` says "warming", then "ready" or "failed";
- * "off" (by the setting) or "skipped" (the tab was restored open).
+ * the browser is idle, the main panel's kernel is started and the panel rendered off screen, so
+ * the first click on the card only places the tab: the jobs are already listed. It costs one
+ * kernel ("Distributed Training" in the running-kernels list) per JupyterLab server, reused
+ * across reloads, whose panel keeps its job list current (one long poll of the server's change
+ * feed). `document.body.dataset.dtrainWarm` says "warming", then "ready" or "failed"; "off" (by
+ * the setting) or "skipped" (the tab was restored open).
  */
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 import {

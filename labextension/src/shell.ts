@@ -9,9 +9,11 @@
  *   old kernel).
  * - `dispose()` (closing the tab) shuts the kernel down. A page reload disposes nothing, so
  *   the kernel survives and the restored tab reconnects to it.
- * - `warm()` does the slow part of `start()` ahead of time, before the shell is shown: starts
- *   the kernel, binds the widget manager and imports the panel's Python (no widget is built,
- *   nothing polls the server). A later `start()` then only runs the bootstrap.
+ * - `warm()` does all of `start()` ahead of time, before the shell is shown: starts the kernel,
+ *   binds the widget manager and runs the bootstrap into the (still detached) output area, so
+ *   the panel's widget models are built and its views drawn off screen. A later `start()` finds
+ *   the panel there and has nothing left to do; attaching the shell shows it (issue 18: the
+ *   widget models' messages and view builds were most of the click -> first rows time).
  */
 import { ISessionContext, SessionContext } from '@jupyterlab/apputils';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
@@ -22,7 +24,7 @@ import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from './request';
-import { bindWidgetManager } from './widgets';
+import { bindWidgetManager, WIDGET_VIEW_MIMETYPE } from './widgets';
 
 /**
  * The Python that renders the panel; `compact` picks the narrow sidebar layout.
@@ -33,14 +35,6 @@ import { bindWidgetManager } from './widgets';
 export function bootstrapCode(compact: boolean): string {
   return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'});`;
 }
-
-/**
- * The Python a warmed kernel runs: imports the panel and finds the server, so the bootstrap
- * pays for neither, and displays a small sample of widgets into the (still off-screen) output
- * area, so the browser has loaded and run the widget views' code before the click. It builds
- * no panel and starts no polling; the bootstrap clears the sample away.
- */
-export const WARM_CODE = 'from dtrain_jupyter.ui import warm_up; warm_up(sample=True)';
 
 /** A typesetter that leaves text as it is (see the constructor). */
 const PLAIN_TEXT_MATH: IRenderMime.ILatexTypesetter = { typeset: (): void => undefined };
@@ -133,39 +127,19 @@ export class DTrainShell extends Panel {
   }
 
   /**
-   * Start the kernel, bind the widget manager and import the panel's Python, without
-   * rendering anything on screen. Resolves true when done, false when something failed (never
-   * rejects: start() reports the failure when the panel is opened).
+   * Start the kernel, bind the widget manager and render the panel into the output area while
+   * the shell is not yet on screen. Resolves true when the panel was rendered, false when
+   * something failed (never rejects: start() runs the bootstrap again when the panel is opened
+   * and reports the failure then).
    */
   warm(): Promise<boolean> {
     if (!this._warmed) {
       this._warmed = this._prepare()
-        .then(async () => {
-          if (!this._bootstrapped) {
-            await OutputArea.execute(WARM_CODE, this.outputArea, this.sessionContext);
-            // Let the sample's views finish their first frame, then drop them while the shell
-            // is still off screen: views disposed after the shell is attached would still get
-            // the layout messages posted to them on attach, and fail on them.
-            await new Promise(resolve => requestAnimationFrame(resolve));
-            this._dropWarmOutput();
-          }
-          return true;
-        })
+        .then(() => this._bootstrapOnce())
+        .then(() => this._showsPanel())
         .catch(() => false);
     }
     return this._warmed;
-  }
-
-  /** A click that comes while warm() still runs: drop the sample before it is attached. */
-  protected onBeforeAttach(msg: Message): void {
-    this._dropWarmOutput();
-    super.onBeforeAttach(msg);
-  }
-
-  private _dropWarmOutput(): void {
-    if (!this._bootstrapped && !this.isAttached) {
-      this.outputArea.model.clear();
-    }
   }
 
   /** The sidebar starts its kernel the first time it is shown, not at page load. */
@@ -189,7 +163,35 @@ export class DTrainShell extends Panel {
 
   private async _start(): Promise<void> {
     await this._prepare();
-    await this._bootstrap();
+    const drawnEarly = this._firstBootstrap !== null; // by warm(), while JupyterLab was idle
+    await this._bootstrapOnce();
+    if (drawnEarly && !this._showsPanel()) {
+      // The warm run found no server then (its output says why): try again now, so the
+      // person sees the panel, or why not as of now rather than as of page load.
+      await this._bootstrap();
+    }
+  }
+
+  /** The first bootstrap, shared by warm() and start(): a click while warming waits for it. */
+  private _bootstrapOnce(): Promise<void> {
+    if (!this._firstBootstrap) {
+      this._firstBootstrap = this._bootstrap();
+    }
+    return this._firstBootstrap;
+  }
+
+  /** Whether the last bootstrap ran and left a widget view (the panel) in the output area. */
+  private _showsPanel(): boolean {
+    if (this.node.dataset.dtrainBootstrap !== 'done') {
+      return false;
+    }
+    const outputs = this.outputArea.model;
+    for (let i = 0; i < outputs.length; i++) {
+      if (WIDGET_VIEW_MIMETYPE in outputs.get(i).data) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Kernel started and widget manager bound; once, shared by warm() and start(). */
@@ -237,7 +239,6 @@ export class DTrainShell extends Panel {
     if (this.isDisposed) {
       return;
     }
-    this._bootstrapped = true;
     this.outputArea.model.clear();
     this._setBanner(this._serverError, this._serverError !== '');
     this._setBootstrapState('running');
@@ -301,7 +302,7 @@ export class DTrainShell extends Panel {
   private _started: Promise<void> | null = null;
   private _prepared: Promise<void> | null = null;
   private _warmed: Promise<boolean> | null = null;
-  private _bootstrapped = false;
+  private _firstBootstrap: Promise<void> | null = null;
   private _bound = false;
   private _pendingBootstrap = false;
 }
