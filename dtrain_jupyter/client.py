@@ -352,15 +352,20 @@ class Client:
             limit: records per page (1-1000); `after`: the previous page's `.next`.
             total: also count every matching record (`.total`).
         Returns:
-            `History`: RichJob records (`removed` set on those no longer on their cluster), with
-            `.next` (the next page's cursor, None on the last) and `.total`.
+            `History`: RichJob records (`removed` set on those no longer on their cluster; `.record`
+            holds what the history keeps beside the job: id, finished, deleted, log_bytes, pods,
+            events, incomplete_logs), with `.next` (the next page's cursor, None on the last) and `.total`.
         Raises:
             NotFound: this server keeps no job history. InvalidRequest: a bad filter.
         """
         data = self._json("GET", "history", params=self._params(
             show=show, q=search or None, kind=kind, phase=phase, backend=backend, namespace=namespace,
             **{"from": since, "to": until}, limit=limit, after=after, total=total))
-        page = History(render.RichJob.from_dict(item) for item in data.get("items", []))
+        page = History()
+        for item in data.get("items", []):
+            job = render.RichJob.from_dict(item)
+            job.record = dict(item.get("record") or {})  # type: ignore[attr-defined]
+            page.append(job)
         page.next, page.total = data.get("next"), data.get("total")
         return page
 
@@ -374,9 +379,8 @@ class Client:
         kind, name = split_name(name, kind)
         past = self._find_past(name, kind, namespace, backend)
         if not past:
-            self._find(name, kind, namespace, backend)  # on the cluster: the server says to delete it first
-            raise JobNotFound(kind or "job", name, namespace or "(default)", backend or "",
-                              also="and the job history has no record of it")
+            # Still on its cluster (the server then says to delete it first), or unknown (JobNotFound).
+            past = [self._find(name, kind, namespace, backend)]
         if len(past) > 1:
             where = ", ".join(f"{j.kind}/{j.name} on {j.backend} in {j.namespace}" for j in past)
             raise InvalidRequest(f"{name!r} is ambiguous in the job history: {where}; say KIND/NAME, namespace or backend")

@@ -159,11 +159,19 @@ class RichJob(Job):
     """A Job that renders itself: `<PyTorchJob name Running>` and an HTML card."""
 
     def __repr__(self) -> str:
-        return f"<{self.kind} {self.name} {self.phase}>"
+        return f"<{self.kind} {self.name} {self.phase}{', removed' if self.removed else ''}>"
+
+    def removed_text(self) -> str:
+        """"removed from the cluster ... ago: from the job history", or "" for a job on its cluster."""
+        if not self.removed:
+            return ""
+        since = age(self.removed)
+        return (f"removed from the cluster at {self.removed}" + (f" ({since} ago)" if since else "")
+                + "; this is its record in the job history")
 
     def text(self) -> str:
         since = age(self.created)
-        lines = [f"{self.kind}/{self.name}  {self.phase}",
+        lines = [f"{self.kind}/{self.name}  {self.phase}" + ("  (removed)" if self.removed else ""),
                  f"  backend:   {self.backend}" + (f" (context {self.context})" if self.context else ""),
                  f"  namespace: {self.namespace}",
                  f"  created:   {self.created or NO_TIME}" + (f" ({since} ago)" if since else "")]
@@ -176,6 +184,8 @@ class RichJob(Job):
         lines += [f"  note:      {n}" for n in self.notes]
         if self.error:
             lines.append(f"  error:     {self.error}")
+        if self.removed:
+            lines.append(f"  removed:   {self.removed_text()}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -186,6 +196,7 @@ class RichJob(Job):
         origin = code_origin(self)
         facts += [("code", describe(origin) if origin else "")]
         facts += [("note", n) for n in self.notes] + ([("error", self.error)] if self.error else [])
+        facts += [("removed", self.removed_text())]
         rows = "".join(f"<tr><th style='text-align:left;padding-right:8px'>{esc(k)}</th><td>{esc(v)}</td></tr>"
                        for k, v in facts if v)
         return (f"<div class='dtrain-job'><b>{esc(self.kind)}</b> <code>{esc(self.name)}</code> "

@@ -402,6 +402,10 @@ class JobService:
         old = await self.get(backend, namespace, kind, name)
         target = await self.backend(to_backend or old.backend)
         ns = self.namespace_for(target, to_namespace or old.namespace)
+        if isinstance(manifest, Mapping) and manifest.get("kind") != old.kind:
+            # Said before validation, which would judge it as the other kind.
+            raise InvalidRequest(f"a re-run of {old.kind} {old.name!r} must be a {old.kind}, not a "
+                                 f"{manifest.get('kind')}", field="manifest.kind")
         source = dict(self._one_manifest(manifest)) if manifest is not None else old.manifest
         if source.get("kind") != old.kind:
             raise InvalidRequest(f"a re-run of {old.kind} {old.name!r} must be a {old.kind}, not a "

@@ -207,6 +207,8 @@ def test_verbs_in_a_terminal_with_discovery(server: LiveServer) -> None:
     proc = dtrain(server, "delete", name, "nope-" + name, "-y")
     assert proc.returncode == 1 and f"pytorchjob/{name} deleted" in proc.stdout and "not found" in proc.stderr
     proc = dtrain(server, "get", name)
+    assert proc.returncode == 0 and "removed from the cluster" in proc.stdout and "job history" in proc.stdout
+    proc = dtrain(server, "get", "never-" + name)
     assert proc.returncode == 1 and proc.stderr.startswith("error: job") and "Traceback" not in proc.stderr
 
 

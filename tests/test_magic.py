@@ -82,6 +82,8 @@ def test_magic_verbs_against_a_server(shell: InteractiveShell, server: LiveServe
     shell.run_line_magic("dtrain", f"delete {name} {where}")
     assert capsys.readouterr().out.strip() == f"pytorchjob/{name} deleted"
     shell.run_line_magic("dtrain", f"get {name} {where}")
+    assert "removed" in capsys.readouterr().out  # from the job history
+    shell.run_line_magic("dtrain", f"get never-{name} {where}")
     assert "not found" in capsys.readouterr().err
 
 

@@ -60,9 +60,14 @@ class JobHistory:
         Raises:
             JobNotFound: no record of that job either (the message says the history was asked too).
         """
-        for record in self.store.find(backend, namespace, kind, name):
+        records = self.store.find(backend, namespace, kind, name)
+        # The caller asks once the cluster said the job is gone; its record may not say so yet
+        # (the change that says it is on its way), so the newest record answers then.
+        for record in records:
             if not record.on_cluster:
                 return record
+        if records:
+            return records[0]
         raise JobNotFound(kind, name, namespace, backend, also="nor in the job history")
 
     def past_job(self, backend: str, namespace: str, kind: str, name: str) -> Job:

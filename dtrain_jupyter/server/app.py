@@ -13,16 +13,19 @@ configuration names it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 from ..backends.base import Backend
+from ..history.history import JobHistory, Retention
+from ..history.store import HistoryError
 from ..service import SHIPPED_BACKENDS, JobService
 from .change_log import JobChangeLog
 from .handlers import FALLBACK_ROUTE, ROUTES
@@ -100,6 +103,62 @@ class DTrain(Configurable):
         "behind re-list.",
     ).tag(config=True)
 
+    history = Bool(
+        True, help="Keep a record of every job this server sees (manifest, final status, pods, events, "
+        "every pod's log), so deleted jobs and jobs whose pods the operator removed can still be read "
+        "and re-run. Off: only what the cluster still has.",
+    ).tag(config=True)
+
+    history_dir = Unicode(
+        help="Folder of the job history (a SQLite file and the archived logs). Servers that share it "
+        "(a team's mount) see one history; it must be a filesystem with working file locks (a local "
+        "disk; NFS only with locking). Default: <Jupyter data dir>/dtrain-history.",
+    ).tag(config=True)
+
+    history_max_records = Integer(
+        10_000, help="Job records kept; beyond it the oldest finished ones are forgotten (0: no limit). "
+        "Records of running jobs are never forgotten.",
+    ).tag(config=True)
+
+    history_max_age_days = Float(
+        90.0, help="Days a finished or deleted job's record is kept (0: no limit).",
+    ).tag(config=True)
+
+    history_max_log_bytes = Integer(
+        5 * 1024 ** 3, help="Bytes of archived logs kept (default 5 GiB); beyond it the oldest finished "
+        "jobs' records and logs are forgotten (0: no limit).",
+    ).tag(config=True)
+
+    history_max_follows = Integer(
+        64, help="Running pods whose logs are archived as they are written, at once; the logs of pods "
+        "beyond it are read whole when they end (lost if the operator removes the pod first).",
+    ).tag(config=True)
+
+    @default("history_dir")
+    def _default_history_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "dtrain-history")
+
+    @validate("history_max_records", "history_max_log_bytes", "history_max_age_days", "history_max_follows")
+    def _check_not_negative(self, proposal: Any) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name} must be 0 or more, not {proposal['value']}")
+        return proposal["value"]
+
+    def job_history(self) -> JobHistory | None:
+        """The history this configuration asks for, or None when it is off or cannot be opened
+        (the server then runs without one and says why in its log)."""
+        if not self.history:
+            return None
+        retention = Retention(max_records=self.history_max_records, max_age_days=self.history_max_age_days,
+                              max_log_bytes=self.history_max_log_bytes)
+        try:
+            return JobHistory(Path(self.history_dir), retention=retention, max_follows=self.history_max_follows)
+        except (HistoryError, OSError) as e:
+            logging.getLogger("dtrain_jupyter").error(
+                "dtrain: the job history is off: %s (set c.DTrain.history_dir to a writable folder, or "
+                "c.DTrain.history = False)", e)
+            return None
+
     @default("state_dir")
     def _default_state_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "dtrain")
@@ -168,6 +227,7 @@ class DTrainExtension(ExtensionApp, DTrain):
             namespace=self.namespace,
             allowed_namespaces=self.allowed_namespaces,
             log=self.log,
+            history=self.job_history(),
         )
         self.change_log = JobChangeLog(self.feed_size)
         self.service.subscribe(self.change_log.publish)
@@ -189,6 +249,8 @@ class DTrainExtension(ExtensionApp, DTrain):
         # (no cluster) only fails the requests that need it.
         loop = asyncio.get_running_loop()
         self.change_log.bind(loop)
+        # The history listens before any backend starts, so it hears every job the backends load.
+        await self.service.start_history()
         self._start_handle = loop.call_later(BACKGROUND_START_DELAY, self._start_backends)
 
     def _start_backends(self) -> None:

@@ -16,6 +16,7 @@ from tornado import web
 
 from ..errors import NotFound
 from .base import DTrainHandler
+from .history_handlers import HistoryHandler, HistoryJobHandler, RerunHandler
 from .job_json import JobListEncoder
 from .log_stream import LogRelay, log_query
 from .openapi import openapi_document
@@ -277,6 +278,9 @@ ROUTE_TEMPLATES: list[tuple[str, type[DTrainHandler]]] = [
     (_JOB + "/log", LogHandler),
     (_JOB + "/events", EventsHandler),
     (_JOB + "/outputs", OutputsHandler),
+    (_JOB + "/rerun", RerunHandler),
+    ("/history", HistoryHandler),
+    ("/history" + _JOB, HistoryJobHandler),
     (_JOB + "/outputs/{path}", OutputFileHandler),
 ]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import __version__
 from ..backends.base import CAPABILITIES
+from ..model.status import Phase
 
 _PATH_PARAMS = {
     "backend": "Backend the job lives on: `local` or `kubernetes`.",
@@ -152,6 +153,33 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "responses": {"200": {"description": "The bytes.", "content": {
             ctype: {"schema": {"type": "string", "format": "binary"}} for ctype in (
                 "text/plain", "image/png", "image/jpeg", "image/gif", "application/pdf", "application/octet-stream")}}}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/rerun": {"post": {
+        "summary": "Run the job again (one on the cluster, or one only the job history remembers): its manifest "
+                   "(or the edited one sent) under a new name, with the same code.",
+        "parameters": [_DRY_RUN],
+        "requestBody": {"required": False, "description": "Every field optional: `name` (default "
+                        "`<name>-runN`), `backend`, `namespace` (default: where it ran), and an edited `manifest` "
+                        "or `yaml` of the same kind.",
+                        "content": {"application/json": {"schema": _ref("RerunBody")}}},
+        "responses": _CREATED}},
+    "/history": {"get": {
+        "summary": "Job records, live and past, newest first: every job this server saw, kept after the cluster "
+                   "forgets it (404 NotFound when c.DTrain.history is off).",
+        "parameters": [_q("show", "string", "`live` (on the cluster, not finished), `finished` or `all` (default)."),
+                       _q("q", "string", "Words each record contains in its name, kind, namespace or phase."),
+                       _q("backend", "string", "Only this backend."), _q("namespace", "string", "Only this namespace."),
+                       _q("kind", "string", "Only this kind."), _q("phase", "string", "Only this phase."),
+                       _q("name", "string", "Only this job name."),
+                       _q("from", "string", "Created at or after (ISO 8601 date or time)."),
+                       _q("to", "string", "Created at or before (a date alone: that whole day)."),
+                       _q("after", "string", "The `next` cursor of the previous page."),
+                       _q("limit", "integer", "Records per page, 1-1000 (default 100)."),
+                       _q("total", "boolean", "Also count every matching record.")],
+        "responses": {"200": _json(_ref("HistoryPage"), "`{items: [Job + record], next, total?}`.")}}},
+    "/history/{backend}/namespaces/{namespace}/{plural}/{name}": {"delete": {
+        "summary": "Forget a past job: its records and archived logs go (400 while it is still on the cluster).",
+        "responses": {"200": _json({"type": "object", "properties": {"forgotten": {"type": "integer"}}},
+                                   "How many records went.")}}},
 }
 
 _OBJ = {"type": "object"}
@@ -178,12 +206,28 @@ _SCHEMAS = {
         "backend": {"type": "string"}, "context": {"type": "string"}, "kind": {"type": "string"},
         "apiVersion": {"type": "string"}, "name": {"type": "string"}, "namespace": {"type": "string"},
         "uid": {"type": "string"}, "created": {"type": "string"}, "notes": {"type": "array", "items": {"type": "string"}},
-        "error": {"type": "string"}, "manifest": _OBJ, "status": {"type": "object", "properties": {
-            "phase": {"type": "string", "enum": ["Pending", "Running", "Restarting", "Succeeded", "Failed",
-                                                 "Suspended", "Deleting", "Unknown"]},
+        "error": {"type": "string"}, "manifest": _OBJ,
+        "removed": {"type": "string", "description": "Only on a job answered from the job history: when it left "
+                    "its cluster (RFC 3339); its pods, events and logs are then the archived ones."},
+        "status": {"type": "object", "properties": {
+            "phase": {"type": "string", "enum": [p.value for p in Phase]},
             "reason": {"type": "string"}, "message": {"type": "string"},
             "conditions": {"type": "array", "items": _OBJ}, "replicas": _OBJ,
             "start_time": {"type": "string", "nullable": True}, "completion_time": {"type": "string", "nullable": True}}}}},
+    "HistoryRecord": {"type": "object", "description": "What the history keeps beside the job.", "properties": {
+        "id": {"type": "integer"}, "finished": {"type": "number", "nullable": True, "description": "Epoch seconds."},
+        "deleted": {"type": "number", "nullable": True, "description": "Epoch seconds it left the cluster."},
+        "updated": {"type": "number"}, "log_bytes": {"type": "integer"}, "pods": {"type": "integer"},
+        "events": {"type": "integer"},
+        "incomplete_logs": {"type": "array", "items": {"type": "string"},
+                            "description": "Pods whose archived log was cut short."}}},
+    "HistoryPage": {"type": "object", "properties": {
+        "items": {"type": "array", "items": {"allOf": [_ref("Job"), {"type": "object", "properties": {
+            "record": _ref("HistoryRecord")}}]}},
+        "next": {"type": "string", "nullable": True}, "total": {"type": "integer"}}},
+    "RerunBody": {"type": "object", "properties": {
+        "name": {"type": "string"}, "backend": {"type": "string"}, "namespace": {"type": "string"},
+        "manifest": _OBJ, "yaml": {"type": "string"}}},
     "JobList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("Job")},
                                                  "problems": {"type": "array", "items": _ref("Error")}}},
     "Pod": {"type": "object", "properties": {k: {"type": "string"} for k in (

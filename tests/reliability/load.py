@@ -109,11 +109,12 @@ class Cluster:
         self.kd.stop()
 
 
-def start_server(root: Path, cluster: Cluster) -> LiveServer:
-    """A `jupyter server` on the Kubernetes backend only, pointed at the double; waits for the cache."""
+def start_server(root: Path, cluster: Cluster, *, history: bool = True) -> LiveServer:
+    """A `jupyter server` on the Kubernetes backend only, pointed at the double; waits for the cache.
+    `history=False` turns the job history off (it follows running pods' logs of its own)."""
     server = LiveServer(root, extra_args=("--DTrain.backend=kubernetes",
                                           f"--DTrain.kubeconfig={cluster.kd.kubeconfig_path}",
-                                          "--DTrain.kube_context=double"))
+                                          "--DTrain.kube_context=double", f"--DTrain.history={history}"))
     _wait_listed(server, cluster.jobs)
     return server
 
