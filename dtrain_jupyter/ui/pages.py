@@ -118,6 +118,13 @@ class LaterPages:
         self.yaml_editor.text = text
         self.mode.value = "YAML"
 
+    def open_in_wizard(self, manifest: dict[str, Any]) -> list[str]:
+        """Fill the wizard from a manifest (the YAML editor's "Open in wizard") and show it; returns
+        the field paths kept from the YAML as they are."""
+        kept = self.wizard.open_manifest(manifest)
+        self.mode.value = "Wizard"
+        return kept
+
     def flush_log(self) -> None:
         if self.log.part is not None:
             self.log.part.flush()
@@ -152,7 +159,7 @@ class LaterPages:
     def _build_yaml_editor(self) -> YamlEditor:
         from .yaml_editor import YamlEditor
 
-        editor = YamlEditor(self.client, self._on_created)
+        editor = YamlEditor(self.client, self._on_created, on_open_wizard=self.open_in_wizard)
         editor.on_error = self._report_create_error
         editor.set_backends(self._backends)
         return editor

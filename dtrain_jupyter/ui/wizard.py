@@ -17,14 +17,20 @@ fields), a function of a notebook file, or a script folder shipped with the job.
 two the code part of the job is built as the library builds it (`code/notebook_file.py`,
 `code/job.py`) and the wizard's other fields (roles, resources, image, run policy) are laid
 over it, so every choice is reviewed, shown as YAML and created the same way.
+
+The wizard can also start from a manifest (`wizard_from_manifest.py`): "Edit and re-run" fills it
+from a job's manifest and Create runs the job again under the new name (`Client.rerun`); "Open in
+wizard" does the same for a YAML text. What the wizard has no field for is listed at the top and
+kept as it is, so a manifest comes back out unchanged unless a field was changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 from traitlets import Instance, Int, Tuple, Unicode, observe, validate
@@ -32,8 +38,10 @@ from traitlets import Instance, Int, Tuple, Unicode, observe, validate
 from ..code.job import CodeJobSpec, with_code_volume
 from ..errors import InvalidJob, JobExists, ValidationIssue
 from ..model.builders import DEFAULT_IMAGES
+from ..model.job import Job
 from ..model.kinds import lookup, versions_of
 from ..model.mpi_command import find_launch, set_process_count
+from ..model.rerun import next_run_name
 from ..model.spec import JobSpec, OutputVolume, RoleSpec
 from ..model.templates import starter_yaml
 from ..model.validation import validate_manifest
@@ -41,6 +49,7 @@ from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, describe_error, guarded, name_taken
 from .wizard_code import CodeChoice
 from .wizard_fields import Field, RoleEditor, optional_int
+from .wizard_from_manifest import FormBase, fill_wizard, overlay
 from .wizard_mpi import ProcessCount
 from .wizard_summary import Where, summary_html
 from .wizard_words import (FIELD_WORDS, FOLDER_YAML_NOTE, KUBERNETES_ONLY, ROLE_WORDS, backend_kind,
@@ -108,7 +117,20 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.client = client
         self._on_created = on_created
         self._on_edit_yaml = on_edit_yaml
+        # Set while the wizard is filled from a manifest (wizard_from_manifest.py).
+        self.base: FormBase | None = None
+        self.rerun_of: Job | None = None
+        self._filling = False
         self.steps_line = widgets.HTML("")
+        # Shown while the fields come from a manifest: whose, and what is kept from its YAML.
+        self.edit_note = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.edit_note.add_class("dtrain-wizard-note")
+        self.edit_note.add_class("dtrain-edit-note")
+        self.leave_button = widgets.Button(description="Start a new job instead", icon="times",
+                                           layout=widgets.Layout(width="auto"))
+        self.leave_button.add_class("dtrain-leave-edit")
+        self.edit_box = widgets.VBox([self.edit_note, self.leave_button],
+                                     layout=widgets.Layout(width="100%", display="none"))
 
         def field(key: str, control: widgets.Widget) -> Field:
             # Labels and hints come from wizard_words; YAML paths are set per kind in _load_platform.
@@ -169,7 +191,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.pages = widgets.Stack([page1, page2, page3, page4], selected_index=0)
         self.back_button = widgets.Button(description="Back", icon="arrow-left", layout=widgets.Layout(width="auto"))
         self.next_button = widgets.Button(description="Next", icon="arrow-right", layout=widgets.Layout(width="auto"))
-        super().__init__(children=(self.steps_line, self.pages, widgets.HBox([self.back_button, self.next_button])),
+        super().__init__(children=(self.edit_box, self.steps_line, self.pages,
+                                   widgets.HBox([self.back_button, self.next_button])),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-wizard")
         self.fields = {"platform": self.platform_field, "mpi_version": self.mpi_version, "name": self.name,
@@ -203,6 +226,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
         self.next_button.on_click(self._on_next)
         self.create_button.on_click(self._on_create)
         self.yaml_button.on_click(self._on_yaml)
+        self.leave_button.on_click(self._on_leave)
         self._load_platform()
         self._show_for_backend()
         self._show_for_code()
@@ -229,9 +253,29 @@ class Wizard(widgets.VBox, ErrorForwarder):
         return typed or str(self._backend_info().get("namespace") or FALLBACK_NAMESPACE)
 
     def build_spec(self) -> JobSpec | None:
-        """The JobSpec the fields describe; None when a field cannot be read (its error is shown)."""
+        """The JobSpec the fields describe; None when a field cannot be read (its error is shown).
+
+        Filled from a manifest, it is that manifest's JobSpec with the fields changed since
+        (`wizard_from_manifest.overlay`), so what the wizard has no field for is kept.
+        """
         self.clear_errors()
         numbers_bad = self._number_problems()
+        spec, problems = self.read_form(kube=self.on_kubernetes)
+        if problems or numbers_bad:
+            for key, message in problems.items():
+                self.fields[key].error = message
+            return None
+        if self.code.source != "command":
+            return self._code_spec(spec)
+        return overlay(self.base, spec) if self.base is not None else spec
+
+    def read_form(self, kube: bool) -> tuple[JobSpec, dict[str, str]]:
+        """The JobSpec the fields alone say, and {field key: why it cannot be read}.
+
+        Nothing is shown. `kube` False leaves out the fields only Kubernetes uses (what is typed
+        into one hidden for the local backend stays in its box, for a switch back, but never
+        reaches the job). A field that cannot be read is left unset in the spec.
+        """
         problems: dict[str, str] = {}
 
         def words(key: str, what: str) -> list[str] | None:
@@ -260,11 +304,8 @@ class Wizard(widgets.VBox, ErrorForwarder):
         for role, editor in self.role_editors.items():
             if editor.count.value or editor.count.disabled:
                 roles[role] = RoleSpec(replicas=int(editor.count.value), **editor.resources())
-        # What is typed into a field hidden for the local backend stays in its box (for a switch
-        # back to Kubernetes) but never reaches the job.
-        kube = self.on_kubernetes
         claim = self.output_claim.value.strip() if kube else ""
-        spec: JobSpec | None = JobSpec(
+        spec = JobSpec(
             kind=self.framework, api_version=self.api_version, name=self.name.value.strip(),
             namespace=(self.namespace.value.strip() or None) if kube else None,
             image=self.image.value.strip() or None,
@@ -280,13 +321,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
             slots_per_worker=int(self.slots.value) if self.framework == "MPIJob" else None,
             output_volume=OutputVolume(claim, self.output_path.value.strip() or "/output") if claim else None,
         )
-        if problems or numbers_bad:
-            for key, message in problems.items():
-                self.fields[key].error = message
-            return None
-        if self.code.source != "command":
-            spec = self._code_spec(spec)  # type: ignore[arg-type]
-        return spec
+        return spec, problems
 
     def _code_spec(self, wanted: JobSpec) -> JobSpec | None:
         """The job of a notebook function or folder, with the wizard's other fields laid over it.
@@ -333,6 +368,90 @@ class Wizard(widgets.VBox, ErrorForwarder):
             # Roles the wizard added (a TFJob's Chief, PS) mount the folder's archive too.
             spec = with_code_volume(spec, spec.code)
         return spec
+
+    # ------------------------------------------------------------------ from a manifest
+    def edit_rerun(self, job: Job) -> list[str]:
+        """Fill the wizard from `job`'s manifest to run it again ("Edit and re-run").
+
+        The name proposed is the next free "<name>-runN"; Create then re-runs `job` with the
+        manifest the wizard builds, under the name typed (`Client.rerun`). Returns the paths kept
+        from the YAML as they are (also listed at the top of the wizard).
+
+        Raises:
+            InvalidJob: the manifest is not one the wizard makes (another kind); the wizard is
+                left as it was.
+        """
+        # The job's backend first: which fields count (the Kubernetes ones or not) depends on it.
+        if job.backend in [value for _title, value in self.backend.control.options]:
+            self.backend.value = job.backend
+        kept = self._fill(job.manifest)
+        self.rerun_of = job
+        taken = {name for backend, namespace, name in self.taken
+                 if backend == job.backend and namespace == job.namespace}
+        self.name.value = next_run_name(job.name, taken | {job.name})
+        self._show_edit_note(f"Editing a re-run of {job.kind} {job.name}", kept)
+        self.step = 1
+        return kept
+
+    def open_manifest(self, manifest: Any) -> list[str]:
+        """Fill the wizard from a manifest (the YAML editor's "Open in wizard"); Create creates it.
+
+        Returns the paths kept from the YAML as they are. Raises InvalidJob as `edit_rerun`.
+        """
+        kept = self._fill(manifest)
+        self.rerun_of = None
+        self._show_edit_note(f"Opened from YAML: {self.framework} {self.name.value}", kept)
+        self.step = 1
+        return kept
+
+    def leave_edit(self) -> None:
+        """Back to a new job: the manifest is forgotten and the platform's starter is loaded."""
+        self.base = None
+        self.rerun_of = None
+        self.edit_box.layout.display = "none"
+        self.edit_note.value = ""
+        self.name.value = ""
+        self._load_platform()
+        self.step = 0
+
+    @contextlib.contextmanager
+    def filling(self) -> Iterator[None]:
+        """Field changes made inside fill the wizard from a manifest; they are not the person's."""
+        before, self._filling = self._filling, True
+        try:
+            yield
+        finally:
+            self._filling = before
+
+    def select_platform(self, kind: str, mpi_version: str | None = None) -> None:
+        """Show `kind` (at `mpi_version` for an MPIJob) with its starter's values in every field."""
+        before = (self.platform.value, self.mpi_version.value)
+        if mpi_version is not None:
+            self.mpi_version.value = mpi_version
+        self.platform.value = kind
+        if (self.platform.value, self.mpi_version.value) == before:
+            self._load_platform()  # no change was seen: load it all the same, from the starter
+
+    def _fill(self, manifest: Any) -> list[str]:
+        self.clear_errors()
+        previous = self.base
+        self.base = None
+        try:
+            return fill_wizard(self, manifest)
+        except InvalidJob:
+            self.base = previous
+            raise
+
+    def _show_edit_note(self, title: str, kept: list[str]) -> None:
+        # Each path whole, wrapping where the panel is narrow (styles.py: .dtrain-wizard-note).
+        if kept:
+            items = "".join(f"<li><code class='dtrain-yaml-path'>{esc(path)}</code></li>" for path in kept)
+            detail = (f"Kept from YAML ({len(kept)}), as written there: the wizard has no field for them."
+                      f"<ul class='dtrain-kept'>{items}</ul>")
+        else:
+            detail = "Nothing is kept aside: every part of the YAML is in the fields."
+        self.edit_note.value = f"<b>{esc(title)}</b><br>{detail}"
+        self.edit_box.layout.display = ""
 
     def check(self) -> tuple[JobSpec | None, list[ValidationIssue]]:
         """Build the spec and validate its manifest; every issue is shown next to its field."""
@@ -395,6 +514,11 @@ class Wizard(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_platform(self, change: dict[str, Any]) -> None:
+        if self.base is not None and not self._filling:
+            # Another kind or version is another job: what the manifest had no longer fits it.
+            self.base = None
+            self.edit_note.value += ("<br><i>The framework changed: the fields make a new job; what was kept "
+                                     "from the YAML is left out.</i>")
         self.framework = self.platform.value
         self._load_platform()
 
@@ -440,7 +564,7 @@ class Wizard(widgets.VBox, ErrorForwarder):
         if spec is None or issues:
             raise InvalidJob(issues or [ValidationIssue("", "fix the fields marked in red first")])
         try:
-            job = self.client.create(spec, backend=self.backend.value or None, namespace=spec.namespace)
+            job = self._create_or_rerun(spec)
         except InvalidJob as e:
             self.show_issues(list(e.issues))
             raise
@@ -451,8 +575,22 @@ class Wizard(widgets.VBox, ErrorForwarder):
             raise taken from e
         self.name.value = ""
         self.clear_errors()
+        if self.base is not None or self.rerun_of is not None:
+            self.leave_edit()
         self.step = 0
         self._on_created(job)
+
+    @guarded
+    def _on_leave(self, _button: widgets.Button) -> None:
+        self.leave_edit()
+
+    def _create_or_rerun(self, spec: JobSpec) -> Any:
+        """Create the job, or re-run the job being edited with this manifest under the typed name."""
+        old = self.rerun_of
+        if old is None:
+            return self.client.create(spec, backend=self.backend.value or None, namespace=spec.namespace)
+        return self.client.rerun(old.name, kind=old.kind, namespace=old.namespace, backend=old.backend,
+                                 new_name=spec.name, manifest=spec.to_manifest())
 
     @guarded
     def _on_yaml(self, _button: widgets.Button) -> None:

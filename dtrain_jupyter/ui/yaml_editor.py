@@ -7,7 +7,9 @@ Kubernetes cluster), it is also sent there as a dry run, so the API server's own
 schema and quota checks (`dryRun=All`) speak before Create. Each issue with a position is marked
 in the editor's gutter and listed with a button that moves the cursor there.
 Create sends the text as written: the manifest is the source of truth, so nothing the person
-typed is dropped on the way.
+typed is dropped on the way. "Open in wizard" (where the panel gives a way to the wizard) reads
+the text and fills the wizard from it (`wizard_from_manifest.py`); text that does not read, or
+a job the wizard does not make, is shown here with its line, as Validate shows it.
 
 The editor is JupyterLab's own (see code_editor.py); a front end without the labextension gets
 a plain text box instead, which says so.
@@ -21,8 +23,10 @@ import ipywidgets as widgets
 from traitlets import Tuple, Unicode, observe
 
 from ..errors import InvalidJob, ValidationIssue
+from ..model.paths import parse_path
 from ..model.templates import available, starter_yaml
 from ..model.validation import validate_text
+from ..model.yaml_text import load_documents
 from .assistive import FOCUS_HERE
 from .callbacks import ErrorForwarder, guarded
 from .capabilities import DRY_RUN, default_backend, offers
@@ -48,15 +52,22 @@ def _issue_html(issue: ValidationIssue) -> str:
 
 
 class YamlEditor(widgets.VBox, ErrorForwarder):
-    """Edit `text`; Validate fills `issues`; Create calls `on_created(job)`."""
+    """Edit `text`; Validate fills `issues`; Create calls `on_created(job)`.
+
+    `on_open_wizard(manifest)` fills the wizard from one manifest and shows it, returning the
+    paths kept from the YAML (raising InvalidJob for a job the wizard does not make); without
+    it there is no "Open in wizard" button.
+    """
 
     text = Unicode("", help="The YAML text being edited")
     issues = Tuple(help="ValidationIssue list of the last Validate or Create; empty when it was valid")
     verdict = Unicode("", help="What the last Validate concluded, in words")
 
-    def __init__(self, client: Any, on_created: Callable[[Any], None], **kwargs: Any) -> None:
+    def __init__(self, client: Any, on_created: Callable[[Any], None],
+                 on_open_wizard: Callable[[dict[str, Any]], list[str]] | None = None, **kwargs: Any) -> None:
         self.client = client
         self._on_created = on_created
+        self._on_open_wizard = on_open_wizard
         self._backends: tuple[dict[str, Any], ...] = ()  # Client.backends(), for the picker and the dry run
         options = _template_options()
         self.template = widgets.Dropdown(options=options, value=options[0][1], description="Template",
@@ -76,6 +87,10 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
                                               layout=widgets.Layout(width="auto"))
         self.create_button = widgets.Button(description="Create", button_style="success", icon="check",
                                             layout=widgets.Layout(width="auto"))
+        self.wizard_button = widgets.Button(description="Open in wizard", icon="list",
+                                            tooltip="Fill the wizard from this YAML; what it has no field for is kept",
+                                            layout=widgets.Layout(width="auto",
+                                                                  display="" if on_open_wizard else "none"))
         self.verdict_line = widgets.HTML("")
         # One row per issue, replaced as a whole on each Validate; the issue buttons share these.
         self._row_layout = widgets.Layout(width="100%", align_items="baseline")
@@ -85,17 +100,21 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self.result.add_class("dtrain-verdict")
         super().__init__(children=(widgets.HBox([self.template, self.load_button, self.backend],
                                                 layout=widgets.Layout(flex_flow="row wrap")),
-                                   self.editor_box, widgets.HBox([self.validate_button, self.create_button]),
+                                   self.editor_box,
+                                   widgets.HBox([self.validate_button, self.create_button, self.wizard_button],
+                                                layout=widgets.Layout(flex_flow="row wrap")),
                                    self.result),
                          layout=widgets.Layout(width="100%"), **kwargs)
         self.add_class("dtrain-yaml-editor")
         self.validate_button.add_class("dtrain-validate")
         self.create_button.add_class("dtrain-create")
+        self.wizard_button.add_class("dtrain-to-wizard")
         self.editor_box.observe(self._on_box_text, "value")
         self.editor_box.on_submit(self._on_submit)
         self.load_button.on_click(self._on_load)
         self.validate_button.on_click(self._on_validate)
         self.create_button.on_click(self._on_create)
+        self.wizard_button.on_click(self._on_wizard)
         self.text = self.editor_box.value
 
     def set_backends(self, backends: tuple[dict[str, Any], ...]) -> None:
@@ -156,6 +175,45 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
         self.verdict = ""
         self._on_created(job)
         return job
+
+    def open_in_wizard(self) -> list[str]:
+        """Fill the wizard from the text's one manifest; return the paths kept from the YAML.
+
+        Raises:
+            InvalidJob: the text does not read, holds other than one manifest, or holds a job
+                the wizard does not make; each issue is listed here with its line, as Validate
+                lists it.
+        """
+        if self._on_open_wizard is None:
+            raise InvalidJob([ValidationIssue("", "this panel has no wizard to open the YAML in")])
+        try:
+            documents = [d for d in load_documents(self.text) if d.data is not None]
+        except InvalidJob as e:
+            self._refuse(list(e.issues), "The text cannot be read")
+            raise
+        if len(documents) != 1:
+            issue = ValidationIssue("", f"the wizard opens one manifest; the text holds {len(documents)}",
+                                    line=1, column=1)
+            self._refuse([issue], "Not opened in the wizard")
+            raise InvalidJob([issue])
+        document = documents[0]
+        try:
+            kept = self._on_open_wizard(document.data)
+        except InvalidJob as e:
+            placed = []
+            for issue in e.issues:
+                position = document.nearest_position(parse_path(issue.path)) if issue.path else None
+                line, column = position if position is not None else (issue.line, issue.column)
+                placed.append(ValidationIssue(issue.path, issue.message, line=line, column=column))
+            self._refuse(placed, "Not opened in the wizard")
+            raise InvalidJob(placed) from None
+        self.issues = ()
+        self.verdict = ""
+        return kept
+
+    def _refuse(self, issues: list[ValidationIssue], why: str) -> None:
+        self._report(issues)
+        self.verdict = f"{why}: {len(issues)} problem{'s' if len(issues) != 1 else ''}"
 
     def _report(self, issues: list[ValidationIssue] | tuple[ValidationIssue, ...]) -> None:
         """Show `issues`; when they are the ones already shown, their markers are drawn again.
@@ -244,6 +302,10 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_create(self, _button: widgets.Button) -> None:
         self.create()
+
+    @guarded
+    def _on_wizard(self, _button: widgets.Button) -> None:
+        self.open_in_wizard()
 
     def _starter(self) -> str:
         api_version, kind = self.template.value.split("|")
