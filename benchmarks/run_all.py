@@ -28,6 +28,7 @@ from common import HERE, Result, Row, machine, markdown_table, progress  # noqa:
 # (module, title) in report order; the order also spreads the heavy ones out.
 BENCHES = (
     ("kube_list_bench", "List 5,000 jobs (3 kinds, 4 pods each) via the server"),
+    ("kube_list_50k_bench", "List 50,000 jobs (3 kinds, 4 pods each) via the server, and the server's memory"),
     ("list_scaling_bench", "How list cost grows: 100 -> 1,000 -> 10,000 jobs"),
     ("real_cluster_bench", "Real kube-apiserver: list 5,000 jobs (ours vs kubectl vs SDK), watch cache sync"),
     ("log_follow_bench", "Log follow latency, replica write -> client"),

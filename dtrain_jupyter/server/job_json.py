@@ -12,6 +12,12 @@ A backend that hands out the very same Job object again (the Kubernetes cache's 
 are read-only by the Backend.list contract) skips even that comparison: the object is looked up
 by identity, and for 10,000 unchanged jobs a list then allocates nothing per job, so the garbage
 collector stays out of the way and the cost per job stays flat as lists grow.
+
+What is kept per job is its bytes and, for a job not found by identity, its status as JSON
+(about 0.4 KB) to compare with: the status dict kept before was about 1.2 KB a job, 60 MB of a
+50,000-job list (issue 18, benchmarks/findings/watch-cache-memory.md). A job found by identity
+keeps no status at all: the next list finds it the same way, or it is a new object, which a
+cache builds when the job changed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ def _scalars(job: Job) -> tuple:
     return (job.kind, job.api_version, job.uid, job.created, job.context, tuple(job.notes), job.error)
 
 
+def _status_json(job: Job) -> bytes:
+    return json.dumps(job.status.to_dict()).encode()
+
+
 class JobListEncoder:
     """Encodes `{"items": [...], "problems": [...]}` bodies, reusing each unchanged job's bytes.
 
@@ -34,8 +44,8 @@ class JobListEncoder:
     """
 
     def __init__(self) -> None:
-        # key -> (manifest object, status dict, scalars, encoded job)
-        self._kept: dict[tuple[str, str, str, str], tuple[Any, dict, tuple, bytes]] = {}
+        # key -> (manifest object, status as JSON, scalars, encoded job), for jobs not found by identity
+        self._kept: dict[tuple[str, str, str, str], tuple[Any, bytes, tuple, bytes]] = {}
         # id(job) -> (job, encoded job); holding the job keeps its id from being reused
         self._same: dict[int, tuple[Job, bytes]] = {}
 
@@ -51,7 +61,7 @@ class JobListEncoder:
                 parts.append(hit[1])
                 continue
             key = job.key
-            status = job.status.to_dict()
+            status = _status_json(job)
             scalars = _scalars(job)
             entry = kept.get(key)
             if entry is not None and entry[0] is job.manifest and entry[1] == status and entry[2] == scalars:
@@ -62,7 +72,15 @@ class JobListEncoder:
             fresh_same[id(job)] = (job, data)
             parts.append(data)
         self._kept, self._same = fresh, fresh_same
-        return b'{"items": [' + b", ".join(parts) + b'], "problems": ' + json.dumps(problems).encode() + b"}"
+        head, tail = b'{"items": [', b'], "problems": ' + json.dumps(problems).encode() + b"}"
+        if not parts:
+            return head + tail
+        # One join makes the body: head and tail go onto the first and last job's bytes (a copy of
+        # a kilobyte each), not around the joined list, which at 50,000 jobs would copy its 56 MB
+        # twice more and hold up to three copies at once.
+        parts[0] = head + parts[0]
+        parts[-1] = parts[-1] + tail
+        return b", ".join(parts)
 
 
 __all__ = ["JobListEncoder"]

@@ -8,7 +8,8 @@ listener still sees each change once. Repeated failures back off (capped) and ar
 once per episode through `state`, never raised: the Jupyter server keeps running.
 
 Each informer runs on its own daemon thread, since the kubernetes client blocks; listeners
-are called on that thread.
+are called on that thread. What an informer stores is built by its transform with the
+informer's `Compactor`, which shares the parts that many stored values have in common.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from itertools import chain
+from typing import Any, Callable, Hashable, Iterator
 
 import urllib3
 
@@ -31,6 +34,89 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 # listener(change_type, new_value_or_None, old_value_or_None), called on the informer's thread.
 StoreListener = Callable[[str, Any, Any], None]
+# Parts a compactor remembers per generation (see Compactor).
+SHARED_PARTS = 2048
+_DICT, _LIST = 0, 1  # first item of a part's key (no object's id is 0 or 1)
+
+
+class Compactor:
+    """Builds values equal to the ones given from parts seen before, so equal parts are held once.
+
+    Each watch event decodes its object afresh: 50,000 jobs made from a few notebooks carry
+    50,000 copies of the same pod templates, replica counts, labels, image names and condition
+    reasons (issue 18 measured 16.8 MiB of cache per 1,000 jobs with 4 pods each). `share`
+    interns strings and whole numbers and replaces a dict or list by an equal one built before.
+
+    Children are shared first, so every child is the one object for its value (an interned
+    string, a remembered number or part, None, True or False), and a container's key is the
+    identities of its keys and children: finding a 20-node template costs one tuple of ints, not
+    an encoding. A key is only kept while its part, which holds those children, is remembered,
+    so their identities cannot be reused meanwhile. 1, 1.0 and True are different objects, so
+    they never share (they encode differently); a float is never shared (-0.0 == 0.0).
+
+    Parts are remembered in two generations of `size`: a full young one becomes the old one
+    and the old one is dropped, and a part found in the old one moves back to the young one.
+    Parts that many values use (templates, labels) stay; parts of one object only (its name,
+    its timestamps) are gone two generations later; the table stays small whatever comes.
+
+    What `share` returns may be held by many stored values: like everything the cache hands
+    out, it is read-only. Not thread-safe: one compactor serves one informer's thread.
+    """
+
+    def __init__(self, size: int = SHARED_PARTS) -> None:
+        self._young: dict[Any, Any] = {}
+        self._old: dict[Any, Any] = {}
+        self._numbers: dict[int, int] = {}
+        self._size = size
+
+    def share(self, value: Any) -> Any:
+        """An equal value (same types, same key order) built from shared parts."""
+        kind = type(value)
+        if kind is dict:
+            return self._dict(value)
+        if kind is list:
+            return self._list(value)
+        if kind is str:
+            return sys.intern(value)
+        if kind is int:  # not floats: -0.0 == 0.0, yet they encode differently
+            return self._numbers.setdefault(value, value)
+        return value  # None, True, False: one object each; anything else is kept as it is
+
+    # The two below inline share() for strings, the most common child.
+    def _dict(self, value: dict[Any, Any]) -> Any:
+        built: dict[str, Any] = {}
+        intern, share = sys.intern, self.share
+        for k, v in value.items():
+            if type(k) is not str:  # not JSON: kept as it is, unshared
+                return value
+            built[intern(k)] = intern(v) if type(v) is str else share(v)
+        key = (_DICT, *map(id, chain.from_iterable(built.items())))
+        hit = self._young.get(key)
+        return hit if hit is not None else self._adopt(key, built)
+
+    def _list(self, value: list[Any]) -> Any:
+        intern, share = sys.intern, self.share
+        items = [intern(v) if type(v) is str else share(v) for v in value]
+        key = (_LIST, *map(id, items))
+        hit = self._young.get(key)
+        return hit if hit is not None else self._adopt(key, items)
+
+    def one(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The remembered value for `key` (a hashable of plain values), else `make()`, remembered."""
+        hit = self._young.get(key)
+        return hit if hit is not None else self._adopt(key, None, make)
+
+    def _adopt(self, key: Hashable, built: Any, make: Callable[[], Any] | None = None) -> Any:
+        """The old generation's part for `key`, else the one just built, now in the young generation."""
+        value = self._old.pop(key, None)
+        if value is None:
+            value = make() if make is not None else built
+        if len(self._young) >= self._size:
+            self._old, self._young = self._young, {}
+            if len(self._numbers) >= self._size:
+                self._numbers = {}
+        self._young[key] = value
+        return value
 
 
 @dataclass(frozen=True)
@@ -66,14 +152,16 @@ class _Gone(Exception):
 class Informer:
     """Keeps `store` equal to the server's objects of one Source, and tells listeners of changes."""
 
-    def __init__(self, api: Api, source: Source, *, transform: Callable[[dict[str, Any]], Any] | None = None,
+    def __init__(self, api: Api, source: Source, *,
+                 transform: Callable[[dict[str, Any], Compactor], Any] | None = None,
                  tuning: WatchTuning | None = None, fallback_namespace: str | None = None,
                  on_state: Callable[["Informer"], None] | None = None) -> None:
         """
         Args:
             api: the backend's API choke point.
             source: the resource to mirror.
-            transform: raw object -> stored value; returning None drops the object.
+            transform: (raw object, this informer's compactor) -> stored value; returning None
+                drops the object.
             tuning: watch pacing.
             fallback_namespace: when listing across all namespaces is forbidden, mirror only this one.
             on_state: called (on this thread) whenever `synced` or `error` changes.
@@ -81,7 +169,8 @@ class Informer:
         self.api = api
         self.source = source
         self.tuning = tuning or WatchTuning()
-        self._transform = transform or (lambda obj: obj)
+        self._transform = transform or (lambda obj, shared: obj)
+        self.shared = Compactor()
         self._fallback = fallback_namespace
         self._on_state = on_state
         self.listeners: Listeners[[str, Any, Any]] = Listeners(log, f"listener of {source.resource}")
@@ -207,7 +296,7 @@ class Informer:
                 # List items carry no kind/apiVersion; put them back so a stored object is whole.
                 obj.setdefault("apiVersion", body.get("apiVersion") or self._api_version())
                 obj.setdefault("kind", str(body.get("kind", "")).removesuffix("List"))
-                value = self._transform(obj)
+                value = self._transform(obj, self.shared)
                 if value is not None:
                     fresh[_key(obj)] = value
             meta = body.get("metadata") or {}
@@ -277,7 +366,7 @@ class Informer:
         if etype not in ("ADDED", "MODIFIED", "DELETED") or not isinstance(obj, dict):
             return
         key = _key(obj)
-        value = self._transform(obj)
+        value = self._transform(obj, self.shared)
         with self._lock:
             prev = self._store.get(key)
             if etype == "DELETED" or value is None:
@@ -308,7 +397,7 @@ def _rv(value: Any) -> str:
     """resourceVersion of a stored value (raw dict, or anything with a `resource_version`)."""
     if isinstance(value, dict):
         return str((value.get("metadata") or {}).get("resourceVersion") or "")
-    return str(getattr(value, "resource_version", ""))
+    return str(getattr(value, "resource_version", "") or "")
 
 
 def _lines(resp: Any) -> Iterator[dict[str, Any]]:

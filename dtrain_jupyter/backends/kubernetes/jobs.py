@@ -3,6 +3,9 @@
 A custom object the API server stored without our validation (another tool, an old CRD
 without a schema) may be malformed: it still becomes a `Job`, with `error` saying what could
 not be read, so one bad object never breaks the list.
+
+The job informers build their Jobs with their `Compactor`: the spec, labels, conditions and
+replica counts a job has in common with other jobs are held once (see cache.Compactor).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from ...model.job import Job, JobStatus, ReplicaCounts
 from ...model.kinds import Framework
 from ...model.status import Phase, derive_phase
+from .cache import Compactor
 
 BACKEND = "kubernetes"
 # Large and a copy of what we already hold; not part of what a person wrote.
@@ -31,15 +35,16 @@ class CachedJob:
     sort_key: str = ""
 
 
-def _manifest(obj: dict[str, Any]) -> dict[str, Any]:
+def _manifest(obj: dict[str, Any], shared: Compactor) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    out_meta: dict[str, Any] = {"name": meta.get("name"), "namespace": meta.get("namespace")}
+    out_meta: dict[str, Any] = {"name": shared.share(meta.get("name")), "namespace": shared.share(meta.get("namespace"))}
     if meta.get("labels"):
-        out_meta["labels"] = dict(meta["labels"])
+        out_meta["labels"] = shared.share(meta["labels"])
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _DROP_ANNOTATIONS}
     if annotations:
-        out_meta["annotations"] = annotations
-    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": out_meta, "spec": obj.get("spec")}
+        out_meta["annotations"] = shared.share(annotations)
+    return {"apiVersion": shared.share(obj.get("apiVersion")), "kind": shared.share(obj.get("kind")),
+            "metadata": out_meta, "spec": shared.share(obj.get("spec"))}
 
 
 def _int(value: Any, what: str) -> int:
@@ -48,7 +53,7 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
-def _status(obj: dict[str, Any], fw: Framework) -> JobStatus:
+def _status(obj: dict[str, Any], fw: Framework, shared: Compactor) -> JobStatus:
     """Status facts of a well-formed object; raises ValueError naming the first field that is not."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec")
@@ -63,6 +68,7 @@ def _status(obj: dict[str, Any], fw: Framework) -> JobStatus:
     conditions = status.get("conditions") or []
     if not isinstance(conditions, list):
         raise ValueError("status.conditions is not a list")
+    conditions = shared.share([c for c in conditions if isinstance(c, dict)])
     phase, reason, message = derive_phase(conditions, deleting=bool(meta.get("deletionTimestamp")))
     counts = status.get("replicaStatuses") or {}
     if not isinstance(counts, dict):
@@ -77,37 +83,42 @@ def _status(obj: dict[str, Any], fw: Framework) -> JobStatus:
         c = counts.get(canonical) or counts.get(rtype) or {}
         if not isinstance(c, dict):
             raise ValueError(f"status.replicaStatuses.{rtype} is not a mapping")
-        replicas[canonical] = ReplicaCounts(
-            replicas=n,
-            active=_int(c.get("active") or 0, f"status.replicaStatuses.{rtype}.active"),
-            succeeded=_int(c.get("succeeded") or 0, f"status.replicaStatuses.{rtype}.succeeded"),
-            failed=_int(c.get("failed") or 0, f"status.replicaStatuses.{rtype}.failed"),
-        )
+        counted = (n, _int(c.get("active") or 0, f"status.replicaStatuses.{rtype}.active"),
+                   _int(c.get("succeeded") or 0, f"status.replicaStatuses.{rtype}.succeeded"),
+                   _int(c.get("failed") or 0, f"status.replicaStatuses.{rtype}.failed"))
+        replicas[canonical] = shared.one((ReplicaCounts, *counted), lambda: ReplicaCounts(*counted))
     return JobStatus(
-        phase=phase, reason=reason, message=message, conditions=[dict(c) for c in conditions if isinstance(c, dict)],
-        replicas=replicas, start_time=status.get("startTime"), completion_time=status.get("completionTime"),
+        phase=phase, reason=reason, message=message, conditions=conditions, replicas=shared.share(replicas),
+        start_time=status.get("startTime"), completion_time=status.get("completionTime"),
     )
 
 
-def job_from_object(obj: dict[str, Any], fw: Framework, context: str) -> Job:
-    """The Job for one custom object; never raises for a malformed object (sets `error`)."""
+def job_from_object(obj: dict[str, Any], fw: Framework, context: str, shared: Compactor | None = None) -> Job:
+    """The Job for one custom object; never raises for a malformed object (sets `error`).
+
+    `shared`: the compactor whose parts the Job may hold (an informer's); None shares nothing
+    beyond this one object.
+    """
+    shared = shared or Compactor()
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     job = Job(
-        backend=BACKEND, kind=str(obj.get("kind") or fw.kind), api_version=str(obj.get("apiVersion") or fw.api_version),
-        name=str(meta.get("name") or ""), namespace=str(meta.get("namespace") or ""), uid=str(meta.get("uid") or ""),
-        created=str(meta.get("creationTimestamp") or ""), manifest={}, context=context,
+        backend=BACKEND, kind=shared.share(str(obj.get("kind") or fw.kind)),
+        api_version=shared.share(str(obj.get("apiVersion") or fw.api_version)),
+        name=shared.share(str(meta.get("name") or "")), namespace=shared.share(str(meta.get("namespace") or "")),
+        uid=shared.share(str(meta.get("uid") or "")), created=str(meta.get("creationTimestamp") or ""),
+        manifest={}, context=context,
     )
     try:
-        job.manifest = _manifest(obj)
-        job.status = _status(obj, fw)
+        job.manifest = _manifest(obj, shared)
+        job.status = _status(obj, fw, shared)
     except (ValueError, TypeError, AttributeError) as e:
         job.status = JobStatus(phase=Phase.UNKNOWN, reason="Malformed", message=str(e))
         job.error = f"this {job.kind} cannot be read: {e}"
     return job
 
 
-def cached_job(obj: dict[str, Any], fw: Framework, context: str) -> CachedJob:
+def cached_job(obj: dict[str, Any], fw: Framework, context: str, shared: Compactor | None = None) -> CachedJob:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    job = job_from_object(obj, fw, context)
+    job = job_from_object(obj, fw, context, shared)
     return CachedJob(job, str(meta.get("resourceVersion") or ""), str(meta.get("uid") or ""),
                      f"{job.namespace}\0{job.kind}\0{job.name}")

@@ -9,13 +9,15 @@ pods carry `job-role` (launcher, worker) instead of `replica-type`.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Mapping
+from typing import Any, Iterable, Iterator
 
 from ...model.job import Job, Pod
 from ...model.kinds import (
     LABEL_JOB_NAME, LABEL_JOB_ROLE, LABEL_OPERATOR, LABEL_REPLICA_INDEX, LABEL_REPLICA_TYPE, Framework, versions_of,
 )
 from ...model.status import describe_pod
+from .cache import Compactor
 from .events import scheduling_sentence
 
 # The informer's selector: every pod an operator (v1.6+ or MPI Operator v2) made for a job.
@@ -24,7 +26,14 @@ POD_SELECTOR = LABEL_JOB_NAME
 _NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
 
 
-_STATUS_KEYS = ("name", "restartCount", "state", "lastState")
+# What each container state keeps: what pod_from_object, has_log and the log reader read. Every
+# state keeps a field its API type requires or the only one it has, so a state that was there
+# still reads as there (containerID, image and the terminated startedAt are dropped).
+_STATE_KEYS = {
+    "running": ("startedAt",),
+    "waiting": ("reason", "message"),
+    "terminated": ("exitCode", "signal", "reason", "message", "finishedAt"),
+}
 
 
 def _pick(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -32,49 +41,114 @@ def _pick(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: d[k] for k in keys if d.get(k) is not None}
 
 
-def slim_pod(obj: dict[str, Any]) -> dict[str, Any]:
-    """Only what pods() and logs() read, so the cache stays small (no managedFields, env, images, IDs)."""
+def _slim_state(state: Any) -> Any:
+    if not isinstance(state, dict):
+        return state
+    return {k: _pick(v, _STATE_KEYS[k]) if isinstance(v, dict) and k in _STATE_KEYS else v
+            for k, v in state.items() if k in _STATE_KEYS}
+
+
+def _slim_status(s: dict[str, Any]) -> dict[str, Any]:
+    out = _pick(s, ("name", "restartCount"))
+    for key in ("state", "lastState"):
+        if s.get(key) is not None:
+            out[key] = _slim_state(s[key])
+    return out
+
+
+class SlimPod(Mapping[str, Any]):
+    """What the pod cache keeps of one pod, read as the API's pod dict is (`pod["metadata"]["name"]`).
+
+    The pod's own facts sit in slots; `spec` and `status` are dicts (shared with other pods where
+    equal); the metadata dict is built when asked for. Two dicts per pod, the pod's and its
+    metadata's, were a third of what the cache held per pod (issue 18), while a pod's metadata
+    is read a few times per request about its job: `belongs_to`, which runs over every cached
+    pod, reads the slots.
+    """
+
+    __slots__ = ("name", "namespace", "uid", "resource_version", "labels", "owners", "spec", "status")
+    _KEYS = ("metadata", "spec", "status")
+
+    def __init__(self, name: Any, namespace: Any, uid: Any, resource_version: Any, labels: Any,
+                 owners: list[dict[str, Any]], spec: dict[str, Any], status: dict[str, Any]) -> None:
+        self.name, self.namespace, self.uid, self.resource_version = name, namespace, uid, resource_version
+        self.labels, self.owners, self.spec, self.status = labels, owners, spec, status
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The metadata as the API names it: the fields the pod has, and its owners' uids."""
+        meta = {k: v for k, v in (("name", self.name), ("namespace", self.namespace), ("uid", self.uid),
+                                  ("labels", self.labels), ("resourceVersion", self.resource_version))
+                if v is not None}
+        meta["ownerReferences"] = self.owners
+        return meta
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "metadata":
+            return self.metadata
+        if key == "spec":
+            return self.spec
+        if key == "status":
+            return self.status
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+    def __repr__(self) -> str:
+        return f"SlimPod({dict(self)!r})"
+
+
+def slim_pod(obj: dict[str, Any], shared: Compactor | None = None) -> SlimPod:
+    """Only what pods(), events() and logs() read, so the cache stays small.
+
+    No managedFields, env, images, container IDs, IPs or timestamps nobody shows. With the pod
+    informer's compactor (`shared`), the parts pods have in common (the spec, the labels' keys
+    and values, the owner, a status that says what other pods' say) are held once.
+    """
+    shared = shared or Compactor()
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    return {
-        "metadata": {
-            **_pick(meta, ("name", "namespace", "uid", "labels", "creationTimestamp", "deletionTimestamp",
-                           "resourceVersion")),
-            "ownerReferences": [{"uid": r.get("uid")} for r in meta.get("ownerReferences") or [] if isinstance(r, dict)],
-        },
-        "spec": {
+    return SlimPod(
+        name=meta.get("name"), namespace=shared.share(meta.get("namespace")), uid=meta.get("uid"),
+        resource_version=meta.get("resourceVersion"), labels=shared.share(meta.get("labels")),
+        owners=shared.share([{"uid": r.get("uid")} for r in meta.get("ownerReferences") or [] if isinstance(r, dict)]),
+        spec=shared.share({
             "nodeName": spec.get("nodeName"),
             "containers": [_pick(c, ("name", "resources")) for c in spec.get("containers") or [] if isinstance(c, dict)],
-        },
-        "status": {
+        }),
+        status=shared.share({
             **_pick(status, ("phase", "reason", "message", "startTime")),
-            "conditions": [c for c in status.get("conditions") or []
+            "conditions": [_pick(c, ("type", "status", "reason", "message")) for c in status.get("conditions") or []
                            if isinstance(c, dict) and c.get("type") == "PodScheduled" and c.get("status") != "True"],
-            "containerStatuses": [_pick(s, _STATUS_KEYS)
-                                  for s in status.get("containerStatuses") or [] if isinstance(s, dict)],
-        },
-    }
+            "containerStatuses": [_slim_status(s) for s in status.get("containerStatuses") or [] if isinstance(s, dict)],
+        }),
+    )
 
 
 def operator_names(kind: str) -> set[str]:
     return {f.operator_name for f in versions_of(kind)}
 
 
-def belongs_to(pod: dict[str, Any], job: Job) -> bool:
+def belongs_to(pod: Mapping[str, Any], job: Job) -> bool:
     """Whether a (slim or raw) pod is one of the job's replicas."""
-    meta = pod.get("metadata") or {}
-    if meta.get("namespace") != job.namespace:
+    if isinstance(pod, SlimPod):  # read every cached pod per request: no metadata dict built
+        namespace, labels, owners = pod.namespace, pod.labels or {}, pod.owners
+    else:
+        meta = pod.get("metadata") or {}
+        namespace, labels, owners = meta.get("namespace"), meta.get("labels") or {}, meta.get("ownerReferences") or []
+    if namespace != job.namespace:
         return False
-    labels = meta.get("labels") or {}
     if labels.get(LABEL_JOB_NAME) == job.name.replace("/", "-") and labels.get(LABEL_OPERATOR) in operator_names(job.kind):
         return True
-    return bool(job.uid) and any(
-        isinstance(ref, dict) and ref.get("uid") == job.uid for ref in meta.get("ownerReferences") or []
-    )
+    return bool(job.uid) and any(isinstance(ref, dict) and ref.get("uid") == job.uid for ref in owners)
 
 
-def _replica(pod: dict[str, Any], job_name: str, fw: Framework | None) -> tuple[str, int | None]:
+def _replica(pod: Mapping[str, Any], job_name: str, fw: Framework | None) -> tuple[str, int | None]:
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     raw_type = labels.get(LABEL_REPLICA_TYPE) or labels.get(LABEL_JOB_ROLE) or ""
@@ -96,7 +170,7 @@ def _replica(pod: dict[str, Any], job_name: str, fw: Framework | None) -> tuple[
     return rtype, index
 
 
-def _main_status(pod: dict[str, Any], fw: Framework | None) -> dict[str, Any]:
+def _main_status(pod: Mapping[str, Any], fw: Framework | None) -> dict[str, Any]:
     """The status of the training container (`default_container`), which decides the replica's state."""
     statuses = [s for s in (pod.get("status") or {}).get("containerStatuses") or [] if isinstance(s, dict)]
     if not statuses:
@@ -106,7 +180,7 @@ def _main_status(pod: dict[str, Any], fw: Framework | None) -> dict[str, Any]:
     return next((s for s in statuses if s.get("name") == name), statuses[0])
 
 
-def pod_requests(pod: dict[str, Any]) -> dict[str, str]:
+def pod_requests(pod: Mapping[str, Any]) -> dict[str, str]:
     """Resource requests (limits where no request) over the pod's containers: {"nvidia.com/gpu": "4"}."""
     out: dict[str, str] = {}
     for c in (pod.get("spec") or {}).get("containers") or []:
@@ -116,7 +190,7 @@ def pod_requests(pod: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def pod_from_object(pod: dict[str, Any], job_name: str, fw: Framework | None) -> Pod:
+def pod_from_object(pod: Mapping[str, Any], job_name: str, fw: Framework | None) -> Pod:
     """The model Pod of a (slim or raw) pod: phase plus the reason a person needs."""
     meta = pod.get("metadata") or {}
     status = pod.get("status") or {}
@@ -160,7 +234,7 @@ def pod_from_object(pod: dict[str, Any], job_name: str, fw: Framework | None) ->
     )
 
 
-def job_pods(job: Job, candidates: Iterable[dict[str, Any]], fw: Framework | None) -> list[Pod]:
+def job_pods(job: Job, candidates: Iterable[Mapping[str, Any]], fw: Framework | None) -> list[Pod]:
     """The job's pods among `candidates`, ordered by replica type (as the kind lists them), then index."""
     order = {t: i for i, t in enumerate(fw.replica_types)} if fw else {}
     pods = [pod_from_object(p, job.name, fw) for p in candidates if belongs_to(p, job)]
@@ -168,7 +242,7 @@ def job_pods(job: Job, candidates: Iterable[dict[str, Any]], fw: Framework | Non
     return pods
 
 
-def default_container(pod: dict[str, Any], fw: Framework | None) -> str | None:
+def default_container(pod: Mapping[str, Any], fw: Framework | None) -> str | None:
     """The container whose log and status a person means: the one the operator trains in.
 
     That is the kind's `training_container`: found by name for PyTorch or TF, the first one for

@@ -166,7 +166,7 @@ class Watches:
             for key, fw in wanted.items():
                 if key not in self._jobs:
                     inf = self._informer(Source(fw.group, fw.version, fw.plural, key[2]),
-                                         lambda obj, fw=fw: cached_job(obj, fw, context), key[2])
+                                         lambda obj, shared, fw=fw: cached_job(obj, fw, context, shared), key[2])
                     inf.listeners.add(self.on_job_change)
                     self._jobs[key] = inf
                     started.append(inf)
@@ -175,7 +175,8 @@ class Watches:
                     self._pods[scope] = self._informer(Source("", "v1", "pods", scope, POD_SELECTOR), slim_pod, scope)
                     started.append(self._pods[scope])
                 if scope not in self._events:
-                    self._events[scope] = self._informer(Source("", "v1", "events", scope), slim_event, scope)
+                    self._events[scope] = self._informer(Source("", "v1", "events", scope),
+                                                         lambda obj, shared: slim_event(obj), scope)
                     started.append(self._events[scope])
             self.served = served
         for inf in stopped:
