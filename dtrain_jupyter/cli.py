@@ -11,16 +11,23 @@ Exit codes: 0 done, 1 failed (an error, an invalid manifest, a failed job), 2 ba
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
 from typing import Any, Callable, Sequence, TextIO
 
+from . import render
 from .errors import DTrainError, InvalidJob
 
 # Files `dtrain validate` and `create -f` read at most (a manifest is far smaller; the
 # server refuses bodies beyond the same size).
 MAX_FILE_BYTES = 1024 * 1024
+# Records in one page of `dtrain list --history` when --limit does not say (the server's own default).
+HISTORY_PAGE = 100
+# The options of `list` that only mean something with --history (dest -> how it is spelled).
+HISTORY_ONLY = {"show": "--show", "search": "--search", "since": "--since", "until": "--until", "limit": "--limit",
+                "after": "--after"}
 
 
 class UsageError(Exception):
@@ -88,11 +95,35 @@ class Console:
 
 # -- the grammar -----------------------------------------------------------------------------
 
+def _history_date(text: str) -> str:
+    """A --since/--until value as the job history compares it: a date as it is, a time in UTC.
+
+    Records keep their creation time as RFC 3339 in UTC and compare it as text, so a time with
+    another offset is converted here, and one without an offset is taken as UTC.
+    """
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text).isoformat()
+        stamp = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (2026-12-01) or a time "
+                                         "(2026-12-01T10:00, 2026-12-01T10:00:00+02:00)") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connection_options() -> QuietParser:
+    """Where the server is: a parent parser of every verb that talks to it."""
+    connection = QuietParser(add_help=False)
+    connection.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
+    connection.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
+    return connection
+
+
 def common_options() -> QuietParser:
     """Where the server is and which namespace and backend: a parent parser every verb takes."""
-    common = QuietParser(add_help=False)
-    common.add_argument("--url", help="Jupyter server URL (default: found by itself, or $DTRAIN_URL)")
-    common.add_argument("--token", help="Jupyter server token (default: found with the server, or $DTRAIN_TOKEN)")
+    common = QuietParser(add_help=False, parents=[connection_options()])
     common.add_argument("-n", "--namespace", help="namespace (default: the server's default)")
     common.add_argument("--backend", help="backend: local or kubernetes (default: the server's default)")
     return common
@@ -114,6 +145,17 @@ def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
     p.add_argument("--kind", help="only this kind")
     p.add_argument("--phase", help="only jobs in this phase")
     p.add_argument("-o", "--output", choices=("wide", "json", "yaml"), help="output format")
+    history = p.add_argument_group("the job history", "with --history: the records the server keeps of live and "
+                                   "past jobs, newest first, every namespace unless -n says one")
+    history.add_argument("--history", action="store_true", help="list job records instead of the cluster's jobs")
+    history.add_argument("--show", choices=("live", "finished", "all"), help="which records (default: all)")
+    history.add_argument("--search", metavar="TEXT", help="words each record has in its name, kind, namespace or phase")
+    history.add_argument("--since", type=_history_date, metavar="DATE",
+                         help="created on or after DATE (2026-12-01, or 2026-12-01T10:00 in UTC, or with an offset)")
+    history.add_argument("--until", type=_history_date, metavar="DATE", help="created on or before DATE (a date "
+                         "alone: that whole day)")
+    history.add_argument("--limit", type=int, metavar="N", help=f"records per page, 1-1000 (default {HISTORY_PAGE})")
+    history.add_argument("--after", metavar="CURSOR", help="the page after CURSOR (the last line of a page says it)")
 
     for name, text in (("create", "create a job from a manifest"),
                        ("run", "create a job, follow its logs, wait; exit code = job result")):
@@ -162,7 +204,34 @@ def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
     p.add_argument("--for", dest="until", choices=("succeeded", "finished"), default="finished")
     p.add_argument("--timeout", type=float, metavar="SECONDS")
 
+    for name, text in (("suspend", "suspend a job: its replicas stop, the job and its logs stay"),
+                       ("resume", "resume a suspended job: its replicas start again")):
+        add(name, text).add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+
     p = add("delete", "delete jobs and their replicas")
+    p.add_argument("names", nargs="+", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+
+    # The common --backend and --namespace say where the NEW job runs, as they say where a
+    # created one does; --from-backend and --from-namespace find the old one.
+    text = ("run a job again, one still on its cluster or one only the job history keeps: the same manifest, "
+            "or an edited one (-f), under a new name. --backend and -n/--namespace say where the new job runs "
+            "(default: where the old one ran); --from-backend and --from-namespace find the old job when its "
+            "name alone is ambiguous")
+    p = sub.add_parser("rerun", help="run a job again (live or past)", description=text,
+                       parents=[connection_options()])
+    p.add_argument("name", metavar="NAME", help="the old job: NAME or KIND/NAME")
+    p.add_argument("--name", dest="new_name", metavar="NEW", help="the new job's name (default: NAME-run2, -run3, "
+                   "...; or the edited manifest's name when -f changed it)")
+    p.add_argument("--backend", help="where the new job runs: local or kubernetes")
+    p.add_argument("-n", "--namespace", help="the new job's namespace")
+    p.add_argument("-f", "--filename", help="an edited manifest to run instead (same kind), or - for standard input")
+    p.add_argument("--dry-run", action="store_true", help="validate and ask the backend, create nothing")
+    p.add_argument("--from-backend", help="the old job's backend")
+    p.add_argument("--from-namespace", help="the old job's namespace")
+
+    p = add("forget", "remove past jobs' records and archived logs from the job history (the job must have left "
+                      "its cluster: delete it first)")
     p.add_argument("names", nargs="+", metavar="NAME", help="NAME or KIND/NAME")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     return parser
@@ -297,6 +366,13 @@ def cmd_run_script(ctx: _Context) -> int:
 
 def cmd_list(ctx: _Context) -> int:
     a = ctx.args
+    if a.history:
+        return _list_history(ctx)
+    given = [spelling for dest, spelling in HISTORY_ONLY.items() if getattr(a, dest) is not None]
+    if given:
+        ctx.console.error(f"error: {', '.join(given)} {'is' if len(given) == 1 else 'are'} for the job history: "
+                          "add --history")
+        return 2
     jobs = ctx.client.list(namespace=a.namespace, all_namespaces=a.all_namespaces, backend=a.backend,
                            kind=a.kind, phase=a.phase)
     for problem in getattr(jobs, "problems", []):
@@ -310,8 +386,108 @@ def cmd_list(ctx: _Context) -> int:
     return 0
 
 
-def cmd_get(ctx: _Context) -> int:
+HISTORY_COLUMNS = ("NAME", "KIND", "BACKEND", "NAMESPACE", "PHASE", "CREATED (UTC)", "REMOVED", "LOGS")
+
+
+class HistoryTable:
+    """A page of job records as `list --history` shows it, and the command for the next page."""
+
+    def __init__(self, records: Sequence[Any], next_command: str = "") -> None:
+        self.records = list(records)
+        self.next_command = next_command
+
+    def rows(self) -> list[list[str]]:
+        rows = []
+        for job in self.records:
+            record = getattr(job, "record", {}) or {}
+            created = render.parse_time(job.created)
+            since = render.age(job.removed) if job.removed else ""
+            removed = (f"removed {since} ago" if since else "removed") if job.removed else ""
+            logs = render._size(int(record.get("log_bytes") or 0))
+            if job.removed and record.get("incomplete_logs"):
+                logs += " (cut short)"  # archiving stopped before the pods' logs ended
+            rows.append([job.name, job.kind, job.backend, job.namespace, str(job.phase),
+                         created.strftime("%Y-%m-%d %H:%M") if created else render.NO_TIME, removed, logs])
+        return rows
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        table = render.text_table(HISTORY_COLUMNS, self.rows()) if self.records else "No job records."
+        return table + (f"\nnext page: {self.next_command}" if self.next_command else "")
+
+    def _repr_html_(self) -> str:
+        if self.records:
+            rows = []
+            for job, row in zip(self.records, self.rows()):
+                cells = [render.esc(c) for c in row]
+                cells[4] = render.badge(job.phase)
+                rows.append(cells)
+            table = render.html_table(HISTORY_COLUMNS, rows)
+        else:
+            table = "<i>No job records.</i>"
+        more = f"<div>next page: <code>{render.esc(self.next_command)}</code></div>" if self.next_command else ""
+        return table + more
+
+
+def _list_history(ctx: _Context) -> int:
+    a = ctx.args
+    if a.output == "wide":
+        ctx.console.error("error: -o wide is the cluster's list; the history's table has every column already")
+        return 2
+    page = ctx.client.history(a.show or "all", a.search or "", kind=a.kind, phase=a.phase, backend=a.backend,
+                              namespace=a.namespace, since=a.since, until=a.until,
+                              limit=a.limit if a.limit is not None else HISTORY_PAGE, after=a.after)
+    if a.output in ("json", "yaml"):
+        items = [{**job.to_dict(), "record": getattr(job, "record", {})} for job in page]
+        ctx.console.print(_dump({"items": items, "next": page.next}, a.output))
+        return 0
+    ctx.console.show(HistoryTable(page, _next_page_command(ctx, page.next) if page.next else ""))
+    return 0
+
+
+def _next_page_command(ctx: _Context, cursor: str) -> str:
+    """The same `list --history` with `--after CURSOR` (never the token: it would land in shell history)."""
+    import shlex
+
+    a = ctx.args
+    words = [a.prog, "list", "--history"]
+    for option, value in (("--show", a.show), ("--search", a.search), ("--since", a.since), ("--until", a.until),
+                          ("--limit", a.limit), ("--kind", a.kind), ("--phase", a.phase),
+                          ("-n", a.namespace), ("--backend", a.backend), ("--url", a.url)):
+        if value is not None:
+            words += [option, shlex.quote(str(value))]
+    return " ".join(words + ["--after", shlex.quote(cursor)])
+
+
+# What a verb answers for a job only the job history has (after "note: KIND/NAME left the cluster at T; ").
+FROM_HISTORY = {
+    "get": "this is its record in the job history",
+    "pods": "these are its pods as last seen, from the job history",
+    "events": "these are its events as the job history kept them",
+    "logs": "these are its logs as the job history archived them",
+    "output": "the job history keeps its record and logs",
+    "wait": "this is its last phase, from the job history",
+}
+
+
+def _located(ctx: _Context) -> Any:
+    """The job NAME means, live or past; a past one gets a note on stderr (stdout stays the answer)."""
     job = ctx.client.get(ctx.args.name, **ctx.where())
+    if job.removed:
+        ctx.console.error(f"note: {job.kind.lower()}/{job.name} left the cluster at {job.removed}; "
+                          f"{FROM_HISTORY[ctx.args.command]}")
+    return job
+
+
+def _ref(job: Any) -> dict[str, Any]:
+    """Where a located job is, so the next call asks for exactly it."""
+    return dict(kind=job.kind, namespace=job.namespace, backend=job.backend)
+
+
+def cmd_get(ctx: _Context) -> int:
+    job = _located(ctx)
     if ctx.args.output:
         ctx.console.print(_dump(job.to_dict(), ctx.args.output))
     else:
@@ -320,27 +496,30 @@ def cmd_get(ctx: _Context) -> int:
 
 
 def cmd_pods(ctx: _Context) -> int:
-    ctx.console.show(ctx.client.pods(ctx.args.name, **ctx.where()))
+    job = _located(ctx)
+    ctx.console.show(ctx.client.pods(job.name, **_ref(job)))
     return 0
 
 
 def cmd_events(ctx: _Context) -> int:
-    ctx.console.show(ctx.client.events(ctx.args.name, **ctx.where()))
+    job = _located(ctx)
+    ctx.console.show(ctx.client.events(job.name, **_ref(job)))
     return 0
 
 
 def cmd_logs(ctx: _Context) -> int:
     a = ctx.args
+    job = _located(ctx)
     merged = a.pod is None
     if not merged and not a.timestamps and a.since_seconds is None:
         # One pod, lines as they are: relay the server's plain text (no object per line).
-        for chunk in ctx.client.log_bytes(a.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
-                                          container=a.container, **ctx.where()):
+        for chunk in ctx.client.log_bytes(job.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
+                                          container=a.container, **_ref(job)):
             ctx.console.write_bytes(chunk)
         return 0
-    for line in ctx.client.logs(a.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
+    for line in ctx.client.logs(job.name, pod=a.pod, follow=a.follow, tail=a.tail, previous=a.previous,
                                 since_seconds=a.since_seconds, timestamps=a.timestamps,
-                                container=a.container, **ctx.where()):
+                                container=a.container, **_ref(job)):
         prefix = (f"{line.timestamp} " if a.timestamps and line.timestamp else "") + (f"[{line.pod}] " if merged else "")
         ctx.console.print(prefix + line.line)
     return 0
@@ -348,21 +527,39 @@ def cmd_logs(ctx: _Context) -> int:
 
 def cmd_output(ctx: _Context) -> int:
     a = ctx.args
+    job = _located(ctx)
     if a.path is None:
-        ctx.console.show(ctx.client.outputs(a.name, **ctx.where()))
-    else:
-        ctx.console.write_bytes(ctx.client.read_output(a.name, a.path, limit=a.limit, **ctx.where()))
+        ctx.console.show(ctx.client.outputs(job.name, **_ref(job)))
+        return 0
+    if job.removed:
+        # The listing's refusal says what the history keeps (not output files); reading one
+        # file of a past job would only answer "not found".
+        ctx.client.outputs(job.name, **_ref(job))
+    ctx.console.write_bytes(ctx.client.read_output(job.name, a.path, limit=a.limit, **_ref(job)))
     return 0
 
 
 def cmd_wait(ctx: _Context) -> int:
     a = ctx.args
+    found = _located(ctx)
     try:
-        job = ctx.client.wait(a.name, timeout=a.timeout, until=a.until, **ctx.where())
+        job = ctx.client.wait(found.name, timeout=a.timeout, until=a.until, **_ref(found))
     except TimeoutError as e:
         ctx.console.error(f"error: {e}")
         return 1
     ctx.console.print(f"{job.kind.lower()}/{job.name} {job.phase}")
+    return 0
+
+
+def cmd_suspend(ctx: _Context) -> int:
+    job = ctx.client.suspend(ctx.args.name, **ctx.where())
+    ctx.console.print(f"{job.kind.lower()}/{job.name} suspended")
+    return 0
+
+
+def cmd_resume(ctx: _Context) -> int:
+    job = ctx.client.resume(ctx.args.name, **ctx.where())
+    ctx.console.print(f"{job.kind.lower()}/{job.name} resumed")
     return 0
 
 
@@ -382,10 +579,42 @@ def cmd_delete(ctx: _Context) -> int:
     return 1 if failed else 0
 
 
+def cmd_rerun(ctx: _Context) -> int:
+    a = ctx.args
+    edited = None
+    if a.filename is not None:
+        edited = _manifest_text(ctx)
+        if edited is None:
+            return 1
+    job = ctx.client.rerun(a.name, new_name=a.new_name, to_backend=a.backend, to_namespace=a.namespace,
+                           manifest=edited, dry_run=a.dry_run, backend=a.from_backend, namespace=a.from_namespace)
+    suffix = ", dry run" if a.dry_run else ""
+    ctx.console.print(f"{job.kind.lower()}/{job.name} created on {job.backend} in {job.namespace} "
+                      f"(re-run of {a.name}{suffix})")
+    return 0
+
+
+def cmd_forget(ctx: _Context) -> int:
+    failed = 0
+    for name in ctx.args.names:
+        if not ctx.args.yes and not ctx.console.confirm(f"forget {name}? its records and archived logs go for good"):
+            ctx.console.print(f"{name}: kept")
+            continue
+        try:
+            count = ctx.client.forget(name, **ctx.where())
+        except DTrainError as e:
+            ctx.console.error(f"error: {e.message}")
+            failed += 1
+            continue
+        ctx.console.print(f"{name} forgotten ({count} record{'' if count == 1 else 's'} and archived logs removed "
+                          "from the job history)")
+    return 1 if failed else 0
+
+
 COMMANDS: dict[str, Callable[[_Context], int]] = {
     "validate": cmd_validate, "create": cmd_create, "run": cmd_run, "run-script": cmd_run_script, "list": cmd_list, "get": cmd_get,
     "pods": cmd_pods, "events": cmd_events, "logs": cmd_logs, "output": cmd_output, "wait": cmd_wait,
-    "delete": cmd_delete,
+    "delete": cmd_delete, "suspend": cmd_suspend, "resume": cmd_resume, "rerun": cmd_rerun, "forget": cmd_forget,
 }
 
 
@@ -405,6 +634,7 @@ def run(argv: Sequence[str], console: Console | None = None, *, prog: str = "dtr
             (console.print if e.code == 0 else console.error)(e.text.rstrip())
         return e.code
     args.script_args = script_args
+    args.prog = prog  # what a printed follow-up command starts with (dtrain, or %dtrain in a notebook)
     ctx = _Context(args, console, make_client)
     try:
         return COMMANDS[args.command](ctx)

@@ -25,6 +25,7 @@ from . import render
 from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, NotFound, ValidationIssue
 from .model.job import Event, Job, JobChange, LogLine, OutputFile, Pod
 from .model.kinds import plural_of
+from .model.status import Phase
 
 DEFAULT_TIMEOUT = 30.0
 # How often `wait` re-reads the job when the change feed is quiet (the feed wakes it earlier).
@@ -337,6 +338,30 @@ class Client:
         """Delete a job and all its replicas; returns it as last seen. Raises JobNotFound."""
         return render.RichJob.from_dict(self._json("DELETE", self._locate(name, kind, namespace, backend)))  # type: ignore[return-value]
 
+    def suspend(self, name: str, kind: str | None = None, namespace: str | None = None,
+                backend: str | None = None) -> render.RichJob:
+        """Suspend a job: its replicas stop, the job, its logs and outputs stay until `resume`.
+
+        Locally the job returned is already Suspended. On Kubernetes it is the job with its new
+        spec (runPolicy.suspend true): the operator deletes the pods and sets the `Suspended`
+        condition right after, and `get` then shows phase Suspended. `wait` does not end while
+        a job is suspended.
+
+        Raises:
+            JobNotFound; InvalidRequest (a backend that cannot suspend, a finished job, one
+            suspended already).
+        """
+        return render.RichJob.from_dict(self._json("POST", self._locate(name, kind, namespace, backend) + "/suspend"))  # type: ignore[return-value]
+
+    def resume(self, name: str, kind: str | None = None, namespace: str | None = None,
+               backend: str | None = None) -> render.RichJob:
+        """Resume a suspended job: every replica starts again as on create.
+
+        Raises:
+            JobNotFound; InvalidRequest (a backend that cannot suspend, a job that is not suspended).
+        """
+        return render.RichJob.from_dict(self._json("POST", self._locate(name, kind, namespace, backend) + "/resume"))  # type: ignore[return-value]
+
     # -- the job history --------------------------------------------------------------------
 
     def history(self, show: str = "all", search: str = "", *, kind: str | None = None, phase: str | None = None,
@@ -515,11 +540,14 @@ class Client:
              namespace: str | None = None, backend: str | None = None, progress: bool | None = None) -> render.RichJob:
         """Block until the job finishes (`until="finished"`) or succeeds (`until="succeeded"`).
 
+        A job that has left its cluster (`removed` set: only the job history has it, or it was
+        deleted while waiting) can change no more: it is returned at once with its last phase.
         In a notebook a line shows the phase while waiting (`progress=False` hides it).
         Returns:
-            The finished job.
+            The finished job, or the removed one as last seen.
         Raises:
-            DTrainError: `until="succeeded"` and the job failed. JobNotFound: it was deleted.
+            DTrainError: `until="succeeded"` and the job failed or was removed before it
+                succeeded. JobNotFound: no such job, nor a record of it.
             TimeoutError: still not done after `timeout` seconds.
         """
         if until not in ("finished", "succeeded"):
@@ -531,7 +559,8 @@ class Client:
         while True:
             job: render.RichJob = render.RichJob.from_dict(self._json("GET", path))  # type: ignore[assignment]
             show.update(job)
-            if job.phase.finished:
+            # A removed job (Deleted mid-run, or a record whose last phase was Running) never finishes.
+            if job.phase.finished or job.removed or job.phase == Phase.DELETED:
                 if until == "succeeded" and job.phase.value != "Succeeded":
                     raise DTrainError(f"{job.kind} {job.name!r} {job.phase}: "
                                       f"{job.status.reason} {job.status.message}".strip(),

@@ -5,6 +5,10 @@ words do in a terminal (the parser is `cli.build_parser`); results show as rich 
 alone opens the panel inline; `%%dtrain create` (or `run`, `validate`) reads the manifest from
 the cell. Bad arguments print the usage and never raise into the kernel.
 
+The job history has the same verbs: `%dtrain list --history --search mnist` (the last line is the
+`%dtrain` command of the next page), `%dtrain rerun NAME`, `%dtrain forget NAME -y`; and
+`%%dtrain rerun NAME` runs the job again from the edited manifest in the cell ("edit and re-run").
+
 `%%dtrain run --kind PyTorchJob --workers 2` (any of the code options below) runs the cell's
 code instead, as the script of every replica: what the cell reads from the notebook travels
 with it, the replicas' output streams into the cell, and the cell ends with the job's summary
@@ -26,7 +30,7 @@ from .cli import Console, QuietParser, UsageError, common_options, run
 from .errors import DTrainError, InvalidJob, RemoteError
 
 # Commands whose manifest comes from the cell body in the %%dtrain form.
-_CELL_COMMANDS = ("create", "run", "validate")
+_CELL_COMMANDS = ("create", "run", "validate", "rerun")
 # Options that make `%%dtrain run` run the cell as code; without one, the cell is a manifest.
 _CODE_OPTIONS = ("--kind", "--workers", "--gpu", "--cpu", "--memory", "--image", "--name", "--every-rank",
                  "--packages")
@@ -63,7 +67,7 @@ class NotebookConsole(Console):
 
 @magics_class
 class DTrainMagics(Magics):
-    """%dtrain ARGS and %%dtrain create|run|validate."""
+    """%dtrain ARGS and %%dtrain create|run|validate|rerun."""
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell)

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
-from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, Backend, ChangeListener
+from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, Backend, ChangeListener
 from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
 from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, JobNotFound, NotFound
@@ -359,6 +359,33 @@ class JobService:
         target, ns = await self._target(backend, namespace)
         return await target.delete(canonical_kind(kind), name, ns)
 
+    async def suspend(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Job:
+        """Suspend a job: its replicas stop, the job stays (see `Backend.suspend`).
+
+        Raises:
+            InvalidRequest (a backend without CAP_SUSPEND; a finished or suspended job), JobNotFound,
+            Forbidden, ClusterError, BackendUnavailable.
+        """
+        target, ns = await self._suspending(backend, namespace, "suspend")
+        return await target.suspend(canonical_kind(kind), name, ns)
+
+    async def resume(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Job:
+        """Resume a suspended job: its replicas start again (see `Backend.resume`).
+
+        Raises:
+            InvalidRequest (a backend without CAP_SUSPEND; a job that is not suspended), JobNotFound,
+            Forbidden, ClusterError, BackendUnavailable.
+        """
+        target, ns = await self._suspending(backend, namespace, "resume")
+        return await target.resume(canonical_kind(kind), name, ns)
+
+    async def _suspending(self, backend: str | None, namespace: str | None, verb: str) -> tuple[Backend, str]:
+        target, ns = await self._target(backend, namespace)
+        if CAP_SUSPEND not in target.capabilities:
+            raise InvalidRequest(f"the {target.name} backend cannot {verb} jobs (it has no capability "
+                                 f"{CAP_SUSPEND!r})", capability=CAP_SUSPEND)
+        return target, ns
+
     async def pods(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
                    history: bool = True) -> list[Pod]:
         """The job's pods; a past job's as last seen (with `history`, the default). Raises JobNotFound."""
@@ -452,7 +479,7 @@ class JobService:
 
     def _history_or_raise(self) -> JobHistory:
         if self.history is None:
-            raise NotFound("this server keeps no job history (c.DTrain.history_enabled is False)")
+            raise NotFound("this server keeps no job history (c.DTrain.history is False)")
         return self.history
 
     async def history_page(self, query: HistoryQuery) -> HistoryPage:
@@ -489,12 +516,18 @@ class JobService:
 
         Raises:
             JobNotFound; NotFound when the files cannot be listed (its `location` field says where
-            they are when the job has a location).
+            they are when the job has a location), and for a job only the job history remembers
+            (it keeps records and logs, not output files).
         """
         target, ns = await self._target(backend, namespace)
         kind = canonical_kind(kind)
-        location = await target.output_location(kind, name, ns)
-        return OutputListing(await target.outputs(kind, name, ns), location)
+        try:
+            location = await target.output_location(kind, name, ns)
+            return OutputListing(await target.outputs(kind, name, ns), location)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name)
+        # Raised outside the except: the backend's "not found" is no cause of this answer.
+        raise _no_past_outputs(record, target.name)
 
     async def read_output(
         self, backend: str | None, namespace: str | None, kind: str, name: str, path: str, *, limit: int,
@@ -505,7 +538,11 @@ class JobService:
         if limit <= 0:
             raise InvalidRequest(f"limit must be a positive number of bytes, not {limit}")
         target, ns = await self._target(backend, namespace)
-        return await target.read_output(canonical_kind(kind), name, ns, path, limit=limit)
+        try:
+            return await target.read_output(canonical_kind(kind), name, ns, path, limit=limit)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name)
+        raise _no_past_outputs(record, target.name)
 
     async def output_bytes(
         self, backend: str | None, namespace: str | None, kind: str, name: str, path: str,
@@ -520,7 +557,11 @@ class JobService:
         if not path or "\x00" in path:
             raise InvalidRequest("an output path is required (relative to the job's output folder)")
         target, ns = await self._target(backend, namespace)
-        return await target.output_bytes(canonical_kind(kind), name, ns, path)
+        try:
+            return await target.output_bytes(canonical_kind(kind), name, ns, path)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name)
+        raise _no_past_outputs(record, target.name)
 
     async def logs(
         self, backend: str | None, namespace: str | None, kind: str, name: str, **options: Any,
@@ -568,6 +609,14 @@ class JobService:
             _check_archived_read(options)
             return self._history_or_raise().log_bytes(record, pod=options.get("pod"), tail=options.get("tail"))
         return _join_lines(lines, bool(options.get("follow")))
+
+
+def _no_past_outputs(record: HistoryRecord, backend: str) -> NotFound:
+    """The answer to an output request for a job only the job history remembers."""
+    job = as_past(record)
+    return NotFound(f"{job.kind} {job.name!r} is no longer on the {backend} backend (removed {job.removed}): the job "
+                    "history keeps its record and logs, not its output files (a local job's output folder went "
+                    "with it; a Kubernetes job's files stay in their volume)", name=job.name, removed=job.removed)
 
 
 def _check_archived_read(options: Mapping[str, Any]) -> None:

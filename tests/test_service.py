@@ -198,7 +198,7 @@ def test_log_refusals_come_at_the_call_and_one_pods_text_is_its_bytes(tmp_path: 
     one, merged, described = run(scenario())
     assert one == b"hello from rank 0\n" and relayed == [f"{name}-master-0"]
     assert sorted(merged.splitlines()) == [b"hello from rank 0", b"hello from rank 1"]
-    assert described[0]["capabilities"] == ["events", "outputs", "previous-logs"]
+    assert described[0]["capabilities"] == ["events", "outputs", "previous-logs", "suspend"]
 
 
 def test_outputs_come_with_their_location_and_a_file_streams_whole(tmp_path: Path) -> None:

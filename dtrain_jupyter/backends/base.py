@@ -30,8 +30,9 @@ CAP_DRY_RUN = "dry-run"
 # events() returns what happened to the job and its pods. Without it the service answers an
 # empty list and does not ask the backend.
 CAP_EVENTS = "events"
-# runPolicy.suspend is honoured (a suspended job makes no pods until resumed). Without it,
-# create refuses a suspended manifest with InvalidJob at spec.runPolicy.suspend.
+# runPolicy.suspend is honoured (a suspended job makes no pods until resumed), and suspend() and
+# resume() set it on a job that exists. Without it, create refuses a suspended manifest with
+# InvalidJob at spec.runPolicy.suspend, and the service refuses suspend/resume with InvalidRequest.
 CAP_SUSPEND = "suspend"
 # outputs(), read_output() and output_bytes() can reach the output folders of this backend's
 # jobs. Without it they still answer NotFound, whose message says what the job would need (the
@@ -108,6 +109,34 @@ def check_log_request(*, follow: bool = False, tail: int | None = None, since_se
                              argument="previous")
 
 
+def is_suspended(job: Job) -> bool:
+    """Whether the job is asked to be suspended: its manifest's spec.runPolicy.suspend (the wish;
+    the `Suspended` condition says when the operator has acted on it)."""
+    spec = job.manifest.get("spec") if isinstance(job.manifest, dict) else None
+    policy = spec.get("runPolicy") if isinstance(spec, dict) else None
+    return isinstance(policy, dict) and policy.get("suspend") is True
+
+
+def check_suspend_request(job: Job, suspend: bool) -> None:
+    """The rules every backend applies before it suspends (`suspend` True) or resumes a job.
+
+    Raises:
+        InvalidRequest: suspending a finished job (the operators no longer reconcile it, so
+            nothing would stop or start again), or one already suspended; resuming a job that
+            is not suspended.
+    """
+    words = f"{job.kind} {job.name!r}"
+    if suspend and job.status.phase.finished:
+        raise InvalidRequest(f"{words} has {job.status.phase.value.lower()}: a finished job cannot be suspended "
+                             "(run it again instead)", phase=job.status.phase.value)
+    if suspend and is_suspended(job):
+        raise InvalidRequest(f"{words} is suspended already; resume it to start its replicas again",
+                             phase=job.status.phase.value)
+    if not suspend and not is_suspended(job):
+        raise InvalidRequest(f"{words} is not suspended (it is {job.status.phase.value}): there is nothing to resume",
+                             phase=job.status.phase.value)
+
+
 def waiting_line(reason: str) -> str:
     """The one log line a pod without a log yet shows: "waiting: <reason>" (pod reason words, see
     `model.status.describe_pod`, without their "waiting: " or "Pending: " head)."""
@@ -178,6 +207,32 @@ class Backend(Protocol):
 
     async def delete(self, kind: str, name: str, namespace: str) -> Job:
         """Delete a job and every replica of it; returns the job as last seen (phase Deleting)."""
+
+    async def suspend(self, kind: str, name: str, namespace: str) -> Job:
+        """Suspend a job (CAP_SUSPEND): spec.runPolicy.suspend becomes true, every replica stops.
+
+        As the operators do: each replica is stopped (a cluster's pods deleted; local processes
+        get SIGTERM, then SIGKILL after the grace period), which is no failure (no restart, no
+        backoffLimit spent); the job, its logs, events and outputs are kept, and it gets the
+        condition `Suspended` True (reason `<Kind>Suspended`), phase Suspended. A cluster's
+        operator does this after the call returns: the job returned carries the new spec, its
+        status follows through the change feed.
+
+        Raises:
+            JobNotFound; InvalidRequest (see `check_suspend_request`; a cluster whose CRD has no
+            spec.runPolicy.suspend), Forbidden, ClusterError, BackendUnavailable.
+        """
+
+    async def resume(self, kind: str, name: str, namespace: str) -> Job:
+        """Resume a suspended job (CAP_SUSPEND): spec.runPolicy.suspend becomes false and every
+        replica starts again as on create (same names, ranks and environment), condition
+        `Suspended` False (reason `<Kind>Resumed`), then Running; startTime is reset, so
+        activeDeadlineSeconds counts from the resume. A job created suspended starts here.
+
+        Raises:
+            JobNotFound; InvalidRequest (the job is not suspended), Forbidden, ClusterError,
+            BackendUnavailable.
+        """
 
     async def pods(self, kind: str, name: str, namespace: str) -> list[Pod]:
         """The job's replicas with their status, role and index order."""

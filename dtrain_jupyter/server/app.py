@@ -110,9 +110,9 @@ class DTrain(Configurable):
     ).tag(config=True)
 
     history_dir = Unicode(
-        help="Folder of the job history (a SQLite file and the archived logs). Servers that share it "
-        "(a team's mount) see one history; it must be a filesystem with working file locks (a local "
-        "disk; NFS only with locking). Default: <Jupyter data dir>/dtrain-history.",
+        help="Folder of the job history (a SQLite file and the archived logs). Several servers on one "
+        "machine may share it and see one history; servers on other machines need their own (SQLite's "
+        "write-ahead log needs one host, so not a network filesystem). Default: <Jupyter data dir>/dtrain-history.",
     ).tag(config=True)
 
     history_max_records = Integer(

@@ -21,6 +21,7 @@ from .job_json import JobListEncoder
 from .log_stream import LogRelay, log_query
 from .openapi import openapi_document
 from .output_send import READ, read_mode, send_capped, send_whole
+from .suspend_handlers import ResumeHandler, SuspendHandler
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
 MAX_POLL_SECONDS = 55.0
@@ -281,6 +282,8 @@ ROUTE_TEMPLATES: list[tuple[str, type[DTrainHandler]]] = [
     (_JOB + "/rerun", RerunHandler),
     ("/history", HistoryHandler),
     ("/history" + _JOB, HistoryJobHandler),
+    (_JOB + "/suspend", SuspendHandler),
+    (_JOB + "/resume", ResumeHandler),
     (_JOB + "/outputs/{path}", OutputFileHandler),
 ]
 

@@ -162,6 +162,20 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                         "or `yaml` of the same kind.",
                         "content": {"application/json": {"schema": _ref("RerunBody")}}},
         "responses": _CREATED}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/suspend": {"post": {
+        "summary": "Suspend the job (spec.runPolicy.suspend true): every replica stops (a cluster's operator "
+                   "deletes the pods; local processes get SIGTERM, then SIGKILL after the grace period), the job, its "
+                   "logs and outputs stay; phase Suspended, condition `Suspended` (reason `<Kind>Suspended`).",
+        "description": "Needs the `suspend` capability (400 InvalidRequest naming it otherwise). 400 for a finished "
+                       "job or one suspended already, and on a cluster whose CRD has no spec.runPolicy.suspend. On "
+                       "Kubernetes the answer is the job as stored with the new spec; the operator's conditions "
+                       "follow on /changes.",
+        "responses": {"200": _json(_ref("Job"), "The job.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/resume": {"post": {
+        "summary": "Resume a suspended job (spec.runPolicy.suspend false): every replica starts again as on "
+                   "create; condition `Suspended` False (reason `<Kind>Resumed`), then Running; startTime is reset.",
+        "description": "Needs the `suspend` capability. 400 when the job is not suspended.",
+        "responses": {"200": _json(_ref("Job"), "The job.")}}},
     "/history": {"get": {
         "summary": "Job records, live and past, newest first: every job this server saw, kept after the cluster "
                    "forgets it (404 NotFound when c.DTrain.history is off).",
@@ -220,7 +234,10 @@ _SCHEMAS = {
         "updated": {"type": "number"}, "log_bytes": {"type": "integer"}, "pods": {"type": "integer"},
         "events": {"type": "integer"},
         "incomplete_logs": {"type": "array", "items": {"type": "string"},
-                            "description": "Pods whose archived log was cut short."}}},
+                            "description": "Pods whose archived log was cut short."},
+        "archive_problem": {"type": "string", "nullable": True,
+                            "description": "Why this job's logs stopped being archived (e.g. the history's disk "
+                                           "is full); null when nothing went wrong."}}},
     "HistoryPage": {"type": "object", "properties": {
         "items": {"type": "array", "items": {"allOf": [_ref("Job"), {"type": "object", "properties": {
             "record": _ref("HistoryRecord")}}]}},

@@ -7,6 +7,10 @@ output, a job was created) to the right place. It talks only to `dtrain_jupyter.
 Its two message lines speak for flows (creating, deleting): a flow's newer word replaces its
 older ones (`say`), a success line clears itself after `info_seconds`, and an error stays until
 dismissed or replaced, so no line outlives what it reports.
+
+With the server's job history, a job the feed says was deleted stays listed as a past job (the
+list reads the rest of the history page by page, job_list.py), and the toolbar's Re-run, Edit
+and re-run, Forget, Suspend and Resume act on the ticked jobs (job_actions.py).
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Bool, Float, Tuple, Unicode, observe, validate
+from traitlets import Any as AnyTrait, Bool, Float, Tuple, Unicode, observe, validate
 
 from ..model.job import Job
 from .assistive import BUSY, FOCUS_HERE
 from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
 from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
+from .history_filters import as_removed
+from .job_actions import FLOW_RERUN, JobActions
 from .job_list import JobList
 from .pages import LaterPages
 from .styles import PanelLook, style_widget
@@ -61,6 +67,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                                             "'Deleting X' stays while X is listed. Errors never expire")
     deleting = Tuple(help="(uid, 'Kind/name (where)') of each job the last delete waits for; once all have "
                           "left `jobs` the 'Deleting' line turns into 'Deleted' and this empties")
+    rerun_of = AnyTrait(None, allow_none=True,
+                        help="The Job the wizard is filled from for Edit and re-run; its Create then says "
+                             "'Re-run of X created as Y'. None otherwise")
 
     #: True once close() ran; show_panel() then builds a new app.
     closed = False
@@ -108,8 +117,13 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no],
                                                                          layout=look.wrap)],
                                         layout=widgets.Layout(display="none"), _dom_classes=("dtrain-confirm",))
-        toolbar = widgets.HBox([self.new_button, self.delete_button, self.refresh_button], layout=look.wrap)
-        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.job_list], layout=look.full)
+        # What the shown confirmation confirms: "delete" or "forget" (see ask).
+        self._confirming = "delete"
+        self.actions = JobActions(self, look.button)
+        toolbar = widgets.HBox([self.new_button, self.delete_button, *self.actions.buttons, self.refresh_button],
+                               layout=look.wrap)
+        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.actions.editor_box, self.job_list],
+                                 layout=look.full)
 
         # Only the Jobs page is built now; the others when first opened (pages.py).
         self.pages = LaterPages(client, self._on_created, self.report_error, look,
@@ -123,6 +137,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                                    self.tabs), layout=look.full, **kwargs)
 
         self.job_list.observe(self._on_list_selected, "selected")
+        self.job_list.observe(self._on_list_jobs, ["past", "jobs", "backends"])
         self.dismiss.on_click(self._on_dismiss)
         self.refresh_button.on_click(self._on_refresh)
         self.new_button.on_click(self._on_new)
@@ -134,6 +149,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.feed.add_pump(self.pages.flush_log)
         self.feed.add_pump(self._refresh_ages)
         self.feed.add_pump(self._expire_info)
+        # The job history's reads, on the kernel loop like every widget change (job_list.py).
+        self.feed.add_pump(self.job_list.sync_past)
         if start:
             self.feed.start(prime=True)
 
@@ -187,6 +204,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         with self.hold_sync():
             for item in items:
                 if item.kind == SNAPSHOT:
+                    # Jobs deleted while the feed was away are in the history now: read it again.
+                    self.job_list.reload_past()
                     fresh: dict[str, Job] = {}
                     for job in item.payload:
                         job.uid = _uid(job)
@@ -197,7 +216,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                     job = item.payload.job
                     job.uid = _uid(job)
                     if item.payload.type == "DELETED":
-                        changed = current.pop(job.uid, None) is not None or changed
+                        last = current.pop(job.uid, None)
+                        changed = last is not None or changed
+                        if self.job_list.history:
+                            # The history keeps it: it stays listed, as the past job it now is.
+                            self.job_list.add_past(as_removed(job, last))
                     elif current.get(job.uid) != job:
                         current[job.uid] = job
                         changed = True
@@ -240,6 +263,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_selected(self, change: dict[str, Any]) -> None:
         self.job_list.selected = self.selected
         self.confirm_box.layout.display = "none"
+        self._update_actions()
 
     @observe("error")
     @guarded
@@ -264,6 +288,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
             self.add_class(BUSY)
         for button in (self.delete_button, self.confirm_yes, self.refresh_button):
             button.disabled = self.busy
+        self.actions.set_busy(self.busy)
         if not self.busy:
             self.remove_class(BUSY)
 
@@ -278,6 +303,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.selected = tuple(change["new"])
 
     @guarded
+    def _on_list_jobs(self, change: dict[str, Any]) -> None:
+        # A ticked live job that became a past one: Forget now, Suspend no more.
+        self._update_actions()
+
+    @guarded
     def _on_dismiss(self, _button: widgets.Button) -> None:
         self.error = ""
 
@@ -290,22 +320,39 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                         FeedItem(RECOVERED)])
         finally:
             self.busy = False
+        self.job_list.reload_past()
+        self.job_list.sync_past()
         self.error = ""
 
     @guarded
     def _on_new(self, _button: widgets.Button) -> None:
+        self.rerun_of = None  # a new job, not a re-run
         self.tabs.selected_index = TABS.index("New")
 
     @guarded
     def _on_delete(self, _button: widgets.Button) -> None:
         targets = self._selected_jobs()
+        past = [j for j in targets if j.removed]
+        if past:
+            names = ", ".join(job_ref(j) for j in past)
+            self.say(FLOW_DELETE, error=f"Already removed from the cluster: {names}. Forget removes a past job's "
+                                        "record from the job history.")
+            return
         if not targets:
             self.say(FLOW_DELETE, error="Tick the jobs to delete first.")
             return
         # Each job with what goes with it: a person must know the output files go too (issue 17).
         items = "".join(f"<li><b>{esc(job_ref(j))}</b>: {esc(deletion_words(j))}</li>" for j in targets)
-        self.confirm_text.value = (f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
-                                   f"<ul>{items}</ul>Running replicas are stopped first. This cannot be undone.")
+        self.ask("delete", f"<b>Delete {len(targets)} job{'s' if len(targets) > 1 else ''}?</b>"
+                           f"<ul>{items}</ul>Running replicas are stopped first. This cannot be undone.",
+                 "Yes, delete")
+
+    def ask(self, what: str, html: str, yes: str) -> None:
+        """Show the confirmation for `what` ("delete", "forget"): its words (HTML, escaped by the
+        caller) and its Yes button's label; Yes runs that flow, Cancel hides it."""
+        self._confirming = what
+        self.confirm_text.value = html
+        self.confirm_yes.description = yes
         self.confirm_box.layout.display = ""
         # Focus into the confirmation, so Enter confirms and Escape (keyboard.ts) cancels. The
         # front end applies the kernel's messages in order: the box shows before the button
@@ -320,6 +367,14 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_confirm(self, _button: widgets.Button) -> None:
         self.confirm_box.layout.display = "none"
+        if self._confirming == "forget":
+            self.busy = True
+            try:
+                self.actions.forget([j for j in self._selected_jobs() if j.removed])
+            finally:
+                self.busy = False
+            self.selected = ()
+            return
         failures: list[str] = []
         deleted: list[tuple[str, str]] = []
         self.busy = True
@@ -354,13 +409,31 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
 
     def _on_created(self, job: Job) -> None:
         self.upsert(job)
-        self.say(FLOW_CREATE, info=f"Created {job_ref(job)}")
+        if self.rerun_of is not None:
+            # The wizard was filled for Edit and re-run (job_actions.py): it re-ran that job.
+            old, self.rerun_of = self.rerun_of, None
+            self.selected = (_uid(job),)
+            self.say(FLOW_RERUN, info=f"Re-run of {job_ref(old)} created as {job.name}")
+        else:
+            self.say(FLOW_CREATE, info=f"Created {job_ref(job)}")
         self.tabs.selected_index = TABS.index("Jobs")
 
     # ------------------------------------------------------------------ helpers
+    def show_tab(self, title: str) -> None:
+        """Bring the tab titled `title` (one of TABS) to the front."""
+        self.tabs.selected_index = TABS.index(title)
+
+    def ticked_jobs(self) -> list[Job]:
+        """The ticked jobs, live and past, in the order they were ticked."""
+        return self._selected_jobs()
+
     def _selected_jobs(self) -> list[Job]:
-        by_uid = {j.uid: j for j in self.jobs}
+        by_uid = self.job_list.everything()
+        by_uid.update((j.uid, j) for j in self.jobs)
         return [by_uid[uid] for uid in self.selected if uid in by_uid]
+
+    def _update_actions(self) -> None:
+        self.actions.update(self._selected_jobs(), self.job_list.backends)
 
     def _refresh_ages(self) -> None:
         now = time.monotonic()

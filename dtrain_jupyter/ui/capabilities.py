@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-__all__ = ["DRY_RUN", "EVENTS", "LINE_TIMES", "OUTPUTS", "PREVIOUS_LOGS", "NO_OUTPUT_FILES", "lacks", "offers",
+__all__ = ["DRY_RUN", "EVENTS", "LINE_TIMES", "OUTPUTS", "PREVIOUS_LOGS", "SUSPEND", "NO_OUTPUT_FILES", "lacks", "offers",
            "default_backend"]
 
 # The names on the wire (backends/base.py CAP_*; tests/ui/test_capabilities.py keeps them equal).
@@ -30,6 +30,7 @@ EVENTS = "events"
 OUTPUTS = "outputs"
 PREVIOUS_LOGS = "previous-logs"
 LINE_TIMES = "line-times"
+SUSPEND = "suspend"
 
 # Why a job's Output page lists no files when its backend lacks `outputs` (a Kubernetes backend
 # without c.DTrain.output_mounts cannot see the volume claims jobs write to).

@@ -4,22 +4,37 @@ Updates are incremental (STYLE §15): when `jobs` is replaced, rows whose job ob
 their `job` trait assigned, and only when the set or order of visible rows changes is the rows
 box given a new `children` tuple. Rows are built lazily for the jobs a person can see, and at
 most `limit` rows are shown (with "show more"), so a thousand jobs stay usable.
+
+Where the server keeps a job history, the list also shows past jobs, those that left their
+cluster (`removed` set): a Show choice (All, Live, Finished) and a creation date range join the
+filters, and the past jobs come from `Client.history` one page at a time (keyset paging by
+`.next`), never all records at once, so ten thousand records cost what one page does. The live
+jobs keep coming from the change feed; each page says how far back the history has been read,
+and a live job older than that waits for "Show more" like the records around it, so the list is
+newest first whichever source a row came from. A server without a history (`history()` answers
+NotFound) hides those filters and the list is what it was.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Callable
 
 import ipywidgets as widgets
-from traitlets import Int, Tuple, Unicode, observe, validate
+from traitlets import Bool, Int, Tuple, Unicode, observe, validate
 
+from ..errors import BackendUnavailable, NotFound
 from ..model.job import Job
 from ..model.status import Phase
 from .assistive import NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
+from .history_filters import SHOW_ALL, SHOW_LIVE, SHOW_OPTIONS, history_show, parse_bound, shows, within
 from .job_row import JobRow, RowLook, header_grid
 from .styles import PanelLook
-from .words import kind_label, kind_title
+from .words import esc, kind_label, kind_title
+
+log = logging.getLogger(__name__)
 
 ALL = "All"
 # Rows on the first page, and how many more each "Show more" adds. Two screens' worth: each row
@@ -27,6 +42,9 @@ ALL = "All"
 PAGE_SIZE = 50
 KIND_OPTIONS = ((ALL, ALL), *((kind_label(k), k) for k in ("MPIJob", "PyTorchJob", "TFJob")))
 PHASE_OPTIONS = (ALL, *(p.value for p in Phase))
+# Seconds the filters must rest before the history is asked again: typing a name is one read,
+# not one per key.
+HISTORY_QUIET_S = 0.4
 
 
 def _sort_key(job: Job) -> tuple[str, str]:
@@ -35,7 +53,8 @@ def _sort_key(job: Job) -> tuple[str, str]:
 
 
 class JobList(widgets.VBox, ErrorForwarder):
-    """Shows `jobs` filtered by text, kind and phase; keeps `selected` in sync with the rows.
+    """Shows `jobs` and the `past` jobs filtered by text, kind, phase, Show and dates; keeps
+    `selected` in sync with the rows.
 
     Args:
         client: the panel's `Client` (rows fetch their pods with it).
@@ -50,6 +69,14 @@ class JobList(widgets.VBox, ErrorForwarder):
     phase_filter = Unicode(ALL, help="Only jobs in this phase ('All' for every phase)")
     limit = Int(PAGE_SIZE, help="Most rows shown at once; 'Show more' raises it")
     backends = Tuple(help="Client.backends() as last read; every row gets them (what its job's backend can do)")
+    past = Tuple(help="Jobs that left their cluster, as read from the job history so far (`removed` set) "
+                      "and as the feed said they were deleted; replaced, never mutated")
+    history = Bool(False, help="Whether the server keeps a job history: then the Show choice and the date range "
+                               "are offered and past jobs are listed")
+    show_filter = Unicode(SHOW_ALL, help="'All', 'Live' (on the cluster, not finished) or 'Finished'")
+    since = Unicode("", help="Only jobs created at or after this (a date or an RFC 3339 time; '' for no bound)")
+    until = Unicode("", help="Only jobs created at or before this (a date alone takes in its whole day)")
+    history_page = Int(PAGE_SIZE, help="Records asked of the job history per page")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
@@ -68,7 +95,25 @@ class JobList(widgets.VBox, ErrorForwarder):
                                      style={"description_width": "initial"})
         self.phase = widgets.Dropdown(options=PHASE_OPTIONS, value=ALL, description="Status", layout=look.auto,
                                       style=self.kind.style)
-        filters = widgets.HBox([self.text, self.kind, self.phase], layout=look.wrap)
+        # The history's filters, shown once the server said it keeps one. The dates are read
+        # when a field is left (or Enter): half a date is not yet wrong.
+        self.show = widgets.Dropdown(options=SHOW_OPTIONS, value=SHOW_ALL, description="Show", layout=look.auto,
+                                     style=self.kind.style, _dom_classes=("dtrain-show",))
+        date_style = {"description_width": "initial"}
+        self.since_text = widgets.Text(placeholder="YYYY-MM-DD", continuous_update=False, description="From",
+                                       tooltip="Created on or after this date (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)",
+                                       style=date_style, layout=widgets.Layout(width="170px"),
+                                       _dom_classes=("dtrain-since",))
+        self.until_text = widgets.Text(placeholder="YYYY-MM-DD", continuous_update=False, description="To",
+                                       tooltip="Created on or before this date (a date alone includes that day)",
+                                       style=date_style, layout=widgets.Layout(width="160px"),
+                                       _dom_classes=("dtrain-until",))
+        self.history_filters = widgets.HBox([self.show, self.since_text, self.until_text], layout=widgets.Layout(
+            display="none", flex_flow="row wrap"), _dom_classes=("dtrain-history-filters",))
+        # What is wrong with a date, next to the fields (role=alert: read out when it appears).
+        self.date_error = widgets.HTML("", layout=widgets.Layout(display="none", width="100%"),
+                                       _dom_classes=("dtrain-field-error",))
+        filters = widgets.HBox([self.text, self.kind, self.phase, self.history_filters], layout=look.wrap)
         # The header line is built from the rows' own shared layouts, so its columns stand exactly
         # above theirs in every width: a checkbox that ticks every shown row, "Name", the facts'
         # titles, and room for the row buttons. Unticked while only some rows are ticked (a
@@ -91,13 +136,25 @@ class JobList(widgets.VBox, ErrorForwarder):
         self.more = widgets.Button(description="Show more", style=look.button,
                                    layout=widgets.Layout(display="none", width="auto"))
         kwargs.setdefault("_dom_classes", ("dtrain-job-list",))
-        super().__init__(children=(filters, self.header, self.rows_box, widgets.HBox([self.footer, self.more])),
+        super().__init__(children=(filters, self.date_error, self.header, self.rows_box,
+                                   widgets.HBox([self.footer, self.more])),
                          layout=look.full, **kwargs)
         self._ticking_all = False  # set while the list itself moves select_all, not a person
+        # The history as read: the next page's cursor (None after the last page) and the creation
+        # time of the last record read, below which a row may still have unread neighbours.
+        self._past_next: str | None = None
+        self._past_floor = ""
+        # When the history should next be read (monotonic seconds; None: it is up to date). The
+        # first read is due at once: whether the server keeps one decides which filters show.
+        self._past_due: float | None = 0.0
+        self._no_history = False  # the server said it keeps none: asked again only by reload_past
         self.select_all.observe(self._on_select_all, "value")
         self.text.observe(self._on_text, "value")
         self.kind.observe(self._on_kind, "value")
         self.phase.observe(self._on_phase, "value")
+        self.show.observe(self._on_show, "value")
+        self.since_text.observe(self._on_dates, "value")
+        self.until_text.observe(self._on_dates, "value")
         self.more.on_click(self._on_more)
         self._layout_rows()
 
@@ -105,7 +162,7 @@ class JobList(widgets.VBox, ErrorForwarder):
     @validate("selected")
     def _valid_selected(self, proposal: dict[str, Any]) -> tuple[str, ...]:
         """Only uids of known jobs, each once, in the given order."""
-        known = {job.uid for job in self.jobs}
+        known = set(self.everything())
         seen: dict[str, None] = {}
         for uid in proposal["value"]:
             if uid in known:
@@ -116,7 +173,16 @@ class JobList(widgets.VBox, ErrorForwarder):
     @observe("jobs")
     @guarded
     def _on_jobs(self, change: dict[str, Any]) -> None:
-        new = {job.uid: job for job in change["new"]}
+        self._follow_jobs()
+
+    @observe("past")
+    @guarded
+    def _on_past(self, change: dict[str, Any]) -> None:
+        self._follow_jobs()
+
+    def _follow_jobs(self) -> None:
+        """Rows follow `jobs` and `past`: a changed job is reassigned, a gone one's row closed."""
+        new = self.everything()
         with self.hold_sync():
             for uid, row in list(self.rows.items()):
                 job = new.get(uid)
@@ -135,10 +201,26 @@ class JobList(widgets.VBox, ErrorForwarder):
             for row in self.rows.values():
                 row.backends = self.backends
 
-    @observe("text_filter", "kind_filter", "phase_filter", "limit")
+    @observe("text_filter", "kind_filter", "phase_filter", "limit", "show_filter", "since", "until")
     @guarded
     def _on_filter(self, change: dict[str, Any]) -> None:
+        if change["name"] != "limit":
+            # The history answers for the new filters from its first page again.
+            self.limit = PAGE_SIZE
+            if not self._no_history:
+                self._past_due = time.monotonic() + HISTORY_QUIET_S
         self._layout_rows()
+
+    @observe("history")
+    @guarded
+    def _on_history(self, change: dict[str, Any]) -> None:
+        self.history_filters.layout.display = "" if self.history else "none"
+        if not self.history:
+            with self.hold_sync():
+                # Today's list: no Show choice, no dates, no past rows.
+                self.show.value = SHOW_ALL
+                self.since_text.value = self.until_text.value = ""
+                self.past = ()
 
     @observe("selected")
     @guarded
@@ -163,8 +245,35 @@ class JobList(widgets.VBox, ErrorForwarder):
         self.phase_filter = change["new"]
 
     @guarded
+    def _on_show(self, change: dict[str, Any]) -> None:
+        self.show_filter = change["new"]
+
+    @guarded
+    def _on_dates(self, change: dict[str, Any]) -> None:
+        problems = []
+        bounds = {}
+        for what, field in (("From", self.since_text), ("To", self.until_text)):
+            try:
+                bounds[what] = parse_bound(field.value, what)
+            except ValueError as exc:
+                problems.append(str(exc))
+                bounds[what] = None
+        if not problems and bounds["From"] and bounds["To"] and not within(bounds["From"], "", bounds["To"]):
+            problems.append(f"From ({bounds['From']}) is after To ({bounds['To']}): no job can be in between")
+        with self.hold_sync():
+            self.date_error.value = "<br>".join(f"<span role='alert'>{esc(p)}</span>" for p in problems)
+            self.date_error.layout.display = "" if problems else "none"
+            # A wrong field leaves the list as it was, so the error is never mistaken for "no jobs".
+            if not problems:
+                self.since, self.until = bounds["From"], bounds["To"]
+
+    @guarded
     def _on_more(self, _button: widgets.Button) -> None:
+        reachable = len(self._reachable(self._matching()))
         self.limit += PAGE_SIZE
+        # The rows read so far do not fill the longer page: read the history's next one.
+        if self._past_next is not None and reachable < self.limit:
+            self.read_past(more=True)
 
     @guarded
     def _on_select_all(self, change: dict[str, Any]) -> None:
@@ -188,23 +297,100 @@ class JobList(widgets.VBox, ErrorForwarder):
 
     # ------------------------------------------------------------------ helpers
     def matches(self, job: Job) -> bool:
-        """Whether a job passes the three filters."""
+        """Whether a job passes the filters: kind, phase, Show, dates, and every word of the text
+        in its name, namespace, backend, kind, reason or phase ("removed" finds past jobs)."""
         if self.kind_filter != ALL and job.kind != self.kind_filter:
             return False
         if self.phase_filter != ALL and job.phase.value != self.phase_filter:
             return False
-        needle = self.text_filter.strip().lower()
-        if needle:
+        if not shows(job, self.show_filter) or not within(job.created, self.since, self.until):
+            return False
+        words = self.text_filter.lower().split()
+        if words:
             hay = " ".join((job.name, job.namespace, job.backend, job.kind, kind_title(job.kind),
-                            job.status.reason, job.phase.value)).lower()
-            return needle in hay
+                            job.status.reason, job.phase.value, "removed" if job.removed else "")).lower()
+            return all(word in hay for word in words)
         return True
+
+    def everything(self) -> dict[str, Job]:
+        """Every job the list knows by uid: the past ones, and the live ones over them (a job the
+        feed still lists is on its cluster, whatever an older history read said)."""
+        known = {job.uid: job for job in self.past}
+        known.update((job.uid, job) for job in self.jobs)
+        return known
+
+    # ------------------------------------------------------------------ the job history
+    def sync_past(self, now: float | None = None) -> None:
+        """Read the history's first page again when the filters changed and have rested (the
+        panel's feed runs this on the kernel loop a few times a second)."""
+        due = self._past_due
+        if due is not None and (now if now is not None else time.monotonic()) >= due:
+            self.read_past()
+
+    def read_past(self, more: bool = False) -> None:
+        """Read one page of past jobs for the filters now set: the first page again, or (`more`)
+        the page after the last one read.
+
+        A server without a job history answers NotFound: the history's filters then hide and
+        the list goes on without it. A server out of reach is the banner's news: the history is
+        read again when the feed is back (`reload_past`). Any other failure reaches the panel's
+        error line and is tried again on the next change of filters or Refresh.
+        """
+        self._past_due = None
+        if self.show_filter == SHOW_LIVE and not more and self.history:
+            # No job of the past is live: nothing to ask.
+            self.past, self._past_next, self._past_floor = (), None, ""
+            self._layout_rows()
+            return
+        try:
+            page = self.client.history(
+                show=history_show(self.show_filter), search=self.text_filter.strip(),
+                kind=None if self.kind_filter == ALL else self.kind_filter,
+                phase=None if self.phase_filter == ALL else self.phase_filter,
+                since=self.since or None, until=self.until or None, limit=self.history_page,
+                after=self._past_next if more else None)
+        except BackendUnavailable as exc:
+            # The server is away: the banner says so, and its return (a new snapshot) reads again.
+            log.info("job history not read: %s", exc.message)
+            return
+        except NotFound as exc:
+            log.info("no job history on this server: %s", exc.message)
+            self._no_history = True
+            self.history = False
+            return
+        self._no_history = False
+        found = tuple(job for job in page if job.removed)
+        for job in found:
+            job.uid = job.uid or "/".join(job.key)
+        with self.hold_sync():
+            self.history = True
+            self._past_next = page.next
+            self._past_floor = (page[-1].created or "") if page.next is not None and len(page) else ""
+            if more:
+                fresh = {job.uid for job in found}
+                self.past = (*(job for job in self.past if job.uid not in fresh), *found)
+            else:
+                self.past = found
+            self._layout_rows()
+
+    def add_past(self, job: Job) -> None:
+        """A job the feed says was deleted, listed as past until the history's next read."""
+        self.past = (*(j for j in self.past if j.uid != job.uid), job)
+
+    def drop_past(self, uid: str) -> None:
+        """A past job forgotten: its row goes."""
+        self.past = tuple(j for j in self.past if j.uid != uid)
+
+    def reload_past(self) -> None:
+        """Read the history again from its first page at the next chance (Refresh, a new snapshot)."""
+        self._no_history = False
+        self._past_due = 0.0
 
     def row(self, uid: str) -> JobRow:
         """The row of a job, building it when it was not yet shown."""
         row = self.rows.get(uid)
         if row is None:
-            job = next(j for j in self.jobs if j.uid == uid)
+            job = self.everything()[uid]
             row = JobRow(job, self.client, self._on_action, compact=self.compact, look=self._look,
                          backends=self.backends)
             row.on_error = self.report_error
@@ -215,7 +401,7 @@ class JobList(widgets.VBox, ErrorForwarder):
 
     def row_by_name(self, name: str) -> JobRow:
         """The row of the (first) job with this name; raises KeyError when there is none."""
-        for job in self.jobs:
+        for job in (*self.jobs, *self.past):
             if job.name == name:
                 return self.row(job.uid)
         raise KeyError(name)
@@ -231,18 +417,32 @@ class JobList(widgets.VBox, ErrorForwarder):
             finally:
                 self._ticking_all = False
 
+    def _matching(self) -> list[Job]:
+        """Every known job that passes the filters, newest first."""
+        return sorted((j for j in self.everything().values() if self.matches(j)), key=_sort_key, reverse=True)
+
+    def _reachable(self, matching: list[Job]) -> list[Job]:
+        """The matching jobs no newer than what the history has been read down to: below that
+        floor an unread record could stand between two rows, so those wait for "Show more"."""
+        floor = self._past_floor
+        return [j for j in matching if (j.created or "") >= floor] if floor else matching
+
     def _layout_rows(self) -> None:
-        matching = sorted((j for j in self.jobs if self.matches(j)), key=_sort_key, reverse=True)
-        shown = tuple(job.uid for job in matching[: self.limit])
+        matching = self._matching()
+        reachable = self._reachable(matching)
+        shown = tuple(job.uid for job in reachable[: self.limit])
         if shown != self.visible:
             self.visible = shown
             self.rows_box.children = tuple(self.row(uid) for uid in shown)
             self._show_all_ticked()
-        total = len(self.jobs)
-        if not total:
+        total = len(self.jobs) + len(self.past)
+        older = self._past_next is not None
+        if not total and not older:
             self.footer.value = "No jobs yet. Press New to create one."
         elif len(matching) > len(shown):
             self.footer.value = f"Showing {len(shown)} of {len(matching)} matching jobs ({total} in all)."
         else:
             self.footer.value = f"{len(matching)} of {total} jobs shown."
-        self.more.layout.display = "" if len(matching) > len(shown) else "none"
+        if older:
+            self.footer.value += " Older jobs are in the job history: Show more reads them."
+        self.more.layout.display = "" if len(reachable) > len(shown) or older else "none"

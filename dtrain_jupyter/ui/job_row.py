@@ -11,6 +11,11 @@ A row is one wrapping flex box, not a box of lines: its first line is the checkb
 facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
 rows then costs one widget model fewer per row (each model is a message and a browser-side
 build on the panel's first render).
+
+A past job (one that left its cluster; `job.removed` set, read from the job history) keeps
+its row and expands the same way, into its pods and events as last seen; its row is muted and
+says "Removed" in words beside its phase, with the removal time in the tooltip, so neither
+colour nor the muting alone carries the difference.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from .callbacks import ErrorForwarder, guarded
 from .capabilities import OUTPUTS, lacks
 from .pods import PodsView
 from .styles import PHASE_WIDTH, phase_class
-from .words import age, duration, esc, kind_label, kind_title, reason_words, replicas_ready, status_title, where
+from .words import (age, duration, esc, kind_label, kind_title, reason_words, removed_words, replicas_ready,
+                    status_title, where)
 
 # The facts columns, drawn as one HTML grid per row (one widget, not one per cell: a thousand
 # rows of Label widgets would each bring a Layout and a Style widget along). Cells wrap between
@@ -52,6 +58,8 @@ CHECK_WIDTH = "28px"
 # Fixed, so the header can leave the same room above them as the row's buttons take.
 LOG_WIDTH = "48px"
 OUTPUT_WIDTH = "68px"
+# The class of a past job's row (styles.py mutes it).
+PAST = "dtrain-row-past"
 
 
 def columns(compact: bool) -> tuple[str, ...]:
@@ -168,7 +176,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self.line = (self.check, self.name_button, self.facts, *(() if compact else buttons))
         self.pods: PodsView | None = None
         kwargs.setdefault("layout", look.row)
-        kwargs.setdefault("_dom_classes", ("dtrain-job", "dtrain-row"))
+        kwargs.setdefault("_dom_classes", ("dtrain-job", "dtrain-row", *((PAST,) if job.removed else ())))
         super().__init__(children=self.line, **kwargs)
         self.check.observe(self._on_check, "value")
         self.name_button.on_click(self._on_name)
@@ -182,6 +190,12 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @guarded
     def _on_job(self, change: dict[str, Any]) -> None:
         old: Job | None = change.get("old") if isinstance(change.get("old"), Job) else None
+        if old is not None and bool(old.removed) != bool(self.job.removed):
+            # A live job deleted meanwhile: its row turns into the past one it now is.
+            if self.job.removed:
+                self.add_class(PAST)
+            else:
+                self.remove_class(PAST)
         self.render()
         # Pods follow the job: refresh them when its status moved while they are shown.
         moved = old is None or old.status != self.job.status
@@ -225,6 +239,9 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # The phase once, then only what the reason adds to it ("PyTorchJobSucceeded" adds nothing).
         reason = job.error or reason_words(job.status.reason, job.kind, phase)
         status = f'<span class="{phase_class(phase)}">{esc(phase)}</span>'
+        if job.removed:
+            # The word, not only a look: a screen reader and a colour-blind eye read "Removed" too.
+            status += f' <span class="dtrain-removed-mark" title="{esc(removed_words(job))}">Removed</span>'
         if reason and not self.compact:
             status += f' <span class="dtrain-muted dtrain-reason">{esc(reason)}</span>'
         # "/" may end a line, so a long context/namespace wraps instead of being cut.
@@ -232,12 +249,13 @@ class JobRow(widgets.HBox, ErrorForwarder):
         cells = {"Kind": esc(kind_label(job.kind)), "Where": place, "Status": status,
                  "Ready": f"{ready}/{total}", "Age": esc(age(job.created)), "Duration": esc(duration(job))}
         titles = {"Kind": f"{kind_title(job.kind)} ({job.api_version})" if job.api_version else kind_title(job.kind),
-                  "Where": where(job), "Status": status_title(job),
+                  "Where": where(job), "Status": "; ".join(filter(None, (status_title(job), removed_words(job)))),
                   "Ready": f"{ready} of {total} replicas running or done"}
         expanded = getattr(self, "expanded", False)
         arrow = "▾" if expanded else "▸"
+        seen = " as last seen (removed from the cluster)" if job.removed else ""
         return {"name": f"{arrow} {job.name}",
-                "name_tooltip": f"{job.kind}/{job.name}: {'hide' if expanded else 'show'} its pods",
+                "name_tooltip": f"{job.kind}/{job.name}: {'hide' if expanded else 'show'} its pods{seen}",
                 "facts": grid(cells, self.compact, titles)}
 
     @observe("selected")

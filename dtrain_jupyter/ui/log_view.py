@@ -128,7 +128,7 @@ class LogView(widgets.VBox, ErrorForwarder):
             with self.hold_sync():
                 self.job = job
                 self.pod = pod or ALL_PODS
-                self.follow = not job.phase.finished
+                self.follow = not job.phase.finished and not job.removed  # an archive has no new lines
         finally:
             self._choosing = False
         self.download_link.value = ""  # the last job's link goes even if reading the pods fails

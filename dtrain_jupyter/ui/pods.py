@@ -11,6 +11,9 @@ the pods says so ("Code: train.py from /home/u/proj (12 files, 3.4 KiB)", `code/
 Events are read only where the job's backend lists `events` (capabilities.py); elsewhere the
 server has none to give, and the pods stand alone.
 
+A past job's pods and events are those its record in the job history kept, as last seen
+before the job left its cluster; one line above them says so.
+
 When the pods cannot be read, the pods area says why in words: a refusal (Forbidden, a job
 deleted meanwhile) is an answer, not a fault. Failing events only add a line under the pods;
 an unexpected failure is also logged with its traceback, never dropped.
@@ -30,7 +33,7 @@ from ..model.job import Event, Job, Pod
 from .callbacks import ErrorForwarder, describe_error, guarded
 from .capabilities import EVENTS, lacks
 from .styles import PHASE_WIDTH, phase_class
-from .words import age, esc
+from .words import age, esc, removed_words
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,9 @@ class PodsView(widgets.VBox, ErrorForwarder):
         self.job_events = widgets.HTML("", _dom_classes=("dtrain-muted", "dtrain-events"))
         # Placed above the pods only for a job whose code came from notebook code or a folder.
         self.code_line = widgets.HTML("", layout=widgets.Layout(width="100%"), _dom_classes=("dtrain-code-origin",))
+        # Placed above the pods only for a past job: what is shown is its record, not the cluster.
+        self.past_line = widgets.HTML("", layout=widgets.Layout(width="100%"), _dom_classes=("dtrain-muted",
+                                                                                              "dtrain-past-note"))
         super().__init__(children=(self.header, self.empty), **kwargs)
         self.add_class("dtrain-pods")
         self.job = job
@@ -168,6 +174,9 @@ class PodsView(widgets.VBox, ErrorForwarder):
                  if words else "")
         if value != self.code_line.value:
             self.code_line.value = value
+        past = (f"Pods and events as last seen. {esc(removed_words(self.job))}." if self.job.removed else "")
+        if past != self.past_line.value:
+            self.past_line.value = past
         self._place()
 
     def refresh(self) -> None:
@@ -244,13 +253,14 @@ class PodsView(widgets.VBox, ErrorForwarder):
         self._place()
 
     def _place(self) -> None:
-        """Where the code came from (when known), header, the pod lines (or "No pods yet."), the
+        """That a past job's pods are as last seen, where the code came from (when known), header, the pod lines (or "No pods yet."), the
         notice when there is one, job events."""
         lines = tuple(self._lines[p.name] for p in self.pods if p.name in self._lines)
         body = lines or ((self.empty,) if not self.notice else ())
         notice = (self.notice_line,) if self.notice else ()
         code = (self.code_line,) if self.code_line.value else ()
-        children = (*code, self.header, *body, *notice, self.job_events)
+        past = (self.past_line,) if self.past_line.value else ()
+        children = (*past, *code, self.header, *body, *notice, self.job_events)
         if children != self.children:
             self.children = children
 

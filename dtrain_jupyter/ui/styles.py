@@ -318,3 +318,27 @@ def style_widget() -> widgets.HTML:
 def phase_class(phase: str) -> str:
     """CSS class for a phase's colour; unknown phases get the neutral colour."""
     return f"dtrain-phase-{phase}" if phase in PHASE_COLOURS else "dtrain-phase-Unknown"
+
+
+# The job history in the list (job_row.py, job_list.py):
+# - A past job's row (`dtrain-row-past`) sits on the layout's second colour behind a dashed left
+#   edge: set apart at a glance without fading its text (faded text fails contrast). What says
+#   "past" is its "Removed" mark, a word in a box, in the main text colour: not colour alone.
+# - A wrong date in the range is said beside the fields, in the error text colour.
+CSS += f"""
+.dtrain-panel .dtrain-row-past {{
+  background-color: var(--jp-layout-color2);
+  border-left: 3px dashed var(--jp-border-color1);
+}}
+.dtrain-panel .dtrain-removed-mark {{
+  display: inline-block;
+  padding: 0 4px;
+  border: 1px solid var(--jp-border-color1);
+  border-radius: 3px;
+  color: var(--jp-ui-font-color1);
+  font-size: var(--jp-ui-font-size0);
+  line-height: 1.4;
+}}
+.dtrain-panel .dtrain-field-error {{ color: {ERROR_TEXT}; }}
+.dtrain-panel .dtrain-past-note {{ width: 100%; }}
+"""

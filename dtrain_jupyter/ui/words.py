@@ -16,7 +16,7 @@ from ..render import age, esc, parse_time, span
 
 __all__ = ["KIND_TITLES", "KIND_LABELS", "LOCAL_BACKEND", "esc", "age", "span", "parse_time", "duration",
            "kind_title", "kind_label", "reason_words", "replicas_ready", "status_title", "where", "deletion_words",
-           "job_ref"]
+           "job_ref", "removed_words", "forget_words"]
 
 # What each kind is called in full (a tooltip, the kind filter's search): Horovod runs on
 # MPIJob, so say both.
@@ -139,3 +139,19 @@ def deletion_words(job: Job) -> str:
 def job_ref(job: Job) -> str:
     """How to name a job to a person: "PyTorchJob/mnist (local/default)"."""
     return f"{job.kind}/{job.name} ({where(job)})"
+
+
+def removed_words(job: Job) -> str:
+    """When a past job left its cluster, for a tooltip: "Removed from the cluster at
+    2026-12-01T10:00:00Z (3h ago); this is its record in the job history"; "" for a live job."""
+    if not job.removed:
+        return ""
+    since = age(job.removed)
+    return (f"Removed from the cluster at {job.removed}" + (f" ({since} ago)" if since else "")
+            + "; this is its record in the job history")
+
+
+def forget_words(job: Job) -> str:
+    """What forgetting a past job removes, as plain text."""
+    return ("its record in the job history (status, pods, events), its archived logs, and the code it ran "
+            "where the history kept a copy; a re-run is then no longer possible")

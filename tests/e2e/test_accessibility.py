@@ -2,7 +2,8 @@
 
 With a running and a finished local job (the `jobs` fixture), one page walks every view a
 person can reach: the Jobs list, a job expanded into its pods, the running job's log (following),
-the finished job's output files, the delete confirmation, the error line, the wizard's four steps
+the finished job's output files, the delete confirmation, the error line, the job history's controls
+(Show, dates, the buttons of a ticked job, a wrong date), the wizard's four steps
 for PyTorch and for Horovod/MPI, a wizard validation error, the YAML editor with an error marker,
 the sidebar's list, the inline `%dtrain` panel of a notebook, and the outage banner of a panel
 whose server cannot be reached. Each is audited on its panel's root for serious and critical
@@ -134,6 +135,30 @@ def _error_line(walk: Walk) -> str:
     return MAIN
 
 
+def _history_controls(walk: Walk) -> str:
+    """The job history's controls: the Show choice and date range, the buttons a ticked job gets
+    (Re-run, Edit and re-run, Forget/Suspend where they apply), and a wrong date said at its field."""
+    walk.main_tab()
+    row(walk.page, MAIN, walk.jobs["done"]).locator(".dtrain-select input").check()
+    walk.panel.locator("button.dtrain-rerun").wait_for()
+    since = walk.panel.locator(".dtrain-since input")
+    since.fill("soon")
+    since.press("Enter")
+    walk.panel.locator(".dtrain-field-error", has_text="is not a date").wait_for()
+    return MAIN
+
+
+def _history_controls_cleared(walk: Walk) -> str:
+    """The same list with the date cleared and nothing ticked (the next views start from there)."""
+    since = walk.panel.locator(".dtrain-since input")
+    since.fill("")
+    since.press("Enter")
+    walk.panel.locator(".dtrain-field-error").wait_for(state="hidden")
+    row(walk.page, MAIN, walk.jobs["done"]).locator(".dtrain-select input").uncheck()
+    walk.panel.locator("button.dtrain-rerun").wait_for(state="hidden")
+    return MAIN
+
+
 def _wizard(step: int, platform: str) -> Callable[[Walk], str]:
     def show(walk: Walk) -> str:
         dismiss = walk.panel.locator("button.dtrain-dismiss")
@@ -212,6 +237,8 @@ VIEWS: tuple[tuple[str, Callable[[Walk], str]], ...] = (
     ("output", _output),
     ("delete-confirmation", _delete_confirmation),
     ("error-line", _error_line),
+    ("history-controls", _history_controls),
+    ("history-controls-cleared", _history_controls_cleared),
     ("wizard-pytorch-1-platform", _wizard(1, "PyTorch")),
     ("wizard-pytorch-2-details", _wizard(2, "PyTorch")),
     ("wizard-pytorch-3-resources", _wizard(3, "PyTorch")),

@@ -36,7 +36,7 @@ def _job(backend: str = "edge", phase: Phase = Phase.RUNNING) -> Job:
 
 def test_the_names_are_the_servers() -> None:
     names = {capabilities.DRY_RUN, capabilities.EVENTS, capabilities.OUTPUTS, capabilities.PREVIOUS_LOGS,
-             capabilities.LINE_TIMES}
+             capabilities.LINE_TIMES, capabilities.SUSPEND}
     assert names <= set(CAPABILITIES)
 
 
@@ -88,8 +88,8 @@ def _last_read(client: _Logs) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("caps, previous, times", [
-    (["events", "outputs", "previous-logs"], True, False),          # as the local backend lists them
-    (["events", "previous-logs", "line-times", "dry-run"], True, True),  # as a Kubernetes one does
+    (["events", "outputs", "previous-logs", "suspend"], True, False),  # as the local backend lists them
+    (["events", "previous-logs", "line-times", "dry-run", "suspend"], True, True),  # as a Kubernetes one does
     (["events"], False, False),
 ], ids=["local-like", "kubernetes-like", "neither"])
 def test_the_log_page_offers_previous_attempts_and_line_times_only_where_kept(caps, previous: bool,

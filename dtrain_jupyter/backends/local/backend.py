@@ -25,7 +25,10 @@ from ...model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
-from ..base import CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, ChangeListener, Stream, check_log_request, waiting_bytes, waiting_line
+from ..base import (
+    CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream, check_log_request,
+    check_suspend_request, waiting_bytes, waiting_line,
+)
 from ..listeners import Listeners
 from ..namespaces import FALLBACK_NAMESPACE
 from . import lifecycle, outputs, process
@@ -33,7 +36,7 @@ from .environment import build_launches
 from .lifecycle import now_iso, set_condition
 from .logs import follow, limit_offset, log_path, read_blocks, read_chunks, tail_offset
 from .replicas import plan_job
-from .state import CODE_ARCHIVE, StateStore, check_name, check_namespace
+from .state import CODE_ARCHIVE, CODE_DIR, StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, detect_gpus, log_dir
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ class LocalBackend:
     """
 
     name = "local"
-    capabilities = frozenset({CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS})
+    capabilities = frozenset({CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND})
 
     def __init__(self, state_dir: Path, *, output_root: Path | None = None, log_limit_bytes: int | None = None,
                  grace_seconds: float = 5.0, gpus: Sequence[str] | None = None, poll_interval: float = 0.05,
@@ -199,7 +202,9 @@ class LocalBackend:
 
     def _to_pod(self, record: dict[str, Any], rep: dict[str, Any]) -> Pod:
         state = rep["state"]
-        if state == "Pending" and record.get("pending_reason"):
+        if state == "Pending" and lifecycle.is_suspended(record["manifest"]):
+            reason = "Pending: the job is suspended; its replicas start again when it is resumed"
+        elif state == "Pending" and record.get("pending_reason"):
             reason = describe_pod("Pending", unschedulable_message=record["pending_reason"])
         elif state == "Pending" and rep.get("restart_at"):
             reason = describe_pod("Pending", waiting_reason="CrashLoopBackOff", waiting_message=rep.get("reason"))
@@ -271,6 +276,11 @@ class LocalBackend:
                                           code_dir=code_dir)
                 record = self._new_record(plan, manifest, uid, folder, notes, launches)
                 record["output_dir"] = str(output_dir)
+                record["default_cwd"] = os.getcwd()  # where a resume starts replicas that set no workingDir
+                if lifecycle.is_suspended(manifest):
+                    # The operator's first pass over a job created suspended makes no pod.
+                    message = lifecycle.suspend_conditions(record["conditions"], plan.kind, plan.name)
+                    add_event(record, "Normal", f"{plan.kind}Suspended", message)
                 self.store.save(record)  # before the job is known: a full disk leaves no half job
             except (DTrainError, OSError) as e:
                 self.store.remove(*key)
@@ -282,7 +292,8 @@ class LocalBackend:
                 raise
             self._records[key] = record
             self._notify("ADDED", record)
-            if await self.supervisor.start(record, list(self._records.values())):
+            if not lifecycle.is_suspended(record["manifest"]) and \
+                    await self.supervisor.start(record, list(self._records.values())):
                 self._save(record)
             return self._to_job(record)
 
@@ -346,6 +357,57 @@ class LocalBackend:
                 shutil.rmtree(record["output_dir"], ignore_errors=True)
         self._notify("DELETED", record, deleting=True)
         return job
+
+    async def suspend(self, kind: str, name: str, namespace: str) -> Job:
+        """Stop every process of the job as delete does (SIGTERM, SIGKILL after the grace period)
+        and keep the job suspended: record, logs and outputs stay; see Backend.suspend.
+
+        Raises:
+            JobNotFound; InvalidRequest (finished, or suspended already).
+        """
+        record = self._find(kind, name, namespace)
+        key = self._key_of(record)
+        # The monitor skips a locked job: no tick sees the stopped processes as exits to restart.
+        async with self._lock(key):
+            record = self._find(kind, name, namespace)  # deleted while this waited for the lock?
+            check_suspend_request(self._to_job(record), True)
+            stopped = {rep["pod"]: rep.get("pid") for rep in record["replicas"] if rep["state"] == "Running"}
+            roots = [(rep.get("pid"), rep.get("create_time")) for rep in record["replicas"]]
+            await asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace_seconds)
+            self.supervisor.suspend(record, stopped)
+            self._save(record)
+            return self._to_job(record)
+
+    async def resume(self, kind: str, name: str, namespace: str) -> Job:
+        """Start every replica of a suspended job again, as create did; see Backend.resume.
+
+        Each replica gets the environment create gave it, with fresh ports (the old ones may have
+        been taken meanwhile); its log goes on after the lines of its earlier attempts.
+
+        Raises:
+            JobNotFound; InvalidRequest (not suspended); InvalidJob (a workingDir that is gone).
+        """
+        record = self._find(kind, name, namespace)
+        key = self._key_of(record)
+        async with self._lock(key):
+            record = self._find(kind, name, namespace)
+            check_suspend_request(self._to_job(record), False)
+            self._renew_launches(record)
+            await self.supervisor.resume(record, list(self._records.values()))
+            self._save(record)
+            return self._to_job(record)
+
+    def _renew_launches(self, record: dict[str, Any]) -> None:
+        """Build every replica's launch again from the stored manifest, as create did."""
+        manifest = record["manifest"]
+        plan = plan_job(without_code_volume(manifest) if code_configmap_of(manifest) is not None else manifest)
+        folder = Path(record["dir"])
+        code_dir = folder / CODE_DIR if (folder / CODE_ARCHIVE).exists() else None
+        launches = build_launches(plan, uid=record["uid"], output_dir=Path(record["output_dir"]),
+                                  run_dir=folder / "run", default_cwd=record.get("default_cwd") or os.getcwd(),
+                                  gpu_assignment={}, gpus_present=False, notes=[], code_dir=code_dir)
+        for rep in record["replicas"]:
+            rep["launch"] = self._stored_launch(launches[rep["pod"]])
 
     async def pods(self, kind: str, name: str, namespace: str) -> list[Pod]:
         record = self._find(kind, name, namespace)

@@ -5,7 +5,8 @@ reasons `<Kind><Reason>`, Running and Restarting exclude each other, Succeeded/F
 Running to False, nothing changes after Failed. Restart decisions follow §1.5 (Never, OnFailure,
 Always, ExitCode with codes >= 128 retryable) and runPolicy.backoffLimit (§1.6); success per kind
 follows the table of §1.4; what happens to the replicas still running at the job's end follows
-runPolicy.cleanPodPolicy (§1.6). Replica states are the strings Pending, Running, Succeeded, Failed.
+runPolicy.cleanPodPolicy (§1.6), and so do the conditions of runPolicy.suspend. Replica states
+are the strings Pending, Running, Succeeded, Failed.
 """
 
 from __future__ import annotations
@@ -166,3 +167,35 @@ def first_failure(replicas: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The first replica that failed for good (its restart policy allows no restart)."""
     failed = [r for r in replicas if r["state"] == "Failed"]
     return min(failed, key=lambda r: r.get("finished_ts") or 0) if failed else None
+
+
+def is_suspended(manifest: Mapping[str, Any]) -> bool:
+    """Whether the job's spec.runPolicy.suspend is true (what `suspend` sets and `resume` clears)."""
+    policy = (manifest.get("spec") or {}).get("runPolicy") or {}
+    return policy.get("suspend") is True
+
+
+def set_suspend(manifest: dict[str, Any], suspend: bool) -> None:
+    """Write spec.runPolicy.suspend into a stored manifest, as a merge patch of it would."""
+    spec = manifest.setdefault("spec", {})
+    if not isinstance(spec.get("runPolicy"), dict):
+        spec["runPolicy"] = {}
+    spec["runPolicy"]["suspend"] = suspend
+
+
+def suspend_conditions(conditions: list[dict[str, Any]], kind: str, name: str) -> str:
+    """The operator's conditions for a suspended job (`ReconcileJobs`, operator-contract §1.6):
+    Running flips to False, Suspended is True, both with reason `<Kind>Suspended`. Returns the message."""
+    message = f"{kind} {name} is suspended."
+    if any(c["type"] == "Running" and c["status"] == "True" for c in conditions):
+        set_condition(conditions, "Running", "False", f"{kind}Suspended", message)
+    set_condition(conditions, "Suspended", "True", f"{kind}Suspended", message)
+    return message
+
+
+def resume_conditions(conditions: list[dict[str, Any]], kind: str, name: str) -> str:
+    """The operator's conditions for a resumed job: Suspended False, reason `<Kind>Resumed`
+    (Running comes back once the replicas run). Returns the message."""
+    message = f"{kind} {name} is resumed."
+    set_condition(conditions, "Suspended", "False", f"{kind}Resumed", message)
+    return message

@@ -4,8 +4,9 @@ Every per-kind fact (pod names, operator labels, defaulted counts and restart po
 training container, which replicas only stand for MPI hosts) comes from the kind's `Framework`
 (operator-contract §1.1–§1.3, §4, §5). The manifest is trusted as validation left it
 (`model/valid_manifest.py`): what is refused here is only what a cluster would run but this
-machine cannot (an image's entrypoint, a suspended job, a job without a replica). Every manifest
-field the local backend does not honour is named in `notes`, so nothing is dropped silently.
+machine cannot (an image's entrypoint, a job without a replica); a suspended job is planned like
+any other, its replicas start when it is resumed. Every manifest field the local backend does not
+honour is named in `notes`, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -121,8 +122,6 @@ def plan_job(manifest: dict[str, Any]) -> JobPlan:
                 placeholder=role.placeholder, ordinal=len(replicas)))
     if not replicas:
         raise _fail(specs_path, "the job has no replicas to run")
-    if (spec.get("runPolicy") or {}).get("suspend"):
-        raise _fail("spec.runPolicy.suspend", "the local backend cannot create a suspended job")
     return JobPlan(framework=fw, name=name, namespace=str(meta.get("namespace") or FALLBACK_NAMESPACE),
                    replicas=replicas, spec=spec, notes=_notes(fw, spec, roles))
 

@@ -10,6 +10,9 @@ work (fork/exec, waiting for processes to stop) goes to threads.
 When a job finishes, its replicas still running are stopped or left to run on as the job's
 cleanPodPolicy says (operator-contract §1.6); the tick keeps watching the ones left running, so
 their logs are complete and their exit codes recorded, without changing the finished job.
+
+A suspended job (runPolicy.suspend) is left alone by the tick: its replicas were stopped by the
+backend and wait, Pending, for `resume`, which starts them again as `start` does on create.
 """
 
 from __future__ import annotations
@@ -151,10 +154,45 @@ class Supervisor:
                       f"{record['kind']} {record['name']} is running.")
         return True
 
+    # ---- suspend and resume ---------------------------------------------------------------
+    def suspend(self, record: dict[str, Any], stopped: dict[str, int | None]) -> None:
+        """Record a job whose processes the backend has just stopped for runPolicy.suspend.
+
+        The operator deletes every pod of a suspended job, whatever cleanPodPolicy says, and makes
+        them all again on resume: so every replica goes back to Pending with nothing of its last
+        attempt left but its log, and gives its GPUs back. Its stop is no failure: no exit is
+        recorded, nothing is restarted and no backoffLimit is spent.
+
+        Args:
+            record: the job (not finished).
+            stopped: pod -> pid of each replica that was running when the job was suspended.
+        """
+        kind, name = record["kind"], record["name"]
+        for pod, pid in stopped.items():
+            add_event(record, "Normal", "Killing", f"stopped process {pid} for {pod}: the job is suspended", "Pod", pod)
+        for rep in record["replicas"]:
+            rep.update(state="Pending", reason="", pid=None, create_time=None, child_pid=None, started=None,
+                       finished=None, finished_ts=None, exit_code=None, signal=None, oom_killed=False,
+                       restart_at=None, gpus=[])
+        record["start_ts"] = None
+        record["pending_reason"] = ""
+        lifecycle.set_suspend(record["manifest"], True)
+        message = lifecycle.suspend_conditions(record["conditions"], kind, name)
+        add_event(record, "Normal", f"{kind}Suspended", message)
+
+    async def resume(self, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        """Resume a suspended job: conditions and event as the operator sets them, then every
+        replica starts as on create (or the job waits, Pending, for its GPUs; the tick retries)."""
+        kind, name = record["kind"], record["name"]
+        lifecycle.set_suspend(record["manifest"], False)
+        message = lifecycle.resume_conditions(record["conditions"], kind, name)
+        add_event(record, "Normal", f"{kind}Resumed", message)
+        await self.start(record, records)
+
     # ---- watching -------------------------------------------------------------------------
     async def tick(self, record: dict[str, Any], records: list[dict[str, Any]]) -> bool:
         """One look at a job: record exits, restart, decide success or failure. Returns changed."""
-        if record.get("deleting"):
+        if record.get("deleting") or lifecycle.is_suspended(record["manifest"]):
             return False
         if lifecycle.is_finished(record["conditions"]):
             return await self._watch_after_end(record)

@@ -98,10 +98,9 @@ def test_notes_name_every_field_not_honoured():
     (lambda m: m["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(
         resources={"limits": {"nvidia.com/gpu": "lots"}}),
      'spec.pytorchReplicaSpecs.Worker.template.spec.containers[0].resources.limits["nvidia.com/gpu"]'),
-    (lambda m: m["spec"].update(runPolicy={"suspend": True}), "spec.runPolicy.suspend"),
     (lambda m: m.update(kind="Pod"), "kind"),
 ], ids=["name", "unknown-type", "negative-replicas", "restart-policy", "no-command", "no-containers", "gpu-count",
-        "suspend", "kind"])
+        "kind"])
 def test_what_cannot_run_raises_invalid_job_with_its_path(mutate, path):
     manifest = pytorch_job("pt", behave("exit:0"), workers=1)
     mutate(manifest)
