@@ -4,7 +4,9 @@ A job is picked up when it is created (a store watch, like the operator's inform
 `step()` every job it knows advances one tick: tick 0 sets `Created` and creates the pods
 (Pending) and events; after `ticks_to_run` the pods are Running and the job `Running`; after
 `ticks_to_finish` (None: never on its own) the deciding replicas succeed and the job is
-`Succeeded`. Faults (`fault()`) replace that path for a pod or a whole job. Jobs annotated
+`Succeeded`. Faults (`fault()`) replace that path for a pod or a whole job. A job whose
+`spec.runPolicy.suspend` is true loses its pods and waits, and starts again from tick 0 once it
+is false (suspension.py: the operators' suspend and resume). Jobs annotated
 `kube-double/simulate: "false"` (bulk-loaded ones) are left alone. With `tick` set, a
 thread calls `step()` on that interval; with `tick=None` tests call `step()` themselves.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .discovery import Registry
 from .logs import LogStore
+from . import suspension
 from .operators import KINDS, PlannedPod, deciding_type, owner_ref, plan_pods, replica_specs, set_condition
 from .store import Store, StoreError, now_rfc3339
 
@@ -41,6 +44,7 @@ class _JobState:
     log_step: int = 0
     fail_message: str = ""
     held: dict = field(default_factory=dict)  # pod name -> tick before which it stays Pending
+    suspended: bool = False  # the operator has acted on runPolicy.suspend: the pods are gone
 
 
 class Simulator:
@@ -153,11 +157,23 @@ class Simulator:
     def _advance(self, st: _JobState, job: dict) -> None:
         facts = KINDS[job["kind"]]
         name = job["metadata"]["name"]
+        wants_suspend = suspension.suspend_requested(job)
         if st.ticks == 0:
             self._set_status(st, lambda s: set_condition(s, "Created", "True", f"{facts.kind}Created",
                                                          f"{facts.kind} {name} is created."))
+            if wants_suspend:
+                suspension.suspend(self, st, job)  # created suspended: no pod until resumed
+                return
             for planned in plan_pods(job):
                 self._create_pod(st, job, planned)
+            return
+        if wants_suspend:
+            if not st.suspended:
+                suspension.suspend(self, st, job)
+            return  # nothing runs, fails or finishes while suspended
+        if st.suspended:
+            suspension.resume(self, st, job)
+            st.ticks = 0  # step() counts this as tick 0: the job goes on as a new one would
             return
         pods = self._pods(st)
         for pod in pods:
@@ -236,7 +252,8 @@ class Simulator:
         except StoreError:
             pass
 
-    def _create_launcher_job(self, st: _JobState, job: dict, planned: PlannedPod) -> dict:
+    def _create_launcher_job(self, st: _JobState, job: dict, planned: PlannedPod, suspended: bool = False) -> dict:
+        """The v2beta1 launcher batch Job (the existing one, else a new one); a suspended one makes no pod."""
         existing = self.store.get(("batch", "jobs"), st.namespace, planned.launcher_job)
         if existing:
             return existing
@@ -246,9 +263,12 @@ class Simulator:
                  "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6,
                           "template": {"metadata": {"labels": planned.labels}, "spec": planned.spec}},
                  "status": {}}
+        if suspended:
+            batch["spec"]["suspend"] = True  # newLauncherJob mirrors the MPIJob's runPolicy.suspend
         created = self.store.create(("batch", "jobs"), st.namespace, batch)
         self.event(job, "Normal", "SuccessfulCreate", f"Created job: {planned.launcher_job}", "mpi-job-controller")
-        self.event(created, "Normal", "SuccessfulCreate", f"Created pod: {planned.name}", "job-controller")
+        if not suspended:
+            self.event(created, "Normal", "SuccessfulCreate", f"Created pod: {planned.name}", "job-controller")
         return created
 
     def _blocked(self, pod: dict) -> bool:

@@ -2,7 +2,8 @@
 
 A `Harness` builds a backend on the running test's loop and knows how to make a PyTorchJob
 (one Master, one Worker) do each thing the suite needs on that backend: run until told, run to
-its end, restart its worker once, or wait for a GPU that never comes. Every replica's log holds
+its end, restart its worker once, wait for a GPU that never comes, or be suspended and resumed
+(where the backend can suspend). Every replica's log holds
 the line `RANK=<rank>` (the operator's variable, printed by the program, echoed by the node
 agent, or written by the double's kubelet), so the suite can check logs without knowing who
 wrote them. Output files are planted by the test in `output_dir(name)`, the folder the backend
@@ -93,6 +94,9 @@ class Harness(abc.ABC):
     async def after_create(self, name: str, *, ends: bool, restarts: bool, unschedulable: bool) -> None:
         """What the backend needs from the test once the job exists (the double's simulator does nothing alone)."""
 
+    async def after_resume(self, name: str) -> None:
+        """What the backend needs from the test once a suspended job is resumed (its replicas are new)."""
+
     @abc.abstractmethod
     async def end(self, name: str) -> None:
         """Make every replica of a running job exit with 0."""
@@ -155,6 +159,22 @@ class Harness(abc.ABC):
             worker = next((p for p in await self.pods(name) if p.replica_type == "Worker"), None)
             return worker if worker is not None and worker.restarts >= 1 else None
         return await wait_until(again, what=f"{name}: the worker restarted")
+
+    async def suspended(self, name: str) -> Job:
+        """Wait until the job is Suspended and no replica runs: a cluster's pods are gone (the operator
+        deletes them), local replicas stay listed as Pending."""
+        async def stopped() -> Job | None:
+            job = await self.backend.get(KIND, name, NAMESPACE)
+            pods = await self.pods(name)
+            return job if job.status.phase is Phase.SUSPENDED and all(p.phase == "Pending" for p in pods) else None
+        return await wait_until(stopped, what=f"{name}: Suspended with no replica running")
+
+    async def resume(self, name: str) -> Job:
+        """Resume a suspended job and wait until both replicas run again with their RANK line."""
+        job = await self.backend.resume(KIND, name, NAMESPACE)
+        await self.after_resume(name)
+        await self.running(name)
+        return job
 
     async def waiting(self, name: str) -> list[Pod]:
         """Wait until both pods are Pending for want of a node (or a GPU)."""
@@ -287,17 +307,23 @@ class DoubleHarness(KubernetesHarness):
     async def after_create(self, name: str, *, ends: bool, restarts: bool, unschedulable: bool) -> None:
         if unschedulable:
             return
+        await self._say_ranks(name)
+        if restarts:
+            self.server.simulator.fault(f"{name}-worker-0", "CrashLoopBackOff")
+        if ends:
+            await self.end(name)
 
+    async def after_resume(self, name: str) -> None:
+        await self._say_ranks(name)  # the resumed job's pods are new, their logs empty
+
+    async def _say_ranks(self, name: str) -> None:
+        """Once both pods run, write each one's RANK line, as its program would print it."""
         async def both_running() -> bool:
             pods = await self.pods(name)
             return len(pods) == 2 and all(p.phase == "Running" for p in pods)
         await wait_until(both_running, what=f"{name}: the double runs both pods")
         for pod in (f"{name}-master-0", f"{name}-worker-0"):
             self.server.simulator.write_log(pod, rank_line(pod), namespace=NAMESPACE)
-        if restarts:
-            self.server.simulator.fault(f"{name}-worker-0", "CrashLoopBackOff")
-        if ends:
-            await self.end(name)
 
     async def end(self, name: str) -> None:
         self.server.simulator.finish(name)

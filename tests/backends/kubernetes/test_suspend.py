@@ -1,7 +1,9 @@
 """Suspend and resume on KubernetesBackend against the API test double: the patch sent, and the refusals.
 
-The double's operator simulator does not act on runPolicy.suspend (it keeps the pods): what the real
-operator does with the patch is tested on the real control plane (tests/real_cluster/test_suspend.py).
+The double now acts on the patch as the operators do (pods and services deleted, `Suspended` and
+`Resumed` conditions and events: tests/kube_double/suspension.py, and the contract suite's
+tests/backends/contract/test_suspend.py); the real operator is tested on the real control plane
+(tests/real_cluster/test_suspend.py).
 """
 
 from __future__ import annotations
