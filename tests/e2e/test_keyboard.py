@@ -156,7 +156,7 @@ def test_the_panel_by_keyboard_alone(lab_page: Any, lab_server: LabServer) -> No
         stops = keys.until("Tab", "button.dtrain-new")
         stops += keys.until("Tab", "button.dtrain-row-output")
         names = [s["name"] for s in stops if s["inPanel"]]
-        assert names == ["Jobs", "New", "Delete", "Refresh", "Filter jobs", "Kind", "Status",
+        assert names == ["Jobs", "New", "Delete", "Refresh", "Filter jobs", "Kind", "Status", "Show", "From", "To",
                          "Select every job shown", f"Select {older}", f"▸ {older}", "Log", "Output"], names
         assert _in_reading_order([s for s in stops if s["inPanel"]][1:]) == []
 
