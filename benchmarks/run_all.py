@@ -33,6 +33,7 @@ BENCHES = (
     ("real_cluster_bench", "Real kube-apiserver: list 5,000 jobs (ours vs kubectl vs SDK), watch cache sync"),
     ("log_follow_bench", "Log follow latency, replica write -> client"),
     ("log_read_bench", "Large log: tail and full read through the API"),
+    ("history_bench", "Job history: list 10,000 records via the server; archiving's cost on log follow and create"),
     ("local_bench", "Local backend: start-up of replicas, 2-process DDP"),
     ("code_run_bench", "Run a notebook function: Client.run vs the Kubeflow SDK's TrainerClient (local process)"),
     ("server_startup_bench", "Extension's cost at server start-up"),

@@ -138,6 +138,13 @@ class JobHistory:
         """The script folder the job ran, as kept at its first sight; None when none was kept."""
         return self.archive.code(record.id)
 
+    def problem(self, record: HistoryRecord) -> str | None:
+        """Why this server stopped archiving the record's logs (a full disk), or None.
+
+        Known only to the server that hit it, until it restarts: the archive keeps no note of it.
+        """
+        return self.recorder.problems.get(record.id) if self.recorder is not None else None
+
     def incomplete(self, record: HistoryRecord) -> list[str]:
         """Pods whose archived log was cut short."""
         return [name for name, container, _ in self.archive.logs_of(record.id)

@@ -4,15 +4,19 @@ It hears every job change of every backend (`JobService.subscribe`), keeps the j
 then looks at the job's pods and events and archives each pod's log:
 - a Running pod is followed from its first line, so its log is kept even when the operator
   (cleanPodPolicy) or a TTL removes the pod the moment it ends;
-- a pod that ended is read whole, once, unless its log is archived already.
+- a pod that ended is read whole, once, unless its log is archived already;
+- a job that finished is looked at once more a little later, for its operator's last events.
 Each archive is written to a file of its own writer and renamed into place when complete, so a
 server killed mid-log (or a second server archiving the same pod) never leaves a torn file;
-a server that starts again reads the logs it had not finished.
+a server that starts again reads the logs it had not finished, and takes over the partial files
+a killed server of this host left (kept as incomplete logs until a whole read replaces them).
 
 Costs are bounded: at most `max_follows` pods are followed at once (more are read whole when
 they end), whole reads go `READ_AT_ONCE` at a time, changes to one job that arrive together are
 recorded once, and jobs already finished when first seen are archived last, in the background.
-A full disk stops archiving with one warning (the jobs run on); the store keeps working.
+A full disk stops archiving with one warning (the jobs run on); the log that filled it gives
+back `STORE_ROOM` of its end so the store keeps working, and `problems` tells each record's
+readers why its log stops.
 
 The recorder knows the service only by the calls it makes (`JobSource`); the backends never
 know about it.
@@ -25,11 +29,12 @@ import dataclasses
 import logging
 import os
 import socket
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Callable, Protocol
 
-from ..errors import DTrainError
+from ..errors import DTrainError, NotFound
 from ..model.code_archive import CodeArchive, code_configmap_of
 from ..model.job import Event, Job, Pod
 from ..model.status import Phase
@@ -43,12 +48,22 @@ READ_AT_ONCE = 4
 # Live jobs' pods and events are looked at again this often, besides on each change of the job
 # (a pod may start or end without its job's status changing).
 REFRESH_SECONDS = 15.0
+# A followed log that is caught up is read again this long after its last line (see `_copy`).
+FOLLOW_PAUSE_SECONDS = 0.25
+CAUGHT_UP_SECONDS = 0.01
+# A job that finished is looked at once more this long after (its operator's last events).
+FINAL_LOOK_SECONDS = 3.0
 # Retention runs this often (and once at start).
 PRUNE_SECONDS = 600.0
 _ENDED = ("Succeeded", "Failed")
 # A log file being written has this suffix plus its writer (host and pid): two servers on one
 # history folder each write their own and the last complete one is kept.
 PARTIAL = ".partial"
+# A log that filled the disk gives back this much of its end (cut at a line), so the store can
+# still write the job's record (its finish, and why its log stops): the record matters more.
+STORE_ROOM = 256 * 1024
+# How far back from that cut a line's end is looked for (a longer last line is dropped whole).
+READ_WINDOW = 64 * 1024
 
 
 class JobSource(Protocol):
@@ -102,11 +117,13 @@ class HistoryRecorder:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._copies: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._later: set[asyncio.Task[None]] = set()
         self._follows = 0
         self._reads = asyncio.Semaphore(READ_AT_ONCE)
         self._live: dict[tuple[str, str], tuple[int, Job]] = {}
         self._backlog: asyncio.Queue[tuple[int, Job]] = asyncio.Queue()
         self._full_warned = False
+        self._full_problem = ""
         self._writer_tag = f"{socket.gethostname()}-{os.getpid()}"
         # Why an archive stopped early, by record id, for the record's readers.
         self.problems: dict[int, str] = {}
@@ -121,11 +138,11 @@ class HistoryRecorder:
     async def stop(self) -> None:
         """Stop hearing changes and cancel every copy; unfinished logs are read again next start."""
         self.source.unsubscribe(self._heard)
-        tasks = [*self._tasks, *self._copies.values()]
+        tasks = [*self._tasks, *self._later, *self._copies.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks, self._copies = [], {}
+        self._tasks, self._copies, self._later = [], {}, set()
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until every change heard so far is recorded and no copy runs (for tests and shutdown)."""
@@ -167,19 +184,20 @@ class HistoryRecorder:
 
     async def _record(self, change: str, job: Job) -> None:
         key = (job.backend, job.uid or job.name)
-        if change == "DELETED":
-            known = self.store.find_uid(job.backend, job.uid) if job.uid else None
-            if known is not None and known.job.phase.finished:
-                # Its last state is the finished one (deleting it says "Deleting"): keep that.
+        known = self.store.find_uid(job.backend, job.uid) if job.uid else None
+        if known is not None and known.job.phase.finished and not job.phase.finished:
+            # A finished job being deleted says "Deleting" (a Foreground delete, as the TTL
+            # controller sends, shows it for a while), then goes: its last state is the finished one.
+            if change == "DELETED":
                 self._live.pop(key, None)
                 self.store.mark_deleted(job.backend, job.uid)
-                return
+            return
         if change == "DELETED" and not job.phase.finished:
             # The last state of a job deleted mid-run says Running or Deleting; its record says what happened.
             job = dataclasses.replace(job, status=dataclasses.replace(
                 job.status, phase=Phase.DELETED, reason="Deleted",
                 message="deleted from the cluster before it finished"))
-        first_sight = self.store.find_uid(job.backend, job.uid) is None if job.uid else False
+        first_sight = known is None and bool(job.uid)
         record_id = self.store.record_job(job)
         if first_sight and code_configmap_of(job.manifest) is not None:
             await self._keep_code(record_id, job)
@@ -196,6 +214,19 @@ class HistoryRecorder:
         await self._look_at_pods(record_id, job)
         if job.phase.finished:
             self._live.pop(key, None)
+            self._look_again_later(record_id, job)
+
+    def _look_again_later(self, record_id: int, job: Job) -> None:
+        """Look at a job that just finished once more, FINAL_LOOK_SECONDS on: the operator writes its
+        last events (and removes pods, cleanPodPolicy) after the status change this server heard,
+        and no later change of the job would bring them."""
+        async def look() -> None:
+            await asyncio.sleep(FINAL_LOOK_SECONDS)
+            await self._look_at_pods(record_id, job)
+
+        task = asyncio.create_task(look(), name=f"dtrain history last look {job.name}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def _keep_code(self, record_id: int, job: Job) -> None:
         """Copy a script-folder job's code while its ConfigMap (or job folder) exists: a re-run needs it."""
@@ -227,9 +258,45 @@ class HistoryRecorder:
                 self._backlog.task_done()
 
     async def _prune_loop(self) -> None:
+        await asyncio.to_thread(self.recover_partials)
         while True:
             await asyncio.to_thread(self.prune)
             await asyncio.sleep(PRUNE_SECONDS)
+
+    def recover_partials(self) -> int:
+        """Take over the partial log files that writers of this host which no longer run left behind
+        (a server killed mid-log): each becomes the pod's log, marked incomplete, unless a log is
+        archived already, and then it goes. Another host's partial files are left to that host.
+        Returns how many were found.
+        """
+        found = 0
+        for partial in self.archive.root.glob(f"*/*.log{PARTIAL}-*"):
+            name, _, writer = partial.name.rpartition(f"{PARTIAL}-")
+            host, _, pid = writer.rpartition("-")
+            if host != socket.gethostname() or not pid.isdigit() or _running(int(pid)):
+                continue
+            found += 1
+            target = partial.with_name(name)
+            try:
+                try:
+                    # A link never replaces: a copy that wrote the whole log meanwhile keeps it.
+                    os.link(partial, target)
+                except FileExistsError:
+                    partial.unlink()
+                    continue
+                except OSError:  # a filesystem without hard links
+                    if target.exists():
+                        partial.unlink()
+                        continue
+                    os.replace(partial, target)
+                partial.unlink(missing_ok=True)
+                record_id = int(target.parent.name)
+                pod, _, container = target.name[:-len(".log")].partition(".")
+                self.archive.set_complete(record_id, pod, False, container)
+                self.store.add_log_bytes(record_id, target.stat().st_size)
+            except (OSError, ValueError) as e:
+                log.warning("dtrain: the job history could not take over %s: %s", partial, e)
+        return found
 
     def prune(self) -> int:
         """Forget what is over the retention limits, logs included; returns how many records went."""
@@ -261,7 +328,12 @@ class HistoryRecorder:
 
     def _archive_log(self, record_id: int, job: Job, pod: Pod) -> None:
         key = (record_id, pod.name)
-        if key in self._copies or self._full_warned:
+        if key in self._copies:
+            return
+        if self._full_warned:
+            if not self.archive.complete(record_id, pod.name):
+                # Archiving stopped on another job's log: this record's readers learn why too.
+                self.problems.setdefault(record_id, self._full_problem)
             return
         if pod.phase in _ENDED:
             if self.archive.complete(record_id, pod.name):
@@ -287,9 +359,25 @@ class HistoryRecorder:
             chunks = await self.source.log_text(job.backend, job.namespace, job.kind, job.name, pod=pod,
                                                 follow=follow, history=False)
             writer = ArchiveWriter(partial, truncate=True)
+            loop = asyncio.get_running_loop()
+            asked = loop.time()
             try:
                 async for chunk in chunks:
                     writer.write(chunk)
+                    if follow and loop.time() - asked > CAUGHT_UP_SECONDS:
+                        # The chunk had to be waited for: the copy is caught up with a slow log,
+                        # and each new line would wake it on the loop that also serves the people
+                        # following the same log. Reading what came meanwhile at once, a moment
+                        # later, takes it out of their way (a fast log, whose chunks come back to
+                        # back, is never paused).
+                        await asyncio.sleep(FOLLOW_PAUSE_SECONDS)
+                    asked = loop.time()
+            except NotFound:
+                if not (follow and writer.written):
+                    raise
+                # The pod went while it was followed (cleanPodPolicy, a delete): its stream ended
+                # with it, and re-opening it found no pod. Followed from its first line, what was
+                # read is all the cluster will ever give of it.
             finally:
                 await chunks.aclose()
             writer.close()
@@ -298,6 +386,9 @@ class HistoryRecorder:
             self.archive.set_complete(record_id, pod, True)
             self.store.add_log_bytes(record_id, writer.written - old)
         except ArchiveFull as e:
+            if writer is not None:
+                writer.close()
+                _give_back_room(partial)
             self._stop_for_full_disk(record_id, e)
         except DTrainError as e:
             log.debug("dtrain: history could not read the log of %s: %s", pod, e.message)
@@ -314,7 +405,10 @@ class HistoryRecorder:
                 # than nothing; it is marked incomplete, and a later read replaces it.
                 os.replace(partial, target)
                 self.archive.set_complete(record_id, pod, False)
-                self.store.add_log_bytes(record_id, target.stat().st_size)
+                try:
+                    self.store.add_log_bytes(record_id, target.stat().st_size)
+                except (OSError, sqlite3.Error) as e:
+                    log.warning("dtrain: the job history could not count the log of %s: %s", pod, e)
             partial.unlink(missing_ok=True)
             if follow:
                 self._follows -= 1
@@ -325,6 +419,38 @@ class HistoryRecorder:
         self.problems[record_id] = f"log archive stopped: {error.strerror or error}"
         if not self._full_warned:
             self._full_warned = True
+            self._full_problem = (f"log archive stopped: the job history's disk is full ({error.strerror or error}); "
+                                  "logs are archived again once the server restarts with room")
             log.warning("dtrain: the job history's disk is full (%s); logs are no longer archived until "
                         "the server restarts. Running jobs are not affected. Free space or lower "
                         "c.DTrain.history_max_log_bytes.", error)
+
+
+def _give_back_room(path: os.PathLike[str] | str, room: int = STORE_ROOM) -> None:
+    """Cut `room` bytes off the end of a log that filled the disk, at a line's end (all of it
+    when it is smaller), so what stays is a clean head of the log."""
+    try:
+        size = os.path.getsize(path)
+        keep = 0
+        if size > room:
+            with open(path, "rb") as f:
+                f.seek(max(0, size - room - READ_WINDOW))
+                window = f.read(size - room - f.tell())
+            cut = window.rfind(b"\n")
+            keep = size - room - len(window) + cut + 1 if cut >= 0 else 0
+        os.truncate(path, keep)
+    except OSError as e:
+        log.warning("dtrain: the job history could not free room in %s: %s", path, e)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process of this host has that pid (a writer that still runs)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -6,11 +6,11 @@ service last saw it (`Job.to_dict()`: manifest, status, conditions, timings), it
 states and its events as JSON, when it finished and when it left the cluster. Logs are files
 beside it (`log_archive.py`); the store only counts their bytes, for retention.
 
-Writes are single statements in autocommit-free transactions (`with self._db`), so a server
-killed in the middle leaves the previous row, never half of one; a row whose JSON cannot be read
-is skipped by `list` with a warning, not an error. The database runs in WAL mode with a busy
-timeout, so a second server may read it while the first writes; `archive_lock.py` decides which
-one of them writes.
+Each write is one `BEGIN IMMEDIATE ... COMMIT` transaction, so a server killed in the middle
+leaves the previous row, never half of one; a row whose JSON cannot be read is skipped by `list`
+with a warning, not an error. The database runs in WAL mode with a busy timeout, so servers that
+share one history folder (a team's mount) all read and write it: SQLite's locks take their writes
+in turn, and records are keyed by backend + uid, so each job is one row whoever records it.
 """
 
 from __future__ import annotations

@@ -21,14 +21,16 @@ from .base import DTrainHandler
 DEFAULT_PAGE = 100
 
 
-def record_json(record: HistoryRecord, incomplete: list[str]) -> dict[str, Any]:
-    """A record as the API sends it: the job (with `removed` when it left the cluster) and `record`."""
+def record_json(record: HistoryRecord, incomplete: list[str], problem: str | None = None) -> dict[str, Any]:
+    """A record as the API sends it: the job (with `removed` when it left the cluster) and `record`,
+    with `archive_problem` saying why its logs stopped being archived (a full disk), else null."""
     job = record.job.to_dict()
     if record.deleted is not None:
         job = as_past(record).to_dict()
     job["record"] = {"id": record.id, "finished": record.finished, "deleted": record.deleted,
                      "updated": record.updated, "log_bytes": record.log_bytes,
-                     "pods": len(record.pods), "events": len(record.events), "incomplete_logs": incomplete}
+                     "pods": len(record.pods), "events": len(record.events), "incomplete_logs": incomplete,
+                     "archive_problem": problem}
     return job
 
 
@@ -55,7 +57,7 @@ class HistoryHandler(DTrainHandler):
         )
         page = await self.service.history_page(query)
         history = self.service.history
-        items = [record_json(r, history.incomplete(r)) for r in page.records]
+        items = [record_json(r, history.incomplete(r), history.problem(r)) for r in page.records]
         total = await asyncio.to_thread(history.store.count, query) if self.flag("total") else None
         self.write_json({"items": items, "next": page.next, **({"total": total} if total is not None else {})})
 
