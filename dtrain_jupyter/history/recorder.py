@@ -56,6 +56,7 @@ FINAL_LOOK_SECONDS = 3.0
 # Retention runs this often (and once at start).
 PRUNE_SECONDS = 600.0
 _ENDED = ("Succeeded", "Failed")
+_FINISHED_PHASES = (Phase.SUCCEEDED.value, Phase.FAILED.value)
 # A log file being written has this suffix plus its writer (host and pid): two servers on one
 # history folder each write their own and the last complete one is kept.
 PARTIAL = ".partial"
@@ -181,11 +182,14 @@ class HistoryRecorder:
                 except Exception:  # noqa: BLE001 - one bad job must not stop the history of all others
                     log.exception("dtrain: could not record %s %s/%s in the job history", job.kind,
                                   job.namespace, job.name)
+                # Thousands of changes arrive together when a backend loads its jobs: let the
+                # server's requests run between two of them.
+                await asyncio.sleep(0)
 
     async def _record(self, change: str, job: Job) -> None:
         key = (job.backend, job.uid or job.name)
-        known = self.store.find_uid(job.backend, job.uid) if job.uid else None
-        if known is not None and known.job.phase.finished and not job.phase.finished:
+        known = self.store.phase_of(job.backend, job.uid) if job.uid else None
+        if known in _FINISHED_PHASES and not job.phase.finished:
             # A finished job being deleted says "Deleting" (a Foreground delete, as the TTL
             # controller sends, shows it for a while), then goes: its last state is the finished one.
             if change == "DELETED":

@@ -254,6 +254,13 @@ class HistoryStore:
                                    (backend, uid)).fetchone()
         return None if row is None else _record(row)
 
+    def phase_of(self, backend: str, uid: str) -> str | None:
+        """The recorded phase of a job instance, or None when it has no record (no JSON is read:
+        the recorder asks this for every change it hears)."""
+        with self._lock:
+            row = self._db.execute("SELECT phase FROM jobs WHERE backend=? AND uid=?", (backend, uid)).fetchone()
+        return None if row is None else str(row[0])
+
     def list(self, query: HistoryQuery) -> HistoryPage:
         """One page of records, newest first; paging by keyset (the last row's created + id), so
         a page deep in 10,000 records costs what the first does.
