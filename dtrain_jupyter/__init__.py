@@ -35,6 +35,7 @@ _EXPORTS = {
     "ClusterError": "dtrain_jupyter.errors",
     "BackendUnavailable": "dtrain_jupyter.errors",
     "RemoteError": "dtrain_jupyter.errors",
+    "report": "dtrain_jupyter.reporting",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -10,7 +10,7 @@ import dtrain_jupyter
 PUBLIC = {
     "Client", "JobSpec", "PyTorchJob", "TFJob", "MPIJob", "FunctionJob", "FolderJob", "Job", "Phase", "ValidationIssue",
     "DTrainError", "InvalidJob", "InvalidRequest", "RequestTooLarge", "JobNotFound", "NotFound",
-    "JobExists", "Forbidden", "ClusterError", "BackendUnavailable", "RemoteError", "__version__",
+    "JobExists", "Forbidden", "ClusterError", "BackendUnavailable", "RemoteError", "report", "__version__",
 }
 
 
