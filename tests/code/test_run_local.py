@@ -160,10 +160,11 @@ def test_packages_are_installed_for_every_replica_once_and_a_rerun_installs_noth
     record = (folder / ".dtrain-packages.json").read_text()
     assert json.loads(record)["requirements"] == ["dtrain-demo-pkg==1.0"]
 
+    # every_rank: the result waits for both replicas, so both have printed what they found.
     again = client.run(NB["demo_value"], kind="PyTorchJob", workers=1, packages=["dtrain-demo-pkg==1.0"],
-                       env=pip_env)
+                       env=pip_env, every_rank=True)
     try:
-        assert client.result(again.name, timeout=240, progress=False) == 14
+        assert client.result(again.name, timeout=240, progress=False) == [14, 14]
         log = log_text(client, again.name)
     finally:
         client.delete(again.name)

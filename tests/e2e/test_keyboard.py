@@ -137,7 +137,9 @@ def _in_reading_order(stops: list[dict[str, Any]]) -> list[str]:
 
 
 def _job_exists(lab_server: LabServer, name: str) -> bool:
-    return lab_server.api("GET", f"dtrain/api/local/namespaces/default/pytorchjobs/{name}").status_code == 200
+    """Whether the job is on its backend (a deleted one still answers, from the job history, as `removed`)."""
+    answer = lab_server.api("GET", f"dtrain/api/local/namespaces/default/pytorchjobs/{name}")
+    return answer.status_code == 200 and not answer.json().get("removed")
 
 
 def test_the_panel_by_keyboard_alone(lab_page: Any, lab_server: LabServer) -> None:
@@ -247,8 +249,9 @@ def test_the_panel_by_keyboard_alone(lab_page: Any, lab_server: LabServer) -> No
         confirm.wait_for()
         keys.wait_for("button.dtrain-confirm-yes")
         keys.press("Enter")
-        panel.locator(".dtrain-job", has=page.locator(".dtrain-name", has_text=made)).wait_for(
-            state="detached", timeout=60_000)
+        # Gone from the cluster, the row stays as a past job (the job history keeps it).
+        panel.locator(".dtrain-job.dtrain-row-past", has=page.locator(".dtrain-name", has_text=made)).wait_for(
+            timeout=60_000)
         keys.wait_for("button.dtrain-delete")
         assert not _job_exists(lab_server, made)
 

@@ -90,7 +90,9 @@ def _delete(page: Any, panel: Any, name: str, shot: str) -> None:
     assert name in confirm.inner_text()
     screenshot(page, shot)
     panel.locator("button.dtrain-confirm-yes").click()
-    row.wait_for(state="detached", timeout=60_000)
+    # Gone from the cluster, the row stays as a past job (the job history keeps it).
+    panel.locator(".dtrain-job.dtrain-row-past", has=panel.page.locator(".dtrain-name", has_text=name)).wait_for(
+        timeout=60_000)
 
 
 def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: LabServer) -> None:
