@@ -38,7 +38,7 @@ BENCHES = (
     ("code_run_bench", "Run a notebook function: Client.run vs the Kubeflow SDK's TrainerClient (local process)"),
     ("server_startup_bench", "Extension's cost at server start-up"),
     ("panel_bench", "Panel in Chromium with 1,000 jobs"),
-    ("load_bench", "Load soak: 50 clients listing 1,000 jobs and following logs (30 s here, 60 s alone)"),
+    ("load_bench", "Load soak: 50, then 200 clients listing 1,000 jobs and following logs"),
 )
 
 
