@@ -591,7 +591,9 @@ class JobService:
         """The log as plain text bytes (lines joined by newlines), chunked; same options and refusals as `logs`.
 
         One pod's full read or tail is the backend's `log_bytes`, the bytes as written (no
-        object per line: the 1 GB-log path); anything else is the lines of `logs`, joined in blocks.
+        object per line: the 1 GB-log path), as `SizedChunks` when the backend knows their length
+        at open (the server then sends Content-Length); anything else is the lines of `logs`,
+        joined in blocks.
         A past job's log is its archive (each line of a merged read prefixed by its pod).
         """
         history = options.pop("history", True)

@@ -12,6 +12,7 @@ folders of its state), so the same manifest means the same thing on both.
 
 from __future__ import annotations
 
+import collections.abc
 from typing import (
     Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Generic, Protocol, TypeVar, runtime_checkable,
 )
@@ -87,6 +88,36 @@ class Stream(Generic[T]):
                 yield item
         finally:
             await items.aclose()
+
+
+class SizedChunks(collections.abc.AsyncGenerator):
+    """Byte chunks whose total length is known when the stream opens: an async generator with `size`.
+
+    What a `log_bytes` stream opens as when its backend knows the length (a local log file's
+    size at open). The server then sends `Content-Length` instead of chunked framing, which
+    copies every 1 MiB chunk twice (issue 18: a 1 GB read ran at 0.84 of cat's rate).
+
+    Args:
+        chunks: the bytes, `size` of them in all unless the source was cut short (a file
+            truncated while read): then fewer, and a reader holding to `size` says so.
+        size: the number of bytes `chunks` yields.
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None], size: int) -> None:
+        self._chunks = chunks
+        self.size = size
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def asend(self, value: Any) -> bytes:
+        return await self._chunks.asend(value)
+
+    async def athrow(self, *args: Any) -> bytes:
+        return await self._chunks.athrow(*args)
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
 
 
 def check_log_request(*, follow: bool = False, tail: int | None = None, since_seconds: int | None = None,
@@ -265,7 +296,10 @@ class Backend(Protocol):
         """One pod's whole log or its tail as the bytes it was written in, without per-line work.
 
         The fast path of a plain-text read, for logs of any size: the same selection and the same
-        refusals as `logs(pod=...)` without follow, timestamps or since.
+        refusals as `logs(pod=...)` without follow, timestamps or since. A full read is the log
+        as it was when opened: lines written while it is read are not in it (a follow has them).
+        A backend that knows the length then (a file's size) opens the stream as `SizedChunks`,
+        so the server can say `Content-Length` rather than frame each chunk.
         """
 
     async def events(self, kind: str, name: str, namespace: str) -> list[Event]:

@@ -26,7 +26,7 @@ from ...model.code_archive import (
     CODE_JOB_LABEL, CODE_SHA256_ANNOTATION, CODE_VOLUME, CONFIGMAP_KEY, CodeArchive, code_configmap_of,
 )
 from ...model.job import Event, Job, LogLine, OutputFile, Pod
-from ...model.kinds import Framework, lookup
+from ...model.kinds import LABEL_JOB_NAME, Framework, lookup
 from ...model.status import Phase
 from ..base import (
     CAP_DRY_RUN, CAP_EVENTS, CAP_LINE_TIMES, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream,
@@ -39,10 +39,12 @@ from .api import Api, Call, Tuning, resource_path
 from .cache import Informer, WatchTuning
 from .config import ClusterConfig, load_cluster_config
 from .discovery import Served
-from .events import job_events, slim_event
+from .events import EVENT_BY_SUBJECT, job_event_keys, job_events, slim_event
 from .jobs import CachedJob, job_from_object
 from .logs import LogOptions, has_log, pod_waiting_line, relay_log_bytes, stream_logs
-from .pods import belongs_to, default_container, job_pods, pod_requests, slim_pod
+from .pods import (
+    OLD_LABEL_JOB_NAME, belongs_to, default_container, job_pod_keys, job_pods, pod_requests, slim_pod,
+)
 from .watches import Watches
 
 log = logging.getLogger(__name__)
@@ -455,16 +457,26 @@ class KubernetesBackend:
         fw = lookup(job.api_version, job.kind)
         infs = self._watches_or_raise().pods(namespace)
         await self._wait_synced(infs)
-        raw = [p for i in infs if i.synced for p in i.values() if belongs_to(p, job)]
+        if any(i.synced for i in infs):
+            raw = _indexed_pods(infs, job)
+        else:
+            # The pod watch has not synced in time (or is refused): this job's pods only, never
+            # every pod of the namespace (issue 18: the job history asks about every job at start).
+            raw = await self._ask_pods(job, LABEL_JOB_NAME)
         had_replicas = any(c.active or c.succeeded or c.failed for c in job.status.replicas.values())
-        if not raw and (had_replicas or not any(i.synced for i in infs)):
-            # Pods of old operators lack today's labels (or the pod watch is refused): ask once,
-            # and keep the job's own pods by their controller ownerReference.
-            api = self._api_or_raise()
-            body = await api.arequest("GET", resource_path("", "v1", "pods", namespace), Call("list", "pods", namespace))
-            raw = [slim_pod(p) for p in body.get("items") or [] if isinstance(p, dict)]
-            raw = [p for p in raw if belongs_to({**p, "metadata": {**p["metadata"], "namespace": namespace}}, job)]
+        if not raw and had_replicas:
+            # Operators before v1.6 label pods with `job-name` only, which the pod watch does not select.
+            raw = await self._ask_pods(job, OLD_LABEL_JOB_NAME)
         return job, fw, raw
+
+    async def _ask_pods(self, job: Job, label: str) -> list[dict[str, Any]]:
+        """The job's pods that carry `label=<job name>`, from the API server; kept by `belongs_to`."""
+        namespace = job.namespace
+        body = await self._api_or_raise().arequest(
+            "GET", resource_path("", "v1", "pods", namespace), Call("list", "pods", namespace),
+            query={"labelSelector": f"{label}={job.name.replace('/', '-')}"})
+        raw = [slim_pod(p) for p in body.get("items") or [] if isinstance(p, dict)]
+        return [p for p in raw if belongs_to({**p, "metadata": {**p["metadata"], "namespace": namespace}}, job)]
 
     async def pods(self, kind: str, name: str, namespace: str) -> list[Pod]:
         job, fw, raw = await self._job_and_pods(kind, name, namespace)
@@ -474,12 +486,20 @@ class KubernetesBackend:
         job, fw, raw = await self._job_and_pods(kind, name, namespace)
         infs = self._watches_or_raise().events(namespace)
         await self._wait_synced(infs)
-        candidates = [e for i in infs if i.synced for e in i.values()]
-        if not any(i.synced for i in infs):
-            api = self._api_or_raise()
-            body = await api.arequest("GET", resource_path("", "v1", "events", namespace), Call("list", "events", namespace))
-            candidates = [s for s in (slim_event(e) for e in body.get("items") or [] if isinstance(e, dict)) if s]
         names = [str(p["metadata"]["name"]) for p in raw]
+        keys = job_event_keys(job.name, namespace, names)
+        if any(i.synced for i in infs):
+            candidates = _from_index(infs, [(EVENT_BY_SUBJECT, key) for key in keys])
+        else:
+            # Not synced in time: ask about the job and each of its pods by name (a deleted pod's
+            # events wait for the watch), never for every event of the namespace.
+            api = self._api_or_raise()
+            candidates = []
+            for _, subject in keys:
+                body = await api.arequest("GET", resource_path("", "v1", "events", namespace),
+                                          Call("list", "events", namespace),
+                                          query={"fieldSelector": f"involvedObject.name={subject}"})
+                candidates += [s for s in (slim_event(e) for e in body.get("items") or [] if isinstance(e, dict)) if s]
         requests = {str(p["metadata"]["name"]): pod_requests(p) for p in raw}
         return job_events(job.kind, job.name, namespace, names, candidates, requests)
 
@@ -504,7 +524,7 @@ class KubernetesBackend:
 
         def list_pods() -> list[dict[str, Any]]:
             infs = self._watches_or_raise().pods(namespace)
-            current = {p["metadata"]["name"]: p for i in infs if i.synced for p in i.values() if belongs_to(p, job)}
+            current = {p["metadata"]["name"]: p for p in _indexed_pods(infs, job)}
             merged = current or fallback
             return [merged[pod]] if pod is not None and pod in merged else ([] if pod is not None else list(merged.values()))
 
@@ -595,6 +615,22 @@ class KubernetesBackend:
     async def _open_output(self, kind: str, name: str, namespace: str, path: str) -> AsyncGenerator[bytes, None]:
         root = await self._output_root(kind, name, namespace)
         return await out.stream_output(root, path)
+
+
+def _from_index(infs: list[Informer], keys: list[tuple[str, Any]]) -> list[Any]:
+    """What the synced informers file under any of `keys` ((index, value) pairs), each value once."""
+    found: dict[int, Any] = {}
+    for inf in infs:
+        if inf.synced:
+            for index, value in keys:
+                for item in inf.by_index(index, value):
+                    found.setdefault(id(item), item)
+    return list(found.values())
+
+
+def _indexed_pods(infs: list[Informer], job: Job) -> list[Any]:
+    """The job's cached pods: looked up in the pod informers' indexes (O(its pods)), not by a walk of every pod."""
+    return [p for p in _from_index(infs, job_pod_keys(job)) if belongs_to(p, job)]
 
 
 def _copy_job(job: Job) -> Job:

@@ -21,7 +21,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 import urllib3
 
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 # listener(change_type, new_value_or_None, old_value_or_None), called on the informer's thread.
 StoreListener = Callable[[str, Any, Any], None]
+# An index function: the index values a stored value is found under (none, one or several).
+IndexFunc = Callable[[Any], Iterable[Hashable]]
 # Parts a compactor remembers per generation (see Compactor).
 SHARED_PARTS = 2048
 _DICT, _LIST = 0, 1  # first item of a part's key (no object's id is 0 or 1)
@@ -155,7 +157,8 @@ class Informer:
     def __init__(self, api: Api, source: Source, *,
                  transform: Callable[[dict[str, Any], Compactor], Any] | None = None,
                  tuning: WatchTuning | None = None, fallback_namespace: str | None = None,
-                 on_state: Callable[["Informer"], None] | None = None) -> None:
+                 on_state: Callable[["Informer"], None] | None = None,
+                 indexers: dict[str, IndexFunc] | None = None) -> None:
         """
         Args:
             api: the backend's API choke point.
@@ -165,6 +168,8 @@ class Informer:
             tuning: watch pacing.
             fallback_namespace: when listing across all namespaces is forbidden, mirror only this one.
             on_state: called (on this thread) whenever `synced` or `error` changes.
+            indexers: index name -> function giving the values a stored value is found under
+                by `by_index` (client-go's Indexer): a job's pods without a walk of every pod.
         """
         self.api = api
         self.source = source
@@ -176,6 +181,9 @@ class Informer:
         self.listeners: Listeners[[str, Any, Any]] = Listeners(log, f"listener of {source.resource}")
         self._lock = threading.Lock()
         self._store: dict[Key, Any] = {}
+        # Kept with the store, under its lock: index name -> index value -> {store key: value}.
+        self._indexers = dict(indexers or {})
+        self._indices: dict[str, dict[Hashable, dict[Key, Any]]] = {name: {} for name in self._indexers}
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._resp: Any = None
@@ -199,6 +207,12 @@ class Informer:
     def get(self, namespace: str, name: str) -> Any:
         with self._lock:
             return self._store.get((namespace, name))
+
+    def by_index(self, index: str, value: Hashable) -> list[Any]:
+        """The stored values `index`'s function files under `value`, in the order they were stored."""
+        with self._lock:
+            found = self._indices[index].get(value)
+            return list(found.values()) if found else []
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -304,8 +318,10 @@ class Informer:
             if not cont:
                 self.resource_version = str(meta.get("resourceVersion") or "") or None
                 break
+        indices = self._build_indices(fresh)
         with self._lock:
             old, self._store = self._store, fresh
+            self._indices = indices
             self.generation += 1
         for key, value in fresh.items():
             prev = old.get(key)
@@ -371,8 +387,10 @@ class Informer:
             prev = self._store.get(key)
             if etype == "DELETED" or value is None:
                 self._store.pop(key, None)
+                self._reindex(key, prev, None)
             else:
                 self._store[key] = value
+                self._reindex(key, prev, value)
             self.generation += 1
         if rv:
             self.resource_version = str(rv)
@@ -383,6 +401,32 @@ class Informer:
             self._emit("ADDED" if prev is None else "MODIFIED", value, prev)
         elif prev is not None:
             self._emit("DELETED", None, prev)
+
+    def _build_indices(self, store: dict[Key, Any]) -> dict[str, dict[Hashable, dict[Key, Any]]]:
+        """Every index over `store`, built afresh (a list replaces the whole store)."""
+        indices: dict[str, dict[Hashable, dict[Key, Any]]] = {}
+        for name, func in self._indexers.items():
+            index: dict[Hashable, dict[Key, Any]] = {}
+            for key, value in store.items():
+                for at in set(func(value)):
+                    index.setdefault(at, {})[key] = value
+            indices[name] = index
+        return indices
+
+    def _reindex(self, key: Key, prev: Any, value: Any) -> None:
+        """Move `key` from where `prev` was filed to where `value` is (either may be None); lock held."""
+        for name, func in self._indexers.items():
+            index = self._indices[name]
+            if prev is not None:
+                for at in set(func(prev)):
+                    bucket = index.get(at)
+                    if bucket is not None:
+                        bucket.pop(key, None)
+                        if not bucket:
+                            del index[at]
+            if value is not None:
+                for at in set(func(value)):
+                    index.setdefault(at, {})[key] = value
 
     def _emit(self, change: str, new: Any, old: Any) -> None:
         self.listeners.notify(change, new, old)

@@ -20,6 +20,11 @@ _VOLUME = re.compile(r'volume "(?P<volume>[^"]+)"')
 _CLAIM = re.compile(r'persistentvolumeclaim "(?P<claim>[^"]+)" not found')
 
 _KEEP_KINDS = frozenset(known_kinds()) | {"Pod"}
+# The job a pod's name says it belongs to, as `job_events` matches a pod already deleted.
+_POD_OF_JOB = (re.compile(r"^(?P<job>.+)-[a-z]+-\d+$"), re.compile(r"^(?P<job>.+)-launcher(-[a-z0-9]{5})?$"))
+# The event informer's index (`Informer.by_index`): (namespace, name) of what an event is about,
+# and of the job a pod's name points to, so a job's events are found among its own.
+EVENT_BY_SUBJECT = "subject"
 
 
 def slim_event(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -38,6 +43,30 @@ def slim_event(obj: dict[str, Any]) -> dict[str, Any] | None:
         "lastTimestamp": obj.get("lastTimestamp") or (obj.get("series") or {}).get("lastObservedTime")
         or obj.get("eventTime") or meta.get("creationTimestamp"),
     }
+
+
+def event_subjects(ev: Mapping[str, Any]) -> set[tuple[Any, str]]:
+    """The EVENT_BY_SUBJECT index: every (namespace, name) under which `job_events` could pick the event.
+
+    That is the involved object's name (a job, or a live pod found by name) and, for a pod, the
+    job names its name fits (`<job>-<type>-<i>`, `<job>-launcher[-xxxxx]`), since events of a
+    pod already deleted are still shown with its job's.
+    """
+    inv = ev.get("involvedObject") or {}
+    namespace = (ev.get("metadata") or {}).get("namespace", inv.get("namespace"))
+    name = str(inv.get("name"))
+    keys = {(namespace, name)}
+    if inv.get("kind") == "Pod":
+        keys.update((namespace, m.group("job")) for m in (r.match(name) for r in _POD_OF_JOB) if m)
+    return keys
+
+
+EVENT_INDEXERS = {EVENT_BY_SUBJECT: event_subjects}
+
+
+def job_event_keys(name: str, namespace: str, pod_names: Iterable[str]) -> list[tuple[str, str]]:
+    """The EVENT_BY_SUBJECT values under which every event `job_events` keeps for the job is filed."""
+    return [(namespace, name), *((namespace, p) for p in pod_names)]
 
 
 def scheduling_sentence(message: str, requests: Mapping[str, str] | None = None) -> str:

@@ -22,6 +22,11 @@ from .events import scheduling_sentence
 
 # The informer's selector: every pod an operator (v1.6+ or MPI Operator v2) made for a job.
 POD_SELECTOR = LABEL_JOB_NAME
+# The label operators before v1.6 put on a job's pods instead (with `group-name`).
+OLD_LABEL_JOB_NAME = "job-name"
+# The pod informer's indexes (`Informer.by_index`), so a job's pods are found among its own:
+POD_BY_JOB = "job"        # (namespace, the operator's job-name label)
+POD_BY_OWNER = "owner"    # the uid of each owner (the job, for its controller reference)
 
 _NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
 
@@ -130,17 +135,47 @@ def slim_pod(obj: dict[str, Any], shared: Compactor | None = None) -> SlimPod:
     )
 
 
+def _meta_of(pod: Mapping[str, Any]) -> tuple[Any, dict[str, Any], list[Any]]:
+    """(namespace, labels, owner references) of a slim or raw pod, without building a metadata dict."""
+    if isinstance(pod, SlimPod):
+        return pod.namespace, pod.labels or {}, pod.owners or []
+    meta = pod.get("metadata") or {}
+    return meta.get("namespace"), meta.get("labels") or {}, meta.get("ownerReferences") or []
+
+
+def pods_by_job(pod: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The POD_BY_JOB index: where `belongs_to` looks first (the job's name as its operator labels it)."""
+    namespace, labels, _ = _meta_of(pod)
+    name = labels.get(LABEL_JOB_NAME)
+    return ((namespace, name),) if isinstance(name, str) else ()
+
+
+def pods_by_owner(pod: Mapping[str, Any]) -> tuple[str, ...]:
+    """The POD_BY_OWNER index: the owners' uids, `belongs_to`'s fallback for pods of other labels."""
+    return tuple(ref["uid"] for ref in _meta_of(pod)[2] if isinstance(ref, dict) and isinstance(ref.get("uid"), str))
+
+
+POD_INDEXERS = {POD_BY_JOB: pods_by_job, POD_BY_OWNER: pods_by_owner}
+
+
+def job_pod_keys(job: Job) -> list[tuple[str, Any]]:
+    """(index, value) pairs under which every pod that `belongs_to` the job is filed (see POD_INDEXERS)."""
+    keys: list[tuple[str, Any]] = [(POD_BY_JOB, (job.namespace, job.name.replace("/", "-")))]
+    if job.uid:
+        keys.append((POD_BY_OWNER, job.uid))
+    return keys
+
+
 def operator_names(kind: str) -> set[str]:
     return {f.operator_name for f in versions_of(kind)}
 
 
 def belongs_to(pod: Mapping[str, Any], job: Job) -> bool:
-    """Whether a (slim or raw) pod is one of the job's replicas."""
-    if isinstance(pod, SlimPod):  # read every cached pod per request: no metadata dict built
-        namespace, labels, owners = pod.namespace, pod.labels or {}, pod.owners
-    else:
-        meta = pod.get("metadata") or {}
-        namespace, labels, owners = meta.get("namespace"), meta.get("labels") or {}, meta.get("ownerReferences") or []
+    """Whether a (slim or raw) pod is one of the job's replicas.
+
+    Every pod it accepts is filed under one of `job_pod_keys(job)` in the pod informer's indexes.
+    """
+    namespace, labels, owners = _meta_of(pod)
     if namespace != job.namespace:
         return False
     if labels.get(LABEL_JOB_NAME) == job.name.replace("/", "-") and labels.get(LABEL_OPERATOR) in operator_names(job.kind):

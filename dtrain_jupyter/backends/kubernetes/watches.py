@@ -16,11 +16,11 @@ from typing import Callable
 from ...errors import DTrainError
 from ...model.kinds import Framework
 from .api import Api
-from .cache import Informer, Source, StoreListener, WatchTuning
+from .cache import IndexFunc, Informer, Source, StoreListener, WatchTuning
 from .discovery import Served, discover
-from .events import slim_event
+from .events import EVENT_INDEXERS, slim_event
 from .jobs import cached_job
-from .pods import POD_SELECTOR, slim_pod
+from .pods import POD_INDEXERS, POD_SELECTOR, slim_pod
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,10 @@ class Watches:
             self._apply(served)
             self._stop.wait(self.rediscover)
 
-    def _informer(self, source: Source, transform: Callable, scope: str | None) -> Informer:
+    def _informer(self, source: Source, transform: Callable, scope: str | None,
+                  indexers: dict[str, IndexFunc] | None = None) -> Informer:
         return Informer(self.api, source, transform=transform, tuning=self.tuning,
-                        fallback_namespace=self.fallback if scope is None else None)
+                        fallback_namespace=self.fallback if scope is None else None, indexers=indexers)
 
     def _apply(self, served: Served) -> None:
         """Start informers for newly served kinds, stop those of kinds no longer served."""
@@ -172,11 +173,13 @@ class Watches:
                     started.append(inf)
             for scope in self.scopes:
                 if scope not in self._pods:
-                    self._pods[scope] = self._informer(Source("", "v1", "pods", scope, POD_SELECTOR), slim_pod, scope)
+                    self._pods[scope] = self._informer(Source("", "v1", "pods", scope, POD_SELECTOR), slim_pod, scope,
+                                                       POD_INDEXERS)
                     started.append(self._pods[scope])
                 if scope not in self._events:
                     self._events[scope] = self._informer(Source("", "v1", "events", scope),
-                                                         lambda obj, shared: slim_event(obj), scope)
+                                                         lambda obj, shared: slim_event(obj), scope,
+                                                         EVENT_INDEXERS)
                     started.append(self._events[scope])
             self.served = served
         for inf in stopped:

@@ -34,7 +34,7 @@ from ..namespaces import FALLBACK_NAMESPACE
 from . import lifecycle, outputs, process
 from .environment import build_launches
 from .lifecycle import now_iso, set_condition
-from .logs import follow, limit_offset, log_path, read_blocks, read_chunks, tail_offset
+from .logs import follow, limit_offset, log_path, read_blocks, sized_chunks, tail_offset
 from .replicas import plan_job
 from .state import CODE_ARCHIVE, CODE_DIR, StateStore, check_name, check_namespace
 from .supervisor import Supervisor, add_event, detect_gpus, log_dir
@@ -460,7 +460,9 @@ class LocalBackend:
 
     def log_bytes(self, kind: str, name: str, namespace: str, *, pod: str, container: str | None = None,
                   tail: int | None = None, previous: bool = False) -> Stream[bytes]:
-        """One replica's log file as raw byte chunks (no per-line work): the fast path of a full read or tail."""
+        """One replica's log file as raw byte chunks (no per-line work): the fast path of a full read or tail.
+
+        Opens as `SizedChunks`: the file as it was when opened (see `Backend.log_bytes`)."""
         return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, container, tail, previous))
 
     async def _open_log_bytes(self, kind: str, name: str, namespace: str, pod: str, container: str | None,
@@ -468,7 +470,7 @@ class LocalBackend:
         _, files, waiting = self._log_files(kind, name, namespace, pod, container, False, tail, None, previous)
         if pod in waiting:
             return waiting_bytes(waiting[pod])
-        return read_chunks(*files[pod])
+        return sized_chunks(*files[pod])
 
     def _log_files(self, kind: str, name: str, namespace: str, pod: str | None, container: str | None,
                    follow: bool, tail: int | None, since_seconds: int | None, previous: bool,

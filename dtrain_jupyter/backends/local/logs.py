@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import AsyncGenerator, AsyncIterator, Callable, Iterator
 
+from ..base import SizedChunks
 from . import file_watch
 
 CHUNK = 1 << 20
@@ -156,22 +157,41 @@ def read_blocks(path: Path, offset: int = 0) -> Iterator[list[str]]:
             yield _split(rest)
 
 
-async def read_chunks(path: Path, offset: int = 0) -> AsyncGenerator[bytes, None]:
-    """The raw bytes of a file from `offset`, in 1 MiB chunks, yielding to the loop between them.
+def sized_chunks(path: Path, offset: int = 0) -> SizedChunks:
+    """The raw bytes of a file from `offset` to the size it has now, in 1 MiB chunks.
+
+    A full read is the log as it was when opened: what a replica writes meanwhile is left for a
+    follow, so the length is known at once and the server can send it as `Content-Length`. A file
+    cut shorter while read (copytruncate) ends the chunks early, fewer than `size`.
+    """
+    try:
+        size = max(0, path.stat().st_size - offset)
+    except FileNotFoundError:
+        size = 0
+    return SizedChunks(read_chunks(path, offset, size), size)
+
+
+async def read_chunks(path: Path, offset: int, size: int) -> AsyncGenerator[bytes, None]:
+    """`size` raw bytes of a file (fewer if it ends first) from `offset`, in 1 MiB chunks, yielding to
+    the loop between them.
 
     Nothing is decoded or split: a reader that only relays the bytes (a full read or a tail
     over HTTP) pays one read per MiB, not one object per line.
     """
+    if size <= 0:
+        return
     try:
         f = open(path, "rb")
     except FileNotFoundError:
         return
+    left = size
     with f:
         f.seek(offset)
-        while True:
-            chunk = f.read(CHUNK)
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
             if not chunk:
                 return
+            left -= len(chunk)
             yield chunk
             await asyncio.sleep(0)
 
