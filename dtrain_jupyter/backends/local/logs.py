@@ -20,6 +20,8 @@ from ..base import SizedChunks
 from . import file_watch
 
 CHUNK = 1 << 20
+# A follow reads at most about this much per step, so its lines in memory stay bounded.
+POLL_BUDGET = 8 * CHUNK
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
 _BLOCK = 4096
 # A follower wakes when its files change (file_watch: inotify, or a 10 ms poll where that is
@@ -216,6 +218,8 @@ class Follower:
     def __init__(self, files: dict[str, tuple[Path, int]]) -> None:
         # pod -> [path, open file or None, partial line, offset to start at when opened]
         self._state: dict[str, list] = {pod: [path, None, b"", offset] for pod, (path, offset) in files.items()}
+        # Whether the last poll stopped at its budget with bytes still unread.
+        self.more = False
 
     @property
     def paths(self) -> list[Path]:
@@ -237,16 +241,27 @@ class Follower:
             out.append((pod, _decode(st[2])))
             st[2] = b""
 
-    def poll(self, final: bool = False) -> list[tuple[str, str]]:
-        """New complete lines as (pod, line); with `final`, also each file's unterminated tail."""
+    def poll(self, final: bool = False, budget: int = POLL_BUDGET) -> list[tuple[str, str]]:
+        """New complete lines as (pod, line); with `final`, also each file's unterminated tail.
+
+        At most about `budget` bytes are read in one call, so a log written faster than it is
+        followed never sits in memory whole; `more` then says to call again at once (and a
+        file's tail is only cut with `final` once that file is drained).
+        """
         out: list[tuple[str, str]] = []
+        self.more = False
         for pod, st in self._state.items():
             if st[1] is None:
                 self._open(st)
                 if st[1] is None:
                     continue
+            drained = True
             while True:
+                if budget <= 0:
+                    self.more, drained = True, False
+                    break
                 chunk = st[1].read(CHUNK)
+                budget -= len(chunk)
                 if chunk and not st[2] and chunk[:1] == b"\0":
                     chunk = chunk.lstrip(b"\0")  # a trimmed head overtook a slow reader
                     if not chunk:
@@ -274,7 +289,7 @@ class Follower:
                 self._open(st)
                 if st[1] is None:
                     break
-            if final:
+            if final and drained:
                 self._cut_partial(pod, st, out)
         return out
 
@@ -303,6 +318,9 @@ async def follow(files: dict[str, tuple[Path, int]], done: Callable[[], bool]) -
                     last_read = loop.time()
                     for item in follower.poll(final=finished):
                         yield item
+                    if follower.more:
+                        changed = True  # more is written than one read takes: read on at once
+                        continue
                 if finished:
                     return
                 # A waiter that polls (no inotify) returns every 10 ms without an event: read then too.

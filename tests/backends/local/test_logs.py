@@ -80,3 +80,22 @@ def test_trim_head_frees_the_head_and_keeps_offsets(tmp_path):
     assert lines[-1].startswith("000019999 ") and all(len(ln) == 99 for ln in lines)
     assert len(lines) == (size - start) // 100
     assert tail_offset(f, 10 ** 6, floor=start) == start
+
+
+def test_a_follower_reads_a_large_backlog_in_bounded_steps(tmp_path) -> None:
+    """A log written faster than it is followed comes out in steps of about the budget, each line once."""
+    budget = logs.CHUNK
+    path = tmp_path / "big.log"
+    lines = [f"line {i:07d} " + "x" * 100 for i in range(40_000)]  # about 4.6 MiB
+    path.write_text("\n".join(lines) + "\ntail without newline")
+    follower = Follower({"p": (path, 0)})
+    got, steps = [], 0
+    while True:
+        step = follower.poll(final=True, budget=budget)
+        steps += 1
+        assert len(step) <= budget // 100 + 1  # never more than a budget's worth of lines
+        got += [line for _, line in step]
+        if not follower.more:
+            break
+    follower.close()
+    assert got == lines + ["tail without newline"] and steps >= 4
