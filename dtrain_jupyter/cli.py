@@ -11,7 +11,6 @@ Exit codes: 0 done, 1 failed (an error, an invalid manifest, a failed job), 2 ba
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any, Callable, Sequence, TextIO
 
 from . import render
 from .errors import DTrainError, InvalidJob
+from .model.time_bounds import parse_bound
 
 # Files `dtrain validate` and `create -f` read at most (a manifest is far smaller; the
 # server refuses bodies beyond the same size).
@@ -96,21 +96,11 @@ class Console:
 # -- the grammar -----------------------------------------------------------------------------
 
 def _history_date(text: str) -> str:
-    """A --since/--until value as the job history compares it: a date as it is, a time in UTC.
-
-    Records keep their creation time as RFC 3339 in UTC and compare it as text, so a time with
-    another offset is converted here, and one without an offset is taken as UTC.
-    """
+    """A --since/--until value as the job history compares it (`model.time_bounds.parse_bound`)."""
     try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text).isoformat()
-        stamp = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (2026-12-01) or a time "
-                                         "(2026-12-01T10:00, 2026-12-01T10:00:00+02:00)") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return stamp.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return parse_bound(text, "date")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def connection_options() -> QuietParser:

@@ -228,7 +228,8 @@ class Client:
         kind, name = split_name(name, kind)
         data = self._json("GET", "jobs", params=self._params(name=name, kind=kind, namespace=namespace, backend=backend))
         items = [Job.from_dict(j) for j in data.get("items", [])]
-        if not items:
+        if not items and not data.get("problems"):
+            # Only when every backend answered: a backend that could not may still have the job.
             items = self._find_past(name, kind, namespace, backend)
         if not items:
             problems = "; ".join(p.get("message", "") for p in data.get("problems", []))

@@ -91,8 +91,11 @@ def report(step: int | None = None, epoch: float | None = None, progress: float 
     text = json.dumps(record)
     out = sys.stdout
     if out is not None:  # None under pythonw and some daemons: the file below still gets it
-        out.write(MARKER + text + "\n")
-        out.flush()
+        try:
+            out.write(MARKER + text + "\n")
+            out.flush()
+        except (OSError, ValueError) as e:  # a closed stdout or a broken pipe: training goes on
+            _warn("stdout", f"metrics not printed: {e}")
     folder = os.environ.get("DTRAIN_OUTPUT_DIR")
     if folder:
         _append(folder, tag, text)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
@@ -174,7 +176,7 @@ class JobService:
         """Begin recording the job history (before any backend starts, so it hears every job)."""
         if self.history is not None and not self._history_started:
             self._history_started = True
-            await self.history.start(self)
+            await self.history.start(self, permits=self.namespaces.permits)
 
     async def start_all(self) -> None:
         """Start the history and every configured backend; failures are logged, the next request retries."""
@@ -475,7 +477,10 @@ class JobService:
         """The record of a job `target` no longer has; `error` again when there is none (or no history)."""
         if self.history is None or not history:
             raise error
-        return self.history.past_record(target.name, namespace, canonical_kind(kind), name)
+        try:
+            return self.history.past_record(target.name, namespace, canonical_kind(kind), name)
+        except sqlite3.Error as e:  # locked past its timeout, or unreadable
+            raise BackendUnavailable(f"the job history cannot be read now: {e}") from None
 
     def _history_or_raise(self) -> JobHistory:
         if self.history is None:
@@ -489,10 +494,16 @@ class JobService:
         if query.backend is not None and query.backend not in self._factories:
             raise InvalidRequest(f"there is no backend {query.backend!r}; this server's backends: "
                                  f"{', '.join(self._factories)}", argument="backend")
+        if query.namespace is not None:
+            self.namespaces.check(query.namespace)
+        elif self.namespaces.allowed:
+            query = dataclasses.replace(query, namespaces=self.namespaces.allowed)
         try:
             return await asyncio.to_thread(history.list, query)
         except HistoryError as e:
             raise InvalidRequest(str(e)) from None
+        except sqlite3.Error as e:  # locked past its timeout, or unreadable: an answer, not a crash
+            raise BackendUnavailable(f"the job history cannot be read now: {e}") from None
 
     async def forget(self, backend: str | None, namespace: str | None, kind: str, name: str) -> int:
         """Remove a past job's records and archived logs; returns how many records went.

@@ -25,6 +25,7 @@ import ast
 import builtins
 import inspect
 import os
+import re
 import symtable
 from collections import deque
 from dataclasses import dataclass, field
@@ -230,13 +231,21 @@ def _read_cell(text: str, index: int, out: _Notebook) -> None:
     except SyntaxError as e:
         out.unreadable.append(f"cell {index}: line {e.lineno}: {e.msg}")
         return
-    for position, statement in enumerate(tree.body):
-        _read_statement(python, statement, (index, position), out)
+    try:
+        for position, statement in enumerate(tree.body):
+            _read_statement(python, statement, (index, position), out)
+    except SyntaxError as e:
+        # What `ast` accepts and the symbol table does not (`def f(a, a)`, a top-level nonlocal).
+        out.unreadable.append(f"cell {index}: line {e.lineno}: {e.msg}")
+
+
+# IPython's help lines: `name?`, `name??`, `obj.attr?` (a line that only ends in "?" is Python).
+_HELP_LINE = re.compile(r"[\w.]+\?{1,2}")
 
 
 def _is_ipython_line(line: str) -> bool:
     stripped = line.strip()
-    return stripped.startswith(("%", "!")) or (stripped.endswith("?") and not stripped.startswith("#"))
+    return stripped.startswith(("%", "!")) or bool(_HELP_LINE.fullmatch(stripped))
 
 
 def _read_statement(cell: str, statement: ast.stmt, order: tuple[int, int], out: _Notebook) -> None:

@@ -53,8 +53,12 @@ import tempfile
 import time
 import traceback
 import types
+import zlib
 
 RESULT_MARKER = "DTRAIN_RESULT "
+# What an unpacked code archive may hold at most (code/folder.py refuses to pack more).
+UNPACKED_LIMIT = 50 * 1000 * 1000
+MEMBERS_LIMIT = 100000
 ERROR_MARKER = "DTRAIN_ERROR "
 # The file names tracebacks show for the carried code and for a cell's own text; their lines are
 # registered with linecache, so tracebacks quote them.
@@ -258,7 +262,8 @@ def unpack_code(data, sha256, folder):
     try:
         try:
             _extract(data, staging)
-        except (tarfile.TarError, EOFError, OSError) as e:
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            # zlib.error: damage inside a member's data (the headers were fine).
             raise CodeArchiveError(f"cannot unpack the code archive into {folder}: {e}") from None
         with open(os.path.join(staging, CODE_RECORD), "w", encoding="utf-8") as record:
             json.dump({"sha256": sha256}, record)
@@ -282,8 +287,14 @@ def _code_record(folder):
 def _extract(data, folder):
     """Write the archive's files, folders and links under `folder`, refusing anything else."""
     root = os.path.realpath(folder)
+    written, members = 0, 0
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member in tar:
+            # A small archive may unpack into a great deal: what `folder.py` packs stays under these.
+            written, members = written + max(member.size, 0), members + 1
+            if written > UNPACKED_LIMIT or members > MEMBERS_LIMIT:
+                raise CodeArchiveError(f"the code archive unpacks to more than {UNPACKED_LIMIT} bytes or "
+                                       f"{MEMBERS_LIMIT} members: not a folder dtrain-jupyter packed")
             name = _member_path(member.name)
             target = os.path.join(root, name)
             landing_folder = os.path.realpath(os.path.dirname(target))

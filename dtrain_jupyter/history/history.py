@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import AsyncGenerator, Iterator
+from typing import AsyncGenerator, Callable, Iterator
 
 from ..errors import JobNotFound, NotFound
 from ..model.code_archive import CodeArchive
@@ -17,6 +17,9 @@ from ..model.job import Job, LogLine
 from .log_archive import LogArchive
 from .recorder import HistoryRecorder, JobSource, Retention
 from .store import HistoryPage, HistoryQuery, HistoryRecord, HistoryStore
+
+# A merged archived log cuts lines longer than this into pieces (see `_lines`).
+LONGEST_LINE = 1 << 20
 
 __all__ = ["JobHistory", "Retention", "HistoryQuery", "HistoryPage", "HistoryRecord"]
 
@@ -40,10 +43,10 @@ class JobHistory:
         self.max_follows = max_follows
         self.recorder: HistoryRecorder | None = None
 
-    async def start(self, source: JobSource) -> None:
-        """Begin recording what `source` (the service) reports."""
+    async def start(self, source: JobSource, permits: Callable[[str], bool] = lambda _namespace: True) -> None:
+        """Begin recording what `source` (the service) reports, of the namespaces `permits` allows."""
         self.recorder = HistoryRecorder(self.store, self.archive, source, retention=self.retention,
-                                        max_follows=self.max_follows)
+                                        max_follows=self.max_follows, permits=permits)
         await self.recorder.start()
 
     async def stop(self) -> None:
@@ -160,12 +163,17 @@ def as_past(record: HistoryRecord) -> Job:
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Newline-terminated lines of a chunked log (a last line without one gets one)."""
+    """Newline-terminated lines of a chunked log (a last line without one gets one). A line longer
+    than LONGEST_LINE (a progress bar redrawn with carriage returns for hours) comes in pieces of
+    that size, so memory stays bounded."""
     rest = b""
     for chunk in chunks:
         rest += chunk
         *whole, rest = rest.split(b"\n")
         for line in whole:
             yield line + b"\n"
+        while len(rest) >= LONGEST_LINE:
+            yield rest[:LONGEST_LINE] + b"\n"
+            rest = rest[LONGEST_LINE:]
     if rest:
         yield rest + b"\n"

@@ -25,6 +25,7 @@ know about it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -32,7 +33,7 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncGenerator, Callable, Protocol
+from typing import Any, AsyncGenerator, Callable, Iterator, Protocol
 
 from ..errors import DTrainError, NotFound
 from ..model.code_archive import CodeArchive, code_configmap_of
@@ -108,8 +109,11 @@ class HistoryRecorder:
     """
 
     def __init__(self, store: HistoryStore, archive: LogArchive, source: JobSource, *,
-                 retention: Retention = Retention(), max_follows: int = 64) -> None:
+                 retention: Retention = Retention(), max_follows: int = 64,
+                 permits: Callable[[str], bool] = lambda _namespace: True) -> None:
         self.store, self.archive, self.source = store, archive, source
+        # Jobs in namespaces the server may not touch (c.DTrain.allowed_namespaces) are not kept.
+        self.permits = permits
         self.retention = retention
         self.max_follows = max_follows
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +166,8 @@ class HistoryRecorder:
         loop.call_soon_threadsafe(self._queue, change, job)
 
     def _queue(self, change: str, job: Job) -> None:
+        if not self.permits(job.namespace):
+            return
         key = (job.backend, job.uid or job.name)
         previous = self._pending.get(key)
         # A DELETED heard after other changes must stay a delete; the job it carries is the last state.
@@ -249,13 +255,15 @@ class HistoryRecorder:
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
             for record_id, job in list(self._live.values()):
-                await self._look_at_pods(record_id, job, events=False)
+                with _logged("look again at", job):
+                    await self._look_at_pods(record_id, job, events=False)
 
     async def _backlog_loop(self) -> None:
         while True:
             record_id, job = await self._backlog.get()
             try:
-                await self._look_at_pods(record_id, job)
+                with _logged("archive", job):
+                    await self._look_at_pods(record_id, job)
                 while any(k[0] == record_id for k in self._copies):
                     await asyncio.sleep(0.1)
             finally:
@@ -264,7 +272,10 @@ class HistoryRecorder:
     async def _prune_loop(self) -> None:
         await asyncio.to_thread(self.recover_partials)
         while True:
-            await asyncio.to_thread(self.prune)
+            try:
+                await asyncio.to_thread(self.prune)
+            except Exception:  # noqa: BLE001 - a locked or full database now is tried again next time
+                log.exception("dtrain: pruning the job history failed; trying again in %d s", PRUNE_SECONDS)
             await asyncio.sleep(PRUNE_SECONDS)
 
     def recover_partials(self) -> int:
@@ -347,6 +358,9 @@ class HistoryRecorder:
             follow = True
         else:
             return
+        if follow:
+            # Counted here, not when the copy starts: one look may start many copies at once.
+            self._follows += 1
         task = asyncio.create_task(self._copy(record_id, job, pod.name, follow), name=f"dtrain archive {pod.name}")
         self._copies[key] = task
         task.add_done_callback(lambda _t: self._copies.pop(key, None))
@@ -354,9 +368,7 @@ class HistoryRecorder:
     async def _copy(self, record_id: int, job: Job, pod: str, follow: bool) -> None:
         target = self.archive.path(record_id, pod)
         partial = target.with_name(f"{target.name}{PARTIAL}-{self._writer_tag}")
-        if follow:
-            self._follows += 1
-        else:
+        if not follow:
             await self._reads.acquire()
         writer: ArchiveWriter | None = None
         try:
@@ -401,6 +413,8 @@ class HistoryRecorder:
                 self._stop_for_full_disk(record_id, e)
             else:
                 log.warning("dtrain: archiving the log of %s failed: %s", pod, e)
+        except sqlite3.Error as e:  # the byte count could not be written (locked, full): the log is kept
+            log.warning("dtrain: the job history could not count the log of %s: %s", pod, e)
         finally:
             if writer is not None:
                 writer.close()
@@ -458,3 +472,13 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+@contextlib.contextmanager
+def _logged(doing: str, job: Job) -> Iterator[None]:
+    """Log, and carry on past, what goes wrong with one job in a background loop (a locked or
+    full database, a backend's surprise): the loop goes on with the other jobs."""
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - one job's failure must not end the history's loop
+        log.exception("dtrain: the job history could not %s %s %s/%s", doing, job.kind, job.namespace, job.name)

@@ -15,6 +15,7 @@ in turn, and records are keyed by backend + uid, so each job is one row whoever 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -26,6 +27,7 @@ from typing import Any, Iterable, Iterator
 
 from ..model.job import Event, Job, Pod
 from ..model.status import Phase
+from ..model.time_bounds import upper
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     backend TEXT NOT NULL,
     namespace TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -96,7 +98,7 @@ class HistoryQuery:
 
     Args:
         show: one of `Show.CHOICES`.
-        text: words every record must contain in its name, kind, namespace or phase (any case).
+        text: words every record must contain in its name, kind, namespace, phase or backend (any case).
         backend, namespace, kind, phase, name: exact matches when given.
         created_from, created_to: ISO-8601 bounds on the job's creation time (inclusive).
         after: the `next` cursor of the previous page.
@@ -110,6 +112,8 @@ class HistoryQuery:
     kind: str | None = None
     phase: str | None = None
     name: str | None = None
+    # When non-empty, only records in these namespaces (the server's allowed_namespaces).
+    namespaces: tuple[str, ...] = ()
     created_from: str | None = None
     created_to: str | None = None
     after: str | None = None
@@ -346,7 +350,17 @@ class _Transaction:
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
         try:
-            self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if kind is not None:
+                self._db.execute("ROLLBACK")
+                return
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                # A commit that failed (a full disk) leaves the transaction open: end it, or every
+                # later BEGIN would fail until the server restarts.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
         finally:
             self._lock.release()
 
@@ -391,6 +405,9 @@ def _filters(query: HistoryQuery) -> tuple[list[str], list[Any]]:
     elif query.show == Show.FINISHED:
         where.append("phase IN (?, ?)")
         params += terminal
+    if query.namespaces:
+        where.append(f"namespace IN ({', '.join('?' * len(query.namespaces))})")
+        params += list(query.namespaces)
     for column in ("backend", "namespace", "kind", "phase", "name"):
         value = getattr(query, column)
         if value:
@@ -402,12 +419,12 @@ def _filters(query: HistoryQuery) -> tuple[list[str], list[Any]]:
     if query.created_to:
         where.append("created <= ?")
         # An ISO date alone ("2026-12-05") includes that whole day.
-        params.append(query.created_to + ("T99" if len(query.created_to) == 10 else ""))
+        params.append(upper(query.created_to))
     for word in query.text.split():
         where.append("(name LIKE ? ESCAPE '\\' OR kind LIKE ? ESCAPE '\\' OR namespace LIKE ? ESCAPE '\\' "
-                      "OR phase LIKE ? ESCAPE '\\')")
+                      "OR phase LIKE ? ESCAPE '\\' OR backend LIKE ? ESCAPE '\\')")
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [pattern] * 4
+        params += [pattern] * 5
     return where, params
 
 

@@ -371,6 +371,10 @@ def _step_word(low: str) -> int | None:
 
 def _finite(value: Any) -> float | None:
     """`value` as a float when it is a finite int or float (not a bool), else None."""
-    if type(value) in (int, float) and math.isfinite(value):
-        return float(value)
+    if type(value) in (int, float):
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float's range (10**400)
+            return None
+        return number if math.isfinite(number) else None
     return None

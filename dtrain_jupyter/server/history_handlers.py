@@ -15,6 +15,7 @@ from tornado import web
 from ..errors import InvalidRequest
 from ..history.history import as_past
 from ..history.store import HistoryQuery, HistoryRecord, Show
+from ..model.time_bounds import parse_bound
 from .base import DTrainHandler
 
 # Records in one page when the request does not say.
@@ -50,8 +51,7 @@ class HistoryHandler(DTrainHandler):
             kind=self.get_query_argument("kind", None) or None,
             phase=self.get_query_argument("phase", None) or None,
             name=self.get_query_argument("name", None) or None,
-            created_from=self.get_query_argument("from", None) or None,
-            created_to=self.get_query_argument("to", None) or None,
+            created_from=self.bound("from"), created_to=self.bound("to"),
             after=self.get_query_argument("after", None) or None,
             limit=self.int_arg("limit", default=DEFAULT_PAGE, minimum=1, maximum=1000) or DEFAULT_PAGE,
         )
@@ -60,6 +60,14 @@ class HistoryHandler(DTrainHandler):
         items = [record_json(r, history.incomplete(r), history.problem(r)) for r in page.records]
         total = await asyncio.to_thread(history.store.count, query) if self.flag("total") else None
         self.write_json({"items": items, "next": page.next, **({"total": total} if total is not None else {})})
+
+
+    def bound(self, name: str) -> str | None:
+        """The `from`/`to` query argument as the store compares it. Raises InvalidRequest."""
+        try:
+            return parse_bound(self.get_query_argument(name, ""), name) or None
+        except ValueError as e:
+            raise InvalidRequest(str(e), argument=name) from None
 
 
 class HistoryJobHandler(DTrainHandler):

@@ -12,6 +12,7 @@ import dataclasses
 from datetime import datetime, timezone
 
 from ..model.job import Job
+from ..model.time_bounds import parse_bound, within
 from ..model.status import Phase, derive_phase
 
 __all__ = ["SHOW_ALL", "SHOW_LIVE", "SHOW_FINISHED", "SHOW_OPTIONS", "parse_bound", "shows", "within",
@@ -23,53 +24,11 @@ SHOW_FINISHED = "Finished"
 SHOW_OPTIONS = (SHOW_ALL, SHOW_LIVE, SHOW_FINISHED)
 # The server's words for the same choices (`Client.history(show=...)`).
 _SERVER_SHOW = {SHOW_ALL: "all", SHOW_LIVE: "live", SHOW_FINISHED: "finished"}
-_DATE_LENGTH = len("2026-12-01")
 
 
 def history_show(show: str) -> str:
     """The `show` argument of `Client.history` for a Show choice."""
     return _SERVER_SHOW[show]
-
-
-def parse_bound(text: str, what: str) -> str:
-    """A date-range field's text as the bound the list and the server compare creation times with.
-
-    Args:
-        text: what a person typed: "" (no bound), an ISO date ("2026-12-01") or date and time
-            ("2026-12-01T10:00", "2026-12-01 10:00:00Z"; without a zone it is UTC).
-        what: the field's name, for the message ("From", "To").
-    Returns:
-        "" for no bound, the date as typed for a date alone, else the time in UTC as RFC 3339
-        ("2026-12-01T10:00:00Z"), the form jobs' creation times have, so strings compare as times.
-    Raises:
-        ValueError: the text is neither, with words that say what is expected.
-    """
-    value = text.strip()
-    if not value:
-        return ""
-    try:
-        if len(value) == _DATE_LENGTH:
-            return datetime.strptime(value, "%Y-%m-%d").strftime("%Y-%m-%d")
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{what}: {value!r} is not a date; write it as YYYY-MM-DD, or YYYY-MM-DDTHH:MM") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def within(created: str | None, since: str, until: str) -> bool:
-    """Whether a creation time (RFC 3339) lies in [since, until]; a date alone as `until` takes in
-    that whole day, as the server's history does. A job without a creation time passes only when
-    no bound is set."""
-    if not since and not until:
-        return True
-    if not created:
-        return False
-    if since and created < since:
-        return False
-    # "T99" sorts after every time of that day.
-    return not until or created <= (until + "T99" if len(until) == _DATE_LENGTH else until)
 
 
 def shows(job: Job, show: str) -> bool:

@@ -344,7 +344,7 @@ class JobList(widgets.VBox, ErrorForwarder):
             return
         try:
             page = self.client.history(
-                show=history_show(self.show_filter), search=self.text_filter.strip(),
+                show=history_show(self.show_filter), search=_server_words(self.text_filter),
                 kind=None if self.kind_filter == ALL else self.kind_filter,
                 phase=None if self.phase_filter == ALL else self.phase_filter,
                 since=self.since or None, until=self.until or None, limit=self.history_page,
@@ -446,3 +446,9 @@ class JobList(widgets.VBox, ErrorForwarder):
         if older:
             self.footer.value += " Older jobs are in the job history: Show more reads them."
         self.more.layout.display = "" if len(reachable) > len(shown) or older else "none"
+
+
+def _server_words(text: str) -> str:
+    """The search words the history can match (name, kind, namespace, phase, backend); "removed"
+    is the list's own word for past rows, which every record of the history page may be."""
+    return " ".join(word for word in text.split() if word.lower() != "removed")

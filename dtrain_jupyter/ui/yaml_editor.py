@@ -305,7 +305,10 @@ class YamlEditor(widgets.VBox, ErrorForwarder):
 
     @guarded
     def _on_wizard(self, _button: widgets.Button) -> None:
-        self.open_in_wizard()
+        try:
+            self.open_in_wizard()
+        except InvalidJob:
+            return  # its issues are listed under the text already, with their lines
 
     def _starter(self) -> str:
         api_version, kind = self.template.value.split("|")

@@ -204,3 +204,14 @@ def test_the_search_looks_into_the_nearest_folders_first_and_stops(tmp_path: Pat
         (tmp_path / path).write_text("{}")
     monkeypatch.setattr(notebook_file, "MAX_FOLDERS", 3)  # the root, a and b: not a/deep
     assert notebooks_under(tmp_path) == ["b/near.ipynb", "z-top.ipynb"]
+
+
+def test_what_only_the_symbol_table_refuses_is_named_not_raised(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "odd.ipynb", "def twice(a, a):\n    return a", "def fine():\n    return 1")
+    assert [f.name for f in functions_in(path)] == ["fine"]
+    assert run(capture_notebook_function(path, "fine").source, "fine") == 1
+
+
+def test_a_line_ending_in_a_question_mark_is_python_unless_it_is_help(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "q.ipynb", "LR = 0.1  # too big?\nlen?", "def rate():\n    return LR")
+    assert run(capture_notebook_function(path, "rate").source, "rate") == 0.1

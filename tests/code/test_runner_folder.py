@@ -116,3 +116,24 @@ def test_a_member_through_a_link_out_of_the_folder_is_refused(tmp_path: Path) ->
     with pytest.raises(runner.CodeArchiveError):
         runner.unpack_code(data, hashlib.sha256(data).hexdigest(), str(tmp_path / "code"))
     assert list(outside.iterdir()) == []
+
+
+def test_damaged_file_data_is_a_code_archive_error(tmp_path: Path) -> None:
+    """Headers that read well and a member's compressed data that does not: a refusal in words."""
+    text = b"".join(b"print(%d)\n" % i for i in range(50_000))  # compressible: Huffman-coded blocks
+    data = bytearray(tar_gz(lambda tar: file_member(tar, "train.py", text)))
+    # Garbage inside the deflate stream where zlib itself stops ("invalid distance too far back"):
+    # the stream is the same bytes on every run (only the gzip header holds a time).
+    data[1849:1857] = b"\xff" * 8
+    with pytest.raises(runner.CodeArchiveError, match="cannot unpack the code archive"):
+        runner.unpack_code(bytes(data), hashlib.sha256(bytes(data)).hexdigest(), str(tmp_path / "code"))
+    assert not (tmp_path / "code").exists()
+
+
+def test_an_archive_that_unpacks_to_too_much_is_refused(tmp_path: Path) -> None:
+    """A small archive of a great deal of zeros (a decompression bomb) is refused, not written out."""
+    data = tar_gz(lambda tar: file_member(tar, "zeros.bin", bytes(runner.UNPACKED_LIMIT + 1)))
+    assert len(data) < 1_000_000
+    with pytest.raises(runner.CodeArchiveError, match="unpacks to more than"):
+        runner.unpack_code(data, hashlib.sha256(data).hexdigest(), str(tmp_path / "code"))
+    assert not (tmp_path / "code").exists()

@@ -84,6 +84,11 @@ def test_history_pages_filters_and_search(client: Client) -> None:
     assert [j.name for j in client.history("live", "page")] == []
     with pytest.raises(InvalidRequest, match="show must be one of"):
         client.history("sometimes")
+    with pytest.raises(InvalidRequest, match="'yesterday' is not a date") as bad:
+        client.history(since="yesterday")
+    assert bad.value.fields["argument"] == "from"
+    # A time with an offset is compared in UTC, as records keep their creation times.
+    assert client.history(search="page-", until="2000-01-01T00:00:00+02:00") == []
 
 
 def test_rerun_live_past_and_edited(client: Client) -> None:

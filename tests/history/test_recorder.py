@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dtrain_jupyter.backends.local import LocalBackend
-from dtrain_jupyter.errors import JobNotFound, NotFound
+from dtrain_jupyter.errors import Forbidden, JobNotFound, NotFound
 from dtrain_jupyter.history import log_archive, recorder
 from dtrain_jupyter.history.history import JobHistory
 from dtrain_jupyter.history.recorder import Retention
@@ -174,3 +174,44 @@ def test_a_full_disk_stops_archiving_not_the_job(tmp_path, monkeypatch, caplog):
             assert "log archive stopped" in s.history.recorder.problems[record.id]
     run(scenario())
     assert caplog.text.count("disk is full") == 1
+
+
+def test_a_line_longer_than_the_limit_comes_in_pieces() -> None:
+    from dtrain_jupyter.history import history
+
+    chunks = [b"x" * (history.LONGEST_LINE // 2)] * 5 + [b"\nshort\n"]
+    pieces = list(history._lines(iter(chunks)))
+    assert all(len(p) <= history.LONGEST_LINE + 1 for p in pieces)
+    assert b"".join(p.rstrip(b"\n") for p in pieces[:-1]) == b"x" * (history.LONGEST_LINE * 5 // 2)
+    assert pieces[-1] == b"short\n"
+
+
+def test_jobs_of_namespaces_the_server_may_not_touch_are_not_kept(tmp_path):
+    name = unique("other-ns")
+
+    async def scenario():
+        history = JobHistory(tmp_path / "history")
+        service = JobService({"local": lambda: LocalBackend(tmp_path / "state", grace_seconds=1.0)},
+                             allowed_namespaces=["default"], history=history)
+        await service.start_all()
+        try:
+            # The service refuses other namespaces itself: the job is made below it, on the backend.
+            backend = await service.backend("local")
+            manifest = pytorch_job(name, behave("print:x"), workers=0)
+            manifest["metadata"]["namespace"] = "elsewhere"
+            await backend.create(manifest)
+            mine = pytorch_job(name + "-mine", behave("print:x"), workers=0)
+            await service.create(mine)
+
+            async def mine_kept():
+                return bool(history.store.find("local", "default", "PyTorchJob", name + "-mine"))
+            await wait_until(mine_kept, what="the allowed job recorded")
+            await history.recorder.settle()
+            assert history.store.find("local", "elsewhere", "PyTorchJob", name) == []
+            page = await service.history_page(HistoryQuery())
+            assert {r.job.namespace for r in page.records} == {"default"}
+            with pytest.raises(Forbidden):
+                await service.history_page(HistoryQuery(namespace="elsewhere"))
+        finally:
+            await service.stop()
+    run(scenario())

@@ -180,3 +180,35 @@ def test_writes_from_many_threads_all_land(store):
         t.join()
     assert store.count() == 120
     assert all(len(r.pods) == 1 for r in iter_all(store, HistoryQuery(limit=50)))
+
+
+def test_search_matches_the_backend_and_namespaces_bound_a_listing(store):
+    store.record_job(job("a", namespace="team-a"))
+    store.record_job(job("b", namespace="team-b", backend="kubernetes", uid="kb"))
+    assert [r.job.name for r in store.list(HistoryQuery(text="kubernetes")).records] == ["b"]
+    assert [r.job.name for r in store.list(HistoryQuery(namespaces=("team-a",))).records] == ["a"]
+    assert store.count(HistoryQuery(namespaces=("team-a", "team-b"))) == 2
+
+
+class FailingCommit:
+    """The store's connection, whose next COMMIT fails as a full disk makes it fail."""
+
+    def __init__(self, db):
+        self.db, self.fail = db, True
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and self.fail:
+            self.fail = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_a_failed_commit_leaves_no_transaction_open(store):
+    store._db = FailingCommit(store._db)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        store.record_job(job("lost"))
+    store.record_job(job("kept"))  # would be "cannot start a transaction within a transaction"
+    assert [r.job.name for r in store.list(HistoryQuery()).records] == ["kept"]

@@ -220,3 +220,9 @@ def test_read_text_finds_what_read_lines_finds(ending):
 def test_read_text_agrees_with_read_lines_on_any_mix(lines):
     text = "\n".join(lines)
     assert MetricReader().read_text(text) == MetricReader().read_lines(text.split("\n"))
+
+
+def test_a_number_past_floats_range_is_left_out_not_raised() -> None:
+    huge = "1" + "0" * 400
+    assert recognize('DTRAIN_METRIC {"step": 1, "loss": ' + huge + ', "acc": 0.5}') == recognize(
+        'DTRAIN_METRIC {"step": 1, "acc": 0.5}')
