@@ -392,7 +392,7 @@ class Client:
             job = render.RichJob.from_dict(item)
             job.record = dict(item.get("record") or {})  # type: ignore[attr-defined]
             page.append(job)
-        page.next, page.total = data.get("next"), data.get("total")
+        page.next, page.total, page.problem = data.get("next"), data.get("total"), data.get("problem")
         return page
 
     def forget(self, name: str, kind: str | None = None, namespace: str | None = None,
@@ -686,10 +686,12 @@ class Client:
 
 class History(render.JobList):
     """A page of job records (`Client.history`): `.next` is the next page's cursor (None on the
-    last), `.total` the count of every matching record when asked for."""
+    last), `.total` the count of every matching record when asked for, `.problem` why the server
+    stopped archiving logs (a full disk), None while it archives."""
 
     next: str | None = None
     total: int | None = None
+    problem: str | None = None
 
 
 class Outputs(render.OutputList):

@@ -148,6 +148,10 @@ class JobHistory:
         """
         return self.recorder.problems.get(record.id) if self.recorder is not None else None
 
+    def stopped(self) -> str | None:
+        """Why this server stopped archiving logs altogether (a full disk), in words; None while it archives."""
+        return (self.recorder._full_problem or None) if self.recorder is not None else None
+
     def incomplete(self, record: HistoryRecord) -> list[str]:
         """Pods whose archived log was cut short."""
         return [name for name, container, _ in self.archive.logs_of(record.id)

@@ -59,7 +59,8 @@ class HistoryHandler(DTrainHandler):
         history = self.service.history
         items = [record_json(r, history.incomplete(r), history.problem(r)) for r in page.records]
         total = await asyncio.to_thread(history.store.count, query) if self.flag("total") else None
-        self.write_json({"items": items, "next": page.next, **({"total": total} if total is not None else {})})
+        self.write_json({"items": items, "next": page.next, "problem": history.stopped(),
+                         **({"total": total} if total is not None else {})})
 
 
     def bound(self, name: str) -> str | None:

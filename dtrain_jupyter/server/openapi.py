@@ -241,7 +241,9 @@ _SCHEMAS = {
     "HistoryPage": {"type": "object", "properties": {
         "items": {"type": "array", "items": {"allOf": [_ref("Job"), {"type": "object", "properties": {
             "record": _ref("HistoryRecord")}}]}},
-        "next": {"type": "string", "nullable": True}, "total": {"type": "integer"}}},
+        "next": {"type": "string", "nullable": True}, "total": {"type": "integer"},
+        "problem": {"type": "string", "nullable": True,
+                    "description": "Why this server stopped archiving logs (a full disk); null while it archives."}}},
     "RerunBody": {"type": "object", "properties": {
         "name": {"type": "string"}, "backend": {"type": "string"}, "namespace": {"type": "string"},
         "manifest": _OBJ, "yaml": {"type": "string"}}},

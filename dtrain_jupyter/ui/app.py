@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Any as AnyTrait, Bool, Float, Tuple, Unicode, observe, validate
+from traitlets import Any as AnyTrait, Bool, Float, Tuple, Unicode, dlink, observe, validate
 
 from ..model.job import Job
 from .assistive import BUSY, FOCUS_HERE
@@ -101,6 +101,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                                       _dom_classes=("dtrain-info",))
 
         self.job_list = JobList(client, self._on_row_action, compact=compact, look=look)
+        # A full disk under the job history is said in the banner, as the history's pages report it.
+        dlink((self.job_list, "history_problem"), (self.banner, "history_problem"))
         # Stable class names: what browser tests and people's custom CSS select on.
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", layout=look.auto,
                                              style=look.button, _dom_classes=("dtrain-refresh",))

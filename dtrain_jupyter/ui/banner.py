@@ -22,6 +22,7 @@ class Banner(widgets.VBox, ErrorForwarder):
     backends = Tuple(help="describe() of each backend: dicts with backend, context, namespace, ready, message")
     outage = Unicode("", help="Why the server cannot be reached now; empty when all is well")
     problems = Tuple(help="Backends that could not list their jobs at the last full reload, in words")
+    history_problem = Unicode("", help="Why the server stopped archiving logs (a full disk); empty while it archives")
 
     def __init__(self, **kwargs: Any) -> None:
         self.where = widgets.HTML("", layout=widgets.Layout(width="100%"))
@@ -32,7 +33,7 @@ class Banner(widgets.VBox, ErrorForwarder):
         self.add_class("dtrain-banner-box")
         self._render()
 
-    @observe("backends", "outage", "problems")
+    @observe("backends", "outage", "problems", "history_problem")
     @guarded
     def _on_change(self, change: dict[str, Any]) -> None:
         self._render()
@@ -55,9 +56,13 @@ class Banner(widgets.VBox, ErrorForwarder):
             if not any(problem.startswith(p.split(":")[0] + ":") for p in problems):
                 problems.append(problem)
         message = self.outage or "; ".join(problems)
+        # The history's trouble does not mend by itself (it needs room on the disk): no "retrying".
+        history = "" if self.outage or not self.history_problem else (
+            f"⚠ Job history: {esc(self.history_problem)}. Running jobs are not affected.")
         with self.hold_sync():
-            if message:
-                self.alert.value = f"⚠ {esc(message)} <i>(retrying by itself)</i>"
+            if message or history:
+                retrying = f"⚠ {esc(message)} <i>(retrying by itself)</i>" if message else ""
+                self.alert.value = "<br>".join(x for x in (retrying, history) if x)
                 self.alert.layout.display = ""
             else:
                 self.alert.value = ""

@@ -77,6 +77,8 @@ class JobList(widgets.VBox, ErrorForwarder):
     since = Unicode("", help="Only jobs created at or after this (a date or an RFC 3339 time; '' for no bound)")
     until = Unicode("", help="Only jobs created at or before this (a date alone takes in its whole day)")
     history_page = Int(PAGE_SIZE, help="Records asked of the job history per page")
+    history_problem = Unicode("", help="Why the server stopped archiving logs (a full disk), as its last "
+                                       "history page said; '' while it archives")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
@@ -364,6 +366,7 @@ class JobList(widgets.VBox, ErrorForwarder):
             job.uid = job.uid or "/".join(job.key)
         with self.hold_sync():
             self.history = True
+            self.history_problem = getattr(page, "problem", None) or ""
             self._past_next = page.next
             self._past_floor = (page[-1].created or "") if page.next is not None and len(page) else ""
             if more:

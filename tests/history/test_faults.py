@@ -208,6 +208,8 @@ def test_a_full_disk_stops_the_archive_not_the_job_and_the_record_says_why(tmp_p
             assert record["incomplete_logs"] == ["flood-master-0"]
             listed = client.history(search="flood")
             assert [j.name for j in listed] == ["flood"] and listed[0].phase == Phase.SUCCEEDED
+            # What the panel's banner shows: the server stopped archiving, and why.
+            assert listed.problem and "disk is full" in listed.problem
             assert client.get("flood").phase == Phase.SUCCEEDED
             # What was archived is a head of the log, cut at a chunk, never garbage.
             archived = (tiny_disk / "logs" / str(record["id"]) / "flood-master-0.log").read_bytes()
