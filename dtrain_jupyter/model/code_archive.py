@@ -13,13 +13,13 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import InvalidRequest
 
 __all__ = ["CodeArchive", "CONFIGMAP_KEY", "CODE_VOLUME", "CODE_MOUNT", "CODE_JOB_LABEL",
            "CODE_SHA256_ANNOTATION", "MAX_ARCHIVE_BYTES", "MAX_BODY_BYTES",
-           "configmap_name", "code_configmap_of"]
+           "configmap_name", "code_configmap_of", "code_volumes", "pod_specs"]
 
 CONFIGMAP_KEY = "code.tar.gz"
 CODE_VOLUME = "dtrain-code"
@@ -97,23 +97,36 @@ class CodeArchive:
         return cls(data=data, sha256=actual, files=files, entry=entry)
 
 
-def code_configmap_of(manifest: Any) -> str | None:
-    """The ConfigMap the manifest's CODE_VOLUME reads, in the first replica spec that has one;
-    None when no replica mounts code. Reads defensively: the manifest may not be validated."""
+def pod_specs(manifest: Any) -> Iterator[dict[str, Any]]:
+    """Every replica's pod spec (`spec.<kind>ReplicaSpecs.*.template.spec`) that is a mapping, in
+    order; read defensively, as the manifest may not be validated. Changing a yielded spec
+    changes the manifest."""
     spec = manifest.get("spec") if isinstance(manifest, dict) else None
-    if not isinstance(spec, dict):
-        return None
-    for key, replica_specs in spec.items():
+    for key, replica_specs in spec.items() if isinstance(spec, dict) else ():
         if not (isinstance(key, str) and key.endswith("ReplicaSpecs") and isinstance(replica_specs, dict)):
             continue
         for rspec in replica_specs.values():
             template = rspec.get("template") if isinstance(rspec, dict) else None
             pod = template.get("spec") if isinstance(template, dict) else None
-            volumes = pod.get("volumes") if isinstance(pod, dict) else None
-            for volume in volumes if isinstance(volumes, list) else []:
-                if isinstance(volume, dict) and volume.get("name") == CODE_VOLUME:
-                    source = volume.get("configMap")
-                    name = source.get("name") if isinstance(source, dict) else None
-                    if isinstance(name, str) and name:
-                        return name
+            if isinstance(pod, dict):
+                yield pod
+
+
+def code_volumes(manifest: Any) -> Iterator[dict[str, Any]]:
+    """Every replica's CODE_VOLUME entry that reads a ConfigMap (a mapping under `configMap`)."""
+    for pod in pod_specs(manifest):
+        volumes = pod.get("volumes")
+        for volume in volumes if isinstance(volumes, list) else []:
+            if isinstance(volume, dict) and volume.get("name") == CODE_VOLUME \
+                    and isinstance(volume.get("configMap"), dict):
+                yield volume
+
+
+def code_configmap_of(manifest: Any) -> str | None:
+    """The ConfigMap the manifest's CODE_VOLUME reads, in the first replica spec that has one;
+    None when no replica mounts code."""
+    for volume in code_volumes(manifest):
+        name = volume["configMap"].get("name")
+        if isinstance(name, str) and name:
+            return name
     return None

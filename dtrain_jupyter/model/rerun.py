@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Any, Iterable
 
-from .code_archive import CODE_VOLUME, configmap_name
+from .code_archive import code_volumes, configmap_name
 
 __all__ = ["rerun_manifest", "next_run_name", "RUN_SUFFIX"]
 
@@ -57,22 +57,6 @@ def rerun_manifest(manifest: dict[str, Any], name: str, namespace: str | None = 
         policy = spec.get("runPolicy")
         if isinstance(policy, dict) and policy.get("suspend"):
             policy.pop("suspend")
-        for volume in _code_volumes(spec):
+        for volume in code_volumes(out):
             volume["configMap"]["name"] = configmap_name(name)
     return out
-
-
-def _code_volumes(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for key, replica_specs in spec.items():
-        if not (key.endswith("ReplicaSpecs") and isinstance(replica_specs, dict)):
-            continue
-        for rspec in replica_specs.values():
-            template = rspec.get("template") if isinstance(rspec, dict) else None
-            pod = template.get("spec") if isinstance(template, dict) else None
-            volumes = pod.get("volumes") if isinstance(pod, dict) else None
-            for volume in volumes if isinstance(volumes, list) else []:
-                if isinstance(volume, dict) and volume.get("name") == CODE_VOLUME \
-                        and isinstance(volume.get("configMap"), dict):
-                    found.append(volume)
-    return found

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, AsyncGenerator, Sequence
 
 from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
-from ...model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of
+from ...model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of, pod_specs
 from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
@@ -538,22 +538,15 @@ class LocalBackend:
 def without_code_volume(manifest: dict[str, Any]) -> dict[str, Any]:
     """A copy of `manifest` without the code volume and its mounts (see `LocalBackend.create`)."""
     out = copy.deepcopy(manifest)
-    for key, replica_specs in (out.get("spec") or {}).items():
-        if not (isinstance(key, str) and key.endswith("ReplicaSpecs") and isinstance(replica_specs, dict)):
-            continue
-        for rspec in replica_specs.values():
-            pod = ((rspec or {}).get("template") or {}).get("spec") if isinstance(rspec, dict) else None
-            if not isinstance(pod, dict):
-                continue
-            if isinstance(pod.get("volumes"), list):
-                pod["volumes"] = [v for v in pod["volumes"]
-                                  if not (isinstance(v, dict) and v.get("name") == CODE_VOLUME)]
-                if not pod["volumes"]:
-                    del pod["volumes"]
-            for container in pod.get("containers") or []:
-                if isinstance(container, dict) and isinstance(container.get("volumeMounts"), list):
-                    container["volumeMounts"] = [m for m in container["volumeMounts"]
-                                                 if not (isinstance(m, dict) and m.get("name") == CODE_VOLUME)]
-                    if not container["volumeMounts"]:
-                        del container["volumeMounts"]
+    for pod in pod_specs(out):
+        if isinstance(pod.get("volumes"), list):
+            pod["volumes"] = [v for v in pod["volumes"] if not (isinstance(v, dict) and v.get("name") == CODE_VOLUME)]
+            if not pod["volumes"]:
+                del pod["volumes"]
+        for container in pod.get("containers") or []:
+            if isinstance(container, dict) and isinstance(container.get("volumeMounts"), list):
+                container["volumeMounts"] = [m for m in container["volumeMounts"]
+                                             if not (isinstance(m, dict) and m.get("name") == CODE_VOLUME)]
+                if not container["volumeMounts"]:
+                    del container["volumeMounts"]
     return out
