@@ -553,20 +553,30 @@ def cmd_resume(ctx: _Context) -> int:
     return 0
 
 
-def cmd_delete(ctx: _Context) -> int:
+def _each_confirmed(ctx: _Context, question: str, act: Callable[[str], str]) -> int:
+    """For each name of the command: ask `question` (unless -y), then print what `act(name)` says.
+    An error on one name is said and the others go on; the exit status is 1 when any failed."""
     failed = 0
     for name in ctx.args.names:
-        if not ctx.args.yes and not ctx.console.confirm(f"delete {name}?"):
+        if not ctx.args.yes and not ctx.console.confirm(question.format(name=name)):
             ctx.console.print(f"{name}: kept")
             continue
         try:
-            job = ctx.client.delete(name, **ctx.where())
+            done = act(name)
         except DTrainError as e:
             ctx.console.error(f"error: {e.message}")
             failed += 1
             continue
-        ctx.console.print(f"{job.kind.lower()}/{job.name} deleted")
+        ctx.console.print(done)
     return 1 if failed else 0
+
+
+def cmd_delete(ctx: _Context) -> int:
+    def delete(name: str) -> str:
+        job = ctx.client.delete(name, **ctx.where())
+        return f"{job.kind.lower()}/{job.name} deleted"
+
+    return _each_confirmed(ctx, "delete {name}?", delete)
 
 
 def cmd_rerun(ctx: _Context) -> int:
@@ -585,20 +595,12 @@ def cmd_rerun(ctx: _Context) -> int:
 
 
 def cmd_forget(ctx: _Context) -> int:
-    failed = 0
-    for name in ctx.args.names:
-        if not ctx.args.yes and not ctx.console.confirm(f"forget {name}? its records and archived logs go for good"):
-            ctx.console.print(f"{name}: kept")
-            continue
-        try:
-            count = ctx.client.forget(name, **ctx.where())
-        except DTrainError as e:
-            ctx.console.error(f"error: {e.message}")
-            failed += 1
-            continue
-        ctx.console.print(f"{name} forgotten ({count} record{'' if count == 1 else 's'} and archived logs removed "
-                          "from the job history)")
-    return 1 if failed else 0
+    def forget(name: str) -> str:
+        count = ctx.client.forget(name, **ctx.where())
+        return (f"{name} forgotten ({count} record{'' if count == 1 else 's'} and archived logs removed "
+                "from the job history)")
+
+    return _each_confirmed(ctx, "forget {name}? its records and archived logs go for good", forget)
 
 
 COMMANDS: dict[str, Callable[[_Context], int]] = {
