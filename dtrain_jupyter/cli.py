@@ -220,6 +220,18 @@ def build_parser(prog: str = "dtrain") -> argparse.ArgumentParser:
     p.add_argument("--from-backend", help="the old job's backend")
     p.add_argument("--from-namespace", help="the old job's namespace")
 
+    p = add("metrics", "show a job's metrics (its report() lines, metric-like log lines, TensorBoard scalars): the "
+                       "last value, min, max and points of each metric of each replica")
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-k", "--kind", help="the job's kind, when NAME alone is ambiguous")
+    p.add_argument("-f", "--follow", action="store_true", help="print new points as they come, until the job finishes")
+    p.add_argument("--csv", action="store_true", help="every point as CSV: replica,metric,source,step,time,value")
+
+    p = add("tensorboard", "run this server's TensorBoard over jobs' output folders (their event files) and print "
+                           "its address; the same jobs again reuse it, others restart it")
+    p.add_argument("names", nargs="+", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("-k", "--kind", help="the jobs' kind, when a NAME alone is ambiguous")
+
     p = add("forget", "remove past jobs' records and archived logs from the job history (the job must have left "
                       "its cluster: delete it first)")
     p.add_argument("names", nargs="+", metavar="NAME", help="NAME or KIND/NAME")
@@ -603,10 +615,92 @@ def cmd_forget(ctx: _Context) -> int:
     return _each_confirmed(ctx, "forget {name}? its records and archived logs go for good", forget)
 
 
+def cmd_tensorboard(ctx: _Context) -> int:
+    a = ctx.args
+    # Each job is found first, so -k, -n and --backend say which one a name means (and a
+    # missing one is named before TensorBoard starts).
+    jobs = [ctx.client.get(name, kind=a.kind, **ctx.where()) for name in a.names]
+    ctx.console.print(ctx.client.open_tensorboard(jobs))
+    return 0
+
+
+# Seconds one metrics request waits for new points while following (the server allows up to 25).
+METRICS_WAIT = 20.0
+METRIC_COLUMNS = ("REPLICA", "METRIC", "SOURCE", "LAST", "MIN", "MAX", "POINTS")
+CSV_HEADER = "replica,metric,source,step,time,value"
+
+
+def cmd_metrics(ctx: _Context) -> int:
+    a = ctx.args
+    path = ctx.client.job_path(a.name, kind=a.kind, **ctx.where())
+    page = ctx.client.metrics_at(path)
+    if a.csv:
+        ctx.console.print(CSV_HEADER)
+    if not a.follow:
+        if a.csv:
+            _print_points(ctx, page, csv=True)
+        else:
+            ctx.console.print(_metrics_table(page))
+        return 0
+    _print_points(ctx, page, csv=a.csv)
+    while not page.finished:
+        newer = ctx.client.metrics_at(path, since=page.cursor, wait=METRICS_WAIT)
+        if newer.reset:
+            ctx.console.error("note: the job's logs were read again from their start (the server restarted); "
+                              "the points below replace those before")
+        _print_points(ctx, newer, csv=a.csv)
+        page = newer
+    return 0
+
+
+def _metrics_table(page: Any) -> str:
+    """Last value, min, max and point count of every series, and the job's progress."""
+    if not page.series:
+        table = "No metrics yet." if not page.finished else "No metrics: the job reported none and its log held none."
+    else:
+        table = render.text_table(METRIC_COLUMNS, (
+            [s.replica, s.name, s.source, _number(s.value[-1]), _number(min(s.value)), _number(max(s.value)),
+             len(s.value)] for s in page.series))
+    progress = page.progress
+    if progress is not None:
+        eta = "" if progress.eta_seconds is None else f", about {_duration(progress.eta_seconds)} left"
+        table += f"\nprogress: {progress.fraction:.0%}{eta} (reported {progress.updated})"
+    return table
+
+
+def _print_points(ctx: _Context, page: Any, *, csv: bool) -> None:
+    for s in page.series:
+        for step, when, value in zip(s.step, s.time, s.value):
+            if csv:
+                ctx.console.print(",".join([_csv_cell(s.replica), _csv_cell(s.name), s.source,
+                                            "" if step is None else str(step), repr(when), repr(value)]))
+            else:
+                where = f"step {step}" if step is not None else f"time {when:.1f}"
+                ctx.console.print(f"{s.replica}  {s.name}  {where}  {_number(value)}")
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _csv_cell(text: str) -> str:
+    """A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180)."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
+
+
 COMMANDS: dict[str, Callable[[_Context], int]] = {
     "validate": cmd_validate, "create": cmd_create, "run": cmd_run, "run-script": cmd_run_script, "list": cmd_list, "get": cmd_get,
     "pods": cmd_pods, "events": cmd_events, "logs": cmd_logs, "output": cmd_output, "wait": cmd_wait,
     "delete": cmd_delete, "suspend": cmd_suspend, "resume": cmd_resume, "rerun": cmd_rerun, "forget": cmd_forget,
+    "metrics": cmd_metrics,
+    "tensorboard": cmd_tensorboard,
 }
 
 

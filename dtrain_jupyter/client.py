@@ -17,7 +17,7 @@ import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -25,11 +25,15 @@ from . import render
 from .errors import BackendUnavailable, DTrainError, InvalidRequest, JobNotFound, NotFound, ValidationIssue
 from .model.job import Event, Job, JobChange, LogLine, OutputFile, Pod
 from .model.kinds import plural_of
+from .model.metric_series import JobProgress, MetricsPage
 from .model.status import Phase
 
 DEFAULT_TIMEOUT = 30.0
 # How often `wait` re-reads the job when the change feed is quiet (the feed wakes it earlier).
 WAIT_POLL_SECONDS = 2.0
+# The longest the server waits for a TensorBoard it starts to answer (tensorboard/launcher.py's
+# START_TIMEOUT_SECONDS; not imported: the client must not import the server side).
+TENSORBOARD_START_S = 90.0
 # How often Client.result looks again for replicas still running after their job ended.
 POD_END_POLL_SECONDS = 1.0
 
@@ -461,6 +465,29 @@ class Client:
         data = self._json("GET", self._locate(name, kind, namespace, backend) + "/outputs")
         return Outputs((OutputFile.from_dict(f) for f in data["items"]), location=data.get("location"))
 
+    def open_tensorboard(self, jobs: Iterable[Any]) -> str:
+        """Run the server's TensorBoard over these jobs' output folders; returns its URL.
+
+        Each job is a `Job`, a mapping with backend, namespace, kind and name, or a name
+        ("kind/name" allowed) looked up like `get`. One TensorBoard serves the server: the same jobs
+        again reuse it, others restart it; it stops after c.DTrain.tensorboard_idle_minutes unused.
+
+        Raises:
+            JobNotFound; NotFound (a job's output folder is missing or holds no event files);
+            BackendUnavailable (TensorBoard did not start: the message quotes its log).
+        """
+        chosen = []
+        for job in jobs:
+            if isinstance(job, str):
+                job = self._find(job, None, None, None)
+            fields = job if isinstance(job, Mapping) else {k: getattr(job, k) for k in ("backend", "namespace",
+                                                                                          "kind", "name")}
+            chosen.append({k: fields.get(k) for k in ("backend", "namespace", "kind", "name")})
+        # The server waits for TensorBoard to answer (up to its START_TIMEOUT_SECONDS) before it answers.
+        data = self._json("POST", "tensorboard", json={"jobs": chosen},
+                          timeout=httpx.Timeout(DEFAULT_TIMEOUT + TENSORBOARD_START_S))
+        return urljoin(self.url, data["url"])
+
     def read_output(self, name: str, path: str, limit: int | None = None, kind: str | None = None,
                     namespace: str | None = None, backend: str | None = None) -> bytes:
         """The bytes of one output file, at most `limit` (and the server's cap). Raises NotFound."""
@@ -523,6 +550,35 @@ class Client:
                 yield response
         except httpx.TransportError as e:
             raise BackendUnavailable(f"log stream from {self.url} broke: {e}") from e
+
+    def metrics(self, name: str, kind: str | None = None, namespace: str | None = None,
+                backend: str | None = None, *, since: int = 0, wait: float = 0) -> MetricsPage:
+        """The job's metric points after cursor `since` (0: all), waiting up to `wait` seconds (0-25)
+        for newer ones; live jobs and past ones the job history remembers.
+
+        Returns:
+            A `MetricsPage`: pass its `cursor` as `since` next time, and `held.merge(page)` keeps
+            one page up to date (a `reset` page replaces what was held).
+        Raises:
+            JobNotFound; InvalidRequest (since < 0, wait out of range); NotFound (no job history on
+            the server: metrics are kept by it).
+        """
+        return self.metrics_at(self._locate(name, kind, namespace, backend), since=since, wait=wait)
+
+    def metrics_at(self, path: str, *, since: int = 0, wait: float = 0) -> MetricsPage:
+        """`metrics` of a job already located (`job_path`), for followers that ask again and again."""
+        data = self._json("GET", path + "/metrics", params=self._params(since=since, wait=wait or None),
+                          timeout=httpx.Timeout(DEFAULT_TIMEOUT + float(wait)))
+        return MetricsPage.from_dict(data)
+
+    def job_path(self, name: str, kind: str | None = None, namespace: str | None = None,
+                 backend: str | None = None) -> str:
+        """The API path of a job (`local/namespaces/default/pytorchjobs/mnist`), found as `get` finds it."""
+        return self._locate(name, kind, namespace, backend)
+
+    def progress(self) -> list[JobProgress]:
+        """Every live job whose code reported progress (`report(progress=...)`), with its ETA."""
+        return [JobProgress.from_dict(p) for p in self._json("GET", "progress").get("jobs", [])]
 
     def changes(self, cursor: int | None = None, timeout: float = 25) -> tuple[int, Changes]:
         """Job changes after `cursor`, waiting up to `timeout` seconds for one.

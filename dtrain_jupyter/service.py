@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import dataclasses
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
 from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, Backend, ChangeListener
@@ -22,10 +25,12 @@ from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
 from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, JobNotFound, NotFound
 from .history.history import JobHistory, as_past
+from .history.recorder import FINAL_LOOK_SECONDS
 from .history.store import HistoryError, HistoryPage, HistoryQuery, HistoryRecord
 from .model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of
 from .model.job import Event, Job, LogLine, OutputFile, Pod
 from .model.kinds import known_kinds, lookup
+from .model.metric_series import JobProgress, MetricsPage
 from .model.rerun import next_run_name, rerun_manifest
 from .model.valid_manifest import ValidManifest
 from .model.status import Phase
@@ -36,6 +41,10 @@ BackendFactory = Callable[[], Backend]
 # One of them left out of c.DTrain.backend is a server that could serve it but does not (503);
 # any other name is a mistake in the request (404).
 SHIPPED_BACKENDS = ("local", "kubernetes")
+# The longest a metrics request waits for new points (below the proxies' and browsers' idle limits).
+MAX_METRICS_WAIT_S = 25.0
+# A live job's TensorBoard event files are read this often while someone waits on its metrics.
+SCALARS_EVERY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,8 @@ class JobService:
         self._failures: dict[str, DTrainError] = {}
         self.history = history
         self._history_started = False
+        # TensorBoard readers of live jobs' output folders, by history record.
+        self._scalar_readers: dict[int, _ScalarWatch] = {}
 
     # -- backends ---------------------------------------------------------------------------
 
@@ -518,9 +529,135 @@ class JobService:
         try:
             await target.get(kind, name, ns)
         except JobNotFound:
-            return await asyncio.to_thread(history.forget, target.name, ns, kind, name)
+            forgotten = await asyncio.to_thread(history.forget, target.name, ns, kind, name)
+            # Their scalar watches go too (a record's id is never given again).
+            held = list(self._scalar_readers)
+            for record_id in await asyncio.to_thread(lambda: [r for r in held if history.store.record(r) is None]):
+                self._scalar_readers.pop(record_id, None)
+            return forgotten
         raise InvalidRequest(f"{kind} {name!r} is still on the {target.name} backend: delete it first, then "
                              "forget its record", name=name)
+
+    # -- metrics ----------------------------------------------------------------------------------
+
+    async def metrics(self, backend: str | None, namespace: str | None, kind: str, name: str, *,
+                      since: int = 0, wait: float = 0.0) -> MetricsPage:
+        """The job's metric points numbered after `since` (0: all), as the job history read them from its
+        logs (and from its TensorBoard event files, when its output folder is readable here).
+
+        With `wait` > 0, waits up to that many seconds for newer points (or the job's end) when none
+        are there yet. A live job's TensorBoard scalars are read every `SCALARS_EVERY_S` while someone
+        waits (and by the history's recorder once more when it finishes).
+
+        Raises:
+            InvalidRequest (since < 0, wait outside 0..MAX_METRICS_WAIT_S), JobNotFound (neither on
+            the cluster nor in the history), NotFound (no job history on this server),
+            BackendUnavailable (the history cannot be read now).
+        """
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise InvalidRequest(f"since must be a whole number >= 0 (a cursor this server gave), not {since!r}",
+                                 argument="since")
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_METRICS_WAIT_S:
+            raise InvalidRequest(f"wait must be between 0 and {MAX_METRICS_WAIT_S:g} seconds, not {wait!r}",
+                                 argument="wait")
+        history = self._history_or_raise()
+        target, ns = await self._target(backend, namespace)
+        kind = canonical_kind(kind)
+        try:
+            job: Job | None = await target.get(kind, name, ns)
+            record = await asyncio.to_thread(history.store.find_uid, target.name, job.uid) if job.uid else None
+        except JobNotFound as e:
+            job, record = None, self._past(e, target, ns, kind, name)
+        except (HistoryError, sqlite3.Error) as e:
+            raise BackendUnavailable(f"the job history cannot be read now: {e}") from None
+        if record is None:
+            # On the cluster and not recorded yet (created a moment ago): nothing read from it yet.
+            # A waiting caller waits a moment (the recorder records it as it hears of it), so a
+            # follower asking again and again does not spin.
+            await asyncio.sleep(min(wait, 1.0))
+            return MetricsPage(since, False, [], None, False)
+        recorder = history.recorder
+        reading = recorder is not None and recorder.reading(record.id)
+        if not reading and not await asyncio.to_thread(history.metrics.ingested, record.id):
+            # Archived before metrics were kept (or while no recorder ran): read its archive once.
+            history.ingest.backfill(record.id, record.job.name)
+        scalars = await self._scalar_reader(target.name, ns, kind, name, record.id, job) if job is not None else None
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            changed = history.ingest.changed(record.id)
+            finished = await asyncio.to_thread(self._metrics_finished, history, record.id)
+            if scalars is not None and not finished:
+                # While it runs; the recorder has the event files read once more when it finishes.
+                self._read_scalars(history, record.id, scalars)
+            try:
+                stored = await asyncio.to_thread(history.metrics.page, record.id, since)
+            except (HistoryError, sqlite3.Error) as e:
+                raise BackendUnavailable(f"the job history's metrics cannot be read now: {e}") from None
+            left = deadline - asyncio.get_running_loop().time()
+            if stored.series or stored.reset or finished or left <= 0:
+                break
+            # Woken by the next batch of this job's points; the job's end has no batch, so it is
+            # looked at again each second.
+            try:
+                await asyncio.wait_for(changed.wait(), min(left, 1.0))
+            except asyncio.TimeoutError:
+                pass
+        progress = await asyncio.to_thread(history.metrics.progress, record.id)
+        return MetricsPage(stored.cursor, stored.reset, stored.series,
+                           None if progress is None else _job_progress(record.job, progress), finished)
+
+    async def progress(self) -> list[JobProgress]:
+        """Every live job (on the cluster, not finished) whose code reported progress, as last reported."""
+        history = self.history
+        if history is None or history.recorder is None:
+            return []
+        live = {record_id: job for record_id, job in history.recorder.live()}
+        reported = await asyncio.to_thread(history.metrics.with_progress)
+        found = []
+        for record_id in reported:
+            job = live.get(record_id)
+            if job is None or not self.namespaces.permits(job.namespace):
+                continue
+            progress = await asyncio.to_thread(history.metrics.progress, record_id)
+            if progress is not None:
+                found.append(_job_progress(job, progress))
+        return found
+
+    @staticmethod
+    def _metrics_finished(history: JobHistory, record_id: int) -> bool:
+        """Whether no more points will come: the job ended (or left the cluster), no log of it is being
+        read, the ingest has written all it was given, and every archived log was read whole or the
+        recorder's last look at the job is over (a log cut short then stays so)."""
+        record = history.store.record(record_id)
+        if record is None or (record.finished is None and record.deleted is None):
+            return False
+        recorder = history.recorder
+        if (recorder is not None and recorder.reading(record_id)) or history.ingest.busy(record_id):
+            return False
+        ended = min(t for t in (record.finished, record.deleted) if t is not None)
+        return (recorder is None or time.time() - ended > FINAL_LOOK_SECONDS + 2.0
+                or not history.incomplete(record))
+
+    async def _scalar_reader(self, backend: str, namespace: str, kind: str, name: str, record_id: int,
+                             job: Job) -> "_ScalarWatch | None":
+        """The watch of a live job's output folder (kept per record), or None when the folder cannot
+        be read here."""
+        reader = self._scalar_readers.get(record_id)
+        if reader is None:
+            try:
+                root = await self.output_root(backend, namespace, kind, name)
+            except DTrainError:
+                return None  # no output folder (yet), or not mounted here: no scalars
+            reader = self._scalar_readers[record_id] = _ScalarWatch(root)
+        return reader
+
+    def _read_scalars(self, history: JobHistory, record_id: int, watch: "_ScalarWatch") -> None:
+        """Queue a read of new scalars every SCALARS_EVERY_S (in the metric reader process, which
+        keeps one reader per folder and so reads only what was written since)."""
+        now = asyncio.get_running_loop().time()
+        if now - watch.last_read >= SCALARS_EVERY_S:
+            watch.last_read = now
+            history.ingest.scalars(record_id, watch.root)
 
     async def outputs(self, backend: str | None, namespace: str | None, kind: str, name: str) -> OutputListing:
         """The files in the job's output location, and that location.
@@ -535,6 +672,24 @@ class JobService:
         try:
             location = await target.output_location(kind, name, ns)
             return OutputListing(await target.outputs(kind, name, ns), location)
+        except JobNotFound as e:
+            record = self._past(e, target, ns, kind, name)
+        # Raised outside the except: the backend's "not found" is no cause of this answer.
+        raise _no_past_outputs(record, target.name)
+
+    async def output_root(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Path:
+        """The folder on this server's machine holding the job's outputs, for readers that walk it
+        whole (TensorBoard, its event files): a local job's own folder, or where this server mounts a
+        Kubernetes job's output claim (c.DTrain.output_mounts).
+
+        Raises:
+            JobNotFound; NotFound (with words and the job's `location`) when the folder does not
+            exist (yet), the claim is not mounted here, or only the job history remembers the job.
+        """
+        target, ns = await self._target(backend, namespace)
+        kind = canonical_kind(kind)
+        try:
+            return await target.output_root(kind, name, ns)
         except JobNotFound as e:
             record = self._past(e, target, ns, kind, name)
         # Raised outside the except: the backend's "not found" is no cause of this answer.
@@ -622,6 +777,20 @@ class JobService:
             _check_archived_read(options)
             return self._history_or_raise().log_bytes(record, pod=options.get("pod"), tail=options.get("tail"))
         return _join_lines(lines, bool(options.get("follow")))
+
+
+@dataclass
+class _ScalarWatch:
+    """A live job's output folder, where its TensorBoard event files are, and when it was last read."""
+
+    root: Path
+    last_read: float = float("-inf")
+
+
+def _job_progress(job: Job, progress: Any) -> JobProgress:
+    updated = dt.datetime.fromtimestamp(progress.updated, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return JobProgress(job.backend, job.namespace, job.kind, job.name, job.uid or "", progress.fraction,
+                       progress.eta_seconds, updated)
 
 
 def _no_past_outputs(record: HistoryRecord, backend: str) -> NotFound:

@@ -237,3 +237,46 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(monkeypatch: pytest.M
     monkeypatch.setenv("DTRAIN_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         run(["list"], Console(out=out, err=err), make_client=broken_client)
+
+
+# -- tensorboard: a real job writing event files, a real TensorBoard behind the server's proxy ---
+
+TENSORBOARD_SCRIPT = ("import os; from torch.utils.tensorboard import SummaryWriter; "
+                      "w = SummaryWriter(os.environ['DTRAIN_OUTPUT_DIR']); w.add_scalar('loss', 0.5, 1); w.close()")
+
+
+def _one_replica(name: str, script: str) -> dict:
+    container = {"name": "pytorch", "image": "python:3.11", "command": [PYTHON, "-c", script]}
+    master = {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {"containers": [container]}}}
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": name},
+            "spec": {"pytorchReplicaSpecs": {"Master": master}}}
+
+
+def test_tensorboard_prints_its_address_or_names_the_job_without_event_files(server: LiveServer,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("torch.utils.tensorboard")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    assert build_parser().parse_args(["tensorboard", "a", "pytorchjob/b", "-k", "PyTorchJob"]).names == [
+        "a", "pytorchjob/b"]
+    scalars, empty = unique(), unique()
+    with server.client() as client:
+        client.create(_one_replica(scalars, TENSORBOARD_SCRIPT))
+        client.create(_one_replica(empty, "print('no event files')"))
+        for name in (scalars, empty):
+            assert client.wait(name, timeout=120).phase.value == "Succeeded", list(client.logs(name))
+    proc = dtrain(server, "tensorboard", scalars, "-k", "PyTorchJob", "-n", "default", "--backend", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == server.url + "dtrain/tensorboard/\n"
+    proc = dtrain(server, "tensorboard", scalars, empty)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: PyTorchJob {empty!r} has no TensorBoard event files")
+    assert "SummaryWriter(os.environ['DTRAIN_OUTPUT_DIR'])" in proc.stderr
+    proc = dtrain(server, "tensorboard", "never-" + scalars)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: job") and "never-" + scalars in proc.stderr
+    # The magic reads the same grammar.
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "dtrain_jupyter")
+    capsys.readouterr()
+    shell.run_line_magic("dtrain", f"tensorboard {scalars} --url {server.url} --token {server.token}")
+    assert capsys.readouterr().out == server.url + "dtrain/tensorboard/\n"

@@ -13,11 +13,12 @@ folders of its state), so the same manifest means the same thing on both.
 from __future__ import annotations
 
 import collections.abc
+from pathlib import Path
 from typing import (
     Any, AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Generic, Protocol, TypeVar, runtime_checkable,
 )
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NotFound
 from ..model.code_archive import CodeArchive
 from ..model.job import Event, Job, LogLine, OutputFile, Pod
 
@@ -325,6 +326,20 @@ class Backend(Protocol):
             JobNotFound; NotFound when the job has no output location (no replica writes
             DTRAIN_OUTPUT_DIR onto a volume claim).
         """
+
+    async def output_root(self, kind: str, name: str, namespace: str) -> Path:
+        """The folder on this server's machine holding the job's outputs, for readers that walk it
+        whole (TensorBoard and its event files): a local job's own folder, or where this server
+        mounts a Kubernetes job's output claim.
+
+        A backend whose jobs' outputs this server cannot reach keeps this default.
+
+        Raises:
+            JobNotFound; NotFound (with the job's `location` where it has one) when the folder is
+            not on this machine or does not exist yet.
+        """
+        raise NotFound(f"the {self.name} backend cannot reach {kind} {name!r}'s output folder from this server",
+                       name=name)
 
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
         """At most `limit` bytes of one output file, under the one rule of `output_files.read_file`.

@@ -15,6 +15,8 @@ from ..errors import JobNotFound, NotFound
 from ..model.code_archive import CodeArchive
 from ..model.job import Job, LogLine
 from .log_archive import LogArchive
+from .metric_ingest import MetricIngest
+from .metric_store import MetricStore
 from .recorder import HistoryRecorder, JobSource, Retention
 from .store import HistoryPage, HistoryQuery, HistoryRecord, HistoryStore
 
@@ -31,28 +33,37 @@ class JobHistory:
         folder: the history folder (a local disk, or a mount every server of a team can lock).
         retention: how much is kept.
         max_follows: running pods whose logs are followed at once.
+        max_points: metric points kept per series (see `MetricStore`).
+        metrics: read metric points from the logs (False: the metrics API answers no points).
     Raises:
         HistoryError: the folder's database cannot be used (see `HistoryStore`).
     """
 
-    def __init__(self, folder: Path, *, retention: Retention = Retention(), max_follows: int = 64) -> None:
+    def __init__(self, folder: Path, *, retention: Retention = Retention(), max_follows: int = 64,
+                 max_points: int = 10_000, metrics: bool = True) -> None:
         self.folder = Path(folder)
         self.store = HistoryStore(self.folder)
         self.archive = LogArchive(self.folder)
+        self.metrics = MetricStore(self.folder, max_points=max_points)
+        self.ingest = MetricIngest(self.metrics, self.archive, enabled=metrics)
         self.retention = retention
         self.max_follows = max_follows
         self.recorder: HistoryRecorder | None = None
 
     async def start(self, source: JobSource, permits: Callable[[str], bool] = lambda _namespace: True) -> None:
         """Begin recording what `source` (the service) reports, of the namespaces `permits` allows."""
+        self.ingest.start()
         self.recorder = HistoryRecorder(self.store, self.archive, source, retention=self.retention,
-                                        max_follows=self.max_follows, permits=permits)
+                                        max_follows=self.max_follows, permits=permits,
+                                        ingest=self.ingest if self.ingest.enabled else None)
         await self.recorder.start()
 
     async def stop(self) -> None:
         if self.recorder is not None:
             await self.recorder.stop()
             self.recorder = None
+        await self.ingest.stop()
+        self.metrics.close()
         self.store.close()
 
     # -- answering for past jobs ------------------------------------------------------------
@@ -92,7 +103,12 @@ class JobHistory:
             raise JobNotFound(kind, name, namespace, backend, also="and the job history has no record of it")
         for record in records:
             self.archive.remove(record.id)
-        return self.store.forget(r.id for r in records)
+        ids = [r.id for r in records]
+        if self.recorder is not None:
+            self.ingest.forget(ids)  # through the ingest thread, after any of their points it still holds
+        else:
+            self.metrics.forget(ids)
+        return self.store.forget(ids)
 
     def log_bytes(self, record: HistoryRecord, *, pod: str | None, tail: int | None) -> AsyncGenerator[bytes, None]:
         """An archived log as chunks (one pod) or merged, lines prefixed by their pod (all pods).

@@ -18,6 +18,10 @@ A full disk stops archiving with one warning (the jobs run on); the log that fil
 back `STORE_ROOM` of its end so the store keeps working, and `problems` tells each record's
 readers why its log stops.
 
+Every chunk archived also goes to the metric ingest (`MetricIngest`, when given), which reads
+metric points from it in a process of its own; a log read from its start replaces that pod's points.
+A job that finished has its TensorBoard event files read once more, through the ingest.
+
 The recorder knows the service only by the calls it makes (`JobSource`); the backends never
 know about it.
 """
@@ -33,6 +37,7 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncGenerator, Callable, Iterator, Protocol
 
 from ..errors import DTrainError, NotFound
@@ -40,6 +45,7 @@ from ..model.code_archive import CodeArchive, code_configmap_of
 from ..model.job import Event, Job, Pod
 from ..model.status import Phase
 from .log_archive import ArchiveFull, ArchiveWriter, LogArchive
+from .metric_ingest import MetricIngest
 from .store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,8 @@ class JobSource(Protocol):
     async def log_text(self, backend: str | None, namespace: str | None, kind: str, name: str,
                        **options: Any) -> AsyncGenerator[bytes, None]: ...
 
+    async def output_root(self, backend: str | None, namespace: str | None, kind: str, name: str) -> Path: ...
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -106,12 +114,15 @@ class HistoryRecorder:
         source: the service.
         retention: what to keep.
         max_follows: pods followed at once.
+        ingest: where archived log bytes also go, for their metric points (None: nowhere).
     """
 
     def __init__(self, store: HistoryStore, archive: LogArchive, source: JobSource, *,
                  retention: Retention = Retention(), max_follows: int = 64,
-                 permits: Callable[[str], bool] = lambda _namespace: True) -> None:
+                 permits: Callable[[str], bool] = lambda _namespace: True,
+                 ingest: MetricIngest | None = None) -> None:
         self.store, self.archive, self.source = store, archive, source
+        self.ingest = ingest
         # Jobs in namespaces the server may not touch (c.DTrain.allowed_namespaces) are not kept.
         self.permits = permits
         self.retention = retention
@@ -126,6 +137,8 @@ class HistoryRecorder:
         self._follows = 0
         self._reads = asyncio.Semaphore(READ_AT_ONCE)
         self._live: dict[tuple[str, str], tuple[int, Job]] = {}
+        # Records of finished jobs whose last logs and scalars are still to be read.
+        self._finishing: set[int] = set()
         self._backlog: asyncio.Queue[tuple[int, Job]] = asyncio.Queue()
         self._full_warned = False
         self._full_problem = ""
@@ -156,6 +169,15 @@ class HistoryRecorder:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"history still busy: {len(self._pending)} changes, {len(self._copies)} logs")
             await asyncio.sleep(0.05)
+
+    def live(self) -> list[tuple[int, Job]]:
+        """(record id, job as last heard) of every job recorded as on the cluster and not finished."""
+        return list(self._live.values())
+
+    def reading(self, record_id: int) -> bool:
+        """Whether a log of the record is being archived now (followed or read whole), or the
+        record is finished and its last logs and TensorBoard scalars are still to be read."""
+        return record_id in self._finishing or any(key[0] == record_id for key in self._copies)
 
     # -- hearing changes (any thread) ----------------------------------------------------
 
@@ -209,22 +231,43 @@ class HistoryRecorder:
                 message="deleted from the cluster before it finished"))
         first_sight = known is None and bool(job.uid)
         record_id = self.store.record_job(job)
-        if first_sight and code_configmap_of(job.manifest) is not None:
-            await self._keep_code(record_id, job)
-        if change == "DELETED":
-            self._live.pop(key, None)
-            self.store.mark_deleted(job.backend, job.uid or "")
+        if change != "DELETED" and job.phase.finished:
+            # Recorded as finished; its last logs and scalars are still to be read (see `reading`).
+            self._finishing.add(record_id)
+        backlogged = False
+        try:
+            if first_sight and code_configmap_of(job.manifest) is not None:
+                await self._keep_code(record_id, job)
+            if change == "DELETED":
+                self._live.pop(key, None)
+                self.store.mark_deleted(job.backend, job.uid or "")
+                return
+            if first_sight and job.phase.finished:
+                # Finished before this server saw it: its logs are still on the cluster; archive
+                # them after the jobs that run now (it stays in `_finishing` until then).
+                self._backlog.put_nowait((record_id, job))
+                backlogged = True
+                return
+            self._live[key] = (record_id, job)
+            await self._look_at_pods(record_id, job)
+            if job.phase.finished:
+                self._live.pop(key, None)
+                await self._last_scalars(record_id, job)
+                self._look_again_later(record_id, job)
+        finally:
+            if not backlogged:
+                self._finishing.discard(record_id)
+
+    async def _last_scalars(self, record_id: int, job: Job) -> None:
+        """Have the ingest read the finished job's TensorBoard event files once more: the scalars
+        written last (a writer flushes when it closes) would otherwise wait for someone to ask."""
+        if self.ingest is None:
             return
-        if first_sight and job.phase.finished:
-            # Finished before this server saw it: its logs are still on the cluster; archive
-            # them after the jobs that run now.
-            self._backlog.put_nowait((record_id, job))
-            return
-        self._live[key] = (record_id, job)
-        await self._look_at_pods(record_id, job)
-        if job.phase.finished:
-            self._live.pop(key, None)
-            self._look_again_later(record_id, job)
+        try:
+            root = await self.source.output_root(job.backend, job.namespace, job.kind, job.name)
+        except DTrainError:
+            return  # no output folder, or not mounted on this server: no scalars to read
+        self.ingest.scalars(record_id, root)
 
     def _look_again_later(self, record_id: int, job: Job) -> None:
         """Look at a job that just finished once more, FINAL_LOOK_SECONDS on: the operator writes its
@@ -264,9 +307,11 @@ class HistoryRecorder:
             try:
                 with _logged("archive", job):
                     await self._look_at_pods(record_id, job)
+                    await self._last_scalars(record_id, job)
                 while any(k[0] == record_id for k in self._copies):
                     await asyncio.sleep(0.1)
             finally:
+                self._finishing.discard(record_id)
                 self._backlog.task_done()
 
     async def _prune_loop(self) -> None:
@@ -320,6 +365,8 @@ class HistoryRecorder:
                                            max_log_bytes=r.max_log_bytes)
         for record_id in chosen:
             self.archive.remove(record_id)
+        if self.ingest is not None and chosen:
+            self.ingest.forget(chosen)
         return self.store.forget(chosen)
 
     # -- pods, events, logs ----------------------------------------------------------------
@@ -371,15 +418,23 @@ class HistoryRecorder:
         if not follow:
             await self._reads.acquire()
         writer: ArchiveWriter | None = None
+        ingest = self.ingest
         try:
             chunks = await self.source.log_text(job.backend, job.namespace, job.kind, job.name, pod=pod,
                                                 follow=follow, history=False)
             writer = ArchiveWriter(partial, truncate=True)
+            if ingest is not None:
+                # Read from its first byte, as the archive: the pod's earlier points are replaced.
+                # The metric reader reads the bytes back from the archive file (page cache), so
+                # only their lengths go through the server.
+                ingest.begin(record_id, job.name, pod, written_to=partial, renamed_to=target)
             loop = asyncio.get_running_loop()
             asked = loop.time()
             try:
                 async for chunk in chunks:
                     writer.write(chunk)
+                    if ingest is not None:
+                        ingest.feed(record_id, pod, chunk)
                     if follow and loop.time() - asked > CAUGHT_UP_SECONDS:
                         # The chunk had to be waited for: the copy is caught up with a slow log,
                         # and each new line would wake it on the loop that also serves the people
@@ -387,6 +442,9 @@ class HistoryRecorder:
                         # later, takes it out of their way (a fast log, whose chunks come back to
                         # back, is never paused).
                         await asyncio.sleep(FOLLOW_PAUSE_SECONDS)
+                    if ingest is not None and ingest.full:
+                        # The metric reader is behind: wait for it rather than queue the log in memory.
+                        await ingest.room()
                     asked = loop.time()
             except NotFound:
                 if not (follow and writer.written):
@@ -418,6 +476,8 @@ class HistoryRecorder:
         finally:
             if writer is not None:
                 writer.close()
+                if ingest is not None:
+                    ingest.end(record_id, pod)
             if partial.exists() and not target.exists():
                 # Ended early (cancelled, the pod went, a read failed): what was read is better
                 # than nothing; it is marked incomplete, and a later read replaces it.

@@ -17,9 +17,11 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
@@ -27,9 +29,12 @@ from ..backends.base import Backend
 from ..history.history import JobHistory, Retention
 from ..history.store import HistoryError
 from ..service import SHIPPED_BACKENDS, JobService
+from ..tensorboard import TensorBoardLauncher
 from .change_log import JobChangeLog
 from .handlers import FALLBACK_ROUTE, ROUTES
 from .list_cache import ListCache
+from .tensorboard_handlers import PROXY_PATH as TENSORBOARD_PROXY_PATH, PROXY_ROUTE as TENSORBOARD_PROXY_ROUTE
+from .notifications import FILE_NAME as NOTIFICATIONS_FILE, JobNotifications
 
 # Seconds after server start at which the backends start in the background (see below).
 BACKGROUND_START_DELAY = 1.0
@@ -65,7 +70,8 @@ class DTrain(Configurable):
     kubeconfig = Unicode("", help="Path of the kubeconfig file. Empty: $KUBECONFIG or ~/.kube/config.").tag(config=True)
 
     state_dir = Unicode(
-        help="Folder where the local backend keeps its jobs (manifests, state, logs). "
+        help="Folder where the local backend keeps its jobs (manifests, state, logs); also where the "
+        "server keeps the jobs created through it whose end JupyterLab announces (notifications.json). "
         "Default: <jupyter data dir>/dtrain.",
     ).tag(config=True)
 
@@ -134,6 +140,35 @@ class DTrain(Configurable):
         "beyond it are read whole when they end (lost if the operator removes the pod first).",
     ).tag(config=True)
 
+    metrics_max_points = Integer(
+        10_000, help="Metric points kept per series (one metric of one replica); past it, every second point of "
+        "the older half goes, so the newest stay whole and the start of training stays drawn.",
+    ).tag(config=True)
+
+    metrics = Bool(
+        True, help="Read metric points (report() lines, lines like `step 10 loss=0.25`, TensorBoard scalars) "
+        "from every job the history records, for the charts and progress. The reading runs in a process "
+        "of its own at low priority. Off: no charts or progress; logs and history stay. Needs the history.",
+    ).tag(config=True)
+
+    @validate("metrics_max_points")
+    def _check_max_points(self, proposal: Any) -> int:
+        if proposal["value"] < 2:
+            raise TraitError(f"metrics_max_points must be 2 or more, not {proposal['value']}")
+        return proposal["value"]
+
+    tensorboard_idle_minutes = Float(
+        15.0, help="Minutes without a request after which the TensorBoard opened from the panel is stopped "
+        "(it starts again when opened again; a fraction is allowed, 0.5 is 30 seconds).",
+    ).tag(config=True)
+
+    @validate("tensorboard_idle_minutes")
+    def _positive_minutes(self, proposal: Any) -> float:
+        """The idle time is positive."""
+        if float(proposal["value"]) <= 0:
+            raise TraitError(f"tensorboard_idle_minutes must be positive, not {proposal['value']}")
+        return float(proposal["value"])
+
     @default("history_dir")
     def _default_history_dir(self) -> str:
         return os.path.join(jupyter_data_dir(), "dtrain-history")
@@ -152,7 +187,8 @@ class DTrain(Configurable):
         retention = Retention(max_records=self.history_max_records, max_age_days=self.history_max_age_days,
                               max_log_bytes=self.history_max_log_bytes)
         try:
-            return JobHistory(Path(self.history_dir), retention=retention, max_follows=self.history_max_follows)
+            return JobHistory(Path(self.history_dir), retention=retention, max_follows=self.history_max_follows,
+                              max_points=self.metrics_max_points, metrics=self.metrics)
         except (HistoryError, OSError) as e:
             logging.getLogger("dtrain_jupyter").error(
                 "dtrain: the job history is off: %s (set c.DTrain.history_dir to a writable folder, or "
@@ -231,16 +267,27 @@ class DTrainExtension(ExtensionApp, DTrain):
         )
         self.change_log = JobChangeLog(self.feed_size)
         self.service.subscribe(self.change_log.publish)
+        # Jobs created through this server, announced in JupyterLab when they end (notifications.py).
+        self.notifications = JobNotifications(Path(self.state_dir) / NOTIFICATIONS_FILE)
+        self.service.subscribe(self.notifications.hear)
         self._start_task: asyncio.Task[None] | None = None
         self.settings.update(
             dtrain_service=self.service,
             dtrain_change_log=self.change_log,
+            dtrain_notifications=self.notifications,
             dtrain_list_cache=ListCache(lambda: self.change_log.cursor),
             dtrain_limits={"request": self.max_request_bytes, "output": self.output_read_limit},
         )
+        # The one TensorBoard of this server, proxied at <base_url>dtrain/tensorboard/ (tensorboard_handlers.py).
+        self.tensorboard = TensorBoardLauncher(
+            path_prefix=unquote(url_path_join(self.serverapp.base_url, TENSORBOARD_PROXY_PATH)),
+            log_file=Path(self.state_dir) / "tensorboard" / "tensorboard.log",
+            idle_seconds=self.tensorboard_idle_minutes * 60,
+        )
+        self.settings.update(dtrain_tensorboard=self.tensorboard)
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend([*ROUTES, FALLBACK_ROUTE])
+        self.handlers.extend([*ROUTES, TENSORBOARD_PROXY_ROUTE, FALLBACK_ROUTE])
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Start the backends in the background, a moment after the server is up: start-up pays
@@ -249,6 +296,7 @@ class DTrainExtension(ExtensionApp, DTrain):
         # (no cluster) only fails the requests that need it.
         loop = asyncio.get_running_loop()
         self.change_log.bind(loop)
+        self.notifications.bind(loop)
         # The history listens before any backend starts, so it hears every job the backends load.
         await self.service.start_history()
         self._start_handle = loop.call_later(BACKGROUND_START_DELAY, self._start_backends)
@@ -267,4 +315,5 @@ class DTrainExtension(ExtensionApp, DTrain):
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        await self.tensorboard.stop()
         await self.service.stop()

@@ -19,9 +19,12 @@ from .base import DTrainHandler
 from .history_handlers import HistoryHandler, HistoryJobHandler, RerunHandler
 from .job_json import JobListEncoder
 from .log_stream import LogRelay, log_query
+from .metrics_handlers import MetricsHandler, ProgressHandler
+from .notification_handlers import NotificationsHandler, record_created
 from .openapi import openapi_document
 from .output_send import READ, read_mode, send_capped, send_whole
 from .suspend_handlers import ResumeHandler, SuspendHandler
+from .tensorboard_handlers import TensorBoardHandler
 
 # Long-polls never hold a connection longer than this (proxies drop idle requests near 60 s).
 MAX_POLL_SECONDS = 55.0
@@ -104,6 +107,7 @@ class JobsHandler(DTrainHandler):
             namespace=self.get_query_argument("namespace", None), dry_run=self.flag("dry_run"),
             code=self.code_archive(),
         )
+        record_created(self, job)
         self.write_created(job)
 
 
@@ -145,6 +149,7 @@ class KindHandler(DTrainHandler):
         job = await self.service.create(self.manifest_source(), backend=backend, namespace=namespace,
                                         kind=self.kind_of(plural), dry_run=self.flag("dry_run"),
                                         code=self.code_archive())
+        record_created(self, job)
         self.write_created(job)
 
 
@@ -273,6 +278,7 @@ ROUTE_TEMPLATES: list[tuple[str, type[DTrainHandler]]] = [
     ("/jobs", JobsHandler),
     ("/validate", ValidateHandler),
     ("/changes", ChangesHandler),
+    ("/notifications", NotificationsHandler),
     ("/{backend}/namespaces/{namespace}/{plural}", KindHandler),
     (_JOB, JobHandler),
     (_JOB + "/pods", PodsHandler),
@@ -280,10 +286,14 @@ ROUTE_TEMPLATES: list[tuple[str, type[DTrainHandler]]] = [
     (_JOB + "/events", EventsHandler),
     (_JOB + "/outputs", OutputsHandler),
     (_JOB + "/rerun", RerunHandler),
+    ("/tensorboard", TensorBoardHandler),
     ("/history", HistoryHandler),
     ("/history" + _JOB, HistoryJobHandler),
     (_JOB + "/suspend", SuspendHandler),
     (_JOB + "/resume", ResumeHandler),
+    (_JOB + "/metrics", MetricsHandler),
+    ("/progress", ProgressHandler),
+    # Last: its {path} takes the rest of the URL.
     (_JOB + "/outputs/{path}", OutputFileHandler),
 ]
 

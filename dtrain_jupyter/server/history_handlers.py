@@ -17,6 +17,7 @@ from ..history.history import as_past
 from ..history.store import HistoryQuery, HistoryRecord, Show
 from ..model.time_bounds import parse_bound
 from .base import DTrainHandler
+from .notification_handlers import record_created
 
 # Records in one page when the request does not say.
 DEFAULT_PAGE = 100
@@ -105,4 +106,5 @@ class RerunHandler(DTrainHandler):
             to_backend=body.get("backend") or None, to_namespace=body.get("namespace") or None,
             manifest=edited, dry_run=self.flag("dry_run"),
         )
+        record_created(self, job)
         self.write_created(job)

@@ -97,6 +97,15 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "parameters": [_q("cursor", "integer", "Cursor of the previous answer; absent: answer the current cursor with resync."),
                        _q("timeout", "number", "Seconds to wait for a change (0-55, default 25).")],
         "responses": {"200": _json(_ref("Changes"), "`{cursor, changes, resync}`.")}}},
+    "/notifications": {"get": {
+        "summary": "Jobs created through this server (any create or re-run call) that finished, each once "
+                   "(long poll): what JupyterLab announces.",
+        "description": "Without `since` the answer is the current cursor and no items at once: a reader starts "
+                       "from now. A job created otherwise (kubectl, another server) is never listed. Kept across "
+                       "server restarts in c.DTrain.state_dir, for a week after each job ends.",
+        "parameters": [_q("since", "integer", "Cursor of the previous answer."),
+                       _q("wait", "number", "Seconds to wait for an announcement (0-55, default 25).")],
+        "responses": {"200": _json(_ref("Notifications"), "`{cursor, items}`.")}}},
     "/{backend}/namespaces/{namespace}/{plural}": {
         "get": {"summary": "Jobs of one kind in one namespace.",
                 "parameters": [_q("phase", "string", "Only jobs in this phase.")],
@@ -176,6 +185,29 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                    "create; condition `Suspended` False (reason `<Kind>Resumed`), then Running; startTime is reset.",
         "description": "Needs the `suspend` capability. 400 when the job is not suspended.",
         "responses": {"200": _json(_ref("Job"), "The job.")}}},
+    "/tensorboard": {
+        "get": {"summary": "Whether this server's TensorBoard runs, over which folders (`logdirs`: run name -> "
+                           "folder) and its process id.",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "running": {"type": "boolean"}, "logdirs": {"type": "object"},
+                    "pid": {"type": "integer", "nullable": True}}}, "`{running, logdirs, pid}`.")}},
+        "post": {"summary": "Run TensorBoard over these jobs' output folders and answer where it is served.",
+                 "description": "One TensorBoard per server, on a loopback port, proxied at `url` (a path that "
+                                "includes the server's base URL) with the server's login. The same jobs again reuse "
+                                "it; others restart it. It stops after c.DTrain.tensorboard_idle_minutes without a "
+                                "request through `url`. Run names are the job names (`backend/namespace/kind/name` "
+                                "when two share a name). 404 NotFound (`field` `jobs[i]`) for a job whose output folder is "
+                                "missing or holds no event files; 503 when TensorBoard does not start (its log's "
+                                "last lines).",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": {
+                         "type": "object", "required": ["kind", "name"], "properties": {
+                             k: {"type": "string"} for k in ("backend", "namespace", "kind", "name")}}}}}}}},
+                 "responses": {"200": _json({"type": "object", "properties": {
+                     "url": {"type": "string"}, "logdirs": {"type": "object"}}}, "`{url, logdirs}`.")}},
+        "delete": {"summary": "Stop this server's TensorBoard (nothing when it is not running).",
+                   "responses": {"204": {"description": "Stopped."}}},
+    },
     "/history": {"get": {
         "summary": "Job records, live and past, newest first: every job this server saw, kept after the cluster "
                    "forgets it (404 NotFound when c.DTrain.history is off).",
@@ -190,6 +222,24 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                        _q("limit", "integer", "Records per page, 1-1000 (default 100)."),
                        _q("total", "boolean", "Also count every matching record.")],
         "responses": {"200": _json(_ref("HistoryPage"), "`{items: [Job + record], next, total?}`.")}}},
+    "/{backend}/namespaces/{namespace}/{plural}/{name}/metrics": {"get": {
+        "summary": "The job's metric points (its `report()` lines, metric-like log lines, TensorBoard scalars) "
+                   "numbered after `since`, as columnar series; waits up to `wait` seconds for newer ones.",
+        "description": "Read from the job history (404 NotFound when c.DTrain.history is off), for live jobs and "
+                       "for past ones it remembers. Pass the answer's `cursor` back as `since` for only newer "
+                       "points; `reset` true means the points held before were replaced (a log read again from "
+                       "its start): drop them and take these, which are all there are. `finished` true: no more "
+                       "points will come.",
+        "parameters": [_q("since", "integer", "A cursor of a previous answer (>= 0); 0 or absent: every point."),
+                       _q("wait", "number", "Seconds (0-25) to wait for points newer than `since`, or the job's "
+                          "end; 0 or absent: answer at once.")],
+        "responses": {"200": _json(_ref("MetricsPage"), "`{cursor, reset, series: [MetricSeries], progress, "
+                                   "finished}`.")}}},
+    "/progress": {"get": {
+        "summary": "Every live job whose code reported progress (`report(progress=...)`), with an ETA from its "
+                   "recent rate.",
+        "responses": {"200": _json({"type": "object", "required": ["jobs"], "properties": {
+            "jobs": {"type": "array", "items": _ref("JobProgress")}}}, "`{jobs: [JobProgress]}`.")}}},
     "/history/{backend}/namespaces/{namespace}/{plural}/{name}": {"delete": {
         "summary": "Forget a past job: its records and archived logs go (400 while it is still on the cluster).",
         "responses": {"200": _json({"type": "object", "properties": {"forgotten": {"type": "integer"}}},
@@ -272,6 +322,39 @@ _SCHEMAS = {
                                         "started); each name's promise is written in backends/base.py."}}},
     "LogLine": {"type": "object", "properties": {"pod": {"type": "string"}, "line": {"type": "string"},
                                                  "timestamp": {"type": "string", "nullable": True}}},
+    "Notifications": {"type": "object", "properties": {
+        "cursor": {"type": "integer", "description": "Pass as `since` next time."},
+        "items": {"type": "array", "items": {"type": "object", "properties": {
+            "cursor": {"type": "integer"},
+            "job": {"type": "object", "properties": {k: {"type": "string"} for k in (
+                "backend", "namespace", "kind", "name", "uid")}},
+            "phase": {"type": "string", "enum": [Phase.SUCCEEDED.value, Phase.FAILED.value]},
+            "reason": {"type": "string"}, "message": {"type": "string"},
+            "finished": {"type": "string", "description": "When it finished (RFC 3339)."}}}}}},
+    "MetricSeries": {"type": "object", "required": ["replica", "name", "source", "step", "time", "value"],
+                     "description": "One metric of one replica; `step`, `time` and `value` are columns of equal length.",
+                     "properties": {
+        "replica": {"type": "string", "description": "The replica (`worker-0`); for source `tensorboard`, the "
+                    "run's folder relative to the job's output folder (`.` for the folder itself)."},
+        "name": {"type": "string", "description": "The metric's name (a TensorBoard scalar's tag)."},
+        "source": {"type": "string", "enum": ["report", "log", "tensorboard"]},
+        "step": {"type": "array", "items": {"type": "integer", "nullable": True},
+                 "description": "The step of each point; null where none is known (chart by time then)."},
+        "time": {"type": "array", "items": {"type": "number"}, "description": "Seconds since the epoch."},
+        "value": {"type": "array", "items": {"type": "number"}}}},
+    "JobProgress": {"type": "object", "properties": {
+        **{k: {"type": "string"} for k in ("backend", "namespace", "kind", "name", "uid")},
+        "fraction": {"type": "number", "description": "Share of the job done, 0-1, as last reported."},
+        "eta_seconds": {"type": "number", "nullable": True,
+                        "description": "Seconds left at the recent rate; null until there is one."},
+        "updated": {"type": "string", "description": "When the progress was reported (RFC 3339, UTC)."}}},
+    "MetricsPage": {"type": "object", "required": ["cursor", "reset", "series", "progress", "finished"],
+                    "properties": {
+        "cursor": {"type": "integer", "description": "Pass as `since` next time."},
+        "reset": {"type": "boolean", "description": "The points held before were replaced: drop them."},
+        "series": {"type": "array", "items": _ref("MetricSeries")},
+        "progress": {"allOf": [_ref("JobProgress")], "nullable": True},
+        "finished": {"type": "boolean", "description": "The job ended and its logs are all read."}}},
     "Changes": {"type": "object", "properties": {
         "cursor": {"type": "integer"}, "resync": {"type": "boolean"},
         "changes": {"type": "array", "items": {"type": "object", "properties": {

@@ -16,6 +16,7 @@ import logging
 import operator
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any, AsyncGenerator, cast
 
 from ...errors import (
@@ -591,13 +592,15 @@ class KubernetesBackend:
             raise JobNotFound(kind, name, namespace, backend=self.name)
         return job, fw
 
-    async def _output_root(self, kind: str, name: str, namespace: str) -> Any:
+    async def output_root(self, kind: str, name: str, namespace: str) -> Path:
+        """Where this server mounts the job's output claim (c.DTrain.output_mounts), down to its
+        DTRAIN_OUTPUT_DIR. Raises JobNotFound; NotFound (`outputs.output_root` has the words)."""
         job, fw = await self._job_and_framework(kind, name, namespace)
         return await asyncio.to_thread(out.output_root, job, fw, self._output_mounts)
 
     async def outputs(self, kind: str, name: str, namespace: str) -> list[OutputFile]:
         """Files under the job's DTRAIN_OUTPUT_DIR, read where its claim is mounted. Raises NotFound."""
-        root = await self._output_root(kind, name, namespace)
+        root = await self.output_root(kind, name, namespace)
         return await asyncio.to_thread(out.list_outputs, root)
 
     async def output_location(self, kind: str, name: str, namespace: str) -> dict[str, str]:
@@ -606,14 +609,14 @@ class KubernetesBackend:
         return out.output_location(job, fw)
 
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
-        root = await self._output_root(kind, name, namespace)
+        root = await self.output_root(kind, name, namespace)
         return await asyncio.to_thread(out.read_output, root, path, limit)
 
     def output_bytes(self, kind: str, name: str, namespace: str, path: str) -> Stream[bytes]:
         return Stream(partial(self._open_output, kind, name, namespace, path))
 
     async def _open_output(self, kind: str, name: str, namespace: str, path: str) -> AsyncGenerator[bytes, None]:
-        root = await self._output_root(kind, name, namespace)
+        root = await self.output_root(kind, name, namespace)
         return await out.stream_output(root, path)
 
 

@@ -64,7 +64,8 @@ class LocalBackend:
                  grace_seconds: float = 5.0, gpus: Sequence[str] | None = None, poll_interval: float = 0.05,
                  restart_backoff: float = 1.0) -> None:
         self.store = StateStore(Path(state_dir))
-        self.output_root = Path(output_root) if output_root is not None else None
+        # Named apart from the output_root() verb: the folder all jobs' output folders go under.
+        self.outputs_under = Path(output_root) if output_root is not None else None
         self.log_limit_bytes = log_limit_bytes
         self.grace_seconds = grace_seconds
         self.poll_interval = poll_interval
@@ -177,10 +178,10 @@ class LocalBackend:
         return record
 
     def _output_dir(self, namespace: str, plural: str, name: str, folder: Path) -> Path:
-        if self.output_root is None:
+        if self.outputs_under is None:
             return folder / "output"
         # The plural keeps a TFJob and a PyTorchJob of the same name apart, as on a cluster.
-        return self.output_root / namespace / plural / name
+        return self.outputs_under / namespace / plural / name
 
     # ---- conversion ----------------------------------------------------------------------------
     def _to_job(self, record: dict[str, Any], deleting: bool = False) -> Job:
@@ -284,7 +285,7 @@ class LocalBackend:
                 self.store.save(record)  # before the job is known: a full disk leaves no half job
             except (DTrainError, OSError) as e:
                 self.store.remove(*key)
-                if self.output_root is not None:
+                if self.outputs_under is not None:
                     shutil.rmtree(output_dir, ignore_errors=True)
                 if isinstance(e, OSError):
                     raise BackendUnavailable(f"cannot create {plan.kind} {plan.name!r} in {folder}: "
@@ -353,7 +354,7 @@ class LocalBackend:
             await asyncio.to_thread(process.stop_job, record["uid"], roots, self.grace_seconds)
             self._records.pop(key, None)
             self.store.remove(*key)
-            if self.output_root is not None and record.get("output_dir"):
+            if self.outputs_under is not None and record.get("output_dir"):
                 shutil.rmtree(record["output_dir"], ignore_errors=True)
         self._notify("DELETED", record, deleting=True)
         return job
@@ -424,6 +425,15 @@ class LocalBackend:
     async def output_location(self, kind: str, name: str, namespace: str) -> dict[str, str]:
         """`{"folder": path}`: the job's DTRAIN_OUTPUT_DIR (under output_root when one is set)."""
         return outputs.location(Path(self._find(kind, name, namespace)["output_dir"]))
+
+    async def output_root(self, kind: str, name: str, namespace: str) -> Path:
+        """The job's DTRAIN_OUTPUT_DIR folder. Raises JobNotFound; NotFound (with its `location`)
+        while the folder does not exist (its replicas have not started yet)."""
+        root = Path(self._find(kind, name, namespace)["output_dir"])
+        if not await asyncio.to_thread(root.is_dir):
+            raise NotFound(f"{kind} {name!r} has no output folder yet ({root} does not exist)",
+                           location=outputs.location(root))
+        return root
 
     async def read_output(self, kind: str, name: str, namespace: str, path: str, *, limit: int) -> bytes:
         record = self._find(kind, name, namespace)
