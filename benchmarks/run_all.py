@@ -33,11 +33,14 @@ BENCHES = (
     ("real_cluster_bench", "Real kube-apiserver: list 5,000 jobs (ours vs kubectl vs SDK), watch cache sync"),
     ("log_follow_bench", "Log follow latency, replica write -> client"),
     ("log_read_bench", "Large log: tail and full read through the API"),
+    ("metrics_ingest_bench", "Metric ingest: its cost on a large log read via the API; report() -> /metrics latency"),
     ("history_bench", "Job history: list 10,000 records via the server; archiving's cost on log follow and create"),
     ("local_bench", "Local backend: start-up of replicas, 2-process DDP"),
     ("code_run_bench", "Run a notebook function: Client.run vs the Kubeflow SDK's TrainerClient (local process)"),
     ("server_startup_bench", "Extension's cost at server start-up"),
     ("panel_bench", "Panel in Chromium with 1,000 jobs"),
+    ("plot_bench", "Live charts in Chromium: 10 curves of 10,000 points, 1 more each; bqplot vs plotly, raw and LTTB"),
+    ("metric_latency_bench", "Metric line written by a running job -> point drawn in the panel's Metrics view"),
     ("load_bench", "Load soak: 50, then 200 clients listing 1,000 jobs and following logs"),
 )
 

@@ -9,6 +9,9 @@ The job history has the same verbs: `%dtrain list --history --search mnist` (the
 `%dtrain` command of the next page), `%dtrain rerun NAME`, `%dtrain forget NAME -y`; and
 `%%dtrain rerun NAME` runs the job again from the edited manifest in the cell ("edit and re-run").
 
+`%dtrain show NAME` puts the job's run details in the cell (status, pods, the last log lines, the
+metric charts), live until the job ends (ui/run_details.py).
+
 `%%dtrain run --kind PyTorchJob --workers 2` (any of the code options below) runs the cell's
 code instead, as the script of every replica: what the cell reads from the notebook travels
 with it, the replicas' output streams into the cell, and the cell ends with the job's summary
@@ -93,6 +96,9 @@ class DTrainMagics(Magics):
         if not argv and cell is None:
             self._panel()
             return
+        if cell is None and argv[:1] == ["show"]:
+            self._show(argv[1:])
+            return
         if cell is not None and argv[:1] == ["run"] and _runs_code(argv[1:]):
             return self._run_cell(argv[1:], cell)
         if cell is not None:
@@ -164,6 +170,24 @@ class DTrainMagics(Magics):
             print(f"%%dtrain run: {e.message}", file=sys.stderr)
         return None
 
+    def _show(self, argv: list[str]) -> None:
+        """`%dtrain show NAME`: the job's run details in the cell (ui/run_details.py), live until it ends."""
+        try:
+            args = show_parser().parse_args(argv)
+        except UsageError as e:
+            print(e.text.rstrip(), file=sys.stdout if e.code == 0 else sys.stderr)
+            return
+        try:
+            client = self._make_client(args)
+            job = client.get(args.name, kind=args.kind, namespace=args.namespace, backend=args.backend)
+        except DTrainError as e:
+            print(f"%dtrain show: {e.message}", file=sys.stderr)
+            return
+        try:
+            job.show(client=client, tail=args.tail)
+        except ImportError as e:
+            print(f"%dtrain show: the run-details widget is not available here ({e})", file=sys.stderr)
+
     def _panel(self) -> None:
         try:
             from .ui import show_panel
@@ -201,8 +225,30 @@ def code_parser() -> Any:
     return p
 
 
+def show_parser() -> Any:
+    """The options of `%dtrain show` (a notebook verb: a terminal has no widgets to show)."""
+    p = QuietParser(prog="%dtrain show", description="Show a job's run details in the cell: status, pods, the "
+                    "last log lines and its metric charts, live until it ends.", parents=[common_options()])
+    p.add_argument("name", metavar="NAME", help="NAME or KIND/NAME")
+    p.add_argument("--kind", help="the job's kind, when names clash")
+    p.add_argument("--tail", type=_at_least_one, default=30,
+                   help="how many of the last log lines to show (default 30)")
+    return p
+
+
 def _runs_code(argv: list[str]) -> bool:
     return any(a == option or a.startswith(option + "=") for a in argv for option in _CODE_OPTIONS)
+
+
+def _at_least_one(text: str) -> int:
+    """A count of one or more: a tail of 0 or -1 lines has no meaning (and a deque refuses maxlen < 0)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is too few: must be 1 or more")
+    return number
 
 
 def _kind(text: str) -> str:

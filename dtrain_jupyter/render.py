@@ -202,6 +202,23 @@ class RichJob(Job):
         return (f"<div class='dtrain-job'><b>{esc(self.kind)}</b> <code>{esc(self.name)}</code> "
                 f"{badge(self.phase)}<table>{rows}</table></div>")
 
+    def show(self, client: Any = None, tail: int = 30) -> None:
+        """Put this job's run details in the notebook cell: status, each pod's state, the last
+        `tail` log lines and the metric charts, updating while the job runs and kept as the
+        run's record once it ends.
+
+        Args:
+            client: the `Client` to read with; a new `Client()` (the server of this notebook)
+                when None.
+            tail: how many of the last log lines to show.
+        """
+        # Imported here: the terminal and the client never load the widget libraries.
+        from IPython.display import display
+
+        from .ui.run_details import show_run
+
+        display(show_run(self, client, tail))
+
     @classmethod
     def of(cls, job: Job) -> "RichJob":
         """`job` as a RichJob: itself when it is one, else a shallow copy (its fields are shared)."""

@@ -11,6 +11,12 @@ dismissed or replaced, so no line outlives what it reports.
 With the server's job history, a job the feed says was deleted stays listed as a past job (the
 list reads the rest of the history page by page, job_list.py), and the toolbar's Re-run, Edit
 and re-run, Forget, Suspend and Resume act on the ticked jobs (job_actions.py).
+
+The Metrics tab charts one job's metrics (a row's Metrics button, or Metrics with one job
+ticked) or overlays several ticked jobs (Compare); it is built on first use like the other
+pages, and its readers' pages are applied on the kernel loop as they arrive, the feed's drain
+standing by (compare.py, metrics_view.py).
+Rows of running jobs show the progress their code reports, which the feed reads (feed.py).
 """
 
 from __future__ import annotations
@@ -22,18 +28,20 @@ import ipywidgets as widgets
 from traitlets import Any as AnyTrait, Bool, Float, Tuple, Unicode, dlink, observe, validate
 
 from ..model.job import Job
+from ..model.status import Phase
 from .assistive import BUSY, FOCUS_HERE
 from .banner import Banner
 from .callbacks import ErrorForwarder, describe_error, guarded
-from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
+from .feed import BACKENDS, CHANGE, OUTAGE, PROBLEMS, PROGRESS, RECOVERED, SNAPSHOT, ChangeFeed, FeedItem
 from .history_filters import as_removed
 from .job_actions import FLOW_RERUN, JobActions
 from .job_list import JobList
+from .lazy_page import LazyPage
 from .pages import LaterPages
 from .styles import PanelLook, style_widget
 from .words import deletion_words, esc, job_ref
 
-TABS = ("Jobs", "New", "Log", "Output")
+TABS = ("Jobs", "New", "Log", "Output", "Metrics")
 AGE_REFRESH_S = 15.0   # how often visible rows recompute "age" and "duration", and open pods their "age"
 MAX_ERROR_CHARS = 4000
 INFO_SECONDS = 8.0     # how long a success line stays: long enough to read, short enough not to go stale
@@ -63,6 +71,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     error = Unicode("", help="The last failure a person must see; empty when there is none")
     info = Unicode("", help="The last success worth a line (e.g. 'Created PyTorchJob/x'); clears itself "
                             "after info_seconds")
+    info_html = Unicode("", help="A success line in HTML, escaped by whoever wrote it, that stays until a newer "
+                                 "line replaces it: a link a person must have time to click (TensorBoard's). "
+                                 "Shown instead of `info`; a newer `info` replaces it")
     info_seconds = Float(INFO_SECONDS, help="Seconds a success line stays before it clears itself (default 8); "
                                             "'Deleting X' stays while X is listed. Errors never expire")
     deleting = Tuple(help="(uid, 'Kind/name (where)') of each job the last delete waits for; once all have "
@@ -80,8 +91,10 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.compact = compact
         self._last_age_refresh = time.monotonic()
         self._info_at = time.monotonic()
-        # What each flow last said, as (info, error): its next word clears those if still shown.
+        # What each flow last said, as (info, error), and its info_html: its next word clears
+        # those if still shown.
         self._said: dict[str, tuple[str, str]] = {}
+        self._said_html: dict[str, str] = {}
         # The feed's thread starts reading the job list now, while the widgets below are built.
         self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
         if start:
@@ -130,7 +143,9 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # Only the Jobs page is built now; the others when first opened (pages.py).
         self.pages = LaterPages(client, self._on_created, self.report_error, look,
                                 report_create_error=lambda exc: self.report_error(exc, FLOW_CREATE))
-        self.tabs = widgets.Tab(children=(jobs_page, *self.pages.boxes()), titles=TABS, layout=look.full)
+        self.metrics_page = LazyPage(self._build_metrics_page, "dtrain-metrics-tab", look.full)
+        self.tabs = widgets.Tab(children=(jobs_page, *self.pages.boxes(), self.metrics_page.box), titles=TABS,
+                                layout=look.full)
         self.tabs.observe(self._on_tab, "selected_index")
         for part in (self.banner, self.job_list):
             part.on_error = self.report_error
@@ -153,6 +168,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.feed.add_pump(self._expire_info)
         # The job history's reads, on the kernel loop like every widget change (job_list.py).
         self.feed.add_pump(self.job_list.sync_past)
+        self.feed.add_pump(self._flush_metrics)
         if start:
             self.feed.start(prime=True)
 
@@ -164,26 +180,35 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         else:
             self.error = describe_error(exc)
 
-    def say(self, flow: str, info: str = "", error: str = "") -> None:
+    def say(self, flow: str, info: str = "", error: str = "", info_html: str = "") -> None:
         """Show how a person's action of `flow` (FLOW_CREATE, FLOW_DELETE) ended.
 
         The flow's older info and error lines are cleared where still shown, so a red "The job
         is not valid" replaces a green "Created ..." and a new "Created ..." the old red line;
         a line another flow wrote since stays. `info` clears itself after `info_seconds`;
-        `error` stays until dismissed or replaced.
+        `error` stays until dismissed or replaced. `info_html` is a success line in HTML that
+        does not clear itself (a link to click: without dtrain's JupyterLab extension, in
+        Notebook 7 or VS Code, the person must have time to find and click it).
 
         Args:
             flow: the flow that speaks.
             info: its success line, or "" for none.
             error: its failure line, or "" for none.
+            info_html: its success line as HTML, every piece of text in it already escaped by
+                the caller (words.esc); shown as it is instead of `info`. "" for none.
         """
         old_info, old_error = self._said.get(flow, ("", ""))
-        if info or (old_info and self.info == old_info):
+        old_html = self._said_html.get(flow, "")
+        # A new line of any flow takes the one info line; the flow's own old line goes anyway.
+        if info or info_html or (old_info and self.info == old_info):
             self.info = info
+        if info or info_html or (old_html and self.info_html == old_html):
+            self.info_html = info_html
         if error or (old_error and self.error == old_error):
             self.error = error
         # What is shown now, which the validator may have shortened.
         self._said[flow] = (self.info if info else "", self.error if error else "")
+        self._said_html[flow] = info_html
 
     def tick(self) -> int:
         """Apply what the feed queued and run the pumps now (the kernel loop does this by itself)."""
@@ -196,6 +221,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         if hasattr(self, "feed"):
             self.feed.stop()
             self.pages.stop()
+            if self.metrics_page.part is not None:
+                self.metrics_page.part.stop()
         super().close()
 
     # ------------------------------------------------------------------ feed
@@ -236,6 +263,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                     self.banner.outage = str(item.payload)
                 elif item.kind == RECOVERED:
                     self.banner.outage = ""
+                elif item.kind == PROGRESS:
+                    self._apply_progress(item.payload, current)
             if changed:
                 self.jobs = tuple(current.values())
 
@@ -257,6 +286,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_jobs(self, change: dict[str, Any]) -> None:
         self.job_list.jobs = self.jobs
         self.pages.set_jobs(self.jobs)
+        # Progress is read only while a running job is listed (feed.py).
+        self.feed.want_progress(any(j.phase == Phase.RUNNING for j in self.jobs))
         if self.deleting:
             self._announce_deleted()
 
@@ -273,12 +304,15 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.error_text.value = f"<span class='dtrain-error'>{esc(self.error)}</span>" if self.error else ""
         self.error_box.layout.display = "" if self.error else "none"
 
-    @observe("info")
+    @observe("info", "info_html")
     @guarded
     def _on_info(self, change: dict[str, Any]) -> None:
-        self._info_at = time.monotonic()  # each new line gets its full info_seconds
-        self.info_line.value = esc(self.info)
-        self.info_line.layout.display = "" if self.info else "none"
+        if change["name"] == "info":
+            self._info_at = time.monotonic()  # each new line gets its full info_seconds
+            if self.info:
+                self.info_html = ""  # a newer plain line replaces a lasting one
+        self.info_line.value = self.info_html or esc(self.info)
+        self.info_line.layout.display = "" if self.info_html or self.info else "none"
 
     @observe("busy")
     @guarded
@@ -298,6 +332,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     def _on_tab(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
             self.pages.open(TABS[change["new"]])
+            if TABS[change["new"]] == "Metrics":
+                self.metrics_page.get()
 
     # ------------------------------------------------------------------ handlers
     @guarded
@@ -400,6 +436,18 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.say(FLOW_DELETE, info=f"Deleting {', '.join(ref for _uid, ref in deleted)}" if deleted else "",
                  error="Could not delete:\n" + "\n".join(failures) if failures else "")
 
+    @guarded
+    def open_log(self, backend: str, namespace: str, kind: str, name: str) -> None:
+        """Show one job's log on the Log page: what a JupyterLab notification's "Open logs" runs.
+
+        The job is the listed one when the panel has it, else asked of the server (a job the
+        history keeps too); a job neither knows is said on the error line.
+        """
+        key = (backend, namespace, kind, name)
+        known = [j for j in (*self.jobs, *self.job_list.everything().values()) if j.key == key]
+        job = known[0] if known else self.client.get(name, kind=kind, namespace=namespace, backend=backend)
+        self._on_row_action("log", job, None)
+
     def _on_row_action(self, action: str, job: Job, pod: str | None) -> None:
         # Called from a row's guarded handler, so a failure here already reaches the error line.
         if action == "log":
@@ -408,6 +456,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         elif action == "output":
             self.tabs.selected_index = TABS.index("Output")
             self.pages.output_view.show(job)
+        elif action == "metrics":
+            self.show_metrics([job])
 
     def _on_created(self, job: Job) -> None:
         self.upsert(job)
@@ -419,6 +469,37 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         else:
             self.say(FLOW_CREATE, info=f"Created {job_ref(job)}")
         self.tabs.selected_index = TABS.index("Jobs")
+
+    # ------------------------------------------------------------------ metrics
+    def show_metrics(self, jobs: list[Job]) -> None:
+        """Open the Metrics tab on one job's charts, or on several jobs compared."""
+        self.tabs.selected_index = TABS.index("Metrics")
+        self.metrics_page.get().show(jobs)
+
+    def _build_metrics_page(self) -> Any:
+        from .compare import MetricsTab
+
+        page = MetricsTab(self.client)
+        page.on_error = self.report_error
+        # The job's Metrics view opens TensorBoard as the toolbar's button does (its flow and
+        # its busy state; TensorBoardAction.show is guarded and says a failure on the error line).
+        page.single.on_tensorboard = lambda job: self.actions.tensorboard.show([job])
+        return page
+
+    def _flush_metrics(self) -> None:
+        if self.metrics_page.part is not None:
+            self.metrics_page.part.flush()
+
+    def _apply_progress(self, progress: list[Any], jobs: dict[str, Job]) -> None:
+        # Matched by where the job is and its name: a uid the backend could not give is ours (_uid).
+        by_ref = {(j.backend, j.namespace, j.kind, j.name): uid for uid, j in jobs.items()}
+        found = {}
+        for p in progress:
+            uid = by_ref.get((p.backend, p.namespace, p.kind, p.name))
+            if uid is not None:
+                found[uid] = p
+        if found != self.job_list.progress:
+            self.job_list.progress = found
 
     # ------------------------------------------------------------------ helpers
     def show_tab(self, title: str) -> None:

@@ -6,6 +6,10 @@ only puts `FeedItem`s on a queue; one asyncio task on the kernel loop calls `dra
 ~250 ms, which hands the queued items to the app in one batch (the app applies them inside
 `hold_sync`) and runs the registered pumps (the log view's throttled flush, age refresh).
 Where no loop is running (a plain Python test), nobody schedules `drain()`: the caller does.
+
+A second daemon thread reads `Client.progress()` every PROGRESS_EVERY_S, but only while the app
+says a running job is listed (`want_progress`): a panel of finished jobs asks nothing. A server
+without the progress endpoint (NotFound) is not asked again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import NotFound
 from .callbacks import describe_error
 
 log = logging.getLogger("dtrain_jupyter.ui")
@@ -28,6 +33,9 @@ BACKENDS_EVERY_DEGRADED_S = 5.0
 BACKENDS_EVERY_S = 60.0
 # How long start(prime=True) waits for the first job list before the panel shows without it.
 PRIME_WAIT_S = 3.0
+# Seconds between reads of the running jobs' progress (the rows' bars and ETAs): a bar that moves
+# every few seconds reads as live, and the read is one small request for every job at once.
+PROGRESS_EVERY_S = 3.0
 
 # Item kinds the thread produces.
 SNAPSHOT = "snapshot"    # payload: list[Job], the full list after (re)connecting
@@ -36,6 +44,7 @@ BACKENDS = "backends"    # payload: list[dict], describe() of each backend
 PROBLEMS = "problems"    # payload: list[str], backends that could not list their jobs
 OUTAGE = "outage"        # payload: str, why the server cannot be reached
 RECOVERED = "recovered"  # payload: None, the feed works again
+PROGRESS = "progress"    # payload: list[JobProgress], every live job whose code reported progress
 
 
 @dataclass
@@ -77,6 +86,7 @@ class ChangeFeed:
         *,
         interval: float = 0.25,
         poll_timeout: float = 25.0,
+        progress_every: float = PROGRESS_EVERY_S,
     ) -> None:
         self.client = client
         self.apply = apply
@@ -92,6 +102,9 @@ class ChangeFeed:
         self._backends_at = 0.0
         self._first_answer = threading.Event()  # set once the first snapshot or outage is queued
         self._primed = False
+        self.progress_every = progress_every
+        self._want_progress = threading.Event()
+        self._progress_thread: threading.Thread | None = None
         self.on_error: Callable[[BaseException], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -100,6 +113,17 @@ class ChangeFeed:
         if self._thread is None:
             self._thread = threading.Thread(target=self._poll_forever, name="dtrain-feed", daemon=True)
             self._thread.start()
+        if self._progress_thread is None:
+            self._progress_thread = threading.Thread(target=self._progress_forever, name="dtrain-progress",
+                                                     daemon=True)
+            self._progress_thread.start()
+
+    def want_progress(self, wanted: bool) -> None:
+        """Read progress while `wanted` (a running job is listed); the thread sleeps otherwise."""
+        if wanted:
+            self._want_progress.set()
+        else:
+            self._want_progress.clear()
 
     def start(self, prime: bool = False) -> None:
         """Start the polling thread and, when a loop runs here (a kernel), the drain task.
@@ -125,6 +149,7 @@ class ChangeFeed:
     def stop(self) -> None:
         """Stop draining and ask the thread to end (it is a daemon; a pending poll may finish)."""
         self._stop.set()
+        self._want_progress.set()  # wakes the progress thread, which then sees the stop
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -201,6 +226,20 @@ class ChangeFeed:
                 self._first_answer.set()
                 need_snapshot = True
                 self._stop.wait(backoff.next())
+
+    def _progress_forever(self) -> None:
+        while not self._stop.is_set():
+            self._want_progress.wait()
+            if self._stop.is_set():
+                return
+            try:
+                self._put(PROGRESS, list(self.client.progress()))
+            except NotFound:
+                log.info("the server reports no progress (an older server): not asked again")
+                return
+            except Exception as exc:  # noqa: BLE001 - the change feed reports an outage; try later
+                log.debug("progress read failed: %s", describe_error(exc))
+            self._stop.wait(self.progress_every)
 
     def _resync(self) -> Any:
         """Reload backends, cursor and the full job list; clear the outage if there was one."""

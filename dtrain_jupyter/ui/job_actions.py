@@ -4,7 +4,9 @@ Forget, Suspend and Resume.
 Each shows only when it can act on what is ticked, so the toolbar offers what makes sense:
 Re-run for any job, live or past; Edit and re-run for one job; Forget for past jobs (those only
 the job history remembers; Delete is for jobs still on their cluster); Suspend and Resume for
-live jobs whose backend lists the `suspend` capability (`Client.backends()`, capabilities.py).
+live jobs whose backend lists the `suspend` capability (`Client.backends()`, capabilities.py);
+Metrics for any ticked jobs (one job's charts, or several compared); TensorBoard for live ones
+(tensorboard_action.py).
 Their flows speak in the panel's message lines (`DTrainApp.say`), never with a traceback.
 """
 
@@ -20,6 +22,7 @@ from ..model.status import Phase
 from .callbacks import describe_error, guarded
 from .capabilities import SUSPEND, offers
 from .rerun_editor import RerunEditor
+from .tensorboard_action import TensorBoardAction
 from .words import esc, forget_words, job_ref
 
 if TYPE_CHECKING:
@@ -70,8 +73,14 @@ class JobActions:
                                      "resume later", "dtrain-suspend")
         self.resume_button = button("Resume", "play", "Start the ticked suspended jobs' replicas again",
                                     "dtrain-resume")
+        # One ticked job: its charts; several: Compare overlays them (compare.py).
+        self.metrics_button = button("Metrics", "line-chart", "Charts of the ticked job's metrics; with several "
+                                     "ticked, their curves compared", "dtrain-metrics")
+        self.tensorboard = TensorBoardAction(panel, button(
+            "TensorBoard", "area-chart", "Open TensorBoard over the ticked jobs' event files (in a JupyterLab tab)",
+            "dtrain-tensorboard"))
         self.buttons = (self.rerun_button, self.edit_button, self.forget_button, self.suspend_button,
-                        self.resume_button)
+                        self.resume_button, self.metrics_button, self.tensorboard.button)
         # The YAML way of Edit and re-run (rerun_editor.py); built on first use, shown above the list.
         self.editor_box = widgets.VBox(layout=widgets.Layout(display="none", width="100%"),
                                        _dom_classes=("dtrain-rerun-box",))
@@ -81,6 +90,7 @@ class JobActions:
         self.forget_button.on_click(self._on_forget)
         self.suspend_button.on_click(self._on_suspend)
         self.resume_button.on_click(self._on_resume)
+        self.metrics_button.on_click(self._on_metrics)
 
     def report_error(self, exc: BaseException) -> None:
         self.panel.report_error(exc)
@@ -94,6 +104,8 @@ class JobActions:
             self.forget_button: any(j.removed for j in jobs),
             self.suspend_button: any(can_suspend(j, backends) for j in jobs),
             self.resume_button: any(can_resume(j, backends) for j in jobs),
+            self.metrics_button: bool(jobs),
+            self.tensorboard.button: self.tensorboard.can_open(jobs),
         }
         for widget, visible in shown.items():
             display = "" if visible else "none"
@@ -244,6 +256,10 @@ class JobActions:
     @guarded
     def _on_resume(self, _button: widgets.Button) -> None:
         self._run_suspend(resume=True)
+
+    @guarded
+    def _on_metrics(self, _button: widgets.Button) -> None:
+        self.panel.show_metrics(self.panel.ticked_jobs())
 
     def _run_suspend(self, resume: bool) -> None:
         jobs = self.panel.ticked_jobs()

@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 import ipywidgets as widgets
-from traitlets import Bool, Int, Tuple, Unicode, observe, validate
+from traitlets import Bool, Dict, Int, Tuple, Unicode, observe, validate
 
 from ..errors import BackendUnavailable, NotFound
 from ..model.job import Job
@@ -79,6 +79,8 @@ class JobList(widgets.VBox, ErrorForwarder):
     history_page = Int(PAGE_SIZE, help="Records asked of the job history per page")
     history_problem = Unicode("", help="Why the server stopped archiving logs (a full disk), as its last "
                                        "history page said; '' while it archives")
+    progress = Dict(help="JobProgress by job uid, as the feed last read it (Client.progress()): the rows of "
+                         "running jobs show a bar and an ETA")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
@@ -126,7 +128,8 @@ class JobList(widgets.VBox, ErrorForwarder):
                                            layout=self._look.check, style=self._look.check_style,
                                            _dom_classes=("dtrain-select-all", NAME_ONLY))
         room = () if compact else (widgets.HTML("", layout=self._look.log, style=self._look.html_style),
-                                   widgets.HTML("", layout=self._look.output, style=self._look.html_style))
+                                   widgets.HTML("", layout=self._look.output, style=self._look.html_style),
+                                   widgets.HTML("", layout=self._look.metrics, style=self._look.html_style))
         self.header = widgets.HBox(
             [self.select_all,
              widgets.HTML("<span class='dtrain-cell'>Name</span>", layout=self._look.name,
@@ -202,6 +205,16 @@ class JobList(widgets.VBox, ErrorForwarder):
         with self.hold_sync():
             for row in self.rows.values():
                 row.backends = self.backends
+
+    @observe("progress")
+    @guarded
+    def _on_progress(self, change: dict[str, Any]) -> None:
+        # Only rows built so far; a row built later takes its progress when it is built.
+        with self.hold_sync():
+            for uid, row in self.rows.items():
+                mine = self.progress.get(uid)
+                if row.progress != mine:
+                    row.progress = mine
 
     @observe("text_filter", "kind_filter", "phase_filter", "limit", "show_filter", "since", "until")
     @guarded
@@ -398,6 +411,7 @@ class JobList(widgets.VBox, ErrorForwarder):
                          backends=self.backends)
             row.on_error = self.report_error
             row.selected = uid in self.selected
+            row.progress = self.progress.get(uid)
             row.observe(self._on_row_selected, "selected")
             self.rows[uid] = row
         return row

@@ -5,7 +5,12 @@ the row's `job` trait and only that row's labels change (inside `hold_sync`, one
 so the list never redraws. Clicking the name (or Enter or Space on it) expands the row into its
 pods; the name button is the row's expander for assistive technology (see assistive.py). The
 Output button opens the job's result; where the backend keeps no output files its tooltip says
-so (capabilities.py).
+so (capabilities.py). The Metrics button opens the job's charts (metrics_view.py).
+
+A running job whose code reports progress (`dtrain_jupyter.report(progress=...)`) shows a bar
+and "ETA 3 min" under its phase; the bar's accessible name says the same in words. The panel's
+feed reads progress every few seconds while a running job is listed (feed.py) and assigns the
+row's `progress` trait, which redraws the row's facts only.
 
 A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
 facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
@@ -26,7 +31,7 @@ import ipywidgets as widgets
 from ipywidgets.widgets.widget_bool import CheckboxStyle
 from ipywidgets.widgets.widget_button import ButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
-from traitlets import Bool, Instance, Tuple, observe
+from traitlets import Any as AnyTrait, Bool, Instance, Tuple, observe
 
 from ..model.job import Job
 from ..model.status import Phase
@@ -36,7 +41,7 @@ from .capabilities import OUTPUTS, lacks
 from .pods import PodsView
 from .styles import PHASE_WIDTH, phase_class
 from .words import (age, duration, esc, kind_label, kind_title, reason_words, removed_words, replicas_ready,
-                    status_title, where)
+                    progress_words, status_title, where, eta_words)
 
 # The facts columns, drawn as one HTML grid per row (one widget, not one per cell: a thousand
 # rows of Label widgets would each bring a Layout and a Style widget along). Cells wrap between
@@ -58,6 +63,7 @@ CHECK_WIDTH = "28px"
 # Fixed, so the header can leave the same room above them as the row's buttons take.
 LOG_WIDTH = "48px"
 OUTPUT_WIDTH = "68px"
+METRICS_WIDTH = "74px"
 # The class of a past job's row (styles.py mutes it).
 PAST = "dtrain-row-past"
 
@@ -114,6 +120,7 @@ class RowLook:
             self.facts = widgets.Layout(flex="1 1 0%", min_width="0")
         self.log = widgets.Layout(width=LOG_WIDTH, min_width=LOG_WIDTH, flex="0 0 auto")
         self.output = widgets.Layout(width=OUTPUT_WIDTH, min_width=OUTPUT_WIDTH, flex="0 0 auto")
+        self.metrics = widgets.Layout(width=METRICS_WIDTH, min_width=METRICS_WIDTH, flex="0 0 auto")
         self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
         self.full_width = widgets.Layout(width="100%")
         self.check_style = CheckboxStyle()
@@ -127,7 +134,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
     Args:
         job: the job shown (reassign `row.job` to update it).
         client: the panel's `Client`, used to fetch pods when the row expands.
-        on_action: called with (action, job, pod) for "log" and "output" requests.
+        on_action: called with (action, job, pod) for "log", "output" and "metrics" requests.
         compact: True in the ~300 px sidebar, which hides the less needed columns.
         backends: `Client.backends()` as last read (what the job's backend can do).
     """
@@ -137,6 +144,8 @@ class JobRow(widgets.HBox, ErrorForwarder):
     expanded = Bool(False, help="Whether the job's pods are shown under the row")
     backends = Tuple(help="Client.backends() as last read: whether the job's backend keeps output files and "
                           "events")
+    progress = AnyTrait(None, allow_none=True, help="The job's JobProgress as last read (Client.progress()), or "
+                                                    "None: a running job with one shows a bar and its ETA")
 
     def __init__(self, job: Job, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: RowLook | None = None, backends: tuple[dict[str, Any], ...] = (),
@@ -167,9 +176,12 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self.output_button = widgets.Button(description="Output", tooltip=self._output_tooltip(job, backends),
                                             layout=look.output, style=look.button_style,
                                             _dom_classes=("dtrain-row-output",))
+        self.metrics_button = widgets.Button(description="Metrics", tooltip=f"Charts of {job.name}'s metrics",
+                                             layout=look.metrics, style=look.button_style,
+                                             _dom_classes=("dtrain-row-metrics",))
         # In the ~300 px sidebar the action buttons move under the expanded row, or the name
         # and status would be squeezed to nothing.
-        buttons = (self.log_button, self.output_button)
+        buttons = (self.log_button, self.output_button, self.metrics_button)
         self.actions = widgets.HBox(buttons, layout=look.full_width) if compact else None
         self._full_width = look.full_width
         # The widgets of the row's first line; expanding appends full-width parts after them.
@@ -182,6 +194,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self.name_button.on_click(self._on_name)
         self.log_button.on_click(self._on_log)
         self.output_button.on_click(self._on_output)
+        self.metrics_button.on_click(self._on_metrics)
         self.job = job
         self.backends = tuple(backends)  # its tooltip is already the one these give: no message
 
@@ -202,6 +215,11 @@ class JobRow(widgets.HBox, ErrorForwarder):
         if self.pods is not None and self.expanded and moved and self.job.phase != Phase.DELETING:
             self.pods.job = self.job
             self.pods.refresh()
+
+    @observe("progress")
+    @guarded
+    def _on_progress(self, change: dict[str, Any]) -> None:
+        self.render()
 
     @observe("backends")
     @guarded
@@ -244,6 +262,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
             status += f' <span class="dtrain-removed-mark" title="{esc(removed_words(job))}">Removed</span>'
         if reason and not self.compact:
             status += f' <span class="dtrain-muted dtrain-reason">{esc(reason)}</span>'
+        status += progress_html(job, getattr(self, "progress", None))
         # "/" may end a line, so a long context/namespace wraps instead of being cut.
         place = esc(where(job)).replace("/", "/<wbr>")
         cells = {"Kind": esc(kind_label(job.kind)), "Where": place, "Status": status,
@@ -302,5 +321,26 @@ class JobRow(widgets.HBox, ErrorForwarder):
     def _on_output(self, _button: widgets.Button) -> None:
         self._on_action("output", self.job, None)
 
+    @guarded
+    def _on_metrics(self, _button: widgets.Button) -> None:
+        self._on_action("metrics", self.job, None)
+
     def _open_pod_log(self, job: Job, pod: str | None) -> None:
         self._on_action("log", job, pod)
+
+
+def progress_html(job: Job, progress: Any) -> str:
+    """A running job's progress bar and "42% · ETA 3 min", or "" (no progress, or the job is not running).
+
+    A native <progress> is a progressbar to assistive technology; its aria-label carries the
+    whole fact in words, and the text beside it shows the same to the eye.
+    """
+    if progress is None or job.phase != Phase.RUNNING or job.removed:
+        return ""
+    fraction = max(0.0, min(1.0, float(progress.fraction)))
+    eta = eta_words(progress.eta_seconds)
+    words = progress_words(fraction, progress.eta_seconds)
+    shown = f"{int(fraction * 100)}%" + (f" · {eta}" if eta else "")
+    return (f'<span class="dtrain-progress"><progress value="{fraction:.3f}" max="1" '
+            f'aria-label="Progress of {esc(job.name)}: {esc(words)}"></progress> '
+            f'<span class="dtrain-progress-text" aria-hidden="true">{esc(shown)}</span></span>')

@@ -342,3 +342,33 @@ CSS += f"""
 .dtrain-panel .dtrain-field-error {{ color: {ERROR_TEXT}; }}
 .dtrain-panel .dtrain-past-note {{ width: 100%; }}
 """
+
+# Metrics (charts.py, metrics_view.py, compare.py) and the rows' progress (job_row.py):
+# - A chart's legend is HTML under the figure (names a screen reader reads), each name after a
+#   short bar of its curve's colour; the readout and the chart's notes are muted text.
+# - A running job's progress bar sits under its phase, narrow enough for the Status column, its
+#   percentage and ETA beside it in muted text.
+# The run-details widget in a notebook cell has no panel around it and carries its own rules
+# (run_details.py).
+CSS += f"""
+.dtrain-panel .dtrain-legend {{
+  list-style: none;
+  margin: 0;
+  padding: 0;
+  display: flex;
+  flex-wrap: wrap;
+  gap: 4px 14px;
+}}
+.dtrain-panel .dtrain-swatch {{
+  display: inline-block;
+  width: 16px;
+  height: 3px;
+  margin-right: 5px;
+  vertical-align: middle;
+}}
+.dtrain-panel .dtrain-chart-readout, .dtrain-panel .dtrain-chart-note {{ color: {MUTED}; min-height: 1.2em; }}
+.dtrain-panel .dtrain-chart {{ border-bottom: 1px solid var(--jp-border-color2); padding-bottom: 6px; margin-bottom: 6px; }}
+.dtrain-panel .dtrain-progress {{ display: inline-flex; align-items: center; gap: 4px; white-space: nowrap; }}
+.dtrain-panel .dtrain-progress progress {{ width: 5em; height: 0.8em; }}
+.dtrain-panel .dtrain-progress-text {{ color: {MUTED}; font-size: var(--jp-ui-font-size0); }}
+"""

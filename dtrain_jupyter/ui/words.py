@@ -16,7 +16,8 @@ from ..render import age, esc, parse_time, span
 
 __all__ = ["KIND_TITLES", "KIND_LABELS", "LOCAL_BACKEND", "esc", "age", "span", "parse_time", "duration",
            "kind_title", "kind_label", "reason_words", "replicas_ready", "status_title", "where", "deletion_words",
-           "job_ref", "removed_words", "forget_words"]
+           "job_ref", "removed_words", "forget_words", "eta_words", "progress_words",
+           "time_left_words"]
 
 # What each kind is called in full (a tooltip, the kind filter's search): Horovod runs on
 # MPIJob, so say both.
@@ -155,3 +156,41 @@ def forget_words(job: Job) -> str:
     """What forgetting a past job removes, as plain text."""
     return ("its record in the job history (status, pods, events), its archived logs, and the code it ran "
             "where the history kept a copy; a re-run is then no longer possible")
+
+
+def eta_words(seconds: float | None) -> str:
+    """Time left as a person says it: "ETA 40 s", "ETA 3 min", "ETA 2 h 5 min"; "" when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    secs = int(round(seconds))
+    if secs < 60:
+        return f"ETA {secs} s"
+    minutes = int(round(secs / 60))
+    if minutes < 60:
+        return f"ETA {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"ETA {hours} h {minutes} min" if minutes else f"ETA {hours} h"
+
+
+def _counted(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def time_left_words(seconds: float) -> str:
+    """Time left spelled out, rounded as `eta_words` rounds it: "1 second", "3 minutes", "1 hour 1 minute"."""
+    secs = int(round(seconds))
+    if secs < 60:
+        return _counted(secs, "second")
+    minutes = int(round(secs / 60))
+    if minutes < 60:
+        return _counted(minutes, "minute")
+    hours, minutes = divmod(minutes, 60)
+    return _counted(hours, "hour") + (f" {_counted(minutes, 'minute')}" if minutes else "")
+
+
+def progress_words(fraction: float, eta_seconds: float | None) -> str:
+    """How far a job is, in words a screen reader reads whole: "42% done, about 3 minutes left"."""
+    percent = int(max(0.0, min(1.0, fraction)) * 100)
+    if not eta_words(eta_seconds):  # unknown, or no time at all
+        return f"{percent}% done"
+    return f"{percent}% done, about {time_left_words(float(eta_seconds or 0))} left"

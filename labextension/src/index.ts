@@ -5,6 +5,8 @@
  *   both running `dtrain:open`, which opens (or focuses) the panel in a main-area tab;
  * - a left-sidebar icon holding the same panel in its compact layout;
  * - Escape, focus and ARIA for every panel, which ipywidgets cannot give (keyboard.ts).
+ * - a notification, with "Open logs", when a job created from this JupyterLab ends (notifications.ts).
+ * - this server's TensorBoard, opened from the panel, in one JupyterLab tab (tensorboard.ts).
  * Each place runs its own kernel (see shell.ts). Tabs are tracked and restored on reload.
  * No job logic lives here: the panel is Python, talking to the server through its client.
  *
@@ -30,8 +32,10 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { codeEditorPlugin } from './code_editor';
 import { dtrainIcon } from './icons';
 import { keyboardPlugin } from './keyboard';
+import { notificationsPlugin } from './notifications';
 import { openInLabPlugin } from './open_in_lab';
 import { DTrainShell } from './shell';
+import { tensorBoardPlugin } from './tensorboard';
 
 export namespace CommandIDs {
   export const open = 'dtrain:open';
@@ -190,4 +194,4 @@ function createMainWidget(
   return widget;
 }
 
-export default [plugin, codeEditorPlugin, openInLabPlugin, keyboardPlugin];
+export default [plugin, codeEditorPlugin, openInLabPlugin, keyboardPlugin, notificationsPlugin, tensorBoardPlugin];

@@ -231,6 +231,26 @@ def test_a_flow_replaces_only_its_own_lines(client) -> None:
         panel.close()
 
 
+def test_an_html_line_is_shown_as_given_and_stays_until_a_newer_line(client) -> None:
+    # Issue 15 review: the TensorBoard link cleared itself after 8 s, before a person without
+    # dtrain's JupyterLab extension (Notebook 7, VS Code) could click it.
+    panel = DTrainApp(client, start=False)
+    try:
+        panel.info_seconds = 0.0
+        link = '<a href="/dtrain/tensorboard/">Open &lt;TensorBoard&gt;</a>'
+        panel.say("tensorboard", info_html=link)
+        for _ in range(3):
+            panel.tick()
+        assert panel.info_line.value == link and panel.info_line.layout.display == ""
+        panel.say(FLOW_CREATE, info="Created <A>")  # a newer line of any flow takes its place, escaped
+        assert panel.info_line.value == "Created &lt;A&gt;" and panel.info_html == ""
+        panel.say("tensorboard", info_html=link)
+        panel.say("tensorboard", error="TensorBoard could not start")  # its own failure replaces it
+        assert panel.info_line.layout.display == "none" and panel.error == "TensorBoard could not start"
+    finally:
+        panel.close()
+
+
 def test_the_delete_confirmation_says_cluster_output_volumes_stay(client) -> None:
     from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
 

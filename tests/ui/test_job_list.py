@@ -106,7 +106,8 @@ def test_the_header_names_the_columns_a_row_shows(client) -> None:
     wide.jobs = (make_job(1),)
     row = wide.rows["uid-1"]
     assert [w.layout for w in wide.header.children] == [
-        row.check.layout, row.name_button.layout, row.facts.layout, row.log_button.layout, row.output_button.layout]
+        row.check.layout, row.name_button.layout, row.facts.layout, row.log_button.layout, row.output_button.layout,
+        row.metrics_button.layout]
 
 
 def test_compact_layout_keeps_the_phase_whole_and_its_header_matches(client) -> None:

@@ -21,8 +21,8 @@ from dtrain_jupyter.ui.app import DTrainApp
 from dtrain_jupyter.ui.feed import SNAPSHOT, FeedItem
 from dtrain_jupyter.ui.job_list import PAGE_SIZE
 
-# The widgets of one row (box, checkbox, name, facts, Log, Output); none brings a Layout or Style of its own.
-MODELS_PER_ROW = 6
+# The widgets of one row (box, checkbox, name, facts, Log, Output, Metrics); none brings a Layout or Style of its own.
+MODELS_PER_ROW = 7
 
 
 class CountingComm(BaseComm):
@@ -56,7 +56,7 @@ def some_jobs(n: int) -> list[Job]:
                 JobStatus(phase=Phase.RUNNING, reason="Running")) for i in range(n)]
 
 
-def test_a_page_of_rows_opens_six_models_a_row_and_no_layout_or_style(opened) -> None:
+def test_a_page_of_rows_opens_seven_models_a_row_and_no_layout_or_style(opened) -> None:
     app = DTrainApp(NoClient(), start=False)
     try:
         chrome = len(opened)
