@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -18,20 +17,12 @@ from dtrain_jupyter.model.job import LogLine
 from dtrain_jupyter.render import JobList, RichJob
 
 from .server.conftest import unique
-from .server.live import LiveServer, pytorch_yaml
+from .server.live import LiveServer, module_client, module_server, pytorch_yaml
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("client-server"))
-    yield live
-    live.stop()
+server = module_server("client-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def test_create_logs_wait_outputs_delete(client: Client, server: LiveServer) -> None:

@@ -17,6 +17,7 @@ from collections import deque
 from typing import Any
 
 from ..model.job import Job, JobChange
+from .long_poll import LongPoll
 
 CHANGE_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
@@ -37,8 +38,7 @@ class JobChangeLog:
         self._base = time.time_ns() // 1000
         self._last = self._base
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
+        self._poll = LongPoll()
 
     @property
     def cursor(self) -> int:
@@ -48,7 +48,7 @@ class JobChangeLog:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the server loop that waiters run on (called once the loop runs)."""
-        self._loop = loop
+        self._poll.bind(loop)
 
     def publish(self, change_type: str, job: Job) -> None:
         """Record a change; callable from any thread (a backend's watch or process reaper)."""
@@ -57,21 +57,7 @@ class JobChangeLog:
         with self._lock:
             self._last += 1
             self._entries.append((self._last, JobChange(change_type, job)))
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                self._wake()
-            else:
-                loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = None
+        self._poll.wake()
 
     def since(self, cursor: int | None) -> dict[str, Any]:
         """Changes after `cursor` right now: `{"cursor", "changes", "resync"}`."""
@@ -85,20 +71,5 @@ class JobChangeLog:
 
     async def wait(self, cursor: int | None, timeout: float) -> dict[str, Any]:
         """Like `since`, but when nothing is new waits up to `timeout` seconds for a change."""
-        if self._loop is None:
-            self.bind(asyncio.get_running_loop())
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            answer = self.since(cursor)
-            if answer["resync"] or answer["changes"]:
-                return answer
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return answer
-            if self._event is None:
-                self._event = asyncio.Event()
-            event = self._event
-            try:
-                await asyncio.wait_for(event.wait(), left)
-            except asyncio.TimeoutError:
-                return self.since(cursor)
+        return await self._poll.wait(lambda: self.since(cursor),
+                                     lambda answer: answer["resync"] or bool(answer["changes"]), timeout)

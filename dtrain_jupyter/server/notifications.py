@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..model.job import Job
+from .long_poll import LongPoll
 
 FILE_NAME = "notifications.json"
 FORMAT = 1
@@ -91,8 +92,7 @@ class JobNotifications:
         self._recent_ends: dict[str, Job] = {}
         self._cursor = int(clock() * 1_000_000)
         self._write_failed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event: asyncio.Event | None = None
+        self._poll = LongPoll()
         self._load()
 
     # -- producer side ------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class JobNotifications:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the server loop that waiters run on (called once the loop runs)."""
-        self._loop = loop
+        self._poll.bind(loop)
 
     def record(self, job: Job) -> None:
         """Watch `job`, just created through this server, until it finishes."""
@@ -122,7 +122,7 @@ class JobNotifications:
                 self._announce(latest)
             self._forget_old()
             self._save()
-        self._wake_waiters()
+        self._poll.wake()
 
     def hear(self, change_type: str, job: Job) -> None:
         """The service's change listener: announce a watched job's end, forget a deleted one."""
@@ -144,7 +144,7 @@ class JobNotifications:
                 watched.ended = self._clock()
             self._save()
         if finished:
-            self._wake_waiters()
+            self._poll.wake()
 
     def _remember_end(self, job: Job) -> None:
         self._recent_ends[job.uid] = job
@@ -199,41 +199,9 @@ class JobNotifications:
 
         Without a cursor it answers at once: the caller only wants to know where "now" is.
         """
-        if self._loop is None:
-            self.bind(asyncio.get_running_loop())
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            answer = self.since(cursor)
-            if cursor is None or answer["items"] or answer["cursor"] < (cursor or 0):
-                return answer
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return answer
-            if self._event is None:
-                self._event = asyncio.Event()
-            event = self._event
-            try:
-                await asyncio.wait_for(event.wait(), left)
-            except asyncio.TimeoutError:
-                return self.since(cursor)
-
-    def _wake_waiters(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._wake()
-        else:
-            loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = None
+        return await self._poll.wait(
+            lambda: self.since(cursor),
+            lambda answer: cursor is None or bool(answer["items"]) or answer["cursor"] < cursor, timeout)
 
     # -- the file -----------------------------------------------------------------------------
 

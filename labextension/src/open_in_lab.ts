@@ -25,8 +25,11 @@ export const TAB_CLASS = 'dtrain-open-in-lab-tab';
 /** Only web pages are opened in a tab; any other scheme is left to the browser. */
 const WEB_PROTOCOLS = new Set(['http:', 'https:']);
 
-/** The link a click should open in a tab, or null when the browser should handle it. */
-export function linkToOpen(event: MouseEvent): HTMLAnchorElement | null {
+/**
+ * The anchor matching `selector` inside a panel that a plain left click (no modifier, not
+ * handled yet) landed on, or null: a modified click stays the browser's (new tab, download).
+ */
+export function panelLinkClicked(event: MouseEvent, selector: string): HTMLAnchorElement | null {
   if (
     event.defaultPrevented ||
     event.button !== 0 ||
@@ -38,11 +41,14 @@ export function linkToOpen(event: MouseEvent): HTMLAnchorElement | null {
   ) {
     return null;
   }
-  const anchor = event.target.closest<HTMLAnchorElement>(LINK_SELECTOR);
-  if (!anchor || !anchor.closest(PANEL_SELECTOR) || !WEB_PROTOCOLS.has(anchor.protocol)) {
-    return null;
-  }
-  return anchor;
+  const anchor = event.target.closest<HTMLAnchorElement>(selector);
+  return anchor && anchor.closest(PANEL_SELECTOR) ? anchor : null;
+}
+
+/** The link a click should open in a tab, or null when the browser should handle it. */
+export function linkToOpen(event: MouseEvent): HTMLAnchorElement | null {
+  const anchor = panelLinkClicked(event, LINK_SELECTOR);
+  return anchor && WEB_PROTOCOLS.has(anchor.protocol) ? anchor : null;
 }
 
 /** The tab's title: the link's `data-dtrain-title`, else its text, else the href. */

@@ -19,7 +19,7 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { IFrame } from '@jupyterlab/ui-components';
 
-import { PANEL_SELECTOR } from './open_in_lab';
+import { PANEL_SELECTOR, panelLinkClicked } from './open_in_lab';
 
 /** The anchors handled, and those among them the panel asks to open at once. */
 export const TENSORBOARD_LINK_SELECTOR = 'a.dtrain-open-tensorboard';
@@ -53,22 +53,8 @@ export function isOwnTensorBoard(href: string): boolean {
 
 /** The TensorBoard link a click should open in the tab, or null when the browser should handle it. */
 export function tensorBoardLinkOf(event: MouseEvent): HTMLAnchorElement | null {
-  if (
-    event.defaultPrevented ||
-    event.button !== 0 ||
-    event.ctrlKey ||
-    event.metaKey ||
-    event.shiftKey ||
-    event.altKey ||
-    !(event.target instanceof Element)
-  ) {
-    return null;
-  }
-  const anchor = event.target.closest<HTMLAnchorElement>(TENSORBOARD_LINK_SELECTOR);
-  if (!anchor || !anchor.closest(PANEL_SELECTOR) || !isOwnTensorBoard(anchor.href)) {
-    return null;
-  }
-  return anchor;
+  const anchor = panelLinkClicked(event, TENSORBOARD_LINK_SELECTOR);
+  return anchor && isOwnTensorBoard(anchor.href) ? anchor : null;
 }
 
 /** The one TensorBoard tab: made on first use, reloaded by each later link. */

@@ -9,7 +9,6 @@ import io
 import json
 import textwrap
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from dtrain_jupyter import Client, InvalidRequest, JobNotFound, RemoteError, cli
 from dtrain_jupyter.cli import Console
 from dtrain_jupyter.code.job import CODE_ANNOTATION, FolderJob
 
-from ..server.live import LiveServer
+from ..server.live import LiveServer, module_client, module_server
 
 TRAIN = """\
 import argparse
@@ -42,17 +41,9 @@ def write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("folder-server"))
-    yield live
-    live.stop()
+server = module_server("folder-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def test_a_script_importing_its_helper_runs_on_two_replicas_from_a_snapshot(

@@ -10,13 +10,12 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from dtrain_jupyter import Client, InvalidRequest, JobNotFound, RemoteError
 
-from ..server.live import LiveServer
+from ..server.live import module_client, module_server
 from .conftest import notebook, offline_pip_env, write_wheel
 
 NB = notebook(
@@ -52,17 +51,9 @@ NB = notebook(
     """)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("run-server"))
-    yield live
-    live.stop()
+server = module_server("run-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def has_mpi() -> bool:

@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -23,21 +23,13 @@ from dtrain_jupyter import Client, JobNotFound
 from dtrain_jupyter.cli import Console, build_parser, run
 from dtrain_jupyter.model.status import Phase
 
-from ..server.live import LiveServer
+from ..server.live import LiveServer, module_client, module_server
 from .test_history_api import archived, manifest
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("cli-history-server"))
-    yield live
-    live.stop()
+server = module_server("cli-history-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def tag() -> str:

@@ -8,7 +8,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
@@ -16,7 +15,7 @@ import yaml
 from dtrain_jupyter import Client, FolderJob, InvalidRequest, JobNotFound, NotFound
 from dtrain_jupyter.model.status import Phase
 
-from ..server.live import LiveServer
+from ..server.live import LiveServer, module_client, module_server
 
 
 def manifest(name: str, *lines: str, code: int = 0) -> dict:
@@ -27,17 +26,9 @@ def manifest(name: str, *lines: str, code: int = 0) -> dict:
             "spec": {"pytorchReplicaSpecs": {"Master": spec}}}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("history-server"))
-    yield live
-    live.stop()
+server = module_server("history-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def archived(client: Client, name: str, timeout: float = 60) -> None:

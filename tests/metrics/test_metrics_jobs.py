@@ -9,7 +9,6 @@ import io
 import sqlite3
 import sys
 import time
-from typing import Iterator
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from dtrain_jupyter import Client, InvalidRequest, JobNotFound
 from dtrain_jupyter.cli import Console, run
 
-from ..server.live import LiveServer
+from ..server.live import LiveServer, module_client, module_server
 from .conftest import PROGRAMS, follow, job, script
 
 KERAS = ("import time",
@@ -30,17 +29,9 @@ KERAS = ("import time",
          "        time.sleep(0.05)")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("metrics-server"))
-    yield live
-    live.stop()
+server = module_server("metrics-server")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 @pytest.mark.slow

@@ -7,30 +7,21 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from dtrain_jupyter import Client
 from dtrain_jupyter.model.metric_series import MetricsPage
 
-from ..server.live import LiveServer
+from ..server.live import module_client, module_server
 from .conftest import PROGRAMS, follow, job, script
 
 pytest.importorskip("torch.utils.tensorboard")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("metrics-tensorboard"))
-    yield live
-    live.stop()
+server = module_server("metrics-tensorboard")
+client = module_client()
 
-
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> Iterator[Client]:
-    with Client(url=server.url, token=server.token) as c:
-        yield c
 
 
 def scalars(page: MetricsPage) -> dict[tuple[str, str], list[tuple[int | None, float]]]:

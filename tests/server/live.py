@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import httpx
 
@@ -191,3 +191,30 @@ def pytorch_yaml(name: str, message: str = "hello") -> str:
     return ("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\nmetadata:\n"
             f"  name: {name}\n  labels: {{dtrain-test: live}}\nspec:\n  pytorchReplicaSpecs:\n"
             f"    Master:\n{replica}    Worker:\n{replica}")
+
+
+def module_server(folder: str, *extra_args: str) -> Any:
+    """A module-scoped fixture `server`: one LiveServer (state under a temp folder named `folder`)
+    for every test of the module that takes it. Use as `server = module_server("x-server")`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+        live = LiveServer(tmp_path_factory.mktemp(folder), tuple(extra_args))
+        yield live
+        live.stop()
+    return server
+
+
+def module_client() -> Any:
+    """A module-scoped fixture `client`: a `Client` of the module's `server` fixture.
+    Use as `client = module_client()`."""
+    import pytest
+
+    from dtrain_jupyter.client import Client
+
+    @pytest.fixture(scope="module")
+    def client(server: LiveServer) -> Iterator[Client]:
+        with Client(url=server.url, token=server.token) as c:
+            yield c
+    return client

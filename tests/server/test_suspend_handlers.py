@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -19,14 +18,10 @@ from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.service import JobService
 
 from .conftest import pytorch_manifest, unique
-from .live import LiveServer
+from .live import LiveServer, module_server
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("suspend-server"))
-    yield live
-    live.stop()
+server = module_server("suspend-server")
 
 
 def gated(name: str, gate: Path) -> dict:
