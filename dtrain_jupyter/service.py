@@ -125,7 +125,8 @@ class JobService:
         self._failures: dict[str, DTrainError] = {}
         self.history = history
         self._history_started = False
-        # TensorBoard readers of live jobs' output folders, by history record.
+        # TensorBoard watches of live jobs' output folders, by history record, held while someone
+        # asks for the job's metrics and dropped once its points are all read (`finished`).
         self._scalar_readers: dict[int, _ScalarWatch] = {}
 
     # -- backends ---------------------------------------------------------------------------
@@ -529,12 +530,7 @@ class JobService:
         try:
             await target.get(kind, name, ns)
         except JobNotFound:
-            forgotten = await asyncio.to_thread(history.forget, target.name, ns, kind, name)
-            # Their scalar watches go too (a record's id is never given again).
-            held = list(self._scalar_readers)
-            for record_id in await asyncio.to_thread(lambda: [r for r in held if history.store.record(r) is None]):
-                self._scalar_readers.pop(record_id, None)
-            return forgotten
+            return await asyncio.to_thread(history.forget, target.name, ns, kind, name)
         raise InvalidRequest(f"{kind} {name!r} is still on the {target.name} backend: delete it first, then "
                              "forget its record", name=name)
 
@@ -576,19 +572,27 @@ class JobService:
             # follower asking again and again does not spin.
             await asyncio.sleep(min(wait, 1.0))
             return MetricsPage(since, False, [], None, False)
-        recorder = history.recorder
-        reading = recorder is not None and recorder.reading(record.id)
-        if not reading and not await asyncio.to_thread(history.metrics.ingested, record.id):
+        if not self._reading(history, record.id) and not await asyncio.to_thread(history.metrics.ingested, record.id):
             # Archived before metrics were kept (or while no recorder ran): read its archive once.
             history.ingest.backfill(record.id, record.job.name)
-        scalars = await self._scalar_reader(target.name, ns, kind, name, record.id, job) if job is not None else None
+        scalars: _ScalarWatch | None = None
+        looked_for_scalars = job is None  # only a job on the cluster still writes event files
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             changed = history.ingest.changed(record.id)
-            finished = await asyncio.to_thread(self._metrics_finished, history, record.id)
-            if scalars is not None and not finished:
-                # While it runs; the recorder has the event files read once more when it finishes.
-                self._read_scalars(history, record.id, scalars)
+            # `reading` on the loop: the recorder's copies change there (read in the thread, they
+            # could change size while iterated).
+            finished = await asyncio.to_thread(self._metrics_finished, history, record.id,
+                                               self._reading(history, record.id))
+            if finished:
+                # No more scalars: the recorder had the event files read once more as the job ended.
+                self._scalar_readers.pop(record.id, None)
+            else:
+                if not looked_for_scalars:
+                    looked_for_scalars = True
+                    scalars = await self._scalar_reader(target.name, ns, kind, name, record.id, job)
+                if scalars is not None:
+                    self._read_scalars(history, record.id, scalars)
             try:
                 stored = await asyncio.to_thread(history.metrics.page, record.id, since)
             except (HistoryError, sqlite3.Error) as e:
@@ -611,28 +615,29 @@ class JobService:
         history = self.history
         if history is None or history.recorder is None:
             return []
-        live = {record_id: job for record_id, job in history.recorder.live()}
-        reported = await asyncio.to_thread(history.metrics.with_progress)
-        found = []
-        for record_id in reported:
-            job = live.get(record_id)
-            if job is None or not self.namespaces.permits(job.namespace):
-                continue
-            progress = await asyncio.to_thread(history.metrics.progress, record_id)
-            if progress is not None:
-                found.append(_job_progress(job, progress))
-        return found
+        live = {record_id: job for record_id, job in history.recorder.live()
+                if self.namespaces.permits(job.namespace)}
+        if not live:
+            return []
+        reported = await asyncio.to_thread(history.metrics.progress_of_each, live)
+        return [_job_progress(live[record_id], progress) for record_id, progress in reported.items()]
 
     @staticmethod
-    def _metrics_finished(history: JobHistory, record_id: int) -> bool:
+    def _reading(history: JobHistory, record_id: int) -> bool:
+        """Whether the recorder reads a log of the record now (asked on the loop, where its copies change)."""
+        return history.recorder is not None and history.recorder.reading(record_id)
+
+    @staticmethod
+    def _metrics_finished(history: JobHistory, record_id: int, reading: bool) -> bool:
         """Whether no more points will come: the job ended (or left the cluster), no log of it is being
-        read, the ingest has written all it was given, and every archived log was read whole or the
-        recorder's last look at the job is over (a log cut short then stays so)."""
+        read (`reading`, asked on the loop), the ingest has written all it was given, and every
+        archived log was read whole or the recorder's last look at the job is over (a log cut short
+        then stays so)."""
         record = history.store.record(record_id)
         if record is None or (record.finished is None and record.deleted is None):
             return False
         recorder = history.recorder
-        if (recorder is not None and recorder.reading(record_id)) or history.ingest.busy(record_id):
+        if reading or history.ingest.busy(record_id):
             return False
         ended = min(t for t in (record.finished, record.deleted) if t is not None)
         return (recorder is None or time.time() - ended > FINAL_LOOK_SECONDS + 2.0

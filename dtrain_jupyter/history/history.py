@@ -54,8 +54,7 @@ class JobHistory:
         """Begin recording what `source` (the service) reports, of the namespaces `permits` allows."""
         self.ingest.start()
         self.recorder = HistoryRecorder(self.store, self.archive, source, retention=self.retention,
-                                        max_follows=self.max_follows, permits=permits,
-                                        ingest=self.ingest if self.ingest.enabled else None)
+                                        max_follows=self.max_follows, permits=permits, ingest=self.ingest)
         await self.recorder.start()
 
     async def stop(self) -> None:
@@ -104,10 +103,7 @@ class JobHistory:
         for record in records:
             self.archive.remove(record.id)
         ids = [r.id for r in records]
-        if self.recorder is not None:
-            self.ingest.forget(ids)  # through the ingest thread, after any of their points it still holds
-        else:
-            self.metrics.forget(ids)
+        self.ingest.forget(ids)
         return self.store.forget(ids)
 
     def log_bytes(self, record: HistoryRecord, *, pod: str | None, tail: int | None) -> AsyncGenerator[bytes, None]:

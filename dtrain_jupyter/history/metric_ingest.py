@@ -21,15 +21,26 @@ watches a live job, and by the recorder once more when the job finishes.
 
 The process lives as long as the server: `stop` closes its stdin (so does the server's death) and
 it ends. If it dies, it is started again once with a warning (points of the logs it was reading may
-be missing); if it dies again, metrics stop with one warning while logs and history go on.
+be missing); if it dies again, metrics stop with one warning while logs and history go on. It runs
+in the history folder, not the server's working directory: `python -m` puts its working directory
+first on the module path, where a notebook's `json.py` would replace the standard library's.
+
+One reader process per history folder: servers sharing a folder (docs/history.md) see the same
+records and pods, and two readers would each write every point (and each `begin` would replace
+the other's). The server that starts first holds `metrics.lock` (an exclusive `flock`) while its
+reader runs; another server runs with the ingest off, says so once, and answers /metrics from the
+points the first one keeps. With no reader of its own, a server forgets records' points in the
+store itself (`forget`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import json
 import logging
+import os
 import queue
 import subprocess
 import sys
@@ -45,6 +56,9 @@ from .metric_worker import LOG_SOURCES, LONGEST_LINE, TENSORBOARD, frame, rank_o
 log = logging.getLogger(__name__)
 
 __all__ = ["MetricIngest", "LOG_SOURCES", "LONGEST_LINE", "TENSORBOARD", "rank_of", "replica_of"]
+
+# The file whose exclusive lock the server running the folder's reader process holds.
+LOCK_FILE = "metrics.lock"
 
 # Times a reader process that died is started again before metrics stop.
 RESTARTS = 1
@@ -72,7 +86,8 @@ class MetricIngest:
         store: where points are kept (the server reads it; the process writes the same file).
         archive: the history's log archive (read back for records archived before metrics were kept).
         clock: seconds since the epoch, stamped on log points that carry no time of their own.
-        enabled: False: nothing is read (c.DTrain.metrics = False); waiters are never woken.
+        enabled: False: nothing is read (c.DTrain.metrics = False); waiters are never woken. Also
+            False after `start` when another server's reader process keeps this folder's points.
     """
 
     def __init__(self, store: MetricStore, archive: LogArchive, *, clock: Callable[[], float] = time.time,
@@ -98,6 +113,8 @@ class MetricIngest:
         # the bytes fed since the loop last sent their lengths.
         self._from_file: set[tuple[int, str]] = set()
         self._lengths: dict[tuple[int, str], int] = {}
+        # The open `metrics.lock` whose lock this server holds while its reader process runs.
+        self._lock_fd: int | None = None
 
     # -- life --------------------------------------------------------------------------------
 
@@ -106,6 +123,9 @@ class MetricIngest:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         if self._threads or not self.enabled:
+            return
+        if not self._take_lock():
+            self.enabled = False
             return
         try:
             self._proc = self._spawn()
@@ -118,22 +138,61 @@ class MetricIngest:
             thread.start()
             self._threads.append(thread)
 
+    def _take_lock(self) -> bool:
+        """Take the folder's reader lock; False when another server's reader process holds it."""
+        path = self.store.path.parent / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            log.warning("dtrain: metrics are off: %s cannot be opened: %s", path, e)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            log.warning("dtrain: another server sharing the history folder %s reads its metrics (it holds %s): "
+                        "this server reads none itself, and answers with the points that one keeps",
+                        path.parent, LOCK_FILE)
+            return False
+        except OSError as e:
+            # A filesystem without locks (docs/history.md asks for one): one server reads as before.
+            log.warning("dtrain: %s cannot be locked (%s): a second server sharing this history folder would "
+                        "read every metric twice", path, e)
+        self._lock_fd = fd
+        return True
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor of the file releases its lock
+
     def _spawn(self) -> subprocess.Popen[bytes]:
+        folder = self.store.path.parent
+        # Started by path rather than `-m` from the server's working directory, where a notebook's
+        # `json.py` or `select.py` would be imported in place of the standard library's: `-c` puts
+        # its own working directory (the history folder) first on the module path, and the package
+        # the server runs goes last, found there too when the server runs from a source checkout.
+        package_root = str(Path(__file__).resolve().parents[2])
+        start = (f"import sys; sys.path.append({package_root!r}); "
+                 "from dtrain_jupyter.history.metric_worker import main; main()")
         return subprocess.Popen(
-            [sys.executable, "-m", "dtrain_jupyter.history.metric_worker", str(self.store.path.parent),
-             "--max-points", str(self.store.max_points)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [sys.executable, "-c", start, str(folder), "--max-points", str(self.store.max_points)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=folder)
 
     async def stop(self) -> None:
         """Have the process write what it was given, and end it and the threads."""
         threads, self._threads = self._threads, []
         if not threads:
+            self._release_lock()
             return
-        self._stopping = True
-        self._queue.put(None)
+        with self._state:
+            # Under the lock: no request is queued after the end (`_put` drops it then).
+            self._stopping = True
+            self._queue.put(None)
         await asyncio.to_thread(self._end_process)
         for thread in threads:
             await asyncio.to_thread(thread.join)
+        self._release_lock()
 
     def _end_process(self) -> None:
         proc = self._proc
@@ -151,11 +210,13 @@ class MetricIngest:
         loop = self._loop
         if loop is not None and not loop.is_closed() and not self._on_loop():
             # Through the loop: the lengths it has not sent yet go before the request waited for.
-            asked: concurrent.futures.Future[int] = concurrent.futures.Future()
+            asked: concurrent.futures.Future[int | None] = concurrent.futures.Future()
             loop.call_soon_threadsafe(lambda: asked.set_result(self._put(-1, ("sync",))))
             seq = asked.result(timeout)
         else:
             seq = self._put(-1, ("sync",))
+        if seq is None:
+            return  # no reader process: nothing to wait for
         with self._state:
             if not self._state.wait_for(lambda: self._acked >= seq or self.dead, timeout):
                 raise TimeoutError("metric ingest still busy")
@@ -217,16 +278,24 @@ class MetricIngest:
         record archived before metrics were kept)."""
         self._put(record_id, ("backfill", record_id, job_name))
 
-    def scalars(self, record_id: int, folder: Path | OutputFolder) -> None:
+    def scalars(self, record_id: int, folder: Path | OutputFolder, *, last: bool = False) -> None:
         """Read the new TensorBoard scalars under a job's output folder (a path, or a reader of it)
         into the record's "tensorboard" points. The process keeps one reader per folder, so each
-        call reads only what was written since the last."""
+        call reads only what was written since the last; `last`: the job finished, nothing more
+        will be written, and the process lets go of that reader after this read."""
         root = folder if isinstance(folder, (str, Path)) else folder.root
-        self._put(record_id, ("scalars", record_id, str(root)))
+        self._put(record_id, ("scalars", record_id, str(root), last))
 
     def forget(self, record_ids: Iterable[int]) -> None:
-        """The records went (forget, retention): drop their points and any pod being read."""
-        self._put(-1, ("forget", set(record_ids)))
+        """The records went (forget, retention): drop their points and any pod being read.
+
+        Through the reader process while it runs (after the points it still holds of them); in the
+        store at once when none does (metrics off, another server's reader, or it died), or their
+        points would stay forever.
+        """
+        ids = {int(i) for i in record_ids}
+        if ids and (not self._threads or self._put(-1, ("forget", ids)) is None):
+            self.store.forget(ids)
 
     @property
     def full(self) -> bool:
@@ -252,12 +321,13 @@ class MetricIngest:
             event = self._changed[record_id] = asyncio.Event()
         return event
 
-    def _put(self, record_id: int, item: tuple[Any, ...]) -> int:
+    def _put(self, record_id: int, item: tuple[Any, ...]) -> int | None:
+        """Queue a request; its number, or None when no reader process will handle it."""
         if self._lengths and item[0] != "feed" and self._on_loop():
             self._send_lengths()  # bytes fed before this request go first
         with self._state:
-            if not self.enabled or self.dead:
-                return self._acked
+            if not self.enabled or self.dead or self._stopping:
+                return None
             self._seq += 1
             self._last_of[record_id] = self._seq
             # Queued under the lock: the queue's order is the numbers' order.

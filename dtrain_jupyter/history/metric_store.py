@@ -5,7 +5,7 @@
 Its own file, not a table of `history.sqlite3`: points arrive hundreds a second while jobs log,
 and each batch is a write transaction; in the records' database they would queue behind (and
 hold up) the recorder's writes and the listings' reads. WAL mode lets the API read while the
-ingest thread writes.
+metric reader process (`metric_worker`) writes.
 
 Points belong to a series: (record id, replica, metric name, source). Every point and every
 "reset" (a replica's points replaced: its log read again from the start after a restart) takes
@@ -41,6 +41,8 @@ PROGRESS = "progress"
 PROGRESS_WINDOW_S = 120.0
 # Progress points read back for the ETA: enough to span the window at several reports a second.
 PROGRESS_POINTS = 2000
+# Record ids in one `IN (...)` (below SQLite's oldest limit of 999 parameters per statement).
+IDS_PER_QUERY = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -102,8 +104,10 @@ class Progress:
 
 
 class MetricStore:
-    """The metric points of one history folder. Thread-safe: the ingest thread writes, the API reads
-    (two connections, so a read never waits for a write's lock in Python).
+    """The metric points of one history folder. Thread-safe, and two connections, so a read never
+    waits for a write's lock in Python: the metric reader process writes through its own store,
+    the server's API reads through this one (and writes only to forget records no reader process
+    of its own handles).
 
     Args:
         folder: the history folder.
@@ -149,7 +153,7 @@ class MetricStore:
             self._writer.close()
             self._reader.close()
 
-    # -- writing (the ingest thread) ------------------------------------------------------------
+    # -- writing (the metric reader process) ----------------------------------------------------
 
     def add(self, rows: Sequence[Row]) -> int:
         """Keep points (any records), in one transaction; returns the counter after them."""
@@ -273,11 +277,23 @@ class MetricStore:
                                           (row[0], PROGRESS_POINTS)).fetchall()
         return progress_of([(t, v) for t, v in reversed(recent)])
 
-    def with_progress(self) -> list[int]:
-        """Every record that has reported progress."""
+    def progress_of_each(self, record_ids: Iterable[int]) -> dict[int, Progress]:
+        """The progress (see `progress`) of each of these records that reported any. Looked up by
+        record (the series' (record_id, ...) index), not by scanning every series of the folder."""
+        ids = sorted({int(i) for i in record_ids})
+        reported: list[int] = []
         with self._read_lock:
-            return [int(i) for (i,) in self._reader.execute(
-                "SELECT DISTINCT record_id FROM series WHERE name=?", (PROGRESS,))]
+            for start in range(0, len(ids), IDS_PER_QUERY):
+                part = ids[start:start + IDS_PER_QUERY]
+                marks = ",".join("?" * len(part))
+                reported += [int(i) for (i,) in self._reader.execute(
+                    f"SELECT DISTINCT record_id FROM series WHERE name=? AND record_id IN ({marks})", (PROGRESS, *part))]
+        found = {}
+        for record_id in reported:
+            progress = self.progress(record_id)
+            if progress is not None:
+                found[record_id] = progress
+        return found
 
     # -- internals ---------------------------------------------------------------------------------
 

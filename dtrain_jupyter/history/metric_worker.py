@@ -2,6 +2,8 @@
 
     python -m dtrain_jupyter.history.metric_worker HISTORY_FOLDER [--max-points N]
 
+(The server starts it with `-c`, from the history folder: see `MetricIngest._spawn`.)
+
 Recognition is pure Python (10-20 s per GB, `benchmarks/metrics_bench.py`): in a thread of the
 server it held the GIL while the event loop relayed logs to readers, and a 1 GB log read through
 the API slowed by a third. Here it runs in a process of its own, at the lowest priority (`os.nice`),
@@ -10,13 +12,17 @@ so a busy machine gives the server the CPU first, and it writes the points into 
 
 The server (`MetricIngest`) sends requests on stdin, each a frame: 4 bytes of length (big-endian)
 then a pickled tuple `(seq, what, *arguments)`, `seq` growing by one per request. Everything
-waiting on stdin when this process wakes is one batch (one transaction); after each batch it
-writes one line on stdout, `{"seq": the last seq handled, "touched": [record ids with new points
-or a reset]}`, which the server turns into wake-ups of the requests waiting for those records.
+waiting on stdin when this process wakes is one batch. Its points are written together, in one
+transaction, at its end; a begin, a scalars reset or a forget within it first writes the points
+read before it, then commits its own change (so the replaced points are never the newer ones),
+and an archive read back whole writes every WRITE_EVERY points. After each batch it writes one
+line on stdout, `{"seq": the last seq handled, "touched": [record ids with new points or a
+reset]}`, which the server turns into wake-ups of the requests waiting for those records.
 End of stdin (the server stopped, or died) ends this process once the batch in hand is written.
 
 Requests (`what`): begin (record, job name, pod, files), feed (record, pod, bytes or a length,
-time), end (record, pod, time), backfill (record, job name), scalars (record, output folder), forget (record ids),
+time), end (record, pod, time), backfill (record, job name), scalars (record, output folder, last:
+the job finished and its folder's reader goes after this read), forget (record ids),
 sync (nothing: an acknowledgement to wait for).
 """
 
@@ -48,7 +54,7 @@ TENSORBOARD = "tensorboard"
 # A line without its newline yet is kept at most this long (a progress bar redrawn with carriage
 # returns for hours): past it, only the text after its last carriage return is kept.
 LONGEST_LINE = 1 << 20
-# Requests handled in one batch (one transaction) at most.
+# Requests handled in one batch at most.
 BATCH_ITEMS = 512
 # Points held before they are written within a long batch (an archive read back whole).
 WRITE_EVERY = 50_000
@@ -114,16 +120,20 @@ class MetricWorker:
                 # One pod's bad bytes or a locked store must not end the process: its points
                 # are lost, the next read of that log brings them back.
                 log.warning("dtrain: metric ingest could not %s: %s", item[0], e)
+            except Exception:  # noqa: BLE001 - one request the reader did not foresee ends no process
+                log.exception("dtrain: metric ingest failed to %s; its points are left out", item[0])
         self._write(batch)
         return batch.touched
 
     def _write(self, batch: _Batch) -> None:
-        if batch.rows:
+        rows, batch.rows = batch.rows, []
+        if rows:
             try:
-                self.store.add(batch.rows)
+                self.store.add(rows)
             except sqlite3.Error as e:
-                log.warning("dtrain: metric ingest could not keep %d points: %s", len(batch.rows), e)
-            batch.rows = []
+                log.warning("dtrain: metric ingest could not keep %d points: %s", len(rows), e)
+            except Exception:  # noqa: BLE001 - a point the store refuses loses its batch, not the process
+                log.exception("dtrain: metric ingest could not keep %d points", len(rows))
 
     def _sync(self, batch: _Batch) -> None:
         """Nothing to do: the server waits for this request's acknowledgement."""
@@ -190,11 +200,14 @@ class MetricWorker:
             self._end(batch, record_id, pod, when)
         self.store.mark_ingested(record_id)
 
-    def _scalars(self, batch: _Batch, record_id: int, root: str) -> None:
-        reader = self._scalar_readers.get((record_id, root))
+    def _scalars(self, batch: _Batch, record_id: int, root: str, last: bool = False) -> None:
+        key = (record_id, root)
+        reader = self._scalar_readers.pop(key, None) if last else self._scalar_readers.get(key)
         if reader is None:
             from ..tensorboard.scalars import EventScalars  # TensorBoard's reader, imported when first needed
-            reader = self._scalar_readers[(record_id, root)] = EventScalars(Path(root))
+            reader = EventScalars(Path(root))
+            if not last:
+                self._scalar_readers[key] = reader
         reset, points = reader.read_new()
         if reset:
             self._write(batch)

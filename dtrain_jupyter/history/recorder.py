@@ -114,7 +114,8 @@ class HistoryRecorder:
         source: the service.
         retention: what to keep.
         max_follows: pods followed at once.
-        ingest: where archived log bytes also go, for their metric points (None: nowhere).
+        ingest: where archived log bytes also go, for their metric points (None, or not enabled:
+            nowhere); forgotten records' points go through it too.
     """
 
     def __init__(self, store: HistoryStore, archive: LogArchive, source: JobSource, *,
@@ -261,13 +262,14 @@ class HistoryRecorder:
     async def _last_scalars(self, record_id: int, job: Job) -> None:
         """Have the ingest read the finished job's TensorBoard event files once more: the scalars
         written last (a writer flushes when it closes) would otherwise wait for someone to ask."""
-        if self.ingest is None:
+        if self.ingest is None or not self.ingest.enabled:
             return
         try:
             root = await self.source.output_root(job.backend, job.namespace, job.kind, job.name)
         except DTrainError:
             return  # no output folder, or not mounted on this server: no scalars to read
-        self.ingest.scalars(record_id, root)
+        # The last read of this folder: the reader process lets go of its reader after it.
+        self.ingest.scalars(record_id, root, last=True)
 
     def _look_again_later(self, record_id: int, job: Job) -> None:
         """Look at a job that just finished once more, FINAL_LOOK_SECONDS on: the operator writes its
@@ -418,7 +420,7 @@ class HistoryRecorder:
         if not follow:
             await self._reads.acquire()
         writer: ArchiveWriter | None = None
-        ingest = self.ingest
+        ingest = self.ingest if self.ingest is not None and self.ingest.enabled else None
         try:
             chunks = await self.source.log_text(job.backend, job.namespace, job.kind, job.name, pod=pod,
                                                 follow=follow, history=False)

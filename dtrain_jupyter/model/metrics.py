@@ -54,6 +54,9 @@ METRIC_WORDS = frozenset({
 _NOT_METRICS = frozenset({"error", "errors", "err", "stderr"})
 # Fields of our own line that place a point rather than being one.
 _COORDINATES = frozenset({"step", "epoch", "rank", "time"})
+# Steps past this do not fit the store's 64-bit integers: such a step (a line like `step
+# 123456789012345678901234`) places no point, rather than failing the batch it came in.
+MAX_STEP = (1 << 63) - 1
 _EMPTY: tuple = ()
 
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -245,8 +248,7 @@ class MetricReader:
             return _EMPTY
         if not isinstance(record, dict):
             return _EMPTY
-        step = record.get("step")
-        step = step if type(step) is int and step >= 0 else None
+        step = _step(record.get("step"))
         epoch = _finite(record.get("epoch"))
         when = _finite(record.get("time"))
         rank = record.get("rank")
@@ -276,8 +278,7 @@ class MetricReader:
         if "epoch" not in record and not any(metric_key(k) for k in record):
             return None
         epoch = _finite(record.get("epoch"))
-        step = record.get("step", record.get("global_step"))
-        step = step if type(step) is int and step >= 0 else None
+        step = _step(record.get("step", record.get("global_step")))
         if epoch is not None:
             self.epoch = epoch
         if step is not None:
@@ -293,6 +294,8 @@ class MetricReader:
         match = _EPOCH.search(low)
         if match is not None:
             epoch = float(match.group(1))
+            if not math.isfinite(epoch):
+                return None  # 400 digits: no epoch a counter could be placed in
             if epoch != self.epoch:
                 self.step = None  # a step seen in another epoch does not place this one's points
             self.epoch = epoch
@@ -326,6 +329,8 @@ class MetricReader:
                 if self.epoch is not None and self.epoch == int(self.epoch):
                     done = int(self.epoch) if self.zero_based else int(self.epoch) - 1
                     step += max(done, 0) * total
+        if step is not None and step > MAX_STEP:
+            step = None
         if step is not None:
             self.step = step
         else:
@@ -367,6 +372,11 @@ def _step_word(low: str) -> int | None:
                     best = (start, int(match.group(1)))
                 break
     return None if best is None else best[1]
+
+
+def _step(value: Any) -> int | None:
+    """`value` as a step when it is a whole number (not a bool) from 0 to MAX_STEP, else None."""
+    return value if type(value) is int and 0 <= value <= MAX_STEP else None
 
 
 def _finite(value: Any) -> float | None:

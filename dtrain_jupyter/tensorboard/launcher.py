@@ -11,7 +11,9 @@ Its logdir is the selected jobs' output folders as `--logdir_spec name:path,...`
 the same folders reuses the process, another set restarts it (TensorBoard cannot change its
 logdir while running). The proxy calls `touch()` for every request; a watcher stops the process
 after `idle_seconds` without one. Its stdout and stderr go to `log_file`, whose last lines are the
-error when it fails to start.
+error when it fails to start. It runs in the log file's folder, not the server's working directory:
+`python -m` puts its working directory first on the module path, where a notebook's `json.py`
+would replace the standard library's (so its logdirs are given as absolute paths).
 
 This module knows no HTTP server: it runs the same under the server or in a test.
 """
@@ -93,7 +95,7 @@ class TensorBoardLauncher:
             InvalidRequest: no folder, or a name or folder `--logdir_spec` cannot carry.
             BackendUnavailable: TensorBoard did not start (the message quotes its last log lines).
         """
-        wanted = {name: str(Path(folder)) for name, folder in logdirs.items()}
+        wanted = {name: str(Path(folder).absolute()) for name, folder in logdirs.items()}
         spec = _logdir_spec(wanted)
         async with self._lock:
             self.touch()
@@ -117,7 +119,8 @@ class TensorBoardLauncher:
         with open(self.log_file, "wb") as out:
             # Its own session: a Ctrl-C in the server's terminal is for the server, which stops it.
             process = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                                                           stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                                                           stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                                                           cwd=self.log_file.parent)
         try:
             await self._wait_ready(process, port)
         except BaseException:

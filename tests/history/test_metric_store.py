@@ -104,7 +104,8 @@ def test_progress_is_the_last_report_and_the_eta_its_recent_rate(store):
     assert progress.eta_seconds == pytest.approx(60.0)  # 0.01 per second, 0.6 to go
     assert progress.updated == 1040.0
     assert store.progress(2) is None
-    assert store.with_progress() == [1]
+    assert store.progress_of_each([1, 2]) == {1: progress}
+    assert store.progress_of_each([2]) == {}  # asked about others only: not there
 
 
 def test_progress_without_advance_has_no_eta_and_a_done_job_has_none_left():

@@ -226,3 +226,28 @@ def test_a_number_past_floats_range_is_left_out_not_raised() -> None:
     huge = "1" + "0" * 400
     assert recognize('DTRAIN_METRIC {"step": 1, "loss": ' + huge + ', "acc": 0.5}') == recognize(
         'DTRAIN_METRIC {"step": 1, "acc": 0.5}')
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("step 123456789012345678901234 loss=2.0", id="step-word"),
+        pytest.param("99999999999999999999/999999999999999999999 loss=2.0", id="counter"),
+        pytest.param("{'loss': 2.0, 'step': 123456789012345678901234}", id="dict"),
+        pytest.param(MARKER + '{"loss": 2.0, "step": 123456789012345678901234}', id="report"),
+    ],
+)
+def test_a_step_past_64_bits_places_no_point(line) -> None:
+    # The store keeps steps as 64-bit integers: a larger one failed the whole batch it came in.
+    [point] = MetricReader().read(line)
+    assert (point.name, point.value, point.step) == ("loss", 2.0, None)
+
+
+def test_the_largest_64_bit_step_is_kept() -> None:
+    [point] = recognize(f"step {2**63 - 1} loss=2.0")
+    assert point.step == 2**63 - 1
+
+
+def test_an_epoch_past_floats_range_is_no_epoch() -> None:
+    [point] = MetricReader().read("epoch " + "9" * 400 + " 1/10 loss=2.0")
+    assert (point.value, point.epoch, point.step) == (2.0, None, 1)
