@@ -46,13 +46,15 @@ from .words import (age, duration, esc, kind_label, kind_title, reason_words, re
 # The facts columns, drawn as one HTML grid per row (one widget, not one per cell: a thousand
 # rows of Label widgets would each bring a Layout and a Style widget along). Cells wrap between
 # words instead of being cut ("Succeeded PyTorchJobSu…" was); each cell's title has it in full.
+# Ready and Duration get enough of the row for their titles beside the Log, Output and Metrics
+# buttons at 1,400 px with the file browser open (tests/e2e/test_panel_friction.py).
 COLUMNS = (
     ("Kind", "minmax(0, 1.2fr)"),
     ("Where", "minmax(0, 1.2fr)"),
-    ("Status", "minmax(0, 2.2fr)"),
-    ("Ready", "minmax(0, 0.6fr)"),
+    ("Status", "minmax(0, 2fr)"),
+    ("Ready", "minmax(0, 0.7fr)"),
     ("Age", "minmax(0, 0.7fr)"),
-    ("Duration", "minmax(0, 0.8fr)"),
+    ("Duration", "minmax(0, 0.95fr)"),
 )
 # The ~300 px sidebar keeps the one fact a person scans the list for, whole: the phase. Ready,
 # reason and the rest drop out there (the phase cell's title still has the reason); a cell cut
