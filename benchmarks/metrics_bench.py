@@ -31,7 +31,10 @@ took 1 us to build). Still, per GB the mixed log costs 10-20 s and even the log 
 candidate line 1.5 s (three C substring searches; ": " is the slowest), against the 0.11 s per
 GB the goal allows at 900 MB/s: in CPython recognition cannot ride on the read path. It belongs
 where each line is seen once (the service, as replicas write), with the read path serving the
-stored points.
+stored points. So it runs there now: the job history's metric reader process
+(history/metric_worker.py) reads each archived log once, and `metrics_ingest_bench.py` measures the
+goal itself (a 1 GB read through the API with recognition on vs off). The rows here are context:
+what recognition would cost on the read path.
 
     .venv/bin/python benchmarks/metrics_bench.py [--mb 100] [--rounds 3]
 """
@@ -57,8 +60,6 @@ from dtrain_jupyter.model.metrics import MetricReader  # noqa: E402
 BLOCK = 4 << 20
 # The API's full-read rate on the reference machine (benchmarks/report.md, log_read row).
 API_MB_S = 900
-# Issue 15's goal: recognition adds at most this share to that read.
-GOAL_SHARE = 0.10
 WORDS = ("the model server request worker started finished loading checkpoint saved data batch gradient "
          "rank node process connected listening socket port time config value shard cache").split()
 
@@ -179,9 +180,10 @@ def rows_for(m: dict) -> list[Row]:
         added = (median - base) / gb
         share = added / api_seconds_per_gb
         lines_s = Stat([lines / s for s in secs[name]], "lines/s")
+        # Context, not the goal: recognition runs off the read path (metrics_ingest_bench has the goal's row).
         rows.append(Row(f"  {what}: {lines_s.median / 1e6:.2f} M lines/s", rate[name].text(), rate["split"].text(),
                         f"adds {added:.2f} s/GB = {share:.2f} of a {API_MB_S} MB/s API read",
-                        f"<= {GOAL_SHARE:g} of the API read", share <= GOAL_SHARE))
+                        "context: why recognition is not on the read path (goal: metrics_ingest_bench)"))
     return rows
 
 
