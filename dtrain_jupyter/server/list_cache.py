@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Hashable
+from typing import Any, Awaitable, Callable, Hashable
 
 # Seconds an encoded list may be reused although no change was published.
 DEFAULT_TTL = 1.0
@@ -46,8 +46,11 @@ class ListCache:
         self._size = size
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
-    async def get_or_build(self, key: Hashable, build: Callable[[], Awaitable[tuple[bytes, bool]]]) -> bytes:
+    async def get_or_build(self, key: Hashable, build: Callable[[], Awaitable[tuple[Any, bool]]]) -> Any:
         """The body for `key`: reused when still current, else from `build()`.
+
+        A body is whatever `build` makes (the jobs handler's is a `job_json.ListBody`); every
+        request for a current entry gets that same object.
 
         `build` returns `(body, cacheable)`; an answer that is not cacheable (one listing a
         backend's problem) is handed to the requests already waiting for it and then dropped.

@@ -9,6 +9,7 @@ pods carry `job-role` (launcher, worker) instead of `replica-type`.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator
 
@@ -29,6 +30,8 @@ POD_BY_JOB = "job"        # (namespace, the operator's job-name label)
 POD_BY_OWNER = "owner"    # the uid of each owner (the job, for its controller reference)
 
 _NAME_RE = re.compile(r"^(?P<job>.+)-(?P<rtype>[a-z]+)-(?P<index>\d+)$")
+# Marks a key tuple of pod labels among the compactor's parts.
+_LABEL_KEYS = "pod label keys"
 
 
 # What each container state keeps: what pod_from_object, has_log and the log reader read. Every
@@ -59,6 +62,52 @@ def _slim_status(s: dict[str, Any]) -> dict[str, Any]:
         if s.get(key) is not None:
             out[key] = _slim_state(s[key])
     return out
+
+
+class Labels(Mapping[str, str]):
+    """A pod's labels: their values in a tuple, under a tuple of keys shared by pods labelled alike.
+
+    An operator labels every pod of a kind with the same keys (job name, operator, replica type
+    and index, ...), and their values differ per pod, so a dict per pod shared nothing: 184 or
+    272 bytes for each of 200,000 pods (issue 18). Read as the dict is (`get`, `[]`, `in`,
+    iteration in the API's key order, `dict(labels)`), never changed.
+    """
+
+    __slots__ = ("_keys", "_values")
+
+    def __init__(self, keys: tuple[str, ...], values: tuple[str, ...]) -> None:
+        self._keys, self._values = keys, values
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self._values[self._keys.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        # belongs_to and the indexers read one or two labels of every pod: no exception on a miss.
+        return self._values[self._keys.index(key)] if key in self._keys else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Labels({dict(zip(self._keys, self._values))!r})"
+
+
+def slim_labels(labels: Any, shared: Compactor) -> Any:
+    """`Labels` for a dict of string keys and values (what the API sends), else the value shared as it is."""
+    if type(labels) is not dict or not labels or not all(type(k) is str and type(v) is str for k, v in labels.items()):
+        return shared.share(labels)
+    keys = tuple(labels)
+    return Labels(shared.one((_LABEL_KEYS, *keys), lambda: tuple(map(sys.intern, keys))),
+                  tuple(map(sys.intern, labels.values())))
 
 
 class SlimPod(Mapping[str, Any]):
@@ -120,7 +169,7 @@ def slim_pod(obj: dict[str, Any], shared: Compactor | None = None) -> SlimPod:
     status = obj.get("status") or {}
     return SlimPod(
         name=meta.get("name"), namespace=shared.share(meta.get("namespace")), uid=meta.get("uid"),
-        resource_version=meta.get("resourceVersion"), labels=shared.share(meta.get("labels")),
+        resource_version=meta.get("resourceVersion"), labels=slim_labels(meta.get("labels"), shared),
         owners=shared.share([{"uid": r.get("uid")} for r in meta.get("ownerReferences") or [] if isinstance(r, dict)]),
         spec=shared.share({
             "nodeName": spec.get("nodeName"),

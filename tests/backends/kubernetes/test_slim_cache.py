@@ -184,7 +184,7 @@ async def test_list_get_and_the_list_json_answer_what_the_full_objects_say(backe
         assert (got.uid, got.created) == (raw["metadata"]["uid"], raw["metadata"]["creationTimestamp"])
     # What the API sends: the encoded list is byte for byte the full objects' jobs, encoded.
     ordered = [listed[n] for n in sorted(jobs, key=lambda n: (jobs[n]["kind"], n))]
-    body = JobListEncoder().encode(ordered, [])
+    body = bytes(JobListEncoder().encode(ordered, []))
     assert body == json.dumps({"items": [expected_job(jobs[j.name]).to_dict() for j in ordered],
                                "problems": []}).encode()
 
@@ -285,7 +285,7 @@ def test_slim_pod_keeps_no_copy_of_what_no_face_reads():
     job = job_object(PT, "pt")
     job["metadata"]["uid"] = "u-1"
     slim = slim_pod(replicas_of(job)[1])
-    text = json.dumps(dict(slim))
+    text = json.dumps({**slim, "metadata": {**slim["metadata"], "labels": dict(slim["metadata"]["labels"])}})
     # The terminated state's startedAt (10:00:04) goes; the running state's (10:00:07) says it runs.
     for gone in ("managedFields", "env", "image", "containerID", "podIP", "tolerations", "generateName",
                  "2024-05-01T10:00:04Z"):
@@ -307,3 +307,27 @@ async def _pods_when(backend, raw, count):
 async def _pods_equal(backend, raw, want):
     got = await backend.pods(raw["kind"], raw["metadata"]["name"], "default")
     return [p.to_dict() for p in got] == want
+
+
+def test_pod_labels_read_as_the_api_dict_and_share_their_keys():
+    # A pod's labels keep the API's keys in order and its values, read as the dict is; pods
+    # labelled with the same keys hold one tuple of them.
+    job = job_object(PT, "pt")
+    job["metadata"]["uid"] = "u-1"
+    raw = [replicas_of(job)[i] for i in (0, 1)]
+    shared = Compactor()
+    first, second = (slim_pod(p, shared)["metadata"]["labels"] for p in raw)
+    for labels, pod in zip((first, second), raw):
+        want = pod["metadata"]["labels"]
+        assert labels == want and want == labels and dict(labels) == want
+        assert list(labels) == list(want) and list(labels.items()) == list(want.items()) and len(labels) == len(want)
+        assert all(labels[k] == v and labels.get(k) == v and k in labels for k, v in want.items())
+        assert labels.get("absent") is None and labels.get("absent", "x") == "x" and "absent" not in labels
+        with pytest.raises(KeyError):
+            labels["absent"]
+    assert first != second and first._keys is second._keys
+    # Labels that are not all strings (not what the API sends) are kept as a dict, and no labels as none.
+    odd = {**raw[0], "metadata": {**raw[0]["metadata"], "labels": {"n": 1}}}
+    assert slim_pod(odd, shared)["metadata"]["labels"] == {"n": 1}
+    bare = {**raw[0], "metadata": {k: v for k, v in raw[0]["metadata"].items() if k != "labels"}}
+    assert "labels" not in slim_pod(bare, shared)["metadata"]
