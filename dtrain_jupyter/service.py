@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncGenerator, Callable, Mapping, Sequence
 
-from .backends.base import CAP_EVENTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, Backend, ChangeListener
+from .backends.base import CAP_EVENTS, CAP_FOLLOW_BYTES, CAP_PREVIOUS_LOGS, CAP_SUSPEND, Backend, ChangeListener
 from .backends.listeners import Listeners
 from .backends.namespaces import NamespacePolicy
 from .errors import BackendUnavailable, ClusterError, DTrainError, InvalidRequest, JobNotFound, NotFound
@@ -763,19 +763,22 @@ class JobService:
 
         One pod's full read or tail is the backend's `log_bytes`, the bytes as written (no
         object per line: the 1 GB-log path), as `SizedChunks` when the backend knows their length
-        at open (the server then sends Content-Length); anything else is the lines of `logs`,
-        joined in blocks.
+        at open (the server then sends Content-Length); so is one pod's follow where the backend
+        follows bytes (CAP_FOLLOW_BYTES). Anything else is the lines of `logs`, joined in blocks.
         A past job's log is its archive (each line of a merged read prefixed by its pod).
         """
         history = options.pop("history", True)
         target, ns = await self._target(backend, namespace)
         _check_previous(target, options)
         kind = canonical_kind(kind)
-        plain = not (options.get("follow") or options.get("timestamps") or options.get("since_seconds") is not None)
+        follow = bool(options.get("follow"))
+        plain = not (options.get("timestamps") or options.get("since_seconds") is not None)
+        as_written = plain and (not follow or CAP_FOLLOW_BYTES in target.capabilities)
         try:
-            if options.get("pod") and plain:
+            if options.get("pod") and as_written:
                 return await target.log_bytes(kind, name, ns, pod=options["pod"], container=options.get("container"),
-                                              tail=options.get("tail"), previous=bool(options.get("previous")))
+                                              tail=options.get("tail"), previous=bool(options.get("previous")),
+                                              follow=follow)
             lines = await target.logs(kind, name, ns, **options)
         except JobNotFound as e:
             record = self._past(e, target, ns, kind, name, history)

@@ -198,7 +198,37 @@ def test_log_refusals_come_at_the_call_and_one_pods_text_is_its_bytes(tmp_path: 
     one, merged, described = run(scenario())
     assert one == b"hello from rank 0\n" and relayed == [f"{name}-master-0"]
     assert sorted(merged.splitlines()) == [b"hello from rank 0", b"hello from rank 1"]
-    assert described[0]["capabilities"] == ["events", "outputs", "previous-logs", "suspend"]
+    assert described[0]["capabilities"] == ["events", "follow-bytes", "outputs", "previous-logs", "suspend"]
+
+
+# Writes a line, waits, then a line and a last one without its newline: a follow sees them come.
+_FOLLOWED = ("import sys, time\nsys.stdout.write('a\\r\\n'); sys.stdout.flush(); time.sleep(0.3)\n"
+             "sys.stdout.write('b\\r\\nc'); sys.stdout.flush()\n")
+
+
+@pytest.mark.parametrize("backend_class, want", [
+    (LocalBackend, b"a\r\nb\r\nc\n"),       # follow-bytes: the bytes as written, the last line ended
+    (_WithoutExtras, b"a\nb\nc\n"),           # without it: the lines, joined
+])
+def test_one_pods_followed_text_is_its_bytes_where_the_backend_follows_bytes(tmp_path: Path, backend_class,
+                                                                             want: bytes) -> None:
+    service = JobService({"local": lambda: backend_class(tmp_path / "s", grace_seconds=1.0)})
+    name = unique()
+    manifest = pytorch_manifest(name, script=_FOLLOWED)
+    del manifest["spec"]["pytorchReplicaSpecs"]["Worker"]
+
+    async def scenario() -> bytes:
+        await service.create(manifest)
+        chunks = await service.log_text("local", None, "PyTorchJob", name, pod=f"{name}-master-0", follow=True)
+        got = b"".join([c async for c in chunks])  # ends with the replica
+        await service.delete("local", None, "PyTorchJob", name)
+        await service.stop()
+        return got
+
+    got = run(scenario())
+    if got.startswith(b"waiting: "):  # the follow may open before the replica has a log file
+        got = got.split(b"\n", 1)[1]
+    assert got == want
 
 
 def test_outputs_come_with_their_location_and_a_file_streams_whole(tmp_path: Path) -> None:

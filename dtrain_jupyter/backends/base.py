@@ -49,8 +49,13 @@ CAP_PREVIOUS_LOGS = "previous-logs"
 # the time the line was read, and since_seconds keeps or skips a replica's log whole, by the
 # time it was last written to.
 CAP_LINE_TIMES = "line-times"
+# log_bytes(follow=True) follows one pod's log as the bytes it is written in. Without it the service
+# follows by lines (`logs`) and joins them: an object per line, which a fast log's follow (and the
+# job history's copy of it) pays on the server's loop.
+CAP_FOLLOW_BYTES = "follow-bytes"
 
-CAPABILITIES = (CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_LINE_TIMES)
+CAPABILITIES = (CAP_DRY_RUN, CAP_EVENTS, CAP_SUSPEND, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_LINE_TIMES,
+                CAP_FOLLOW_BYTES)
 
 # Called by a backend, from any thread, whenever a job appears, changes or disappears:
 # listener(change_type, job) with change_type in {"ADDED", "MODIFIED", "DELETED"}.
@@ -102,11 +107,14 @@ class SizedChunks(collections.abc.AsyncGenerator):
         chunks: the bytes, `size` of them in all unless the source was cut short (a file
             truncated while read): then fewer, and a reader holding to `size` says so.
         size: the number of bytes `chunks` yields.
+        file: where the same bytes lie, (path, offset) of a regular file, when they are a file's:
+            a server may then hand the file to the kernel (sendfile) instead of reading `chunks`.
     """
 
-    def __init__(self, chunks: AsyncGenerator[bytes, None], size: int) -> None:
+    def __init__(self, chunks: AsyncGenerator[bytes, None], size: int, file: tuple[Path, int] | None = None) -> None:
         self._chunks = chunks
         self.size = size
+        self.file = file
 
     async def __anext__(self) -> bytes:
         return await self._chunks.__anext__()
@@ -293,14 +301,17 @@ class Backend(Protocol):
     def log_bytes(
         self, kind: str, name: str, namespace: str, *,
         pod: str, container: str | None = None, tail: int | None = None, previous: bool = False,
+        follow: bool = False,
     ) -> Stream[bytes]:
         """One pod's whole log or its tail as the bytes it was written in, without per-line work.
 
         The fast path of a plain-text read, for logs of any size: the same selection and the same
-        refusals as `logs(pod=...)` without follow, timestamps or since. A full read is the log
+        refusals as `logs(pod=...)` without timestamps or since. A full read is the log
         as it was when opened: lines written while it is read are not in it (a follow has them).
         A backend that knows the length then (a file's size) opens the stream as `SizedChunks`,
-        so the server can say `Content-Length` rather than frame each chunk.
+        so the server can say `Content-Length` rather than frame each chunk. `follow` (backends
+        with CAP_FOLLOW_BYTES; others refuse it with InvalidRequest) goes on with what is written
+        until the pod has ended, in chunks of whole lines.
         """
 
     async def events(self, kind: str, name: str, namespace: str) -> list[Event]:

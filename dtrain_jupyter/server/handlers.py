@@ -258,7 +258,7 @@ class LogHandler(DTrainHandler):
         fmt, options = log_query(self)
         if fmt == "text":
             chunks = await self.service.log_text(backend, namespace, self.kind_of(plural), name, **options)
-            await self._relay().text(chunks)
+            await self._relay().text(chunks, follow=options["follow"])
         else:
             lines = await self.service.logs(backend, namespace, self.kind_of(plural), name, **options)
             await self._relay().ndjson(lines, follow=options["follow"])

@@ -133,7 +133,8 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                           "needs the `previous-logs` capability)."),
                        _q("timestamps", "boolean", "Fill each line's timestamp (RFC 3339, UTC)."),
                        _q("format", "string", "`ndjson` (default): one LogLine object per line; `text`: the "
-                          "lines as plain text (one pod's full read or tail is relayed as raw bytes).")],
+                          "lines as plain text (one pod's full read or tail is relayed as raw bytes, and so is its "
+                          "follow on a backend with the `follow-bytes` capability).")],
         "responses": {"200": {"description": "NDJSON; every refusal (job, pod, container, arguments) is an error answer "
                                              "before the first line; an error after it arrives as a last "
                                              "`{error, message}` line (plain text: the transfer is cut short).",

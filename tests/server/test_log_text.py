@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+
 from .conftest import job_path, pytorch_manifest, unique, wait_finished
 
 # 3,000 numbered lines, some non-ASCII, so a full read spans chunks and a tail has a known answer.
@@ -58,6 +62,72 @@ async def test_a_full_read_is_the_log_as_it_was_when_opened(api, tmp_path, monke
     # those written after this one's).
     code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text", "tail": "1"}, raw=True)
     assert code == 200 and body == b"written later\n"
+
+
+async def test_a_full_read_is_sent_from_the_file_by_the_kernel(api, jp_http_port, jp_base_url, jp_auth_header,
+                                                              monkeypatch) -> None:
+    """sendfile(2) sends the body; tornado's own accounting holds, so the connection serves the next request."""
+    import httpx
+
+    path, pod = await _finished_job(api)
+    want = "".join(f"line {i} é\n" for i in range(3000)).encode()
+    sent_by_kernel: list[int] = []
+    sendfile = asyncio.base_events.BaseEventLoop.sock_sendfile
+
+    async def counted(self, sock, file, offset=0, count=None, *, fallback=True):
+        sent = await sendfile(self, sock, file, offset, count, fallback=fallback)
+        sent_by_kernel.append(sent)
+        return sent
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "sock_sendfile", counted)
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}dtrain/api/{'/'.join(path)}/log"
+    connections = set()
+    async with httpx.AsyncClient(headers=jp_auth_header) as http:
+        for params in ({"pod": pod, "format": "text"}, {"pod": pod, "format": "text"}, {"pod": pod, "tail": "1"}):
+            async with http.stream("GET", url, params=params) as r:
+                body = await r.aread()
+                connections.add(id(r.extensions["network_stream"]))
+            assert r.status_code == 200
+            if params.get("format") == "text":
+                assert body == want and r.headers["Content-Length"] == str(len(want))
+            else:
+                assert [json.loads(ln)["line"] for ln in body.splitlines()] == ["line 2999 é"]
+    assert sent_by_kernel == [len(want), len(want)]
+    assert len(connections) == 1  # kept alive after each sendfile body: tornado counted its bytes
+
+
+async def test_where_the_kernel_cannot_send_the_file_the_chunks_go_as_before(api, monkeypatch) -> None:
+    path, pod = await _finished_job(api)
+    want = "".join(f"line {i} é\n" for i in range(3000)).encode()
+
+    async def unavailable(self, *args, **kwargs):
+        raise asyncio.SendfileNotAvailableError("not on this socket")
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "sock_sendfile", unavailable)
+    code, body, headers = await api(*path, "log", params={"pod": pod, "format": "text"}, raw=True)
+    assert code == 200 and body == want and headers["Content-Length"] == str(len(want))
+
+
+async def test_a_file_shorter_than_its_size_when_sent_by_the_kernel_cuts_the_transfer(api, tmp_path,
+                                                                                       monkeypatch) -> None:
+    """The file truncated between its open and the kernel's send: fewer bytes than said, not a whole log."""
+    from tornado.httpclient import HTTPClientError
+
+    path, pod = await _finished_job(api)
+    [log_file] = (tmp_path / "dtrain-state").rglob(f"{pod}.log")
+    sendfile = asyncio.base_events.BaseEventLoop.sock_sendfile
+
+    async def truncated_first(self, sock, file, offset=0, count=None, *, fallback=True):
+        os.truncate(log_file, 10)
+        return await sendfile(self, sock, file, offset, count, fallback=fallback)
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "sock_sendfile", truncated_first)
+    try:
+        code, body, _ = await api(*path, "log", params={"pod": pod, "format": "text"}, raw=True)
+    except (HTTPClientError, OSError) as e:
+        assert "closed" in str(e).lower() or isinstance(e, OSError)
+    else:
+        raise AssertionError(f"a log cut to 10 bytes was answered as whole: {code} {body[:40]!r}")
 
 
 async def test_an_empty_log_is_an_empty_body_of_length_0(api, tmp_path) -> None:
@@ -139,3 +209,41 @@ async def test_an_error_after_the_first_bytes_cuts_the_transfer_instead_of_endin
         assert "closed" in str(e).lower() or isinstance(e, OSError)
     else:
         raise AssertionError(f"the cut log arrived as a complete response: {code} {body!r}")
+
+
+async def test_a_text_follow_stops_reading_when_its_client_leaves_a_quiet_log(api, jp_http_port, jp_base_url,
+                                                                              jp_auth_header, monkeypatch) -> None:
+    """The replica writes once and sleeps: the client leaving ends the server's follow, not the next byte."""
+    import httpx
+
+    from dtrain_jupyter.backends.local import backend as local_backend
+
+    followed, closed = [], asyncio.Event()
+    follow = local_backend.follow
+
+    async def watched(*args, **kwargs):
+        followed.append(kwargs.get("raw"))
+        try:
+            async for item in follow(*args, **kwargs):
+                yield item
+        finally:
+            closed.set()
+
+    monkeypatch.setattr(local_backend, "follow", watched)
+    manifest = pytorch_manifest(unique("quiet"), script="import time\nprint('one line', flush=True)\ntime.sleep(60)\n")
+    del manifest["spec"]["pytorchReplicaSpecs"]["Worker"]
+    code, job, _ = await api("jobs", method="POST", body={"manifest": manifest})
+    assert code == 201, job
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}dtrain/api/{'/'.join(job_path(job))}/log"
+    params = {"pod": f"{job['name']}-master-0", "format": "text", "follow": "true"}
+    async with httpx.AsyncClient(headers=jp_auth_header, timeout=30) as http:
+        async with http.stream("GET", url, params=params) as r:
+            got = b""
+            async for chunk in r.aiter_raw():
+                got += chunk
+                if b"one line\n" in got:
+                    break
+    assert followed and all(followed)  # one pod's plain-text follow reads bytes, not lines
+    await asyncio.wait_for(closed.wait(), 10)
+    code, _, _ = await api(*job_path(job), method="DELETE")
+    assert code in (200, 202, 204)

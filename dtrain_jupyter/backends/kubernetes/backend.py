@@ -545,13 +545,19 @@ class KubernetesBackend:
         return cast(AsyncGenerator[LogLine, None], lines)
 
     def log_bytes(self, kind: str, name: str, namespace: str, *, pod: str, container: str | None = None,
-                  tail: int | None = None, previous: bool = False) -> Stream[bytes]:
-        """One pod's log as the API server sends it (a whole read or a tail): no object per line."""
-        opts = LogOptions(container=container, tail=tail, previous=previous)
+                  tail: int | None = None, previous: bool = False, follow: bool = False) -> Stream[bytes]:
+        """One pod's log as the API server sends it (a whole read or a tail): no object per line.
+
+        A follow is refused (no CAP_FOLLOW_BYTES): `logs(follow=True)` re-opens a stream the API server
+        cut and takes up restarts, which the lines' timestamps make possible."""
+        opts = LogOptions(container=container, tail=tail, previous=previous, follow=follow)
         return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, opts))
 
     async def _open_log_bytes(self, kind: str, name: str, namespace: str, pod: str,
                               opts: LogOptions) -> AsyncGenerator[bytes, None]:
+        if opts.follow:
+            raise InvalidRequest("the kubernetes backend follows a log by its lines (logs with follow), not as raw "
+                                 "bytes", argument="follow")
         _, fw, raw = await self._log_pods(kind, name, namespace, pod, opts)
         [chosen] = [p for p in raw if p["metadata"]["name"] == pod]
         if not opts.previous and not has_log(chosen, previous=False):

@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncGenerator, Sequence
+from typing import Any, AsyncGenerator, Callable, Sequence
 
 from ...errors import BackendUnavailable, DTrainError, InvalidRequest, JobExists, JobNotFound, NotFound
 from ...model.code_archive import CODE_VOLUME, CodeArchive, code_configmap_of, pod_specs
@@ -26,7 +26,7 @@ from ...model.job import Event, Job, JobStatus, LogLine, OutputFile, Pod
 from ...model.kinds import known_kinds, versions_of
 from ...model.status import Phase, derive_phase, describe_pod
 from ..base import (
-    CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream, check_log_request,
+    CAP_EVENTS, CAP_FOLLOW_BYTES, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, ChangeListener, Stream, check_log_request,
     check_suspend_request, waiting_bytes, waiting_line,
 )
 from ..listeners import Listeners
@@ -58,7 +58,7 @@ class LocalBackend:
     """
 
     name = "local"
-    capabilities = frozenset({CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND})
+    capabilities = frozenset({CAP_EVENTS, CAP_OUTPUTS, CAP_PREVIOUS_LOGS, CAP_SUSPEND, CAP_FOLLOW_BYTES})
 
     def __init__(self, state_dir: Path, *, output_root: Path | None = None, log_limit_bytes: int | None = None,
                  grace_seconds: float = 5.0, gpus: Sequence[str] | None = None, poll_interval: float = 0.05,
@@ -469,18 +469,29 @@ class LocalBackend:
         return self._log_lines(record, files, waiting, follow, timestamps)
 
     def log_bytes(self, kind: str, name: str, namespace: str, *, pod: str, container: str | None = None,
-                  tail: int | None = None, previous: bool = False) -> Stream[bytes]:
-        """One replica's log file as raw byte chunks (no per-line work): the fast path of a full read or tail.
+                  tail: int | None = None, previous: bool = False, follow: bool = False) -> Stream[bytes]:
+        """One replica's log file as raw byte chunks (no per-line work): the fast path of a full read,
+        a tail or a follow.
 
-        Opens as `SizedChunks`: the file as it was when opened (see `Backend.log_bytes`)."""
-        return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, container, tail, previous))
+        A read opens as `SizedChunks`: the file as it was when opened (see `Backend.log_bytes`). A
+        follow gives each read's complete lines in one chunk, as the line follow reads them."""
+        return Stream(partial(self._open_log_bytes, kind, name, namespace, pod, container, tail, previous, follow))
 
     async def _open_log_bytes(self, kind: str, name: str, namespace: str, pod: str, container: str | None,
-                              tail: int | None, previous: bool) -> AsyncGenerator[bytes, None]:
-        _, files, waiting = self._log_files(kind, name, namespace, pod, container, False, tail, None, previous)
+                              tail: int | None, previous: bool, follow_: bool) -> AsyncGenerator[bytes, None]:
+        record, files, waiting = self._log_files(kind, name, namespace, pod, container, follow_, tail, None, previous)
+        if follow_:
+            return self._followed_bytes(record, files, waiting.get(pod))
         if pod in waiting:
             return waiting_bytes(waiting[pod])
         return sized_chunks(*files[pod])
+
+    async def _followed_bytes(self, record: dict[str, Any], files: dict[str, tuple[Path, int]],
+                              waiting: str | None) -> AsyncGenerator[bytes, None]:
+        if waiting is not None:
+            yield (waiting + "\n").encode("utf-8")
+        async for _pod, block in follow(files, _replicas_done(record, set(files)), raw=True):
+            yield block
 
     def _log_files(self, kind: str, name: str, namespace: str, pod: str | None, container: str | None,
                    follow: bool, tail: int | None, since_seconds: int | None, previous: bool,
@@ -533,16 +544,20 @@ class LocalBackend:
                         yield LogLine(pod, line, when)
                     await asyncio.sleep(0)  # let the server breathe between 1 MiB blocks
             return
-        pods = set(files)
-
-        def done() -> bool:
-            # Not the job's end: replicas may run on after it (cleanPodPolicy None), and their
-            # last lines belong in the log; once the job is finished none of them restarts.
-            if record.get("deleting"):
-                return True
-            return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
-        async for pod, line in follow(files, done):
+        async for pod, line in follow(files, _replicas_done(record, set(files))):
             yield LogLine(pod=pod, line=line, timestamp=stamp())
+
+
+def _replicas_done(record: dict[str, Any], pods: set[str]) -> Callable[[], bool]:
+    """When a follow of these replicas' logs may end, once their files are drained."""
+
+    def done() -> bool:
+        # Not the job's end: replicas may run on after it (cleanPodPolicy None), and their
+        # last lines belong in the log; once the job is finished none of them restarts.
+        if record.get("deleting"):
+            return True
+        return all(r["state"] in ("Succeeded", "Failed") for r in record["replicas"] if r["pod"] in pods)
+    return done
 
 
 def without_code_volume(manifest: dict[str, Any]) -> dict[str, Any]:

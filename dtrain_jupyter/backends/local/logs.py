@@ -14,7 +14,7 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
-from typing import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Iterator
 
 from ..base import SizedChunks
 from . import file_watch
@@ -170,7 +170,7 @@ def sized_chunks(path: Path, offset: int = 0) -> SizedChunks:
         size = max(0, path.stat().st_size - offset)
     except FileNotFoundError:
         size = 0
-    return SizedChunks(read_chunks(path, offset, size), size)
+    return SizedChunks(read_chunks(path, offset, size), size, file=(path, offset))
 
 
 async def read_chunks(path: Path, offset: int, size: int) -> AsyncGenerator[bytes, None]:
@@ -213,11 +213,15 @@ class Follower:
     was read. As with any copytruncate, what was written and cut between two reads is lost, and
     a file that regrew past the read position before the next read is read on from there. A
     deleted file is kept open and waited on, as its path may get a new file.
+
+    With `raw`, a poll gives (pod, bytes): each read's complete lines as written, in one block
+    (what a relay or an archive copies needs no object per line), instead of (pod, line) decoded.
     """
 
-    def __init__(self, files: dict[str, tuple[Path, int]]) -> None:
+    def __init__(self, files: dict[str, tuple[Path, int]], *, raw: bool = False) -> None:
         # pod -> [path, open file or None, partial line, offset to start at when opened]
         self._state: dict[str, list] = {pod: [path, None, b"", offset] for pod, (path, offset) in files.items()}
+        self._raw = raw
         # Whether the last poll stopped at its budget with bytes still unread.
         self.more = False
 
@@ -234,21 +238,34 @@ class Follower:
         f.seek(min(offset, os.fstat(f.fileno()).st_size))
         st[1], st[3] = f, 0
 
-    @staticmethod
-    def _cut_partial(pod: str, st: list, out: list[tuple[str, str]]) -> None:
+    def _cut_partial(self, pod: str, st: list, out: list[tuple[str, Any]]) -> None:
         """A partial line whose file ends under it (rotated or truncated) is a line of its own."""
         if st[2]:
-            out.append((pod, _decode(st[2])))
+            out.append((pod, st[2] + b"\n" if self._raw else _decode(st[2])))
             st[2] = b""
 
-    def poll(self, final: bool = False, budget: int = POLL_BUDGET) -> list[tuple[str, str]]:
-        """New complete lines as (pod, line); with `final`, also each file's unterminated tail.
+    def _add_lines(self, pod: str, st: list, chunk: bytes, out: list[tuple[str, Any]]) -> None:
+        """The complete lines of what was read (after the pod's partial line), kept partial is the rest."""
+        if self._raw:
+            data = st[2] + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                out.append((pod, data[:cut]))
+            st[2] = data[cut:]
+            return
+        parts = (st[2] + chunk).split(b"\n")
+        st[2] = parts.pop()
+        out.extend((pod, _decode(p)) for p in parts)
+
+    def poll(self, final: bool = False, budget: int = POLL_BUDGET) -> list[tuple[str, Any]]:
+        """New complete lines as (pod, line), or (pod, block of lines) when raw; with `final`, also
+        each file's unterminated tail (a line of its own, ended by a newline when raw).
 
         At most about `budget` bytes are read in one call, so a log written faster than it is
         followed never sits in memory whole; `more` then says to call again at once (and a
         file's tail is only cut with `final` once that file is drained).
         """
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, Any]] = []
         self.more = False
         for pod, st in self._state.items():
             if st[1] is None:
@@ -267,9 +284,7 @@ class Follower:
                     if not chunk:
                         continue
                 if chunk:
-                    parts = (st[2] + chunk).split(b"\n")
-                    st[2] = parts.pop()
-                    out.extend((pod, _decode(p)) for p in parts)
+                    self._add_lines(pod, st, chunk, out)
                     continue
                 opened = os.fstat(st[1].fileno())
                 if opened.st_size < st[1].tell():
@@ -299,13 +314,15 @@ class Follower:
                 st[1].close()
 
 
-async def follow(files: dict[str, tuple[Path, int]], done: Callable[[], bool]) -> AsyncIterator[tuple[str, str]]:
-    """Yield (pod, line) as lines arrive; end once `done()` holds and every file is drained.
+async def follow(files: dict[str, tuple[Path, int]], done: Callable[[], bool], *,
+                 raw: bool = False) -> AsyncIterator[tuple[str, Any]]:
+    """Yield (pod, line) as lines arrive, or with `raw` (pod, bytes: the lines each read found, as
+    written); end once `done()` holds and every file is drained.
 
     The files are read when a change at their paths wakes the follower, when `done()` holds,
     and at least every SAFETY_POLL_SECONDS.
     """
-    follower = Follower(files)
+    follower = Follower(files, raw=raw)
     loop = asyncio.get_running_loop()
     try:
         with file_watch.Waiter(follower.paths) as waiter:

@@ -123,6 +123,11 @@ async def test_log_bytes_relay_the_api_servers_text_in_one_request(backend, kube
     assert b"".join(chunks) == ("\n".join(lines[-2:]) + "\n").encode()
     asked = [q for m, p, q in kube_double.request_log[before:] if p.endswith("/pods/l7-worker-0/log")]
     assert asked == [{"container": "pytorch", "tailLines": "2"}]
+    # It follows by lines (logs), not as bytes: no follow-bytes capability, and the refusal says so.
+    assert "follow-bytes" not in backend.capabilities
+    with pytest.raises(InvalidRequest) as err:
+        await backend.log_bytes("PyTorchJob", "l7", "default", pod="l7-worker-0", follow=True)
+    assert err.value.to_dict().get("argument") == "follow" and "by its lines" in err.value.message
 
 
 async def _ended(backend, name):

@@ -99,3 +99,67 @@ def test_a_follower_reads_a_large_backlog_in_bounded_steps(tmp_path) -> None:
             break
     follower.close()
     assert got == lines + ["tail without newline"] and steps >= 4
+
+
+def test_a_raw_follower_gives_the_bytes_as_written_in_blocks_of_whole_lines(tmp_path) -> None:
+    """Raw: no decoding, no \\r stripped, a partial line held back until its newline (or its file's end)."""
+    cur, prev = tmp_path / "p.log", tmp_path / "p.previous.log"
+    cur.write_bytes(b"first\r\n\xff second\nhalf")
+    raw, lines = Follower({"p": (cur, 0)}, raw=True), Follower({"p": (cur, 0)})
+    assert raw.poll() == [("p", b"first\r\n\xff second\n")]
+    assert lines.poll() == [("p", "first"), ("p", "\ufffd second")]
+    with open(cur, "ab") as f:
+        f.write(b" done\nnext")
+    assert raw.poll() == [("p", b"half done\n")]
+    # Rotation: the old file's last partial line is a line of its own, then the new file from its start.
+    os.replace(cur, prev)
+    cur.write_bytes(b"second attempt\n")
+    assert raw.poll() == [("p", b"next\n"), ("p", b"second attempt\n")]
+    # copytruncate: the file cut under the reader is read again from its start.
+    with open(cur, "r+b") as f:
+        f.truncate(0)
+    assert raw.poll() == []
+    cur.write_bytes(b"after the cut\nno newline")
+    assert raw.poll(final=True) == [("p", b"after the cut\n"), ("p", b"no newline\n")]
+    raw.close()
+    lines.close()
+
+
+def test_a_raw_follower_and_a_line_follower_read_the_same_lines(tmp_path) -> None:
+    """Across chunk and budget boundaries the raw blocks, split, are the line follower's lines."""
+    path = tmp_path / "big.log"
+    lines = [f"line {i:07d} " + "é" * (i % 50) for i in range(30_000)]
+    path.write_text("\n".join(lines) + "\nlast without newline")
+    raw = Follower({"p": (path, 0)}, raw=True)
+    blocks = []
+    while True:
+        blocks += [block for _, block in raw.poll(final=True, budget=logs.CHUNK)]
+        if not raw.more:
+            break
+    raw.close()
+    assert len(blocks) > 1 and all(block.endswith(b"\n") for block in blocks)
+    assert b"".join(blocks).decode().split("\n")[:-1] == lines + ["last without newline"]
+
+
+def test_a_raw_follow_ends_when_done_and_drained(tmp_path, jp_asyncio_loop) -> None:
+    f = tmp_path / "p.log"
+    f.write_bytes(b"")
+    state = {"done": False}
+
+    async def writer():
+        for i in range(3):
+            with open(f, "ab") as fh:
+                fh.write(f"line {i}\r\n".encode())
+            await asyncio.sleep(0.02)
+        with open(f, "ab") as fh:
+            fh.write(b"no newline")
+        state["done"] = True
+
+    async def reader():
+        return b"".join([block async for _, block in follow({"p": (f, 0)}, lambda: state["done"], raw=True)])
+
+    async def both():
+        got, _ = await asyncio.gather(reader(), writer())
+        return got
+
+    assert jp_asyncio_loop.run_until_complete(both()) == b"line 0\r\nline 1\r\nline 2\r\nno newline\n"
