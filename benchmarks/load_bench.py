@@ -2,8 +2,9 @@
 
 The scenario is `tests/reliability/load.py` (the CI test `tests/reliability/test_load.py` runs it
 for 10 s): a real `jupyter server` on the Kubernetes backend, pointed at the API test double
-seeded with `bulk_load` (1,000 jobs of three kinds, 4 pods each); every client lists all jobs,
-then follows one running job's log for a second, and again, until the time is up. Reported:
+seeded with `bulk_load` (1,000 jobs of three kinds, 4 pods each); every client (its own httpx
+connections, as each user's browser or `Client` has) lists all jobs, then follows one running
+job's log for a second, and again, until the time is up. Reported:
 requests made, errors (goal: none), list and first-log-line latency p50/p99, and the server's
 resident memory at start, peak and end (growth). `make bench` runs it twice, each on a fresh
 server: 50 clients (goals: list p99 <= 250 ms, first log line p50 <= 100 ms and p99 <= 500 ms)
