@@ -776,9 +776,11 @@ class JobService:
         as_written = plain and (not follow or CAP_FOLLOW_BYTES in target.capabilities)
         try:
             if options.get("pod") and as_written:
+                # `follow` only when following: a backend without follow-bytes need not know the word.
+                more = {"follow": True} if follow else {}
                 return await target.log_bytes(kind, name, ns, pod=options["pod"], container=options.get("container"),
                                               tail=options.get("tail"), previous=bool(options.get("previous")),
-                                              follow=follow)
+                                              **more)
             lines = await target.logs(kind, name, ns, **options)
         except JobNotFound as e:
             record = self._past(e, target, ns, kind, name, history)

@@ -132,7 +132,8 @@ class JobHistory:
         async def lines() -> AsyncGenerator[LogLine, None]:
             for name in parts:
                 for line in _lines(self.archive.read(record.id, name, tail=tail)):
-                    yield LogLine(pod=name, line=line.rstrip(b"\n").decode("utf-8", "replace"))
+                    # As the live read makes a line: without its newline and a carriage return before it.
+                    yield LogLine(pod=name, line=line.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace"))
 
         return lines()
 

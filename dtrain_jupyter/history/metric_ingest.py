@@ -10,8 +10,9 @@ wakes, on the loop, whoever waits for them.
 
 The recorder's chunks are written (and flushed) to the archive file before they are fed, so for
 them only lengths travel: the process reads the bytes back from the file (`begin(written_to=)`),
-and the lengths fed in one turn of the loop go as one request. A followed log comes a line per
-chunk; a request (a pickled copy) per line cost the loop more than the archive write itself.
+and the lengths fed in one turn of the loop go as one request. A log followed by lines (the
+Kubernetes backend) comes a line per chunk; a request (a pickled copy) per line cost the loop more
+than the archive write itself.
 
 A log read again from its start (`begin` for a pod already read: the server restarted, or an
 incomplete archive is replaced) replaces that pod's points, and callers get `reset`. Records
@@ -252,8 +253,8 @@ class MetricIngest:
         """The next bytes of a pod's log (any split: lines are joined across chunks)."""
         key = (record_id, pod)
         if key in self._from_file:
-            # A followed log comes a line per chunk: a request per line would cost the loop more
-            # than the line. The lengths fed in one turn of the loop go as one request (the loop
+            # A log followed by lines comes a line per chunk: a request per line would cost the loop
+            # more than the line. The lengths fed in one turn of the loop go as one request (the loop
             # alone touches `_lengths`: no lock per line).
             lengths = self._lengths
             if not lengths and self._loop is not None:

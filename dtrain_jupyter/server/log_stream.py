@@ -11,10 +11,11 @@ whatever happens, so its readers stop with the client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, AsyncGenerator
+from typing import Any, AsyncGenerator, Iterator
 
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.web import RequestHandler
@@ -24,6 +25,10 @@ from ..errors import DTrainError, InvalidRequest
 from ..model.job import LogLine
 
 log = logging.getLogger(__name__)
+
+
+class ClientGone(ConnectionError):
+    """The client left while its log was being sent or waited for."""
 
 # Without follow, flush every this many lines: fewer, larger writes for big logs.
 FLUSH_EVERY = 500
@@ -133,8 +138,14 @@ class LogRelay:
         it is missing the chunks are written as before). Returns the bytes sent, fewer than
         `size` when the file came up short (truncated or gone).
 
+        The send runs on a descriptor of our own (a dup of the connection's): tornado closes its
+        socket when the client leaves, and on its descriptor that would pull the fd out from under
+        the loop's wait for writability (an EBADF traceback, or a wait that never ends and a
+        stale entry that breaks the next connection given the same number). The client leaving
+        cancels the send (`client_left`).
+
         Raises:
-            ConnectionError: the client went away during the send.
+            ConnectionError: the client went away during the send, or the send failed.
         """
         handler = self.handler
         conn = handler.request.connection
@@ -146,12 +157,23 @@ class LogRelay:
         if conn._expected_content_remaining != size or stream.closed():
             return None  # something between rewrote the response: let tornado write it
         try:
-            with open(path, "rb") as f:
-                sent = await asyncio.get_running_loop().sock_sendfile(stream.socket, f, offset, size, fallback=False)
+            f = open(path, "rb")
         except FileNotFoundError:
             return 0
+        loop = asyncio.get_running_loop()
+        sock = stream.socket.dup()
+        try:
+            with f, self._ended_if_client_leaves():
+                sent = await loop.sock_sendfile(sock, f, offset, size, fallback=False)
         except asyncio.SendfileNotAvailableError:
             return None  # nothing was sent: the chunks follow the headers as usual
+        except OSError as e:
+            if not isinstance(e, ConnectionError):
+                log.warning("text log cut: sending %s stopped: %s", path.name, e)
+            raise ConnectionError(f"the send stopped: {e}") from e
+        finally:
+            loop.remove_writer(sock.fileno())  # a cancelled send's own clean-up comes after the close
+            sock.close()
         conn._expected_content_remaining -= sent
         return sent
 
@@ -195,17 +217,27 @@ class LogRelay:
         task per line against the client cost two tasks and two more passes of the loop per
         line, a quarter of a followed line's time in the server (issue 18).
         """
-        if self._gone.is_set():
+        try:
+            with self._ended_if_client_leaves():
+                return await lines.__anext__()
+        except ClientGone:
             return None
+
+    @contextlib.contextmanager
+    def _ended_if_client_leaves(self) -> Iterator[None]:
+        """The awaits inside are this task's wait on the client: `client_left` cancels them, and the
+        cancellation ends here as ClientGone (the request's task itself goes on)."""
+        if self._gone.is_set():
+            raise ClientGone("the client had gone")
         self._waiting = asyncio.current_task()
         try:
-            return await lines.__anext__()
+            yield
         except asyncio.CancelledError:
             if not self._gone.is_set():
                 raise  # not ours: the server is stopping
             uncancel = getattr(self._waiting, "uncancel", None)
             if uncancel is not None:
-                uncancel()  # handled here: later awaits of this task (the generator's close) run on
-            return None
+                uncancel()  # handled here: later awaits of this task (a generator's close) run on
+            raise ClientGone("the client went away") from None
         finally:
             self._waiting = None

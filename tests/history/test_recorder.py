@@ -215,3 +215,30 @@ def test_jobs_of_namespaces_the_server_may_not_touch_are_not_kept(tmp_path):
         finally:
             await service.stop()
     run(scenario())
+
+
+def test_a_followed_local_log_is_archived_as_written_and_read_back_as_live_lines(tmp_path):
+    """follow-bytes: the archive is the replica's bytes (carriage returns kept); its lines read as the live log's."""
+    from ..server.conftest import pytorch_manifest
+
+    name = unique("crlf")
+    script = ("import sys, time\nsys.stdout.write('epoch 1\\r\\n'); sys.stdout.flush(); time.sleep(1.0)\n"
+              "sys.stdout.write('epoch 2\\r\\n'); sys.stdout.flush()\n")
+    manifest = pytorch_manifest(name, script=script)
+    del manifest["spec"]["pytorchReplicaSpecs"]["Worker"]
+    pod = f"{name}-master-0"
+
+    async def scenario():
+        async with Setup(tmp_path) as s:
+            await s.service.create(manifest)
+            await s.finished(name)
+            await s.settled()
+            [record] = s.history.store.find("local", "default", "PyTorchJob", name)
+            archived = b"".join(s.history.archive.read(record.id, pod))
+            lines = [x.line async for x in s.history.log_lines(record, pod=pod, tail=None)]
+            live = [x.line async for x in await s.service.logs("local", "default", "PyTorchJob", name, pod=pod)]
+            return archived, lines, live
+
+    archived, lines, live = run(scenario())
+    assert archived == b"epoch 1\r\nepoch 2\r\n"
+    assert lines == live == ["epoch 1", "epoch 2"]

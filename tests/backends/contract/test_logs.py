@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from dtrain_jupyter.backends.base import CAP_PREVIOUS_LOGS, Backend
+from dtrain_jupyter.backends.base import CAP_FOLLOW_BYTES, CAP_PREVIOUS_LOGS, Backend
 from dtrain_jupyter.errors import InvalidRequest, JobNotFound, NotFound
 
 from .harness import KIND, NAMESPACE, rank_line, wait_until
@@ -82,6 +82,19 @@ async def test_log_bytes_are_the_logs_text(harness) -> None:
     assert (await bytes_of(backend, name, pod=pod)).decode() == "\n".join(whole) + "\n"
     assert (await bytes_of(backend, name, pod=pod, tail=1)).decode() == whole[-1] + "\n"
     assert await bytes_of(backend, name, pod=pod, tail=0) == b""
+
+
+async def test_log_bytes_follow_is_the_logs_text_with_follow_bytes_and_refused_without(harness) -> None:
+    name = await harness.shared_job("finished")
+    backend, pod = harness.backend, f"{name}-master-0"
+    if CAP_FOLLOW_BYTES in backend.capabilities:
+        # A finished pod's follow drains its log and ends: the same text as a read.
+        whole = await text_of(backend, name, pod=pod)
+        assert (await bytes_of(backend, name, pod=pod, follow=True)).decode() == "\n".join(whole) + "\n"
+    else:
+        with pytest.raises(InvalidRequest) as err:
+            await backend.log_bytes(KIND, name, NAMESPACE, pod=pod, follow=True)
+        assert err.value.to_dict().get("argument") == "follow"
 
 
 async def test_follow_streams_while_the_job_runs_and_ends_with_it(harness) -> None:
