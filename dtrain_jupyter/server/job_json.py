@@ -19,16 +19,24 @@ job, 60 MB of a 50,000-job list (issue 18, benchmarks/findings/watch-cache-memor
 seen for the first time, or found by identity, keeps no status at all: the next list finds it
 the same way, or it is a new object, which a cache builds when the job changed.
 
-The list is never joined into one body: `encode` answers a `ListBody` holding the jobs' kept
-bytes, and the server writes it in chunks of `CHUNK_BYTES`. At 50,000 jobs (a 56 MB list) a
-joined body was one more copy while listing, and Tornado's `finish(body)` copied it once more
-per request (`HTTP1Connection.write_headers` adds the body to the header bytes), so a list took
-three copies of itself above the kept bytes (benchmarks/findings/watch-cache-memory.md).
+The list is never joined: `encode` answers a `ListBody` holding the jobs' kept bytes, and the
+server writes it in chunks of `CHUNK_BYTES`. At 50,000 jobs (a 56 MB list) a joined body was one
+more copy while listing, and Tornado's `finish(body)` copied it once more per request
+(`HTTP1Connection.write_headers` adds the body to the header bytes), so a list took three copies
+of itself above the kept bytes (benchmarks/findings/watch-cache-memory.md).
+
+The kept bytes are deflated, each job's on its own against a preset dictionary (the first job of
+each kind in the first list with jobs): jobs made from a few notebooks repeat their manifests, so a
+job of the 50,000-job list keeps about 100 bytes instead of 1.1 KB, and the one copy of the list
+that stayed (56 MB, the server's peak over its 400 MiB goal, issue 18) is about 5 MB. Each job
+is deflated when it is encoded (about 12 µs) and inflated each time the body is read (about
+2 µs); a job on its own, so that one changed job costs one job's deflate, never a block's.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any, Iterable, Iterator
 
 from ..model.job import Job
@@ -39,38 +47,71 @@ from ..model.job import Job
 CHUNK_BYTES = 256 * 1024
 
 _SEPARATOR = b", "
+# Raw deflate (no zlib header or checksum: 6 bytes a job less); 32 KiB is deflate's window, all
+# of a preset dictionary it can use.
+_WBITS = -15
+_DICTIONARY_BYTES = 32 * 1024
+
+
+class Deflated:
+    """A job's JSON as kept between lists: deflated against the encoder's dictionary, and its length."""
+
+    __slots__ = ("data", "length")
+
+    def __init__(self, data: bytes, length: int) -> None:
+        self.data, self.length = data, length
+
+
+class _Codec:
+    """Deflates and inflates jobs' JSON against one preset dictionary (fixed for its life)."""
+
+    __slots__ = ("dictionary",)
+
+    def __init__(self, dictionary: bytes) -> None:
+        self.dictionary = dictionary
+
+    def deflate(self, plain: bytes) -> Deflated:
+        # A fresh compressor per job: `copy()` of a primed one costs more than loading the dictionary.
+        deflater = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, _WBITS, zdict=self.dictionary)
+        return Deflated(deflater.compress(plain) + deflater.flush(), len(plain))
+
+    def inflate(self, kept: Deflated) -> bytes:
+        return zlib.decompressobj(_WBITS, zdict=self.dictionary).decompress(kept.data)
 
 
 class ListBody:
     """An encoded job list as its pieces, in order: the list's head, each job's bytes, its tail.
 
-    The pieces are the encoder's kept bytes (shared with the next list for every unchanged
-    job), so holding a `ListBody` costs a reference per job. `bytes(body)` is the whole body,
-    byte for byte what `json.dumps` gives for the list; `chunks()` gives the same bytes in pieces
-    of about `CHUNK_BYTES` to write one after another. Read-only once built.
+    The jobs' pieces are the encoder's kept (deflated) bytes, shared with the next list for every
+    unchanged job, so holding a `ListBody` costs a reference per job. `bytes(body)` is the whole
+    body, byte for byte what `json.dumps` gives for the list; `pieces()` and `chunks()` give the
+    same bytes, inflated one job at a time as they are read. Read-only once built.
     """
 
-    __slots__ = ("_head", "_jobs", "_tail", "_length")
+    __slots__ = ("_head", "_jobs", "_tail", "_codec", "_length")
 
-    def __init__(self, head: bytes, jobs: list[bytes], tail: bytes) -> None:
-        self._head, self._jobs, self._tail = head, jobs, tail
-        self._length = len(head) + len(tail) + sum(map(len, jobs)) + len(_SEPARATOR) * max(len(jobs) - 1, 0)
+    def __init__(self, head: bytes, jobs: list[Deflated], tail: bytes, codec: _Codec | None) -> None:
+        self._head, self._jobs, self._tail, self._codec = head, jobs, tail, codec
+        self._length = len(head) + len(tail) + sum(kept.length for kept in jobs) \
+            + len(_SEPARATOR) * max(len(jobs) - 1, 0)
 
     def __len__(self) -> int:
         return self._length
 
     def pieces(self) -> Iterator[bytes]:
-        """The body's bytes in order, as kept (nothing is copied): to hash or to join."""
+        """The body's bytes in order (each job's inflated as it is reached): to hash or to join."""
         yield self._head
-        for index, data in enumerate(self._jobs):
-            if index:
-                yield _SEPARATOR
-            yield data
+        if self._jobs:
+            inflate = self._codec.inflate  # type: ignore[union-attr]  # jobs are only ever deflated by it
+            for index, kept in enumerate(self._jobs):
+                if index:
+                    yield _SEPARATOR
+                yield inflate(kept)
         yield self._tail
 
     def chunks(self, size: int | None = None) -> Iterator[bytes]:
         """The body in chunks of at least `size` bytes, `CHUNK_BYTES` by default (the last may be
-        shorter); a job's bytes are never split, and a chunk that is one job's bytes is not copied."""
+        shorter); a job's bytes are never split."""
         size = size or CHUNK_BYTES
         group: list[bytes] = []
         filled = 0
@@ -99,22 +140,42 @@ def _status_json(job: Job) -> bytes:
     return json.dumps(job.status.to_dict()).encode()
 
 
+def _plain(job: Job) -> bytes:
+    return json.dumps(job.to_dict()).encode()
+
+
+def _dictionary(jobs: list[Job]) -> bytes:
+    """The first job of each kind, encoded: what most jobs of a list repeat (their manifests'
+    templates, their status's keys). The last `_DICTIONARY_BYTES`, the part deflate reaches."""
+    firsts: dict[str, Job] = {}
+    for job in jobs:
+        firsts.setdefault(job.kind, job)
+    return b"".join(map(_plain, firsts.values()))[-_DICTIONARY_BYTES:]
+
+
 class JobListEncoder:
     """Encodes `{"items": [...], "problems": [...]}` bodies, reusing each unchanged job's bytes.
 
-    Holds the bytes of the jobs of the last list built only (a job gone from it is forgotten),
-    so memory stays about one encoded list. Not thread-safe: used from the server loop.
+    Holds the (deflated) bytes of the jobs of the last list built only (a job gone from it is
+    forgotten), so memory stays about one deflated list. The dictionary jobs are deflated against
+    is made from the first list that has jobs and kept: a kind that list lacked deflates less well.
+    Not thread-safe: used from the server loop.
     """
 
     def __init__(self) -> None:
-        # key -> (manifest object, status as JSON, scalars, encoded job), or _FIRST_SIGHT, for
-        # jobs not found by identity
+        # key -> (manifest object, status as JSON, scalars, Deflated), or _FIRST_SIGHT, for jobs
+        # not found by identity
         self._kept: dict[tuple[str, str, str, str], tuple] = {}
-        # id(job) -> (job, encoded job); holding the job keeps its id from being reused
-        self._same: dict[int, tuple[Job, bytes]] = {}
+        # id(job) -> (job, Deflated); holding the job keeps its id from being reused
+        self._same: dict[int, tuple[Job, Deflated]] = {}
+        self._codec: _Codec | None = None
 
     def encode(self, jobs: Iterable[Job], problems: list[Any]) -> ListBody:
         """The list body; as bytes, what `json.dumps({"items": [j.to_dict() ...], "problems": ...})` gives."""
+        jobs = list(jobs)
+        if self._codec is None and jobs:
+            self._codec = _Codec(_dictionary(jobs))
+        codec = self._codec
         kept, fresh = self._kept, {}
         same, fresh_same = self._same, {}
         parts = []
@@ -132,7 +193,7 @@ class JobListEncoder:
                 # compares (a first list kept statuses and scalars for that: 0.9 KB a job shaped
                 # like a real cluster's); one that builds jobs afresh encodes the job once more,
                 # on its next list, and keeps what to compare with from then on.
-                data = json.dumps(job.to_dict()).encode()
+                data = codec.deflate(_plain(job))  # type: ignore[union-attr]  # set above: jobs is not empty
                 fresh[key] = _FIRST_SIGHT
             else:
                 status, scalars = _status_json(job), _scalars(job)
@@ -140,12 +201,12 @@ class JobListEncoder:
                         and entry[2] == scalars:
                     data = entry[3]
                 else:
-                    data = json.dumps(job.to_dict()).encode()
+                    data = codec.deflate(_plain(job))  # type: ignore[union-attr]
                 fresh[key] = (job.manifest, status, scalars, data)
             fresh_same[id(job)] = (job, data)
             parts.append(data)
         self._kept, self._same = fresh, fresh_same
-        return ListBody(b'{"items": [', parts, b'], "problems": ' + json.dumps(problems).encode() + b"}")
+        return ListBody(b'{"items": [', parts, b'], "problems": ' + json.dumps(problems).encode() + b"}", codec)
 
 
-__all__ = ["CHUNK_BYTES", "JobListEncoder", "ListBody"]
+__all__ = ["CHUNK_BYTES", "Deflated", "JobListEncoder", "ListBody"]

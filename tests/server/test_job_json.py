@@ -99,14 +99,14 @@ def test_the_same_job_object_again_reuses_its_bytes_without_looking_inside() -> 
 
 def test_the_body_is_the_kept_bytes_in_chunks_never_a_split_job() -> None:
     # The list is not joined into one body: its pieces are the jobs' kept bytes (an unchanged
-    # job's bytes are the same object in the next list), written in chunks of about the size asked.
+    # job's kept bytes are the same object in the next list), written in chunks of about the size asked.
     enc = JobListEncoder()
     jobs = [_job(f"job-{i}") for i in range(40)]
     body = enc.encode(jobs, [{"backend": "local", "error": "X"}])
     assert _bytes(body) == _plain(jobs, [{"backend": "local", "error": "X"}])
     kept = [enc._same[id(j)][1] for j in jobs]
-    assert list(body.pieces())[1::2] == kept
-    job_size = len(kept[0])
+    assert list(body.pieces())[1::2] == [json.dumps(j.to_dict()).encode() for j in jobs]
+    job_size = kept[0].length
     chunks = list(body.chunks(3 * job_size))
     assert len(chunks) > 5
     assert all(3 * job_size <= len(c) < 5 * job_size for c in chunks[:-1])
@@ -117,12 +117,28 @@ def test_the_body_is_the_kept_bytes_in_chunks_never_a_split_job() -> None:
     # One job changed: the next list holds the others' very bytes, and a new object for it.
     jobs[3] = dataclasses.replace(jobs[3], status=JobStatus(phase=Phase.FAILED))
     again = enc.encode(jobs, [])
-    pieces = list(again.pieces())[1::2]
+    pieces = again._jobs
     assert all(pieces[i] is kept[i] for i in range(40) if i != 3) and pieces[3] is not kept[3]
     assert _bytes(again) == _plain(jobs, [])
-    # A chunk that is one job's bytes is that object, not a copy.
-    assert next(iter(enc.encode(jobs[:1], []).chunks(1))) == b'{"items": ['
-    assert list(enc.encode(jobs[:1], []).chunks(1))[1] is enc._same[id(jobs[0])][1]
+
+
+def test_kept_bytes_are_deflated_against_the_first_list() -> None:
+    # What stays between lists is each job's JSON deflated against a dictionary made of the first
+    # list's jobs (one per kind): jobs alike keep a small part of their size (issue 18).
+    enc = JobListEncoder()
+    jobs = [_job(f"job-{i}") for i in range(200)]
+    tf = dataclasses.replace(_job("tf-0"), kind="TFJob")
+    _bytes(enc.encode([*jobs, tf], []))
+    kept = [enc._same[id(j)][1] for j in jobs]
+    plain = [json.dumps(j.to_dict()).encode() for j in jobs]
+    assert [k.length for k in kept] == list(map(len, plain))
+    assert sum(len(k.data) for k in kept) * 4 < sum(map(len, plain))
+    # The dictionary stays what the first list made it: later lists (other jobs, other kinds,
+    # characters beyond ASCII) still come out as json.dumps makes them.
+    others = [dataclasses.replace(_job(f"other-\u00e9-{i}"), kind="MPIJob", notes=["\u2603"] * i) for i in range(5)]
+    assert _bytes(enc.encode(others + jobs[:3], [])) == _plain(others + jobs[:3], [])
+    assert _bytes(enc.encode([], [])) == _plain([], [])
+    assert _bytes(enc.encode(jobs[:1], [])) == _plain(jobs[:1], [])
 
 
 def test_an_empty_list_and_problems_only() -> None:
