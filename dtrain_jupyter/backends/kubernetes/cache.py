@@ -121,6 +121,53 @@ class Compactor:
         return value
 
 
+def _kept_apart(value: Any) -> Any:
+    """What `pack_uid` or `pack_version` keep of a value they do not pack: a string or None as
+    it is, anything else (not what the API sends) in a 1-tuple, so it is never read as packed."""
+    return value if value is None or type(value) is str else (value,)
+
+
+def _given_back(packed: Any) -> Any:
+    return packed[0] if type(packed) is tuple else packed
+
+
+def pack_uid(uid: Any) -> Any:
+    """A uid as a number when it is a UUID as the API writes it (lowercase, with dashes).
+
+    Every stored pod has its own uid: 85 bytes as a string, 44 as a 128-bit number (8 MB of
+    200,000 pods, issue 18). `unpack_uid` gives back what was given, string or not.
+    """
+    if type(uid) is str and len(uid) == 36:
+        try:
+            number = int(uid.replace("-", ""), 16)
+        except ValueError:
+            return uid
+        if unpack_uid(number) == uid:
+            return number
+    return _kept_apart(uid)
+
+
+def unpack_uid(packed: Any) -> Any:
+    """The uid `pack_uid` was given."""
+    if type(packed) is not int:
+        return _given_back(packed)
+    h = f"{packed:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def pack_version(version: Any) -> Any:
+    """A resourceVersion as a number when it is one written plainly (etcd's are): 28 bytes
+    instead of about 55 (5 MB of 200,000 pods). `unpack_version` gives back what was given."""
+    if type(version) is str and version.isascii() and version.isdigit() and (version[0] != "0" or version == "0"):
+        return int(version)
+    return _kept_apart(version)
+
+
+def unpack_version(packed: Any) -> Any:
+    """The resourceVersion `pack_version` was given."""
+    return str(packed) if type(packed) is int else _given_back(packed)
+
+
 @dataclass(frozen=True)
 class Source:
     """What one informer watches."""
@@ -181,9 +228,12 @@ class Informer:
         self.listeners: Listeners[[str, Any, Any]] = Listeners(log, f"listener of {source.resource}")
         self._lock = threading.Lock()
         self._store: dict[Key, Any] = {}
-        # Kept with the store, under its lock: index name -> index value -> {store key: value}.
+        # Kept with the store, under its lock: index name -> index value -> the store keys filed
+        # there, in the order they were stored. A tuple, not a dict of key to value: a job's pods
+        # are a handful, and a dict per job and index was 250 bytes (24 MB of 200,000 pods' two
+        # indexes, issue 18) where a tuple of keys is about 90.
         self._indexers = dict(indexers or {})
-        self._indices: dict[str, dict[Hashable, dict[Key, Any]]] = {name: {} for name in self._indexers}
+        self._indices: dict[str, dict[Hashable, tuple[Key, ...]]] = {name: {} for name in self._indexers}
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._resp: Any = None
@@ -211,8 +261,8 @@ class Informer:
     def by_index(self, index: str, value: Hashable) -> list[Any]:
         """The stored values `index`'s function files under `value`, in the order they were stored."""
         with self._lock:
-            found = self._indices[index].get(value)
-            return list(found.values()) if found else []
+            store = self._store
+            return [store[key] for key in self._indices[index].get(value, ())]
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -402,15 +452,15 @@ class Informer:
         elif prev is not None:
             self._emit("DELETED", None, prev)
 
-    def _build_indices(self, store: dict[Key, Any]) -> dict[str, dict[Hashable, dict[Key, Any]]]:
+    def _build_indices(self, store: dict[Key, Any]) -> dict[str, dict[Hashable, tuple[Key, ...]]]:
         """Every index over `store`, built afresh (a list replaces the whole store)."""
-        indices: dict[str, dict[Hashable, dict[Key, Any]]] = {}
+        indices: dict[str, dict[Hashable, tuple[Key, ...]]] = {}
         for name, func in self._indexers.items():
-            index: dict[Hashable, dict[Key, Any]] = {}
+            building: dict[Hashable, list[Key]] = {}
             for key, value in store.items():
                 for at in set(func(value)):
-                    index.setdefault(at, {})[key] = value
-            indices[name] = index
+                    building.setdefault(at, []).append(key)
+            indices[name] = {at: tuple(keys) for at, keys in building.items()}
         return indices
 
     def _reindex(self, key: Key, prev: Any, value: Any) -> None:
@@ -419,14 +469,14 @@ class Informer:
             index = self._indices[name]
             if prev is not None:
                 for at in set(func(prev)):
-                    bucket = index.get(at)
-                    if bucket is not None:
-                        bucket.pop(key, None)
-                        if not bucket:
-                            del index[at]
+                    rest = tuple(k for k in index.get(at, ()) if k != key)
+                    if rest:
+                        index[at] = rest
+                    else:
+                        index.pop(at, None)
             if value is not None:
                 for at in set(func(value)):
-                    index.setdefault(at, {})[key] = value
+                    index[at] = (*(k for k in index.get(at, ()) if k != key), key)
 
     def _emit(self, change: str, new: Any, old: Any) -> None:
         self.listeners.notify(change, new, old)
@@ -434,7 +484,9 @@ class Informer:
 
 def _key(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    # The namespace interned: each decoded object brings its own copy, and the key outlives the
+    # object (56 bytes of every stored pod and job; 14 MB at 50,000 jobs with 4 pods each).
+    return (sys.intern(str(meta.get("namespace") or "")), str(meta.get("name") or ""))
 
 
 def _rv(value: Any) -> str:

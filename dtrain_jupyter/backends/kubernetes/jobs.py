@@ -16,7 +16,7 @@ from typing import Any
 from ...model.job import Job, JobStatus, ReplicaCounts
 from ...model.kinds import Framework
 from ...model.status import Phase, derive_phase
-from .cache import Compactor
+from .cache import Compactor, pack_version, unpack_version
 
 BACKEND = "kubernetes"
 # Large and a copy of what we already hold; not part of what a person wrote.
@@ -28,11 +28,16 @@ class CachedJob:
     """What the job informers store: the converted Job, plus what the cache needs to diff."""
 
     job: Job
-    resource_version: str
+    # The resourceVersion as cache.pack_version keeps it (a number where it round-trips).
+    version: Any
     uid: str
     # What a list sorts by (namespace, kind, name), built once here: sorting thousands of jobs
     # by a stored string allocates nothing per job, where a key tuple per job would.
     sort_key: str = ""
+
+    @property
+    def resource_version(self) -> str:
+        return unpack_version(self.version)
 
 
 def _manifest(obj: dict[str, Any], shared: Compactor) -> dict[str, Any]:
@@ -120,5 +125,6 @@ def job_from_object(obj: dict[str, Any], fw: Framework, context: str, shared: Co
 def cached_job(obj: dict[str, Any], fw: Framework, context: str, shared: Compactor | None = None) -> CachedJob:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     job = job_from_object(obj, fw, context, shared)
-    return CachedJob(job, str(meta.get("resourceVersion") or ""), str(meta.get("uid") or ""),
+    # The job's uid, not the object's string: equal, and interned, so held once with the pods' owners'.
+    return CachedJob(job, pack_version(str(meta.get("resourceVersion") or "")), job.uid,
                      f"{job.namespace}\0{job.kind}\0{job.name}")

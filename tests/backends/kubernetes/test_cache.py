@@ -116,3 +116,29 @@ async def test_list_retried_after_server_errors(kube_double, make_backend):
     assert b.describe()["ready"] is True
     assert len(list_calls(kube_double)) == 3  # two refused, the third answered
 
+
+
+def test_an_index_keeps_store_keys_in_the_order_they_were_stored():
+    # Buckets are tuples of store keys (a dict per bucket cost 250 bytes a job, issue 18); a value
+    # stored again moves to the end, one filed elsewhere leaves its old bucket, an empty bucket goes.
+    inf = Informer(None, Source("", "v1", "things"), indexers={"group": lambda v: (v["metadata"]["labels"]["g"],)})  # type: ignore[arg-type]
+
+    def event(kind, name, group):
+        obj = {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "1", "labels": {"g": group}}}
+        inf._apply({"type": kind, "object": obj})
+
+    def names(group):
+        return [v["metadata"]["name"] for v in inf.by_index("group", group)]
+
+    for name in ("a", "b", "c"):
+        event("ADDED", name, "x")
+    assert names("x") == ["a", "b", "c"] and isinstance(inf._indices["group"]["x"], tuple)
+    event("MODIFIED", "b", "x")
+    assert names("x") == ["a", "c", "b"]
+    event("MODIFIED", "a", "y")
+    assert (names("x"), names("y")) == (["c", "b"], ["a"])
+    event("DELETED", "c", "x")
+    event("DELETED", "a", "y")
+    assert (names("x"), names("y")) == (["b"], []) and "y" not in inf._indices["group"]
+    # A list rebuilds every index from its store, in the store's order.
+    assert inf._build_indices(inf._store) == {"group": {"x": (("ns", "b"),)}}

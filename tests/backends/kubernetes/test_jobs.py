@@ -62,3 +62,13 @@ def test_malformed_object_is_a_job_with_error(over, words):
 def test_cached_job_keeps_resource_version():
     c = cached_job(obj(), PT, "ctx")
     assert (c.resource_version, c.uid, c.job.name) == ("7", "u1", "pt")
+
+
+def test_cached_job_holds_its_uid_once_and_its_version_as_a_number():
+    # The uid is the job's own (interned) string, and a plain resourceVersion a number, read back as given.
+    c = cached_job(obj(), PT, "ctx")
+    assert c.uid is c.job.uid and c.version == 7
+    for version in ("007", "v7", ""):
+        raw = obj()
+        raw["metadata"]["resourceVersion"] = version
+        assert cached_job(raw, PT, "ctx").resource_version == version

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from dtrain_jupyter.backends.kubernetes.cache import Compactor
+from dtrain_jupyter.backends.kubernetes.cache import Compactor, pack_uid, pack_version, unpack_uid, unpack_version
 from dtrain_jupyter.backends.kubernetes.jobs import job_from_object
 from dtrain_jupyter.backends.kubernetes.logs import has_log, pod_waiting_line
 from dtrain_jupyter.backends.kubernetes.pods import default_container, job_pods, pod_requests, slim_pod
@@ -331,3 +331,41 @@ def test_pod_labels_read_as_the_api_dict_and_share_their_keys():
     assert slim_pod(odd, shared)["metadata"]["labels"] == {"n": 1}
     bare = {**raw[0], "metadata": {k: v for k, v in raw[0]["metadata"].items() if k != "labels"}}
     assert "labels" not in slim_pod(bare, shared)["metadata"]
+
+
+@pytest.mark.parametrize("uid", ["0f8a2c1e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "00000000-0000-0000-0000-000000000000",
+                                 "0F8A2C1E-3B4D-4E5F-8A9B-0C1D2E3F4A5B", "0f8a2c1e3b4d4e5f8a9b0c1d2e3f4a5b",
+                                 "0x8a2c1e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", " f8a2c1e-3b4d-4e5f-8a9b-0c1d2e3f4a5b",
+                                 "u-1", "", None, 7, True, (1,)])
+def test_a_uid_packs_to_a_number_only_when_it_reads_back_the_same(uid):
+    # A number where the uid is a UUID as the API writes it; anything else is kept as it came.
+    packed = pack_uid(uid)
+    assert unpack_uid(packed) == uid and type(unpack_uid(packed)) is type(uid)
+    canonical = isinstance(uid, str) and len(uid) == 36 and uid == uid.lower() and uid[0] not in " x" \
+        and uid[1] != "x"
+    assert isinstance(packed, int) == canonical
+
+
+@pytest.mark.parametrize("version", ["0", "7", "123456", "98765432109876543210", "007", "", "12a", "\u00b2", "-1",
+                                     " 5", None, 7, True, (1,)])
+def test_a_resource_version_packs_to_a_number_only_when_it_reads_back_the_same(version):
+    packed = pack_version(version)
+    assert unpack_version(packed) == version and type(unpack_version(packed)) is type(version)
+    assert isinstance(packed, int) == (version in ("0", "7", "123456", "98765432109876543210"))
+
+
+def test_a_slim_pods_uid_and_version_read_as_the_api_wrote_them():
+    # Kept as numbers (44 and 28 bytes, not 85 and about 55), read back as the API's strings:
+    # the log reader compares a pod's uid to tell a recreated pod, the informer its resourceVersion.
+    job = job_object(PT, "pt")
+    job["metadata"]["uid"] = "u-1"
+    raw = replicas_of(job)[0]
+    raw["metadata"].update(uid="5b7e0a8c-1f2d-4c3b-9a8e-7d6c5b4a3f2e", resourceVersion="48213")
+    slim = slim_pod(raw)
+    assert slim["metadata"]["uid"] == slim.uid == "5b7e0a8c-1f2d-4c3b-9a8e-7d6c5b4a3f2e"
+    assert slim["metadata"]["resourceVersion"] == slim.resource_version == "48213"
+    assert isinstance(slim._uid, int) and isinstance(slim._version, int)
+    raw["metadata"].update(uid="pod-1", resourceVersion="v2")
+    assert (slim_pod(raw).uid, slim_pod(raw).resource_version) == ("pod-1", "v2")
+    del raw["metadata"]["uid"], raw["metadata"]["resourceVersion"]
+    assert {"uid", "resourceVersion"}.isdisjoint(slim_pod(raw)["metadata"])
