@@ -9,7 +9,8 @@ Kubernetes backend watches the double, and once its cache has synced times, alte
   * kubectl   `kubectl get pytorchjobs,tfjobs,mpijobs -A -o json` (+ JSON decode)
 
 while the server's resident memory is sampled; the lifetime peak (VmHWM, which covers the
-cache's first sync too) is read at the end, and once when synced (the sync's own peak). Goal: ours >= 10x kubectl, server RSS <= 400 MiB.
+cache's first sync too) is read at the end, and once when synced (the sync's own peak).
+Goal: ours >= 10x kubectl, server RSS <= 400 MiB.
 
 The server runs without its job history (`--DTrain.history=False`) unless `--history` is given:
 the history records every job it sees, pods and events included, which is its own cost and has

@@ -231,7 +231,7 @@ class Informer:
         # Kept with the store, under its lock: index name -> index value -> the store keys filed
         # there, in the order they were stored. A tuple, not a dict of key to value: a job's pods
         # are a handful, and a dict per job and index was 250 bytes (24 MB of 200,000 pods' two
-        # indexes, issue 18) where a tuple of keys is about 90.
+        # indexes, issue 18) where a tuple of keys is about 100.
         self._indexers = dict(indexers or {})
         self._indices: dict[str, dict[Hashable, tuple[Key, ...]]] = {name: {} for name in self._indexers}
         self._stop = threading.Event()

@@ -108,7 +108,8 @@ def split_labels(labels: Any, shared: Compactor) -> tuple[tuple[str, ...] | None
     if type(labels) is not dict or not labels or not all(type(k) is str and type(v) is str for k, v in labels.items()):
         return None, shared.share(labels)
     keys = tuple(labels)
-    return shared.one((_LABEL_KEYS, *keys), lambda: tuple(map(sys.intern, keys))), tuple(map(sys.intern, labels.values()))
+    values = tuple(map(sys.intern, labels.values()))
+    return shared.one((_LABEL_KEYS, *keys), lambda: tuple(map(sys.intern, keys))), values
 
 
 class SlimPod(Mapping[str, Any]):

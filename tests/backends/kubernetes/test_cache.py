@@ -121,7 +121,8 @@ async def test_list_retried_after_server_errors(kube_double, make_backend):
 def test_an_index_keeps_store_keys_in_the_order_they_were_stored():
     # Buckets are tuples of store keys (a dict per bucket cost 250 bytes a job, issue 18); a value
     # stored again moves to the end, one filed elsewhere leaves its old bucket, an empty bucket goes.
-    inf = Informer(None, Source("", "v1", "things"), indexers={"group": lambda v: (v["metadata"]["labels"]["g"],)})  # type: ignore[arg-type]
+    by_group = {"group": lambda v: (v["metadata"]["labels"]["g"],)}
+    inf = Informer(None, Source("", "v1", "things"), indexers=by_group)  # type: ignore[arg-type]  # never started
 
     def event(kind, name, group):
         obj = {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "1", "labels": {"g": group}}}
