@@ -30,7 +30,11 @@ each kind in the first list with jobs): jobs made from a few notebooks repeat th
 job of the 50,000-job list keeps about 100 bytes instead of 1.1 KB, and the one copy of the list
 that stayed (56 MB, the server's peak over its 400 MiB goal, issue 18) is about 5 MB. Each job
 is deflated when it is encoded (about 12 µs) and inflated each time the body is read (about
-2 µs); a job on its own, so that one changed job costs one job's deflate, never a block's.
+1-2 µs); a job on its own, so that one changed job costs one job's deflate, never a block's.
+Only in lists of `DEFLATE_FROM_JOBS` jobs or more: a smaller list keeps its jobs' bytes plain,
+since inflating them for every request (1-2 ms a 1,000-job list) would cost the loop more, under
+many clients listing at once, than the few MB it saves. A job keeps the form it was encoded in
+until it changes, so a list that crosses the line holds both for a while.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ _SEPARATOR = b", "
 # of a preset dictionary it can use.
 _WBITS = -15
 _DICTIONARY_BYTES = 32 * 1024
+DEFLATE_FROM_JOBS = 10_000
 
 
 class Deflated:
@@ -60,6 +65,10 @@ class Deflated:
 
     def __init__(self, data: bytes, length: int) -> None:
         self.data, self.length = data, length
+
+    def __len__(self) -> int:
+        """The length of the job's JSON (not of its deflated bytes)."""
+        return self.length
 
 
 class _Codec:
@@ -90,10 +99,9 @@ class ListBody:
 
     __slots__ = ("_head", "_jobs", "_tail", "_codec", "_length")
 
-    def __init__(self, head: bytes, jobs: list[Deflated], tail: bytes, codec: _Codec | None) -> None:
+    def __init__(self, head: bytes, jobs: list[bytes | Deflated], tail: bytes, codec: _Codec | None) -> None:
         self._head, self._jobs, self._tail, self._codec = head, jobs, tail, codec
-        self._length = len(head) + len(tail) + sum(kept.length for kept in jobs) \
-            + len(_SEPARATOR) * max(len(jobs) - 1, 0)
+        self._length = len(head) + len(tail) + sum(map(len, jobs)) + len(_SEPARATOR) * max(len(jobs) - 1, 0)
 
     def __len__(self) -> int:
         return self._length
@@ -101,12 +109,12 @@ class ListBody:
     def pieces(self) -> Iterator[bytes]:
         """The body's bytes in order (each job's inflated as it is reached): to hash or to join."""
         yield self._head
-        if self._jobs:
-            inflate = self._codec.inflate  # type: ignore[union-attr]  # jobs are only ever deflated by it
-            for index, kept in enumerate(self._jobs):
-                if index:
-                    yield _SEPARATOR
-                yield inflate(kept)
+        inflate = self._codec.inflate if self._codec is not None else None
+        for index, kept in enumerate(self._jobs):
+            if index:
+                yield _SEPARATOR
+            # A Deflated job was deflated by this codec: the encoder keeps one for its life.
+            yield kept if type(kept) is bytes else inflate(kept)  # type: ignore[misc, arg-type]
         yield self._tail
 
     def chunks(self, size: int | None = None) -> Iterator[bytes]:
@@ -156,26 +164,31 @@ def _dictionary(jobs: list[Job]) -> bytes:
 class JobListEncoder:
     """Encodes `{"items": [...], "problems": [...]}` bodies, reusing each unchanged job's bytes.
 
-    Holds the (deflated) bytes of the jobs of the last list built only (a job gone from it is
-    forgotten), so memory stays about one deflated list. The dictionary jobs are deflated against
-    is made from the first list that has jobs and kept: a kind that list lacked deflates less well.
-    Not thread-safe: used from the server loop.
+    Holds the bytes of the jobs of the last list built only (a job gone from it is forgotten), so
+    memory stays about one list, deflated when it has `deflate_from` jobs or more. The dictionary
+    jobs are deflated against is made from the first such list and kept: a kind that list lacked
+    deflates less well. Not thread-safe: used from the server loop.
     """
 
-    def __init__(self) -> None:
-        # key -> (manifest object, status as JSON, scalars, Deflated), or _FIRST_SIGHT, for jobs
+    def __init__(self, deflate_from: int = DEFLATE_FROM_JOBS) -> None:
+        # key -> (manifest object, status as JSON, scalars, kept bytes), or _FIRST_SIGHT, for jobs
         # not found by identity
         self._kept: dict[tuple[str, str, str, str], tuple] = {}
-        # id(job) -> (job, Deflated); holding the job keeps its id from being reused
-        self._same: dict[int, tuple[Job, Deflated]] = {}
+        # id(job) -> (job, kept bytes); holding the job keeps its id from being reused
+        self._same: dict[int, tuple[Job, bytes | Deflated]] = {}
         self._codec: _Codec | None = None
+        self._deflate_from = deflate_from
+
+    def _kept_bytes(self, job: Job, deflate: bool) -> bytes | Deflated:
+        plain = _plain(job)
+        return self._codec.deflate(plain) if deflate and self._codec is not None else plain
 
     def encode(self, jobs: Iterable[Job], problems: list[Any]) -> ListBody:
         """The list body; as bytes, what `json.dumps({"items": [j.to_dict() ...], "problems": ...})` gives."""
         jobs = list(jobs)
-        if self._codec is None and jobs:
+        deflate = len(jobs) >= self._deflate_from
+        if deflate and self._codec is None:
             self._codec = _Codec(_dictionary(jobs))
-        codec = self._codec
         kept, fresh = self._kept, {}
         same, fresh_same = self._same, {}
         parts = []
@@ -193,7 +206,7 @@ class JobListEncoder:
                 # compares (a first list kept statuses and scalars for that: 0.9 KB a job shaped
                 # like a real cluster's); one that builds jobs afresh encodes the job once more,
                 # on its next list, and keeps what to compare with from then on.
-                data = codec.deflate(_plain(job))  # type: ignore[union-attr]  # set above: jobs is not empty
+                data = self._kept_bytes(job, deflate)
                 fresh[key] = _FIRST_SIGHT
             else:
                 status, scalars = _status_json(job), _scalars(job)
@@ -201,12 +214,12 @@ class JobListEncoder:
                         and entry[2] == scalars:
                     data = entry[3]
                 else:
-                    data = codec.deflate(_plain(job))  # type: ignore[union-attr]
+                    data = self._kept_bytes(job, deflate)
                 fresh[key] = (job.manifest, status, scalars, data)
             fresh_same[id(job)] = (job, data)
             parts.append(data)
         self._kept, self._same = fresh, fresh_same
-        return ListBody(b'{"items": [', parts, b'], "problems": ' + json.dumps(problems).encode() + b"}", codec)
+        return ListBody(b'{"items": [', parts, b'], "problems": ' + json.dumps(problems).encode() + b"}", self._codec)
 
 
 __all__ = ["CHUNK_BYTES", "Deflated", "JobListEncoder", "ListBody"]

@@ -100,13 +100,14 @@ def test_the_same_job_object_again_reuses_its_bytes_without_looking_inside() -> 
 def test_the_body_is_the_kept_bytes_in_chunks_never_a_split_job() -> None:
     # The list is not joined into one body: its pieces are the jobs' kept bytes (an unchanged
     # job's kept bytes are the same object in the next list), written in chunks of about the size asked.
+    # A list this small keeps them plain (see DEFLATE_FROM_JOBS).
     enc = JobListEncoder()
     jobs = [_job(f"job-{i}") for i in range(40)]
     body = enc.encode(jobs, [{"backend": "local", "error": "X"}])
     assert _bytes(body) == _plain(jobs, [{"backend": "local", "error": "X"}])
     kept = [enc._same[id(j)][1] for j in jobs]
-    assert list(body.pieces())[1::2] == [json.dumps(j.to_dict()).encode() for j in jobs]
-    job_size = kept[0].length
+    assert list(body.pieces())[1::2] == kept == [json.dumps(j.to_dict()).encode() for j in jobs]
+    job_size = len(kept[0])
     chunks = list(body.chunks(3 * job_size))
     assert len(chunks) > 5
     assert all(3 * job_size <= len(c) < 5 * job_size for c in chunks[:-1])
@@ -117,15 +118,18 @@ def test_the_body_is_the_kept_bytes_in_chunks_never_a_split_job() -> None:
     # One job changed: the next list holds the others' very bytes, and a new object for it.
     jobs[3] = dataclasses.replace(jobs[3], status=JobStatus(phase=Phase.FAILED))
     again = enc.encode(jobs, [])
-    pieces = again._jobs
+    pieces = list(again.pieces())[1::2]
     assert all(pieces[i] is kept[i] for i in range(40) if i != 3) and pieces[3] is not kept[3]
     assert _bytes(again) == _plain(jobs, [])
+    # A chunk that is one job's bytes is that object, not a copy.
+    assert next(iter(enc.encode(jobs[:1], []).chunks(1))) == b'{"items": ['
+    assert list(enc.encode(jobs[:1], []).chunks(1))[1] is enc._same[id(jobs[0])][1]
 
 
 def test_kept_bytes_are_deflated_against_the_first_list() -> None:
     # What stays between lists is each job's JSON deflated against a dictionary made of the first
     # list's jobs (one per kind): jobs alike keep a small part of their size (issue 18).
-    enc = JobListEncoder()
+    enc = JobListEncoder(deflate_from=100)
     jobs = [_job(f"job-{i}") for i in range(200)]
     tf = dataclasses.replace(_job("tf-0"), kind="TFJob")
     _bytes(enc.encode([*jobs, tf], []))
@@ -139,6 +143,21 @@ def test_kept_bytes_are_deflated_against_the_first_list() -> None:
     assert _bytes(enc.encode(others + jobs[:3], [])) == _plain(others + jobs[:3], [])
     assert _bytes(enc.encode([], [])) == _plain([], [])
     assert _bytes(enc.encode(jobs[:1], [])) == _plain(jobs[:1], [])
+
+
+def test_a_small_list_keeps_plain_bytes_and_a_list_crossing_the_line_mixes_both() -> None:
+    # Below `deflate_from` jobs nothing is deflated (every request would inflate the list again);
+    # a job keeps the form it was encoded in until it changes.
+    enc = JobListEncoder(deflate_from=50)
+    jobs = [_job(f"job-{i}") for i in range(40)]
+    small = enc.encode(jobs, [])
+    assert all(type(kept) is bytes for kept in small._jobs) and _bytes(small) == _plain(jobs, [])
+    more = jobs + [_job(f"more-{i}") for i in range(20)]
+    mixed = enc.encode(more, [])
+    assert [type(kept) is bytes for kept in mixed._jobs] == [True] * 40 + [False] * 20
+    assert _bytes(mixed) == _plain(more, []) and len(mixed) == len(_plain(more, []))
+    fewer = enc.encode(more[:30] + more[45:], [])
+    assert _bytes(fewer) == _plain(more[:30] + more[45:], [])
 
 
 def test_an_empty_list_and_problems_only() -> None:
