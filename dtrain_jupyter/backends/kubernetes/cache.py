@@ -21,7 +21,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Hashable, Iterable, Iterator, Union
 
 import urllib3
 
@@ -158,7 +158,9 @@ def unpack_uid(packed: Any) -> Any:
 def pack_version(version: Any) -> Any:
     """A resourceVersion as a number when it is one written plainly (etcd's are): 28 bytes
     instead of about 55 (5 MB of 200,000 pods). `unpack_version` gives back what was given."""
-    if type(version) is str and version.isascii() and version.isdigit() and (version[0] != "0" or version == "0"):
+    # At most 20 digits (etcd's revisions are 64-bit): int() refuses strings of thousands of digits.
+    if (type(version) is str and len(version) <= 20 and version.isascii() and version.isdigit()
+            and (version[0] != "0" or version == "0")):
         return int(version)
     return _kept_apart(version)
 
@@ -233,7 +235,7 @@ class Informer:
         # are a handful, and a dict per job and index was 250 bytes (24 MB of 200,000 pods' two
         # indexes, issue 18) where a tuple of keys is about 100.
         self._indexers = dict(indexers or {})
-        self._indices: dict[str, dict[Hashable, tuple[Key, ...]]] = {name: {} for name in self._indexers}
+        self._indices: dict[str, dict[Hashable, Bucket]] = {name: {} for name in self._indexers}
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._resp: Any = None
@@ -259,10 +261,11 @@ class Informer:
             return self._store.get((namespace, name))
 
     def by_index(self, index: str, value: Hashable) -> list[Any]:
-        """The stored values `index`'s function files under `value`, in the order they were stored."""
+        """The stored values `index`'s function files under `value`, in the order they were filed."""
         with self._lock:
-            store = self._store
-            return [store[key] for key in self._indices[index].get(value, ())]
+            found = map(self._store.get, self._indices[index].get(value, ()))
+            # A key the store lacks (an indexer that failed midway) is skipped, never a KeyError.
+            return [v for v in found if v is not None]
 
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
@@ -452,34 +455,72 @@ class Informer:
         elif prev is not None:
             self._emit("DELETED", None, prev)
 
-    def _build_indices(self, store: dict[Key, Any]) -> dict[str, dict[Hashable, tuple[Key, ...]]]:
+    def _build_indices(self, store: dict[Key, Any]) -> dict[str, dict[Hashable, Bucket]]:
         """Every index over `store`, built afresh (a list replaces the whole store)."""
-        indices: dict[str, dict[Hashable, tuple[Key, ...]]] = {}
+        indices: dict[str, dict[Hashable, Bucket]] = {}
         for name, func in self._indexers.items():
             building: dict[Hashable, list[Key]] = {}
             for key, value in store.items():
                 for at in set(func(value)):
                     building.setdefault(at, []).append(key)
-            indices[name] = {at: tuple(keys) for at, keys in building.items()}
+            indices[name] = {at: _bucket_of(keys) for at, keys in building.items()}
         return indices
 
     def _reindex(self, key: Key, prev: Any, value: Any) -> None:
-        """Move `key` from where `prev` was filed to where `value` is (either may be None); lock held."""
+        """Move `key` from where `prev` was filed to where `value` is (either may be None); lock held.
+
+        Only the buckets that change are touched: a pod modified in place (most events) costs
+        no bucket work, and one filed elsewhere keeps the store's key object."""
         for name, func in self._indexers.items():
             index = self._indices[name]
-            if prev is not None:
-                for at in set(func(prev)):
-                    rest = tuple(k for k in index.get(at, ()) if k != key)
-                    if rest:
-                        index[at] = rest
-                    else:
-                        index.pop(at, None)
-            if value is not None:
-                for at in set(func(value)):
-                    index[at] = (*(k for k in index.get(at, ()) if k != key), key)
+            was = set(func(prev)) if prev is not None else set()
+            now = set(func(value)) if value is not None else set()
+            for at in was - now:
+                bucket = index.get(at)
+                rest = _bucket_without(bucket, key) if bucket is not None else None
+                if rest:
+                    index[at] = rest
+                else:
+                    index.pop(at, None)
+            for at in now - was:
+                index[at] = _bucket_with(index.get(at), key)
 
     def _emit(self, change: str, new: Any, old: Any) -> None:
         self.listeners.notify(change, new, old)
+
+
+# A bucket of an index: the store keys filed under one value, in the order filed. A tuple while
+# small (a job's few pods: about 100 bytes, where a dict was 250), an insertion-ordered dict past
+# _TUPLE_BUCKET_MAX keys, so filing and removing stay O(1) in a job of thousands of pods or events.
+Bucket = Union[tuple, dict]
+_TUPLE_BUCKET_MAX = 8
+
+
+def _bucket_of(keys: list[Key]) -> Bucket:
+    return tuple(keys) if len(keys) <= _TUPLE_BUCKET_MAX else dict.fromkeys(keys)
+
+
+def _bucket_with(bucket: Bucket | None, key: Key) -> Bucket:
+    if bucket is None:
+        return (key,)
+    if type(bucket) is dict:
+        bucket[key] = None
+        return bucket
+    if key in bucket:
+        return bucket
+    if len(bucket) < _TUPLE_BUCKET_MAX:
+        return (*bucket, key)
+    grown = dict.fromkeys(bucket)
+    grown[key] = None
+    return grown
+
+
+def _bucket_without(bucket: Bucket, key: Key) -> Bucket:
+    """The bucket without `key` (empty when it was the last)."""
+    if type(bucket) is dict:
+        bucket.pop(key, None)
+        return bucket
+    return tuple(k for k in bucket if k != key)
 
 
 def _key(obj: dict[str, Any]) -> Key:

@@ -118,9 +118,10 @@ async def test_list_retried_after_server_errors(kube_double, make_backend):
 
 
 
-def test_an_index_keeps_store_keys_in_the_order_they_were_stored():
+def test_an_index_keeps_store_keys_in_the_order_they_were_filed():
     # Buckets are tuples of store keys (a dict per bucket cost 250 bytes a job, issue 18); a value
-    # stored again moves to the end, one filed elsewhere leaves its old bucket, an empty bucket goes.
+    # stored again in the same bucket keeps its place, one filed elsewhere leaves its old bucket,
+    # an empty bucket goes.
     by_group = {"group": lambda v: (v["metadata"]["labels"]["g"],)}
     inf = Informer(None, Source("", "v1", "things"), indexers=by_group)  # type: ignore[arg-type]  # never started
 
@@ -134,12 +135,47 @@ def test_an_index_keeps_store_keys_in_the_order_they_were_stored():
     for name in ("a", "b", "c"):
         event("ADDED", name, "x")
     assert names("x") == ["a", "b", "c"] and isinstance(inf._indices["group"]["x"], tuple)
+    key_of_b = inf._indices["group"]["x"][1]
     event("MODIFIED", "b", "x")
-    assert names("x") == ["a", "c", "b"]
+    assert names("x") == ["a", "b", "c"]
+    assert inf._indices["group"]["x"][1] is key_of_b  # untouched: still the key object first filed
     event("MODIFIED", "a", "y")
-    assert (names("x"), names("y")) == (["c", "b"], ["a"])
+    assert (names("x"), names("y")) == (["b", "c"], ["a"])
     event("DELETED", "c", "x")
     event("DELETED", "a", "y")
     assert (names("x"), names("y")) == (["b"], []) and "y" not in inf._indices["group"]
     # A list rebuilds every index from its store, in the store's order.
     assert inf._build_indices(inf._store) == {"group": {"x": (("ns", "b"),)}}
+
+
+def test_a_large_bucket_files_and_removes_in_constant_time_and_reads_in_order():
+    # Past a few keys a bucket is an ordered dict: a job of thousands of pods (or events) must not
+    # cost a scan of its bucket per event (review of issue 18's slimmer cache: 4,000 pods, 665 µs an event).
+    by_group = {"group": lambda v: (v["metadata"]["labels"]["g"],)}
+    inf = Informer(None, Source("", "v1", "things"), indexers=by_group)  # type: ignore[arg-type]  # never started
+
+    def event(kind, name, group):
+        obj = {"metadata": {"name": name, "namespace": "ns", "resourceVersion": "1", "labels": {"g": group}}}
+        inf._apply({"type": kind, "object": obj})
+
+    names = [f"p{i}" for i in range(20)]
+    for name in names:
+        event("ADDED", name, "big")
+    assert isinstance(inf._indices["group"]["big"], dict)
+    assert [v["metadata"]["name"] for v in inf.by_index("group", "big")] == names
+    event("MODIFIED", "p3", "big")
+    event("MODIFIED", "p4", "other")
+    event("DELETED", "p5", "big")
+    assert [v["metadata"]["name"] for v in inf.by_index("group", "big")] == [n for n in names if n not in ("p4", "p5")]
+    assert inf._build_indices(inf._store)["group"]["big"] == inf._indices["group"]["big"]
+    for name in names:
+        event("DELETED", name, "other" if name == "p4" else "big")
+    assert inf._indices["group"] == {}
+
+
+def test_a_key_the_store_lacks_is_skipped_by_an_index_read():
+    # An indexer that failed midway can leave a key behind in an index: reads skip it, never KeyError.
+    inf = Informer(None, Source("", "v1", "things"), indexers={"g": lambda v: ("x",)})  # type: ignore[arg-type]
+    inf._apply({"type": "ADDED", "object": {"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "1"}}})
+    inf._indices["g"]["x"] = (("ns", "gone"), ("ns", "a"))
+    assert [v["metadata"]["name"] for v in inf.by_index("g", "x")] == ["a"]

@@ -347,7 +347,7 @@ def test_a_uid_packs_to_a_number_only_when_it_reads_back_the_same(uid):
 
 
 @pytest.mark.parametrize("version", ["0", "7", "123456", "98765432109876543210", "007", "", "12a", "\u00b2", "-1",
-                                     " 5", None, 7, True, (1,)])
+                                     " 5", None, 7, True, (1,), "1" * 21, "1" * 4301])
 def test_a_resource_version_packs_to_a_number_only_when_it_reads_back_the_same(version):
     packed = pack_version(version)
     assert unpack_version(packed) == version and type(unpack_version(packed)) is type(version)
