@@ -2,7 +2,8 @@
 
 `TensorBoardHandler` (dtrain/api/tensorboard) starts, describes and stops this server's one
 TensorBoard (`tensorboard.launcher.TensorBoardLauncher`, in the settings as "dtrain_tensorboard").
-`TensorBoardProxyHandler` serves it at `<base_url>dtrain/tensorboard/`: jupyter-server-proxy's
+`TensorBoardProxyHandler` (tensorboard_proxy.py, imported on the first request through
+`TensorBoardProxyRoute`) serves it at `<base_url>dtrain/tensorboard/`: jupyter-server-proxy's
 local proxy handler, given the launcher's port on each request, so the page has this server's
 origin and login; each request it passes on counts as TensorBoard being used (the idle stop).
 Routes: the API route is in `handlers.py`, the proxy's `PROXY_ROUTE` is added by `app.py`.
@@ -13,11 +14,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
-from jupyter_server_proxy.handlers import LocalProxyHandler
 from tornado import web
 
 from ..errors import InvalidRequest, NotFound
@@ -95,78 +94,22 @@ def _run_names(jobs: list[dict[str, str]]) -> list[str]:
             else "/".join(job[k] for k in JOB_FIELDS if job.get(k)) for job in jobs]
 
 
-class TensorBoardProxyHandler(LocalProxyHandler):
-    """`<base_url>dtrain/tensorboard/...` passed on whole to this server's TensorBoard (its --path_prefix)."""
+class TensorBoardProxyRoute(web.RequestHandler):
+    """The proxy route's handler class: each request gets a `TensorBoardProxyHandler`, built here.
 
-    auth_resource = "dtrain"
+    jupyter-server-proxy imports aiohttp: 120 ms of every server's start-up (issue 18's start-up
+    row: 26 -> 141 ms over a bare server) for a page most sessions never open. Tornado makes a
+    route's handler by calling its class, so returning the proxy handler from `__new__` moves the
+    import to the first TensorBoard request. This class serves nothing itself (no verb of its own:
+    jupyter_server's start-up check finds nothing unauthenticated; the proxy's verbs are).
+    """
 
-    def initialize(self, **kwargs: Any) -> None:
-        # The path TensorBoard sees is the request's own (jupyter-server-proxy's "absolute" mode);
-        # proxy_base names it for the Location headers that handler rewrites.
-        self.proxy_base = PROXY_PATH
+    def __new__(cls, application: Any, request: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        from .tensorboard_proxy import TensorBoardProxyHandler
 
-    def _get_context_path(self, host: str, port: int) -> str:
-        # The decoded path, which the proxy quotes once when it passes the request on: the base URL
-        # as the server has it (`/user/a%40b/`) would be quoted twice, and TensorBoard, which
-        # compares the decoded path with its --path_prefix, would answer 404.
-        return unquote(url_path_join(self.base_url, PROXY_PATH))
-
-    def _port(self) -> int:
-        launcher = self.settings["dtrain_tensorboard"]
-        port = launcher.port
-        if port is None:
-            raise web.HTTPError(404, reason="TensorBoard is not running: open it again from the dtrain panel "
-                                            "(it stops after a while without use)")
-        launcher.touch()
-        return port
-
-    # Every verb is authenticated here as well as in ProxyHandler.prepare, so jupyter_server's
-    # start-up check sees each one protected.
-    @web.authenticated
-    @authorized
-    async def http_get(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def post(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def head(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def get(self, proxied_path: str) -> Any:  # type: ignore[override]
-        # TensorBoard serves no websocket: every GET is a plain request.
-        return await self.http_get(proxied_path)
-
-    async def open(self, proxied_path: str) -> None:  # type: ignore[override]
-        raise web.HTTPError(400, reason="TensorBoard serves no websocket")
-
-    @web.authenticated
-    @authorized
-    async def put(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def patch(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
-
-    @web.authenticated
-    @authorized
-    async def options(self, proxied_path: str) -> Any:  # type: ignore[override]
-        return await self.proxy(self._port(), proxied_path)
+        return TensorBoardProxyHandler(application, request, **kwargs)
 
 
 # Added by app.py beside the API routes (it is no DTrainHandler); "absolute_url": TensorBoard
 # sees the whole path, which its --path_prefix expects.
-PROXY_ROUTE = (f"/{PROXY_PATH}(/.*|)", TensorBoardProxyHandler, {"absolute_url": True})
+PROXY_ROUTE = (f"/{PROXY_PATH}(/.*|)", TensorBoardProxyRoute, {"absolute_url": True})

@@ -76,14 +76,16 @@ async def test_configured_namespace_limits_and_allowed_namespaces(api, jp_server
 
 def test_server_start_up_imports_no_heavy_module() -> None:
     # Loading the extension (as jupyter_server does) must not pull in the kubernetes client,
-    # ipywidgets, or the backends themselves: they come on first use.
+    # ipywidgets, the backends themselves, or the TensorBoard proxy (jupyter-server-proxy and its
+    # aiohttp: 120 ms of start-up): they come on first use.
     code = (
         "import sys, dtrain_jupyter\n"
         "points = dtrain_jupyter._jupyter_server_extension_points()\n"
         "app = points[0]['app'](); app.backend = 'local,kubernetes'\n"
         "from dtrain_jupyter.service import JobService\n"
         "JobService(app.backend_factories())\n"
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'ipywidgets', 'httpx')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'ipywidgets', 'httpx',\n"
+        "                                                    'jupyter_server_proxy', 'aiohttp')\n"
         "       or m.startswith('dtrain_jupyter.backends.local') or m.startswith('dtrain_jupyter.backends.kubernetes')]\n"
         "print(bad); assert not bad\n"
     )
