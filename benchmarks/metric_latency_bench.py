@@ -106,6 +106,9 @@ def one_round(browser: Any, server: Any, client: Any, lines: int, tmp: Path) -> 
     try:
         page.goto(server.lab_url(workspace=f"m{uuid.uuid4().hex[:10]}"))
         page.locator(".jp-LauncherCard", has_text="Distributed Training").click()
+        # The panel lives in its kernel, which a later round's page shares: it shows the view the
+        # last round left (the Metrics tab) until its Jobs tab is chosen.
+        page.locator(f"{PANEL} .lm-TabBar-tab", has_text="Jobs").first.click()
         row = page.locator(f"{PANEL} .dtrain-job", has=page.locator(".dtrain-name", has_text=name))
         row.locator(".dtrain-phase-Running").wait_for(timeout=TIMEOUT_S * 1000)
         row.locator("button.dtrain-row-metrics").click()
