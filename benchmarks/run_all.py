@@ -1,7 +1,7 @@
 """Every performance figure of dtrain-jupyter in one command: benchmarks/report.md plus PNG plots.
 
-    .venv/bin/python benchmarks/run_all.py            # full sizes (about 15-20 min on 2 cores)
-    .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes (about 5 min)
+    .venv/bin/python benchmarks/run_all.py            # full sizes (about 40 min on 2 cores)
+    .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes (about 8 min)
     .venv/bin/python benchmarks/run_all.py --only log_read panel
 
 Runs each benchmark module's `run(size)` in turn (the ones listed in BENCHES, then any other
