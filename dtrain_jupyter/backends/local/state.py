@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +33,8 @@ from ...model.code_archive import CodeArchive
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 RECORD = "job.json"
 LOCK = ".lock"
+# How long `acquire` looks again for a lock another backend holds before refusing.
+LOCK_WAIT_S = 2.0
 CODE_ARCHIVE = "code.tar.gz"
 CODE_DIR = "code"
 
@@ -64,13 +67,19 @@ class StateStore:
         Returns the open lock file (closing it releases the lock). Raises BackendUnavailable.
         """
         f = open(self.root / LOCK, "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            raise BackendUnavailable(f"another server already runs the local jobs in {self.root}; "
-                                     "stop it or give this one its own state dir") from None
-        return f
+        # A backend stopped a moment ago may still hold it for an instant (a replica's start forked
+        # with the lock's descriptor before closing it for exec): look again for a short while.
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return f
+            except OSError:
+                if time.monotonic() >= deadline:
+                    f.close()
+                    raise BackendUnavailable(f"another server already runs the local jobs in {self.root}; "
+                                             "stop it or give this one its own state dir") from None
+                time.sleep(0.05)
 
     def job_dir(self, namespace: str, plural: str, name: str) -> Path:
         return self.root / check_namespace(namespace) / plural / check_name(name)
