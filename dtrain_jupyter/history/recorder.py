@@ -5,6 +5,8 @@ then looks at the job's pods and events and archives each pod's log:
 - a Running pod is followed from its first line, so its log is kept even when the operator
   (cleanPodPolicy) or a TTL removes the pod the moment it ends;
 - a pod that ended is read whole, once, unless its log is archived already;
+- a pod that does not run yet is looked at again soon, so it is followed once it runs even when
+  no change of its job comes in between (its job's change and the pod can arrive in either order);
 - a job that finished is looked at once more a little later, for its operator's last events.
 Each archive is written to a file of its own writer and renamed into place when complete, so a
 server killed mid-log (or a second server archiving the same pod) never leaves a torn file;
@@ -60,6 +62,10 @@ FOLLOW_PAUSE_SECONDS = 0.25
 CAUGHT_UP_SECONDS = 0.01
 # A job that finished is looked at once more this long after (its operator's last events).
 FINAL_LOOK_SECONDS = 3.0
+# A live job's pods that do not run yet are looked at again this often: a pod may start, and in a
+# short job end and be removed (cleanPodPolicy) before any change of its job is heard, and the
+# job change that said a replica is active can reach this server before its pod cache does.
+PENDING_LOOK_SECONDS = 1.0
 # Retention runs this often (and once at start).
 PRUNE_SECONDS = 600.0
 _ENDED = ("Succeeded", "Failed")
@@ -135,6 +141,10 @@ class HistoryRecorder:
         self._tasks: list[asyncio.Task[None]] = []
         self._copies: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._later: set[asyncio.Task[None]] = set()
+        # Records whose pods are looked at again soon because some did not run yet, and the wait
+        # before the next such look of each.
+        self._soon: set[int] = set()
+        self._pending_waits: dict[int, float] = {}
         self._follows = 0
         self._reads = asyncio.Semaphore(READ_AT_ONCE)
         self._live: dict[tuple[str, str], tuple[int, Job]] = {}
@@ -162,6 +172,8 @@ class HistoryRecorder:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks, self._copies, self._later = [], {}, set()
+        self._soon.clear()
+        self._pending_waits.clear()
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until every change heard so far is recorded and no copy runs (for tests and shutdown)."""
@@ -389,6 +401,38 @@ class HistoryRecorder:
             self.store.record_events(record_id, found)
         for pod in pods:
             self._archive_log(record_id, job, pod)
+        if not job.phase.finished and (not pods or any(p.phase not in (*_ENDED, "Running") for p in pods)):
+            self._look_soon(record_id, job)
+        else:
+            self._pending_waits.pop(record_id, None)
+
+    def _look_soon(self, record_id: int, job: Job) -> None:
+        """Look at a live job's pods again soon, with the job as last heard then (not at all when it
+        finished or went meanwhile: its own change brought a look). The wait doubles while its pods
+        still do not run, from PENDING_LOOK_SECONDS up to REFRESH_SECONDS: a job queued for hours
+        costs a look per refresh, not one a second."""
+        if record_id in self._soon:
+            return
+        self._soon.add(record_id)
+        wait = self._pending_waits.get(record_id, PENDING_LOOK_SECONDS)
+        self._pending_waits[record_id] = min(wait * 2, REFRESH_SECONDS)
+        key = (job.backend, job.uid or job.name)
+
+        async def look() -> None:
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self._soon.discard(record_id)
+            live = self._live.get(key)
+            if live is None or live[0] != record_id:
+                self._pending_waits.pop(record_id, None)
+                return
+            with _logged("look again at", live[1]):
+                await self._look_at_pods(record_id, live[1], events=False)
+
+        task = asyncio.create_task(look(), name=f"dtrain history pending pods {job.name}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     def _archive_log(self, record_id: int, job: Job, pod: Pod) -> None:
         key = (record_id, pod.name)
