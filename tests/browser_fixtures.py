@@ -17,6 +17,10 @@ Playwright's sync API), and that must stay confined to browser-test folders. Fix
 - `run_lab(base, *args)` and `open_lab(browser, server)`: the same, for a test that needs a
   server configured differently.
 - `screenshot(page, name)`: saves test-artifacts/screens/<name>.png and returns its path.
+- a failing test's report gets a section per page still open: its dialogs, notifications,
+  focus, each panel's tabs and messages, page errors, a screenshot (failed-<test>-<n>.png),
+  and the end of the server's log, since a browser test's failure is rarely explained by its
+  timeout alone.
 
 Only the loopback interface is used. Playwright's sync API is used, so the tests using these
 fixtures are plain (non-async) functions.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -62,7 +67,7 @@ SERVER_START_TIMEOUT_S = 120
 APP_LOAD_TIMEOUT_MS = 90_000
 
 __all__ = ["LabServer", "run_lab", "open_lab", "lab_server", "browser", "lab_page", "screenshot",
-           "jp_asyncio_loop", "jp_server_cleanup", "CHROMIUM_ARGS"]
+           "jp_asyncio_loop", "jp_server_cleanup", "CHROMIUM_ARGS", "pytest_runtest_makereport"]
 
 
 def _free_port() -> int:
@@ -203,6 +208,55 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
 
 
+# Pages open now (open_lab adds, page_on takes away), described in a failing test's report.
+_OPEN_PAGES: list[tuple[Any, "LabServer"]] = []
+
+# What a person would see on the page that a timeout does not say.
+PAGE_STATE_JS = """
+() => {
+  const text = (el) => (el.innerText || el.textContent || '').replace(/\\s+/g, ' ').trim().slice(0, 400);
+  const shown = (el) => el.getClientRects().length > 0;
+  const active = document.activeElement;
+  return {
+    dialogs: [...document.querySelectorAll('.jp-Dialog')].map(text),
+    notifications: [...document.querySelectorAll('.jp-Notification-Toast, .Toastify__toast')].map(text),
+    focus: active && active !== document.body ? active.outerHTML.slice(0, 300) : null,
+    status_bar: text(document.querySelector('#jp-main-statusbar') || document.body).slice(0, 200),
+    panels: [...document.querySelectorAll('.dtrain-panel')].map((panel) => ({
+      where: panel.closest('#dtrain-main') ? 'main' : panel.closest('#dtrain-sidebar') ? 'sidebar' : 'notebook',
+      tabs: [...panel.querySelectorAll('.lm-TabBar-tab')].map(
+        (t) => (t.classList.contains('lm-mod-current') ? '*' : '') + text(t)),
+      new_page: [...panel.querySelectorAll('.dtrain-new-page')].map((p) => `${p.children.length} children, `
+        + `${p.querySelectorAll('*').length} elements, shown ${shown(p)}`),
+      modes: [...panel.querySelectorAll('.dtrain-mode button')].map(text),
+      messages: [...panel.querySelectorAll('.dtrain-error-line, .dtrain-status, .dtrain-banner')]
+        .filter(shown).map(text),
+    })),
+  };
+}
+"""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Describe every open page in the report of a test that failed (see the module's docstring)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    for number, (page, server) in enumerate(list(_OPEN_PAGES)):
+        try:
+            state: Any = page.evaluate(PAGE_STATE_JS)
+            state["page_errors"] = list(getattr(page, "page_errors", []))[-10:]
+            state["console_errors"] = list(getattr(page, "console_errors", []))[-10:]
+            state["screenshot"] = str(screenshot(page, f"failed-{item.name}-{number}"))
+            described = json.dumps(state, indent=1)
+        except Exception as e:  # noqa: BLE001 - a closed or hung page: say so, keep the failure
+            described = f"could not read the page: {e}"
+        report.sections.append((f"browser page {number}", described))
+        report.sections.append((f"server log (end), page {number}", server.log_tail(3000)))
+
+
 def open_lab(browser: Any, server: LabServer) -> Any:
     """A new browser context with JupyterLab of `server` loaded in a fresh workspace.
 
@@ -277,9 +331,11 @@ def page_on(browser: Any, lab_server: LabServer) -> Iterator[Any]:
     """A page with JupyterLab loaded in a workspace of its own (see `open_lab`); on leaving, the
     page closes and every kernel session it left is shut down."""
     page = open_lab(browser, lab_server)
+    _OPEN_PAGES.append((page, lab_server))
     try:
         yield page
     finally:
+        _OPEN_PAGES.remove((page, lab_server))
         page.context.close()
         for session in lab_server.sessions():
             lab_server.api("DELETE", f"api/sessions/{session['id']}")
