@@ -28,8 +28,12 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
         from ..client import Client  # the client pulls httpx; import it only when the panel is used
         from .app import DTrainApp
 
+        from .iopub import keep_every_message
+
         if client is None:
             client = _CLIENT if _CLIENT is not None else Client()
+        # Its pages send hundreds of widget models at once; none may be dropped (see iopub.py).
+        keep_every_message()
         _APP = DTrainApp(client, compact=compact)
     return _APP
 

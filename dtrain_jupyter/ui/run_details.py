@@ -23,6 +23,7 @@ from ..model.job import Job, LogLine, Pod
 from ..render import MUTED, badge
 from .callbacks import ErrorForwarder, describe_error
 from .closing import close_tree
+from .iopub import keep_every_message
 from .metrics_view import LoopPump, MetricsView
 from .words import duration, esc, reason_words
 
@@ -199,6 +200,7 @@ class RunDetails(widgets.VBox, ErrorForwarder):
 
 def show_run(job: Job, client: Any = None, tail: int = TAIL_LINES) -> RunDetails:
     """The run-details widget of `job` (a new `Client` when none is given)."""
+    keep_every_message()  # its charts are dozens of models each; none may be dropped (iopub.py)
     if client is None:
         from ..client import Client
 
