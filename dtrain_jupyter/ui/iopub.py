@@ -17,7 +17,10 @@ already connected works; they are set on the IOPub thread, the one thread that u
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # How long one IOPub send may wait for room before that message is given up.
 SEND_TIMEOUT_MS = 30_000
@@ -58,6 +61,12 @@ def _iopub_thread() -> Any:
 def _no_drop(socket: Any) -> None:
     import zmq
 
-    if socket is not None and not socket.closed:
+    if socket is None or socket.closed:
+        return
+    try:
         socket.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         socket.setsockopt(zmq.XPUB_NODROP, 1)
+    except zmq.ZMQError as e:
+        # A libzmq without the option: the kernel publishes as before. Raising here would only
+        # stop the IOPub thread's batch of sends.
+        log.warning("dtrain: the kernel's IOPub socket keeps dropping when full: %s", e)
