@@ -154,6 +154,11 @@ class JobHistory:
         """The script folder the job ran, as kept at its first sight; None when none was kept."""
         return self.archive.code(record.id)
 
+    def archiving(self, record: HistoryRecord) -> bool:
+        """Whether a log of the record is being archived now (a running pod followed, or a finished
+        job's last logs read): until it is over, the record's logs may still grow. Ask on the loop."""
+        return self.recorder is not None and self.recorder.reading(record.id)
+
     def problem(self, record: HistoryRecord) -> str | None:
         """Why this server stopped archiving the record's logs (a full disk), or None.
 

@@ -23,16 +23,18 @@ from .notification_handlers import record_created
 DEFAULT_PAGE = 100
 
 
-def record_json(record: HistoryRecord, incomplete: list[str], problem: str | None = None) -> dict[str, Any]:
+def record_json(record: HistoryRecord, incomplete: list[str], problem: str | None = None,
+                archiving: bool = False) -> dict[str, Any]:
     """A record as the API sends it: the job (with `removed` when it left the cluster) and `record`,
-    with `archive_problem` saying why its logs stopped being archived (a full disk), else null."""
+    with `archive_problem` saying why its logs stopped being archived (a full disk), else null, and
+    `archiving` whether a log of it is being archived now."""
     job = record.job.to_dict()
     if record.deleted is not None:
         job = as_past(record).to_dict()
     job["record"] = {"id": record.id, "finished": record.finished, "deleted": record.deleted,
                      "updated": record.updated, "log_bytes": record.log_bytes,
                      "pods": len(record.pods), "events": len(record.events), "incomplete_logs": incomplete,
-                     "archive_problem": problem}
+                     "archive_problem": problem, "archiving": archiving}
     return job
 
 
@@ -58,7 +60,7 @@ class HistoryHandler(DTrainHandler):
         )
         page = await self.service.history_page(query)
         history = self.service.history
-        items = [record_json(r, history.incomplete(r), history.problem(r)) for r in page.records]
+        items = [record_json(r, history.incomplete(r), history.problem(r), history.archiving(r)) for r in page.records]
         total = await asyncio.to_thread(history.store.count, query) if self.flag("total") else None
         self.write_json({"items": items, "next": page.next, "problem": history.stopped(),
                          **({"total": total} if total is not None else {})})

@@ -286,6 +286,9 @@ _SCHEMAS = {
         "events": {"type": "integer"},
         "incomplete_logs": {"type": "array", "items": {"type": "string"},
                             "description": "Pods whose archived log was cut short."},
+        "archiving": {"type": "boolean", "description": "Whether a log of this job is being archived now (a running "
+                      "pod followed, or a finished job's last logs read); until it is false, the job's archived "
+                      "logs may still grow."},
         "archive_problem": {"type": "string", "nullable": True,
                             "description": "Why this job's logs stopped being archived (e.g. the history's disk "
                                            "is full); null when nothing went wrong."}}},

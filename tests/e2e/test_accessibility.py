@@ -20,7 +20,6 @@ import uuid
 from typing import Any, Callable
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser_fixtures import LabServer, screenshot
 from tests.e2e.accessibility import examined, problems
@@ -67,35 +66,19 @@ class Walk:
                 folded.locator(".dtrain-name").click()
                 folded.locator(".dtrain-pods").wait_for(state="hidden")
 
-    def _to_first_step(self) -> bool:
-        """The New page's wizard back on its first step (the platform choice); False when it did not get there."""
+    def wizard_step(self, step: int, platform: str) -> None:
+        """The New page's wizard on `step` (1-4) for `platform` (its radio button's words)."""
         page, panel = self.page, self.panel
         tab(page, MAIN, "New")
         panel.locator(".dtrain-mode button", has_text="Wizard").click()
         # Back to the first step, from wherever the last view left the wizard: the step line
         # shows the step in bold ("3 Resources").
         shown = panel.locator(".dtrain-wizard b", has_text=re.compile(r"^\d \w+$")).first
-        try:
-            shown.wait_for(timeout=PANEL_TIMEOUT_MS)
-            for step_now in range(int(shown.inner_text()[0]), 1, -1):
-                panel.locator("button.dtrain-back").click()
-                panel.locator(".dtrain-wizard b", has_text=re.compile(rf"^{step_now - 1} ")).wait_for()
-            panel.locator(".dtrain-wizard .dtrain-platform").wait_for(timeout=30_000)
-        except PlaywrightTimeout:
-            return False
-        return True
-
-    def wizard_step(self, step: int, platform: str) -> None:
-        """The New page's wizard on `step` (1-4) for `platform` (its radio button's words)."""
-        page, panel = self.page, self.panel
-        for attempt in range(1, 4):
-            if self._to_first_step():
-                break
-            # Seen once in a full run on 2 busy cores: the platform step never showed. The shot
-            # says what the panel showed instead; the walk then starts over from the tab.
-            screenshot(page, f"wizard-not-at-step-1-attempt-{attempt}")
-        else:
-            raise AssertionError("the wizard did not come back to its first step (see the wizard-not-at-step-1 shots)")
+        shown.wait_for(timeout=PANEL_TIMEOUT_MS)
+        for step_now in range(int(shown.inner_text()[0]), 1, -1):
+            panel.locator("button.dtrain-back").click()
+            panel.locator(".dtrain-wizard b", has_text=re.compile(rf"^{step_now - 1} ")).wait_for()
+        panel.locator(".dtrain-wizard .dtrain-platform").wait_for(timeout=30_000)
         panel.locator(".dtrain-platform label", has_text=platform).click()
         page.locator(f"{MAIN} .dtrain-platform input:checked").wait_for()
         for reached in range(2, step + 1):

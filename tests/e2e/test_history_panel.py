@@ -28,7 +28,7 @@ def _archived(lab_server: LabServer, name: str) -> None:
     while True:
         items = lab_server.api("GET", "dtrain/api/history", params={"q": name}).json()["items"]
         record = next((item["record"] for item in items if item["name"] == name), None)
-        if record and record["log_bytes"] > 0 and not record["incomplete_logs"]:
+        if record and record["log_bytes"] > 0 and not record["incomplete_logs"] and not record["archiving"]:
             return
         assert time.monotonic() < deadline, f"{name} was not archived: {items}"
         time.sleep(0.5)

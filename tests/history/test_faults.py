@@ -57,7 +57,7 @@ def archived_whole(client: Client, name: str) -> dict[str, Any] | None:
     """The record once the job finished and every pod's log is archived complete, else None."""
     found = [j for j in client.history(search=name) if j.name == name]
     if found and found[0].phase.finished and found[0].record["log_bytes"] > 0 \
-            and not found[0].record["incomplete_logs"]:
+            and not found[0].record["incomplete_logs"] and not found[0].record["archiving"]:
         return found[0].record
     return None
 

@@ -37,7 +37,7 @@ def archived(client: Client, name: str, timeout: float = 60) -> None:
     while time.monotonic() < deadline:
         records = [j for j in client.history(search=name) if j.name == name]
         if records and records[0].phase.finished and not records[0].record["incomplete_logs"] \
-                and records[0].record["log_bytes"] > 0:
+                and records[0].record["log_bytes"] > 0 and not records[0].record["archiving"]:
             return
         time.sleep(0.2)
     raise AssertionError(f"{name} was not archived in {timeout} s: {client.history(search=name)}")
@@ -166,3 +166,29 @@ def test_a_server_without_history_says_so(tmp_path: Path) -> None:
                 raise AssertionError("the deleted job stayed")
     finally:
         live.stop()
+
+
+def test_a_record_says_while_its_logs_are_being_archived(client: Client, tmp_path: Path) -> None:
+    """`archiving` is true while a running pod's log is followed into the archive, false once the
+    job ended and its last logs were read: only then is what a read of them shows final."""
+    gate = tmp_path / "go"
+    script = (f"import pathlib, time\nprint('started', flush=True)\n"
+              f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.05)\nprint('done', flush=True)")
+    job = manifest("archiving")
+    job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["command"] = [
+        sys.executable, "-c", script]
+    client.create(job)
+
+    def record() -> dict:
+        found = [j for j in client.history(search="archiving") if j.name == "archiving"]
+        return found[0].record if found else {}
+
+    deadline = time.monotonic() + 60
+    while not record().get("archiving"):
+        assert time.monotonic() < deadline, f"never seen archiving while it runs: {record()}"
+        time.sleep(0.1)
+    gate.touch()
+    client.wait("archiving", timeout=60)
+    archived(client, "archiving")
+    assert record()["archiving"] is False and record()["log_bytes"] > 0
+    assert [line.line for line in client.logs("archiving")] == ["started", "done"]

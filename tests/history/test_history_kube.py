@@ -162,7 +162,8 @@ def test_pods_removed_by_clean_pod_policy_stay_readable(cluster: Cluster) -> Non
 
     # The pods' logs are archived whole: their streams ended with the pods.
     until(lambda: [j for j in cluster.client.history(search=name) if j.name == name
-                   and j.record["log_bytes"] and not j.record["incomplete_logs"]], "the logs archived whole")
+                   and j.record["log_bytes"] and not j.record["incomplete_logs"] and not j.record["archiving"]],
+          "the logs archived whole")
     # The cluster keeps the job and its events a while; once it is gone, the history answers.
     subprocess_delete(cluster, name)
     job = cluster.removed(name)

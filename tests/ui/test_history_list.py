@@ -46,7 +46,8 @@ def run_and_delete(client: Client, app: DTrainApp, name: str, program: str = "pr
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         records = [j for j in client.history(search=name) if j.name == name]
-        if records and records[0].record["log_bytes"] > 0 and not records[0].record["incomplete_logs"]:
+        if records and records[0].record["log_bytes"] > 0 and not records[0].record["incomplete_logs"] \
+                and not records[0].record["archiving"]:
             break
         time.sleep(0.2)
     client.delete(name, kind="PyTorchJob")
