@@ -384,7 +384,8 @@ class Client:
         Returns:
             `History`: RichJob records (`removed` set on those no longer on their cluster; `.record`
             holds what the history keeps beside the job: id, finished, deleted, log_bytes, pods,
-            events, incomplete_logs), with `.next` (the next page's cursor, None on the last) and `.total`.
+            events, incomplete_logs, archive_problem, archiving: true while a log of it is still being
+            archived), with `.next` (the next page's cursor, None on the last) and `.total`.
         Raises:
             NotFound: this server keeps no job history. InvalidRequest: a bad filter.
         """
