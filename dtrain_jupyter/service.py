@@ -572,7 +572,7 @@ class JobService:
             # follower asking again and again does not spin.
             await asyncio.sleep(min(wait, 1.0))
             return MetricsPage(since, False, [], None, False)
-        if not self._reading(history, record.id) and not await asyncio.to_thread(history.metrics.ingested, record.id):
+        if not history.archiving(record) and not await asyncio.to_thread(history.metrics.ingested, record.id):
             # Archived before metrics were kept (or while no recorder ran): read its archive once.
             history.ingest.backfill(record.id, record.job.name)
         scalars: _ScalarWatch | None = None
@@ -583,7 +583,7 @@ class JobService:
             # `reading` on the loop: the recorder's copies change there (read in the thread, they
             # could change size while iterated).
             finished = await asyncio.to_thread(self._metrics_finished, history, record.id,
-                                               self._reading(history, record.id))
+                                               history.archiving(record))
             if finished:
                 # No more scalars: the recorder had the event files read once more as the job ended.
                 self._scalar_readers.pop(record.id, None)
@@ -621,11 +621,6 @@ class JobService:
             return []
         reported = await asyncio.to_thread(history.metrics.progress_of_each, live)
         return [_job_progress(live[record_id], progress) for record_id, progress in reported.items()]
-
-    @staticmethod
-    def _reading(history: JobHistory, record_id: int) -> bool:
-        """Whether the recorder reads a log of the record now (asked on the loop, where its copies change)."""
-        return history.recorder is not None and history.recorder.reading(record_id)
 
     @staticmethod
     def _metrics_finished(history: JobHistory, record_id: int, reading: bool) -> bool:

@@ -27,7 +27,6 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
     if _APP is None or _APP.closed:
         from ..client import Client  # the client pulls httpx; import it only when the panel is used
         from .app import DTrainApp
-
         from .iopub import keep_every_message
 
         if client is None:

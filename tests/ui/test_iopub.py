@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
@@ -31,7 +32,7 @@ for i in range({MESSAGES}):
 
 
 @pytest.fixture
-def kernel() -> Iterator[tuple[KernelManager, object]]:
+def kernel() -> Iterator[tuple[KernelManager, Any]]:
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel()
     client = manager.blocking_client()
@@ -44,21 +45,21 @@ def kernel() -> Iterator[tuple[KernelManager, object]]:
         manager.shutdown_kernel(now=True)
 
 
-def _reply(client: object, msg_id: str) -> None:
+def _reply(client: Any, msg_id: str) -> None:
     while True:
-        reply = client.get_shell_msg(timeout=120)  # type: ignore[attr-defined]
+        reply = client.get_shell_msg(timeout=120)
         if reply["parent_header"].get("msg_id") == msg_id:
             assert reply["content"]["status"] == "ok", reply["content"]
             return
 
 
-def _shown(client: object, msg_id: str, quiet: float = QUIET_S) -> list[int]:
+def _shown(client: Any, msg_id: str, quiet: float = QUIET_S) -> list[int]:
     """The numbers the kernel's outputs for `msg_id` showed, read until its idle status (or,
     when that was dropped too, until nothing more comes)."""
     shown: list[int] = []
     while True:
         try:
-            msg = client.get_iopub_msg(timeout=quiet)  # type: ignore[attr-defined]
+            msg = client.get_iopub_msg(timeout=quiet)
         except queue.Empty:
             return shown
         if msg["parent_header"].get("msg_id") != msg_id:
