@@ -17,11 +17,11 @@ import collections
 import contextlib
 import logging
 import math
-import queue as thread_queue
 import threading
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, AsyncGenerator, Callable
 
 import urllib3
@@ -31,7 +31,9 @@ from ...model.job import LogLine
 from ...model.kinds import Framework
 from ..base import waiting_line
 from .api import Api, Call, resource_path, translate_transport
+from .housekeeping import HOUSEKEEPER
 from .pods import default_container, pod_from_object
+from .shared_follow import FOLLOWS, Start, Subscription, key_of_time, split_timestamp, ts_key
 
 log = logging.getLogger(__name__)
 
@@ -39,43 +41,6 @@ log = logging.getLogger(__name__)
 REOPEN_AFTER_S = 1.0
 # Bytes per chunk when a log is relayed as it is (`relay_log_bytes`).
 RELAY_CHUNK = 1 << 20
-
-
-class _Starter:
-    """Starts reader threads, and shuts their streams, from a thread of its own, so the server
-    loop never waits for either.
-
-    `Thread.start` blocks until the new thread has run; with every core busy that wait held the
-    loop for milliseconds per pod (issue 18: 50 clients following logs spent a tenth of the
-    loop's time in it). Shutting a reader's TLS stream sends its close_notify: 6% of the loop
-    under the same load, once `Thread.start` had moved here. `start` and `call` only queue.
-    """
-
-    def __init__(self) -> None:
-        self._pending: thread_queue.SimpleQueue[Callable[[], Any]] = thread_queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._own: threading.Thread | None = None
-
-    def start(self, thread: threading.Thread) -> None:
-        self.call(thread.start)
-
-    def call(self, work: Callable[[], Any]) -> None:
-        self._pending.put(work)
-        with self._lock:
-            if self._own is None:
-                self._own = threading.Thread(target=self._run, name="dtrain-log-starter", daemon=True)
-                self._own.start()
-
-    def _run(self) -> None:
-        while True:
-            work = self._pending.get()
-            try:
-                work()
-            except Exception:  # noqa: BLE001 - one stream's failure to close must not stop the others
-                log.debug("log reader housekeeping failed", exc_info=True)
-
-
-_STARTER = _Starter()
 
 
 @dataclass
@@ -103,23 +68,21 @@ class _Reader:
     resume_after: str | None = None
     started: float = field(default_factory=time.monotonic)
 
+    # A follow's place among the followers of a shared stream (`shared_follow`).
+    subscription: Subscription | None = None
+
     def close(self) -> None:
         self.stop.set()
-        if self.resp is not None:
-            _STARTER.call(self.resp.shutdown)  # unblocks the reader's read, off the loop
+        if self.subscription is not None:
+            self.subscription.leave()
+        elif self.resp is not None:
+            HOUSEKEEPER.call(self.resp.shutdown)  # unblocks the reader's read, off the loop
 
 
 @dataclass
 class _Done:
     reader: _Reader
     error: DTrainError | None = None
-
-
-def _split_timestamp(text: str, timestamps: bool) -> tuple[str | None, str]:
-    if not timestamps:
-        return None, text
-    head, sep, rest = text.partition(" ")
-    return (head, rest) if sep and head[:2].isdigit() else (None, text)
 
 
 def pod_waiting_line(pod: dict[str, Any], job_name: str, fw: Framework | None) -> str:
@@ -181,9 +144,8 @@ def _open_log(api: Api, namespace: str, pod: str, container: str | None, opts: L
 
 def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
           emit: Callable[[Any], None], opened: Any = None) -> None:
-    """Thread body: stream one pod's log (from `opened`, or a request of its own) into `emit`, then emit _Done."""
-    stamped = opts.timestamps or opts.follow
-    resume = reader.resume_after
+    """Thread body of a read that does not follow: one pod's log (from `opened`, or a request of
+    its own) into `emit`, then _Done. Follows share their streams (`_subscribe`)."""
     error: DTrainError | None = None
     if reader.stop.is_set():  # the caller left before this thread was started: ask for nothing
         if opened is not None:
@@ -191,7 +153,7 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
         emit(_Done(reader))
         return
     try:
-        resp = opened if opened is not None else _open_log(api, namespace, reader.pod, container, opts, resume)
+        resp = opened if opened is not None else _open_log(api, namespace, reader.pod, container, opts)
         reader.resp = resp
         buf = b""
         try:
@@ -201,9 +163,9 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
-                    _emit_line(reader, raw, stamped, opts.timestamps, resume, emit)
+                    _emit_line(reader, raw, opts.timestamps, emit)
             if buf and not reader.stop.is_set():
-                _emit_line(reader, buf, stamped, opts.timestamps, resume, emit)
+                _emit_line(reader, buf, opts.timestamps, emit)
         except (urllib3.exceptions.HTTPError, OSError):
             pass  # the stream ended under us (stop, pod gone, server restart): this reader is done
         finally:
@@ -214,14 +176,48 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
     emit(_Done(reader, error))
 
 
-def _emit_line(reader: _Reader, raw: bytes, stamped: bool, keep_ts: bool, resume: str | None,
-               emit: Callable[[Any], None]) -> None:
-    ts, text = _split_timestamp(raw.decode("utf-8", "replace").rstrip("\r"), stamped)
-    if resume is not None and ts is not None and ts <= resume:
-        return  # already sent before the stream was cut
-    if ts is not None:
-        reader.last_ts = ts
-    emit(LogLine(pod=reader.pod, line=text, timestamp=ts if keep_ts else None))
+def _emit_line(reader: _Reader, raw: bytes, stamped: bool, emit: Callable[[Any], None]) -> None:
+    text = raw.decode("utf-8", "replace").rstrip("\r")
+    ts, text = split_timestamp(text) if stamped else (None, text)
+    emit(LogLine(pod=reader.pod, line=text, timestamp=ts))
+
+
+def _subscribe(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
+               emit: Callable[[Any], None], opened: Any = None) -> None:
+    """Follow one pod's log on the stream shared by everyone following it (`shared_follow`):
+    joined where it can give this follow its first lines, else opened (from `opened`, or a request)."""
+    resume = reader.resume_after
+
+    def deliver(ts: str | None, text: str) -> None:  # on the stream's thread, or the loop when joining
+        if ts is not None:
+            reader.last_ts = ts
+        emit(LogLine(pod=reader.pod, line=text, timestamp=ts if opts.timestamps else None))
+
+    def finish(error: DTrainError | None) -> None:
+        emit(_Done(reader, error))
+
+    if resume is not None:
+        start = Start(after=ts_key(resume))
+        # The re-opened stream is asked for whole seconds back from now (`_log_query`).
+        holds_from = key_of_time(time.time() - _since_seconds(resume))
+    else:
+        start = _follow_start(opts)
+        holds_from = start.since
+    reader.subscription = Subscription(deliver, finish)
+    FOLLOWS.follow(_follow_key(api, namespace, reader, container), start, reader.subscription,
+                   partial(_open_log, api, namespace, reader.pod, container, opts, resume),
+                   f"dtrain-log-{reader.pod}", holds_from=holds_from, opened=opened)
+
+
+def _follow_key(api: Api, namespace: str, reader: _Reader, container: str | None) -> tuple[Any, ...]:
+    """Follows of the same container instance (a restart in place is a new one) share a stream."""
+    return (id(api), namespace, reader.pod, reader.uid, reader.restarts, container)
+
+
+def _follow_start(opts: LogOptions) -> Start:
+    """Where a follow asked for with `opts` starts (a `since` becomes the point in time it means now)."""
+    since = key_of_time(time.time() - opts.since_seconds) if opts.since_seconds is not None else None
+    return Start(tail=opts.tail, since=since)
 
 
 def _running(pod: dict[str, Any]) -> bool:
@@ -302,11 +298,14 @@ async def stream_logs(
         name = str(meta.get("name"))
         reader = _Reader(name, str(meta.get("uid") or ""), _restarts(pod), last_ts=resume_after,
                          resume_after=resume_after)
+        readers[name] = reader
+        if opts.follow and not opts.previous:
+            _subscribe(api, namespace, reader, container_of(pod), opts, emit, opened.pop(name, None))
+            return
         reader.thread = threading.Thread(
             target=_read, args=(api, namespace, reader, container_of(pod), opts, emit, opened.pop(name, None)),
             name=f"dtrain-log-{name}", daemon=True)
-        readers[name] = reader
-        _STARTER.start(reader.thread)
+        HOUSEKEEPER.start(reader.thread)
 
     def scan() -> list[LogLine]:
         """Start readers for pods that can be read now; return "waiting" lines for those that cannot."""
@@ -349,11 +348,17 @@ async def stream_logs(
         if single:
             # One pod's log, or its previous log (the kubelet's to refuse, as kubectl shows it),
             # is asked for now: a refusal is raised before the first line.
+            # A follow that joins a stream already open (`shared_follow`) is not refused: it asks nothing.
             for pod in list_pods():
                 if opts.previous or has_log(pod, False):
-                    name = str((pod.get("metadata") or {}).get("name"))
-                    opened[name] = await loop.run_in_executor(
-                        None, _open_log, api, namespace, name, container_of(pod), opts)
+                    meta = pod.get("metadata") or {}
+                    name = str(meta.get("name"))
+                    container = container_of(pod)
+                    key = _follow_key(api, namespace, _Reader(name, str(meta.get("uid") or ""), _restarts(pod)),
+                                      container)
+                    if opts.follow and not opts.previous and FOLLOWS.can_join(key, _follow_start(opts)):
+                        continue
+                    opened[name] = await loop.run_in_executor(None, _open_log, api, namespace, name, container, opts)
         yield None
         # The pod list is read once a `poll`, and again when a reader ends (a restart, a cut
         # stream, the last pod done), never once a line: each read walks the namespace's pod
