@@ -1,9 +1,11 @@
 """Pod logs: one pod, or every pod of a job merged line by line with the pod's name on each line.
 
-Each pod's log is read by its own thread (the kubernetes client blocks; a follow stream may
-last for hours) and handed to the server loop (a deque, and one wake-up per batch of lines).
-With `follow`, pods that appear later, and pods recreated or restarted in place, are picked up from the
-pod cache; the merged stream ends when the job is finished and every reader is done. A pod
+A followed pod's log is read from one stream shared by everyone following it (`shared_follow`:
+the job history's copy, every view and client), on a thread of its own (the kubernetes client
+blocks; a follow may last for hours); a read that does not follow has a thread and a request of
+its own. Lines reach the server loop through a deque, with one wake-up per batch. With
+`follow`, pods that appear later, and pods recreated or restarted in place, are picked up from
+the pod cache; the merged stream ends when the job is finished and every reader is done. A pod
 that cannot have a log yet (Pending, image pull back-off) shows as one "waiting: <reason>"
 line instead of being skipped; with `follow` its log starts once it runs. One pod's log is
 asked for before the first line is promised, so the API server's refusal (a container the pod
@@ -204,14 +206,15 @@ def _subscribe(api: Api, namespace: str, reader: _Reader, container: str | None,
         start = _follow_start(opts)
         holds_from = start.since
     reader.subscription = Subscription(deliver, finish)
-    FOLLOWS.follow(_follow_key(api, namespace, reader, container), start, reader.subscription,
+    FOLLOWS.follow(_follow_key(api, namespace, reader.pod, reader.uid, reader.restarts, container), start,
+                   reader.subscription,
                    partial(_open_log, api, namespace, reader.pod, container, opts, resume),
                    f"dtrain-log-{reader.pod}", holds_from=holds_from, opened=opened)
 
 
-def _follow_key(api: Api, namespace: str, reader: _Reader, container: str | None) -> tuple[Any, ...]:
-    """Follows of the same container instance (a restart in place is a new one) share a stream."""
-    return (id(api), namespace, reader.pod, reader.uid, reader.restarts, container)
+def _follow_key(api: Api, namespace: str, pod: str, uid: str, restarts: int, container: str | None) -> tuple[Any, ...]:
+    """Follows of the same container instance (a pod made anew, or restarted in place, is another) share a stream."""
+    return (id(api), namespace, pod, uid, restarts, container)
 
 
 def _follow_start(opts: LogOptions) -> Start:
@@ -354,8 +357,7 @@ async def stream_logs(
                     meta = pod.get("metadata") or {}
                     name = str(meta.get("name"))
                     container = container_of(pod)
-                    key = _follow_key(api, namespace, _Reader(name, str(meta.get("uid") or ""), _restarts(pod)),
-                                      container)
+                    key = _follow_key(api, namespace, name, str(meta.get("uid") or ""), _restarts(pod), container)
                     if opts.follow and not opts.previous and FOLLOWS.can_join(key, _follow_start(opts)):
                         continue
                     opened[name] = await loop.run_in_executor(None, _open_log, api, namespace, name, container, opts)

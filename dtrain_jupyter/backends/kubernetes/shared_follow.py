@@ -12,7 +12,9 @@ exactly where a stream of its own would have started (the last N lines, the line
 time, every line after a resume point, or the whole log while the upstream still holds it
 from its first line), then gets every new line. A follow whose start the kept lines cannot
 give opens an upstream of its own, which later followers may share in turn. When its last
-follower leaves, an upstream stays open `LINGER_S` seconds for the next one.
+follower leaves, an upstream stays open `LINGER_S` seconds for the next one. A follower that
+joins while the stream is still sending the log's earlier lines (a whole log being read) gets
+the rest of those too: more than its tail, never a line lost or repeated.
 
 Followed streams always carry the kubelet's timestamps; they order the kept lines and are
 given to the followers that asked for them.
