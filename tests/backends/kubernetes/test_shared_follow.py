@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dtrain_jupyter.backends.kubernetes import shared_follow
+from dtrain_jupyter.backends.kubernetes.logs import REOPEN_AFTER_S
 from dtrain_jupyter.backends.kubernetes.shared_follow import (
     SharedFollows, Start, Subscription, key_of_time, ts_key,
 )
@@ -114,15 +115,19 @@ async def test_a_shared_stream_is_closed_once_its_last_follower_has_left_for_a_w
     assert shared_follow.FOLLOWS.open_count() == 0
 
 
-async def test_followers_of_a_cut_stream_go_on_after_their_last_line_without_repeats(backend, kube_double, monkeypatch):
+@pytest.mark.parametrize("pod", [None, POD], ids=["merged", "one-pod"])
+async def test_followers_of_a_cut_stream_go_on_after_their_last_line_without_repeats(backend, kube_double, monkeypatch,
+                                                                                     pod):
     await _running_job(backend, kube_double, "sf", monkeypatch)
     kube_double.simulator.write_log(POD, "step 0")
-    # The job's merged follow re-opens a cut stream (a single pod's ends with it, as kubectl's does).
-    a = Follower(backend.logs("PyTorchJob", "sf", "default", follow=True))
-    b = Follower(backend.logs("PyTorchJob", "sf", "default", follow=True, tail=1))
+    a = Follower(backend.logs("PyTorchJob", "sf", "default", pod=pod, follow=True))
+    b = Follower(backend.logs("PyTorchJob", "sf", "default", pod=pod, follow=True, tail=1))
     await eventually(lambda: a.texts() == ["step 0"] and b.texts() == ["step 0"])
     kube_double.simulator.write_log(POD, "step 1")
     await eventually(lambda: a.texts()[-1] == "step 1" and b.texts()[-1] == "step 1")
+    # A stream is re-opened once it has lasted this long (one that ends at once is a container
+    # that exited, which the pod cache may not say yet).
+    await asyncio.sleep(REOPEN_AFTER_S)
     kube_double.drop_watches()  # cuts the shared log stream while the container runs on
     for i in range(2, 6):
         kube_double.simulator.write_log(POD, f"step {i}")
