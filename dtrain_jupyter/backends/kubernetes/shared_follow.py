@@ -12,9 +12,13 @@ exactly where a stream of its own would have started (the last N lines, the line
 time, every line after a resume point, or the whole log while the upstream still holds it
 from its first line), then gets every new line. A follow whose start the kept lines cannot
 give opens an upstream of its own, which later followers may share in turn. When its last
-follower leaves, an upstream stays open `LINGER_S` seconds for the next one. A follower that
-joins while the stream is still sending the log's earlier lines (a whole log being read) gets
-the rest of those too: more than its tail, never a line lost or repeated.
+follower leaves, an upstream stays open `LINGER_S` seconds for the next one.
+
+A follow that asks for the last N lines joins only a stream that has caught up: one that has
+sent a line written after it was opened. Until then the stream may still be sending the log's
+earlier lines (the job history reads a running pod's log from its first line), and a follower
+joining then would get all the rest of those after its N lines; it opens a stream of its own.
+Follows of the whole log, or from a time or a resume point, want those lines and join at once.
 
 Followed streams always carry the kubelet's timestamps; they order the kept lines and are
 given to the followers that asked for them.
@@ -122,6 +126,9 @@ class Upstream:
     done: bool = False
     resp: Any = None
     idle_since: float | None = None
+    # `ts_key` of the moment the stream was asked for, and whether a line written since has come.
+    opened_key: str = field(default_factory=lambda: key_of_time(time.time()))
+    caught_up: bool = False
 
     # ---- followers (the server loop) ------------------------------------------------------
     def join(self, sub: Subscription, start: Start, creator: bool) -> bool:
@@ -148,6 +155,8 @@ class Upstream:
             return True
 
     def _replay(self, start: Start) -> list[Line] | None:
+        if start.after is None and start.tail is not None and not self.caught_up:
+            return None  # its last lines are not known yet (see the module's docstring)
         if start.after is not None:
             if not (self.whole or (self.from_key is not None and self.from_key <= start.after)):
                 return None
@@ -236,8 +245,12 @@ class Upstream:
                     sub.deliver(ts, text)
 
     def _keep(self, ts: str | None, text: str) -> None:
-        if self.from_key is None and ts is not None:
-            self.from_key = ts_key(ts)
+        if ts is not None and not (self.caught_up and self.from_key is not None):
+            key = ts_key(ts)
+            if self.from_key is None:
+                self.from_key = key
+            if key >= self.opened_key:
+                self.caught_up = True
         self.lines.append((ts, text))
         self.kept_bytes += _size(ts, text)
         while len(self.lines) > RING_LINES or (self.kept_bytes > RING_BYTES and len(self.lines) > 1):

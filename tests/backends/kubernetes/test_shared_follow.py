@@ -68,12 +68,14 @@ async def test_followers_of_one_pod_share_one_stream_each_from_its_own_tail(back
         kube_double.simulator.write_log(POD, f"before {i}")
     first = Follower(backend.logs("PyTorchJob", "sf", "default", pod=POD, follow=True, tail=3, timestamps=True))
     await eventually(lambda: len(first.lines) == 3)
+    kube_double.simulator.write_log(POD, "after 0")  # the stream has caught up: it sent a line written since
+    await eventually(lambda: first.texts()[-1:] == ["after 0"])
     second = Follower(backend.logs("PyTorchJob", "sf", "default", pod=POD, follow=True, tail=2))
     await eventually(lambda: len(second.lines) == 2)
-    kube_double.simulator.write_log(POD, "after 0")
-    await eventually(lambda: first.texts()[-1:] == ["after 0"] and second.texts()[-1:] == ["after 0"])
-    assert first.texts() == ["before 2", "before 3", "before 4", "after 0"]
-    assert second.texts() == ["before 3", "before 4", "after 0"]
+    kube_double.simulator.write_log(POD, "after 1")
+    await eventually(lambda: first.texts()[-1:] == ["after 1"] and second.texts()[-1:] == ["after 1"])
+    assert first.texts() == ["before 2", "before 3", "before 4", "after 0", "after 1"]
+    assert second.texts() == ["before 4", "after 0", "after 1"]
     # The line times go to the follower that asked for them only.
     assert all(ln.timestamp for ln in first.lines) and not any(ln.timestamp for ln in second.lines)
     assert follow_requests(kube_double, POD) == 1
@@ -160,8 +162,9 @@ class ScriptedStream:
     close = shutdown
 
 
-def stamp(second: int, frac: str = "") -> str:
-    return f"2026-12-06T10:00:{second:02d}{'.' + frac if frac else ''}Z"
+def stamp(second: int, frac: str = "", year: int = 2099) -> str:
+    """A kubelet timestamp; by default after any stream here was opened (a line written since)."""
+    return f"{year}-12-06T10:00:{second:02d}{'.' + frac if frac else ''}Z"
 
 
 class Collected:
@@ -201,6 +204,7 @@ def test_timestamp_keys_sort_by_time_where_the_strings_do_not() -> None:
     assert ts_key(stamp(5, "1")) < ts_key(stamp(5, "12"))
     assert ts_key(stamp(4, "999999999")) < ts_key(stamp(5)) < ts_key(stamp(5, "05")) < ts_key(stamp(5, "1"))
     assert key_of_time(1796551205.5) == "2026-12-06T10:00:05.500000000"
+    assert ts_key(stamp(5, "5", year=2026)) == key_of_time(1796551205.5)
 
 
 def test_the_whole_log_is_shared_until_its_first_lines_are_dropped(monkeypatch) -> None:
@@ -274,4 +278,20 @@ def test_a_follow_that_joins_before_the_stream_has_sent_anything_skips_what_prec
     assert [t for _, t in first.lines] == ["d"]
     assert [t for _, t in second.lines] == ["c", "d"]
     assert [t for _, t in windowed.lines] == ["c", "d"]
+    stream.shutdown()
+
+
+def test_a_tail_waits_for_a_stream_that_is_still_sending_the_logs_earlier_lines() -> None:
+    # The job history reads a running pod's log from its first line: until a line written since
+    # the stream opened comes, the lines kept are not the log's last ones.
+    registry, stream = SharedFollows(), ScriptedStream()
+    creator = _open(registry, Start(), stream)
+    stream.chunks.put(b"".join(f"{stamp(i, year=2001)} old {i}\n".encode() for i in range(3)))
+    _until(lambda: len(creator.lines) == 3)
+    assert not registry.can_join("key", Start(tail=1))
+    # Those that want the earlier lines join at once.
+    assert registry.can_join("key", Start()) and registry.can_join("key", Start(after=ts_key(stamp(0, year=2001))))
+    stream.chunks.put(f"{stamp(1)} new\n".encode())
+    _until(lambda: len(creator.lines) == 4)
+    assert [t for _, t in _join(registry, Start(tail=2)).lines] == ["old 2", "new"]
     stream.shutdown()
