@@ -35,7 +35,7 @@ from ..base import waiting_line
 from .api import Api, Call, resource_path, translate_transport
 from .housekeeping import HOUSEKEEPER
 from .pods import default_container, pod_from_object
-from .shared_follow import FOLLOWS, Start, Subscription, key_of_time, split_timestamp, ts_key
+from .shared_follow import FOLLOWS, Start, Subscription, drop_response, key_of_time, split_timestamp, ts_key
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts
     error: DTrainError | None = None
     if reader.stop.is_set():  # the caller left before this thread was started: ask for nothing
         if opened is not None:
-            _drop(opened)
+            drop_response(opened)
         emit(_Done(reader))
         return
     try:
@@ -397,7 +397,7 @@ async def stream_logs(
         for reader in readers.values():
             reader.close()
         for resp in opened.values():  # opened, never read: the caller left first
-            _drop(resp)
+            drop_response(resp)
 
 
 async def relay_log_bytes(api: Api, namespace: str, pod: str, container: str | None,
@@ -431,12 +431,4 @@ async def relay_log_bytes(api: Api, namespace: str, pod: str, container: str | N
             with contextlib.suppress(Exception):
                 resp.release_conn()
         else:
-            _drop(resp)
-
-
-def _drop(resp: Any) -> None:
-    """Close a log response that was not read to its end (its connection cannot be reused)."""
-    with contextlib.suppress(Exception):
-        resp.close()
-    with contextlib.suppress(Exception):
-        resp.release_conn()
+            drop_response(resp)

@@ -125,7 +125,9 @@ class Upstream:
     followers: list[Subscription] = field(default_factory=list)
     done: bool = False
     resp: Any = None
-    idle_since: float | None = None
+    # Set when the last follower leaves; that leave's linger timer closes the stream only if the
+    # token is still the same (no follower came, and no later leave started a timer of its own).
+    idle: object | None = None
     # `ts_key` of the moment the stream was asked for, and whether a line written since has come.
     opened_key: str = field(default_factory=lambda: key_of_time(time.time()))
     caught_up: bool = False
@@ -151,7 +153,7 @@ class Upstream:
                 sub.floor, sub.floor_included = start.since, True
             sub.upstream = self
             self.followers.append(sub)
-            self.idle_since = None
+            self.idle = None
             return True
 
     def _replay(self, start: Start) -> list[Line] | None:
@@ -183,15 +185,13 @@ class Upstream:
                 self.followers.remove(sub)
             if self.followers or self.done:
                 return
-            self.idle_since = time.monotonic()
-        HOUSEKEEPER.call_later(LINGER_S, self._close_if_idle)
+            self.idle = token = object()
+        HOUSEKEEPER.call_later(LINGER_S, partial(self._close_if_idle, token))
 
-    def _close_if_idle(self) -> None:  # on the housekeeping thread
+    def _close_if_idle(self, token: object) -> None:  # on the housekeeping thread
         with self.lock:
-            if self.done or self.followers or self.idle_since is None:
+            if self.done or self.idle is not token:
                 return
-            if time.monotonic() - self.idle_since < LINGER_S * 0.99:
-                return  # followed again since, and left again later: that leave's timer decides
             self.done = True
             resp = self.resp
         self.registry.forget(self)
@@ -208,7 +208,7 @@ class Upstream:
                 self.resp = resp
                 closed = self.done
             if closed:  # every follower left, and the linger passed, while it was being opened
-                _drop(resp)
+                drop_response(resp)
                 return
             buf = b""
             try:
@@ -299,7 +299,7 @@ class SharedFollows:
         for up in ups:
             if up.join(sub, start, creator=False):
                 if opened is not None:
-                    HOUSEKEEPER.call(partial(_drop, opened))
+                    HOUSEKEEPER.call(partial(drop_response, opened))
                 return
         whole = start.tail is None and start.since is None and start.after is None
         up = Upstream(self, key, whole=whole, from_key=holds_from)
@@ -325,8 +325,8 @@ def _size(ts: str | None, text: str) -> int:
     return len(text) + (len(ts) if ts else 0) + LINE_OVERHEAD
 
 
-def _drop(resp: Any) -> None:
-    """Close a stream that was not read to its end (its connection cannot be reused)."""
+def drop_response(resp: Any) -> None:
+    """Close a log response that was not read to its end (its connection cannot be reused)."""
     with contextlib.suppress(Exception):
         resp.close()
     with contextlib.suppress(Exception):

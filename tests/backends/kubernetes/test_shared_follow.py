@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -187,14 +188,10 @@ def _join(registry: SharedFollows, start: Start) -> Collected:
 
 
 def _until(predicate: Any, timeout: float = 5.0) -> None:
-    done = threading.Event()
-    deadline = threading.Timer(timeout, done.set)
-    deadline.start()
-    try:
-        while not predicate():
-            assert not done.wait(0.01), "condition not met"
-    finally:
-        deadline.cancel()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.01)
 
 
 def test_timestamp_keys_sort_by_time_where_the_strings_do_not() -> None:
