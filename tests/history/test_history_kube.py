@@ -126,6 +126,10 @@ class Cluster:
         return until(gone, f"{name} answered from the history")
 
     def archived_lines(self, name: str) -> dict[str, list[str]]:
+        """Each pod's archived lines, once none is still being archived (a removed pod's follow
+        ends when the server's pod cache has seen it go)."""
+        until(lambda: [j for j in self.client.history(search=name) if j.name == name and not j.record["archiving"]],
+              f"{name}'s logs archived")
         lines: dict[str, list[str]] = {}
         for line in self.client.logs(name):
             lines.setdefault(line.pod, []).append(line.line)

@@ -522,11 +522,15 @@ class KubernetesBackend:
                          opts: LogOptions) -> AsyncGenerator[LogLine, None]:
         job, fw, raw = await self._log_pods(kind, name, namespace, pod, opts)
         fallback = {p["metadata"]["name"]: p for p in raw}
+        cached = [False]
 
         def list_pods() -> list[dict[str, Any]]:
             infs = self._watches_or_raise().pods(namespace)
             current = {p["metadata"]["name"]: p for p in _indexed_pods(infs, job)}
-            merged = current or fallback
+            # The pods read for this request stand in until the cache has them (a job created a
+            # moment ago); once it had them, its word is final, so removed pods are gone here too.
+            cached[0] = cached[0] or bool(current)
+            merged = current if cached[0] else fallback
             return [merged[pod]] if pod is not None and pod in merged else ([] if pod is not None else list(merged.values()))
 
         seen = {"at": None, "asked": time.monotonic()}

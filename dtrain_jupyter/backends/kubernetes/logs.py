@@ -289,6 +289,9 @@ async def stream_logs(
                 timer.cancel()
 
     readers: dict[str, _Reader] = {}
+    # Pods whose stream was cut while the container runs on, too soon after it opened to be
+    # re-opened yet (a follow must not end while one waits: it is re-opened at a later scan).
+    reopening: set[str] = set()
     said: dict[str, str] = {}
     finished_without_log: set[str] = set()
     opened: dict[str, Any] = {}  # pod -> its response, asked for before the first line
@@ -313,6 +316,7 @@ async def stream_logs(
     def scan() -> list[LogLine]:
         """Start readers for pods that can be read now; return "waiting" lines for those that cannot."""
         lines = []
+        reopening.clear()
         for pod in list_pods():
             meta = pod.get("metadata") or {}
             name = str(meta.get("name"))
@@ -323,8 +327,13 @@ async def stream_logs(
                 # a proxy's timeout, a dropped connection): re-open it after the last line read.
                 # At most once a second per pod, so a stream that ends at once (the container has
                 # just exited and the pod cache does not say so yet) is not re-opened in a tight loop.
-                cut = (not renewed and reader.done and not reader.stop.is_set() and _running(pod)
-                       and time.monotonic() - reader.started >= REOPEN_AFTER_S)
+                # A resumed follow may have joined a shared stream that was being cut as well, so
+                # a stream that ends too soon waits for a later scan rather than ending the follow.
+                cut = (opts.follow and not opts.previous and not renewed and reader.done
+                       and not reader.stop.is_set() and _running(pod))
+                if cut and time.monotonic() - reader.started < REOPEN_AFTER_S:
+                    reopening.add(name)
+                    continue
                 if not (opts.follow and reader.done and (renewed or cut) and not opts.previous):
                     continue
                 if cut:
@@ -376,7 +385,7 @@ async def stream_logs(
             if not active:
                 if not opts.follow:
                     return
-                if single and readers:
+                if single and readers and not reopening:
                     return
                 if not single and job_done() and not [p for p in list_pods() if not has_log(p, False)]:
                     return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dtrain_jupyter.errors import InvalidRequest, NotFound
@@ -106,6 +108,20 @@ async def test_refusals_come_when_the_stream_is_awaited(backend, kube_double):
     with pytest.raises(InvalidRequest) as err:
         await backend.logs("PyTorchJob", "l6", "default", pod="l6-master-0", previous=True)
     assert "previous terminated container" in err.value.message
+
+
+async def test_one_pods_follow_ends_when_its_container_exits(backend, kube_double, monkeypatch):
+    monkeypatch.setattr(kube_double.simulator, "log_lines", 0)  # only what the test writes
+    kube_double.simulator.set_speed(ticks_to_run=1, ticks_to_finish=None)
+    await backend.create(pytorch("l8"))
+    await eventually(lambda: running(backend, "l8", 2))
+    kube_double.simulator.write_log("l8-worker-0", "training")
+    follow = await backend.logs("PyTorchJob", "l8", "default", pod="l8-worker-0", follow=True)
+    assert (await anext(follow)).line == "training"
+    kube_double.simulator.finish("l8")
+    rest = await asyncio.wait_for(collect(follow), timeout=30)
+    assert not [ln for ln in rest if ln.line == "training"]  # nothing read twice on the way out
+    assert (await backend.pods("PyTorchJob", "l8", "default"))[0].phase == "Succeeded"
 
 
 async def test_log_bytes_relay_the_api_servers_text_in_one_request(backend, kube_double):

@@ -141,6 +141,22 @@ async def test_followers_of_a_cut_stream_go_on_after_their_last_line_without_rep
     await b.close()
 
 
+@pytest.mark.parametrize("pod", [None, POD], ids=["merged", "one-pod"])
+async def test_a_follow_whose_stream_is_cut_in_its_first_second_goes_on(backend, kube_double, monkeypatch, pod):
+    # Too soon to re-open at once (a stream that ends at once may be a container that has just
+    # exited), but the container runs on: the stream is re-opened a little later, not given up.
+    await _running_job(backend, kube_double, "sf", monkeypatch)
+    kube_double.simulator.write_log(POD, "step 0")
+    a = Follower(backend.logs("PyTorchJob", "sf", "default", pod=pod, follow=True))
+    await eventually(lambda: a.texts() == ["step 0"])
+    kube_double.drop_watches()
+    kube_double.simulator.write_log(POD, "step 1")
+    await eventually(lambda: a.texts() == ["step 0", "step 1"], timeout=15)
+    assert not a.task.done()
+    assert follow_requests(kube_double, POD) == 2
+    await a.close()
+
+
 # ---- the kept lines, on a stream this test writes ------------------------------------------
 
 class ScriptedStream:
