@@ -4,7 +4,9 @@ The scenario is `tests/reliability/load.py` (the CI test `tests/reliability/test
 for 10 s): a real `jupyter server` on the Kubernetes backend, pointed at the API test double
 seeded with `bulk_load` (1,000 jobs of three kinds, 4 pods each); every client (its own httpx
 connections, as each user's browser or `Client` has) lists all jobs, then follows one running
-job's log for a second, and again, until the time is up. Reported:
+job's log for a second, and again, until the time is up. The clients run in driver processes of
+50 (`load.CLIENTS_PER_PROCESS`): one process of 200 was busy a whole core and measured its own
+queue; the busiest driver's CPU share is reported beside the figures. Reported:
 requests made, errors (goal: none), list and first-log-line latency p50/p99, and the server's
 resident memory at start, peak and end (growth). The list goal is over each client's lists after
 its first: the first ones are sent by every client at the same instant, one burst of whole
@@ -85,6 +87,8 @@ def rows_for(s: dict, goals: Goals, clients: int, seconds: float, jobs: int, bac
             f"{s['first_list_p50_ms']} / {s['first_list_p99_ms']} ms", goal="context: one burst of whole lists"),
         Row("  first log line, p50 / p99", f"{s['log_first_line_p50_ms']} / {s['log_first_line_p99_ms']} ms",
             goal=first_goal or "-", met=all(first_met) if first_met else None),
+        Row("  driver processes, CPU of the busiest", f"{s['driver_processes']}, {s['driver_busiest_pct']}% of a core",
+            goal="context: near 100% the clients measure their own queue"),
         Row("  server RSS start / peak / end", f"{s['rss_start_mib']} / {s['rss_peak_mib']} / {s['rss_end_mib']} MiB"),
         Row("  server RSS growth", f"{s['rss_growth_mib']} MiB",
             goal="-" if goals.rss_growth_mib is None else f"<= {goals.rss_growth_mib:g} MiB",

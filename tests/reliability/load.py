@@ -9,12 +9,19 @@ Each client loops until the deadline: list every job (`GET jobs?all_namespaces=t
 the count), then follow one running job's log for a short window and hang up. Every request that
 is not a 200 with the expected content counts as an error. The server's resident memory is
 sampled throughout.
+
+The clients run in driver processes of `CLIENTS_PER_PROCESS` clients each (one, in this process,
+up to that many): a single process of 200 httpx clients beside the API double was busy a whole
+core, and its own queue was most of the list latency it measured (issue 18). Each process's CPU
+use is reported (`driver_busiest_pct`), so a driver that measures itself shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
+import multiprocessing
 import random
 import ssl
 import statistics
@@ -34,6 +41,8 @@ FOLLOW_WINDOW_S = 1.0       # how long one client follows one log after its firs
 FIRST_LINE_LIMIT_S = 15.0   # a follow with no line by then counts as an error
 FOLLOWED_JOBS = 30          # running jobs whose logs are written to and followed
 LOG_WRITE_INTERVAL_S = 0.01  # the writer appends a line to one of their pods this often (round robin)
+# Clients one driver process runs; more clients run in more processes (see the module's docstring).
+CLIENTS_PER_PROCESS = 50
 
 
 @dataclass
@@ -52,6 +61,17 @@ class LoadResult:
     log_lines: int = 0
     errors: list[str] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)  # (t, bytes) of the server process
+    # CPU time of each driver process over the soak, as a share of its length (1.0: a whole core).
+    driver_busy: list[float] = field(default_factory=list)
+
+    def add(self, part: ClientsResult) -> None:
+        """Take in what one driver process's clients measured."""
+        self.first_list_ms += part.first_list_ms
+        self.list_ms += part.list_ms
+        self.log_first_line_ms += part.log_first_line_ms
+        self.log_lines += part.log_lines
+        self.errors += part.errors
+        self.driver_busy.append(part.busy)
 
     def summary(self) -> dict[str, Any]:
         def pct(values: list[float], q: float) -> float | None:
@@ -74,7 +94,21 @@ class LoadResult:
             "rss_peak_mib": round(max(rss) / 2**20, 1) if rss else None,
             "rss_end_mib": round(rss[-1] / 2**20, 1) if rss else None,
             "rss_growth_mib": round((rss[-1] - rss[0]) / 2**20, 1) if rss else None,
+            "driver_processes": len(self.driver_busy),
+            "driver_busiest_pct": round(100 * max(self.driver_busy)) if self.driver_busy else None,
         }
+
+
+@dataclass
+class ClientsResult:
+    """What the clients of one driver process measured (sent back from a worker process)."""
+
+    first_list_ms: list[float] = field(default_factory=list)
+    list_ms: list[float] = field(default_factory=list)
+    log_first_line_ms: list[float] = field(default_factory=list)
+    log_lines: int = 0
+    errors: list[str] = field(default_factory=list)
+    busy: float = 0.0
 
 
 class Cluster:
@@ -193,18 +227,17 @@ class LocalJobs:
 _NO_TLS = ssl.create_default_context()
 
 
-async def _client(index: int, server: LiveServer, deadline: float, expected: int, baseline: bytes,
-                  follow_paths: list[str], result: LoadResult) -> None:
+async def _client(index: int, url: str, headers: dict[str, str], deadline: float, expected: int, baseline: bytes,
+                  follow_paths: list[str], result: ClientsResult) -> None:
     # Each client its own connections, as each user's browser or `Client` has: one pool shared by
     # every client spends the driver's time in httpcore's scan of hundreds of pooled connections
     # (most of its loop at 200 clients), which measured the driver, not the server.
-    async with httpx.AsyncClient(base_url=server.url + "dtrain/api/", headers=server.headers, timeout=120,
-                                 verify=_NO_TLS) as http:
+    async with httpx.AsyncClient(base_url=url + "dtrain/api/", headers=headers, timeout=120, verify=_NO_TLS) as http:
         await _client_loop(index, http, deadline, expected, baseline, follow_paths, result)
 
 
 async def _client_loop(index: int, http: httpx.AsyncClient, deadline: float, expected: int, baseline: bytes,
-                       follow_paths: list[str], result: LoadResult) -> None:
+                       follow_paths: list[str], result: ClientsResult) -> None:
     rnd = random.Random(index)
     latencies = result.first_list_ms
     while time.monotonic() < deadline:
@@ -226,7 +259,7 @@ async def _client_loop(index: int, http: httpx.AsyncClient, deadline: float, exp
         await _follow(http, rnd.choice(follow_paths), result)
 
 
-async def _follow(http: httpx.AsyncClient, path: str, result: LoadResult) -> None:
+async def _follow(http: httpx.AsyncClient, path: str, result: ClientsResult) -> None:
     t0, t0_mono = time.perf_counter(), time.monotonic()
     first = None
     try:
@@ -276,8 +309,13 @@ async def _sample_rss(pid: int, stop: asyncio.Event, result: LoadResult) -> None
     result.rss.append((time.monotonic() - t0, proc.memory_info().rss))
 
 
-async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: int, seconds: float) -> LoadResult:
-    """`clients` concurrent clients for `seconds` against `server`; returns what was measured."""
+async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: int, seconds: float,
+                   processes: int | None = None) -> LoadResult:
+    """`clients` concurrent clients for `seconds` against `server`; returns what was measured.
+
+    The clients run in `processes` driver processes (default: one per `CLIENTS_PER_PROCESS`); one
+    runs them in this process.
+    """
     result = LoadResult(clients=clients, seconds=seconds, jobs=cluster.jobs)
     running_jobs = set(cluster.followed)
     first = httpx.get(server.url + "dtrain/api/jobs", params={"all_namespaces": "true"}, headers=server.headers,
@@ -287,12 +325,79 @@ async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: in
     follow_paths = [f"{j['backend']}/namespaces/{j['namespace']}/{j['kind'].lower()}s/{j['name']}/log"
                     for j in listed if j["name"] in running_jobs]
     assert follow_paths, "no running job to follow"
+    processes = processes or max(1, math.ceil(clients / CLIENTS_PER_PROCESS))
+    shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    work = (server.url, dict(server.headers), cluster.jobs, first.content, follow_paths)
     stop = asyncio.Event()
-    sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
-    deadline = time.monotonic() + seconds
-    await asyncio.gather(*(_client(i, server, deadline, cluster.jobs, first.content, follow_paths, result)
-                           for i in range(clients)))
+    if processes == 1:
+        sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
+        result.add(await _run_clients(0, clients, time.monotonic() + seconds, *work))
+    else:
+        drivers = _Drivers(shares, work)
+        try:
+            await asyncio.to_thread(drivers.wait_ready)
+            sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
+            for part in await asyncio.to_thread(drivers.run, seconds):
+                result.add(part)
+        finally:
+            drivers.close()
     await asyncio.sleep(2.0)  # let the server settle before the last memory sample
     stop.set()
     await sampler
     return result
+
+
+async def _run_clients(first_index: int, count: int, deadline: float, url: str, headers: dict[str, str],
+                       expected: int, baseline: bytes, follow_paths: list[str]) -> ClientsResult:
+    """`count` clients in this process's loop until `deadline` (monotonic); their measures and the CPU it took."""
+    part = ClientsResult()
+    cpu0, t0 = time.process_time(), time.monotonic()
+    await asyncio.gather(*(_client(first_index + i, url, headers, deadline, expected, baseline, follow_paths, part)
+                           for i in range(count)))
+    part.busy = (time.process_time() - cpu0) / max(time.monotonic() - t0, 1e-9)
+    return part
+
+
+def _driver_process(first_index: int, count: int, work: tuple, ready: Any, go: Any, deadline: Any,
+                    results: Any) -> None:
+    """A driver process: say it is ready, wait for the start, run its clients, send back their measures."""
+    ready.put(first_index)
+    go.wait()
+    results.put(asyncio.run(_run_clients(first_index, count, deadline.value, *work)))
+
+
+class _Drivers:
+    """Driver processes (spawned: this process runs threads), started together once all are ready."""
+
+    def __init__(self, shares: list[int], work: tuple) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._results, self._go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self._deadline = ctx.Value("d", 0.0)  # time.monotonic() is one clock for every process here (Linux)
+        firsts = [sum(shares[:i]) for i in range(len(shares))]
+        self._procs = [ctx.Process(target=_driver_process, name=f"load-driver-{i}", daemon=True,
+                                   args=(first, count, work, self._ready, self._go, self._deadline, self._results))
+                       for i, (first, count) in enumerate(zip(firsts, shares))]
+        for proc in self._procs:
+            proc.start()
+
+    def wait_ready(self) -> None:
+        for _ in self._procs:
+            self._ready.get(timeout=120)
+
+    def run(self, seconds: float) -> list[ClientsResult]:
+        self._deadline.value = time.monotonic() + seconds
+        self._go.set()
+        parts = []
+        for _ in self._procs:
+            try:
+                parts.append(self._results.get(timeout=seconds + FIRST_LINE_LIMIT_S + 120))
+            except Exception as e:  # queue.Empty: a driver died; say how
+                codes = [proc.exitcode for proc in self._procs]
+                raise RuntimeError(f"a load driver process sent no result (exit codes {codes})") from e
+        return parts
+
+    def close(self) -> None:
+        for proc in self._procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()

@@ -40,3 +40,14 @@ def test_fifty_clients_list_and_follow_logs_without_errors(loaded) -> None:
     # Every client lists at least once; a client whose list ends past the deadline follows nothing.
     assert summary["lists"] >= CLIENTS and summary["follows"] > 0 and summary["log_lines"] > 0, summary
     assert "Traceback" not in server.read_log()
+
+
+def test_clients_spread_over_driver_processes_are_all_counted(loaded) -> None:
+    # 200 clients run in four processes of 50 (one process of 200 measured its own queue): the
+    # processes start together and every client's requests come back into one result.
+    server, cluster = loaded
+    result = asyncio.run(run_load(server, cluster, 6, 3.0, processes=2))
+    summary = result.summary()
+    assert summary["errors"] == 0, summary["error_samples"]
+    assert summary["driver_processes"] == 2 and 0 < summary["driver_busiest_pct"]
+    assert len(result.first_list_ms) == 6 and summary["follows"] > 0, summary
