@@ -234,7 +234,7 @@ class Client:
         items = [Job.from_dict(j) for j in data.get("items", [])]
         if not items and not data.get("problems"):
             # Only when every backend answered: a backend that could not may still have the job.
-            items = self._find_past(name, kind, namespace, backend)
+            items = self._find_past(name, kind, namespace, backend, leaving=True)
         if not items:
             problems = "; ".join(p.get("message", "") for p in data.get("problems", []))
             err = JobNotFound(kind or "job", name, namespace or "(default)", backend or "",
@@ -248,8 +248,14 @@ class Client:
             raise InvalidRequest(f"{name!r} is ambiguous: {where}; say KIND/NAME, namespace or backend")
         return items[0]
 
-    def _find_past(self, name: str, kind: str | None, namespace: str | None, backend: str | None) -> list[Job]:
-        """The newest record of each job of that name that has left its cluster (the job history)."""
+    def _find_past(self, name: str, kind: str | None, namespace: str | None, backend: str | None,
+                   leaving: bool = False) -> list[Job]:
+        """The newest record of each job of that name that has left its cluster (the job history).
+
+        With `leaving`, also a record not marked removed yet: the caller's list, which every backend
+        answered, no longer has the job, and for a moment after a delete its record does not say so
+        (the server answers from the newest record then too, `JobHistory.past_record`).
+        """
         try:
             data = self._json("GET", "history", params=self._params(name=name, kind=kind, namespace=namespace,
                                                                      backend=backend, limit=50))
@@ -258,7 +264,7 @@ class Client:
             return []
         newest: dict[tuple[str, str, str], Job] = {}
         for item in data.get("items", []):
-            if item.get("removed"):
+            if item.get("removed") or leaving:
                 job = Job.from_dict(item)
                 newest.setdefault((job.backend, job.namespace, job.kind), job)
         return list(newest.values())

@@ -4,6 +4,7 @@ with a script folder's code kept by the history); a server with the history off.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import textwrap
 import time
@@ -41,6 +42,22 @@ def archived(client: Client, name: str, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"{name} was not archived in {timeout} s: {client.history(search=name)}")
+
+
+def test_a_job_just_deleted_answers_before_its_record_says_so(server: LiveServer, client: Client) -> None:
+    # For a moment after a delete the cluster no longer lists the job and its record is not
+    # marked removed yet; the record is un-marked here to hold that moment open.
+    client.create(manifest("leaving", "one line"))
+    client.wait("leaving", timeout=60)
+    archived(client, "leaving")
+    client.delete("leaving")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not client.get("leaving").removed:
+        time.sleep(0.2)
+    with sqlite3.connect(server.root / "data" / "dtrain-history" / "history.sqlite3") as db:
+        assert db.execute("UPDATE jobs SET deleted=NULL WHERE name='leaving'").rowcount == 1
+    assert client.get("leaving").phase == Phase.SUCCEEDED
+    assert [x.line for x in client.logs("leaving")] == ["one line"]
 
 
 def test_a_deleted_job_answers_from_the_history(client: Client) -> None:
