@@ -44,16 +44,23 @@ def archived(client: Client, name: str, timeout: float = 60) -> None:
     raise AssertionError(f"{name} was not archived in {timeout} s: {client.history(search=name)}")
 
 
+def run_then_delete(client: Client, job: dict) -> None:
+    """Run the job to its end, wait until its log is archived, delete it, and wait until the
+    server answers for it from its record."""
+    name = job["metadata"]["name"]
+    client.create(job)
+    client.wait(name, timeout=60)
+    archived(client, name)
+    client.delete(name)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not client.get(name).removed:
+        time.sleep(0.2)
+
+
 def test_a_job_just_deleted_answers_before_its_record_says_so(server: LiveServer, client: Client) -> None:
     # For a moment after a delete the cluster no longer lists the job and its record is not
     # marked removed yet; the record is un-marked here to hold that moment open.
-    client.create(manifest("leaving", "one line"))
-    client.wait("leaving", timeout=60)
-    archived(client, "leaving")
-    client.delete("leaving")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not client.get("leaving").removed:
-        time.sleep(0.2)
+    run_then_delete(client, manifest("leaving", "one line"))
     with sqlite3.connect(server.root / "data" / "dtrain-history" / "history.sqlite3") as db:
         assert db.execute("UPDATE jobs SET deleted=NULL WHERE name='leaving'").rowcount == 1
     assert client.get("leaving").phase == Phase.SUCCEEDED
@@ -61,13 +68,7 @@ def test_a_job_just_deleted_answers_before_its_record_says_so(server: LiveServer
 
 
 def test_a_deleted_job_answers_from_the_history(client: Client) -> None:
-    client.create(manifest("gone", "first", "second", code=2))
-    client.wait("gone", timeout=60)
-    archived(client, "gone")
-    client.delete("gone")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not client.get("gone").removed:
-        time.sleep(0.2)
+    run_then_delete(client, manifest("gone", "first", "second", code=2))
     job = client.get("gone")
     assert job.removed and job.phase == Phase.FAILED
     assert [(x.pod, x.line) for x in client.logs("gone")] == [("gone-master-0", "first"),
