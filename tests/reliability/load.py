@@ -22,12 +22,13 @@ import asyncio
 import json
 import math
 import multiprocessing
+import queue
 import random
 import ssl
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,9 @@ CLIENTS_PER_PROCESS = 50
 
 
 @dataclass
-class LoadResult:
-    """What one run measured; `summary()` is what the test asserts on and the bench prints."""
+class Measures:
+    """What clients measured: those of one driver process, and (in `LoadResult`) a whole run's."""
 
-    clients: int
-    seconds: float
-    jobs: int
     # Each client's first list is kept apart: every client sends it at the same instant, so those
     # are one burst of `clients` whole lists at once, not the soak's steady state (issue 18: the
     # burst of 50 was every list over 200 ms in a 20 s run, and so the whole of its p99).
@@ -60,18 +58,28 @@ class LoadResult:
     log_first_line_ms: list[float] = field(default_factory=list)
     log_lines: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def add(self, part: Measures) -> None:
+        """Take in what another set of clients measured."""
+        for f in fields(Measures):
+            setattr(self, f.name, getattr(self, f.name) + getattr(part, f.name))
+
+
+@dataclass(kw_only=True)
+class LoadResult(Measures):
+    """What one run measured; `summary()` is what the test asserts on and the bench prints."""
+
+    clients: int
+    seconds: float
+    jobs: int
     rss: list[tuple[float, int]] = field(default_factory=list)  # (t, bytes) of the server process
     # CPU time of each driver process over the soak, as a share of its length (1.0: a whole core).
     driver_busy: list[float] = field(default_factory=list)
 
-    def add(self, part: ClientsResult) -> None:
-        """Take in what one driver process's clients measured."""
-        self.first_list_ms += part.first_list_ms
-        self.list_ms += part.list_ms
-        self.log_first_line_ms += part.log_first_line_ms
-        self.log_lines += part.log_lines
-        self.errors += part.errors
-        self.driver_busy.append(part.busy)
+    def add_driver(self, part: Measures, busy: float) -> None:
+        """Take in what one driver process's clients measured, and how busy the process was."""
+        self.add(part)
+        self.driver_busy.append(busy)
 
     def summary(self) -> dict[str, Any]:
         def pct(values: list[float], q: float) -> float | None:
@@ -97,18 +105,6 @@ class LoadResult:
             "driver_processes": len(self.driver_busy),
             "driver_busiest_pct": round(100 * max(self.driver_busy)) if self.driver_busy else None,
         }
-
-
-@dataclass
-class ClientsResult:
-    """What the clients of one driver process measured (sent back from a worker process)."""
-
-    first_list_ms: list[float] = field(default_factory=list)
-    list_ms: list[float] = field(default_factory=list)
-    log_first_line_ms: list[float] = field(default_factory=list)
-    log_lines: int = 0
-    errors: list[str] = field(default_factory=list)
-    busy: float = 0.0
 
 
 class Cluster:
@@ -228,7 +224,7 @@ _NO_TLS = ssl.create_default_context()
 
 
 async def _client(index: int, url: str, headers: dict[str, str], deadline: float, expected: int, baseline: bytes,
-                  follow_paths: list[str], result: ClientsResult) -> None:
+                  follow_paths: list[str], result: Measures) -> None:
     # Each client its own connections, as each user's browser or `Client` has: one pool shared by
     # every client spends the driver's time in httpcore's scan of hundreds of pooled connections
     # (most of its loop at 200 clients), which measured the driver, not the server.
@@ -237,7 +233,7 @@ async def _client(index: int, url: str, headers: dict[str, str], deadline: float
 
 
 async def _client_loop(index: int, http: httpx.AsyncClient, deadline: float, expected: int, baseline: bytes,
-                       follow_paths: list[str], result: ClientsResult) -> None:
+                       follow_paths: list[str], result: Measures) -> None:
     rnd = random.Random(index)
     latencies = result.first_list_ms
     while time.monotonic() < deadline:
@@ -259,7 +255,7 @@ async def _client_loop(index: int, http: httpx.AsyncClient, deadline: float, exp
         await _follow(http, rnd.choice(follow_paths), result)
 
 
-async def _follow(http: httpx.AsyncClient, path: str, result: ClientsResult) -> None:
+async def _follow(http: httpx.AsyncClient, path: str, result: Measures) -> None:
     t0, t0_mono = time.perf_counter(), time.monotonic()
     first = None
     try:
@@ -326,19 +322,18 @@ async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: in
                     for j in listed if j["name"] in running_jobs]
     assert follow_paths, "no running job to follow"
     processes = processes or max(1, math.ceil(clients / CLIENTS_PER_PROCESS))
-    shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     work = (server.url, dict(server.headers), cluster.jobs, first.content, follow_paths)
     stop = asyncio.Event()
     if processes == 1:
         sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
-        result.add(await _run_clients(0, clients, time.monotonic() + seconds, *work))
+        result.add_driver(*await _run_clients(0, clients, time.monotonic() + seconds, *work))
     else:
-        drivers = _Drivers(shares, work)
+        drivers = _Drivers(clients, processes, work)
         try:
             await asyncio.to_thread(drivers.wait_ready)
             sampler = asyncio.ensure_future(_sample_rss(server.pid, stop, result))
-            for part in await asyncio.to_thread(drivers.run, seconds):
-                result.add(part)
+            for part, busy in await asyncio.to_thread(drivers.run, seconds):
+                result.add_driver(part, busy)
         finally:
             drivers.close()
     await asyncio.sleep(2.0)  # let the server settle before the last memory sample
@@ -348,14 +343,14 @@ async def run_load(server: LiveServer, cluster: Cluster | LocalJobs, clients: in
 
 
 async def _run_clients(first_index: int, count: int, deadline: float, url: str, headers: dict[str, str],
-                       expected: int, baseline: bytes, follow_paths: list[str]) -> ClientsResult:
-    """`count` clients in this process's loop until `deadline` (monotonic); their measures and the CPU it took."""
-    part = ClientsResult()
+                       expected: int, baseline: bytes, follow_paths: list[str]) -> tuple[Measures, float]:
+    """`count` clients in this process's loop until `deadline` (monotonic): their measures, and the
+    process's CPU time over that while as a share of it."""
+    part = Measures()
     cpu0, t0 = time.process_time(), time.monotonic()
     await asyncio.gather(*(_client(first_index + i, url, headers, deadline, expected, baseline, follow_paths, part)
                            for i in range(count)))
-    part.busy = (time.process_time() - cpu0) / max(time.monotonic() - t0, 1e-9)
-    return part
+    return part, (time.process_time() - cpu0) / max(time.monotonic() - t0, 1e-9)
 
 
 def _driver_process(first_index: int, count: int, work: tuple, ready: Any, go: Any, deadline: Any,
@@ -369,7 +364,8 @@ def _driver_process(first_index: int, count: int, work: tuple, ready: Any, go: A
 class _Drivers:
     """Driver processes (spawned: this process runs threads), started together once all are ready."""
 
-    def __init__(self, shares: list[int], work: tuple) -> None:
+    def __init__(self, clients: int, processes: int, work: tuple) -> None:
+        shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
         ctx = multiprocessing.get_context("spawn")
         self._ready, self._results, self._go = ctx.Queue(), ctx.Queue(), ctx.Event()
         self._deadline = ctx.Value("d", 0.0)  # time.monotonic() is one clock for every process here (Linux)
@@ -384,14 +380,14 @@ class _Drivers:
         for _ in self._procs:
             self._ready.get(timeout=120)
 
-    def run(self, seconds: float) -> list[ClientsResult]:
+    def run(self, seconds: float) -> list[tuple[Measures, float]]:
         self._deadline.value = time.monotonic() + seconds
         self._go.set()
         parts = []
         for _ in self._procs:
             try:
                 parts.append(self._results.get(timeout=seconds + FIRST_LINE_LIMIT_S + 120))
-            except Exception as e:  # queue.Empty: a driver died; say how
+            except queue.Empty as e:  # a driver died; say how
                 codes = [proc.exitcode for proc in self._procs]
                 raise RuntimeError(f"a load driver process sent no result (exit codes {codes})") from e
         return parts
