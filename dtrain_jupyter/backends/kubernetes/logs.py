@@ -322,6 +322,9 @@ async def stream_logs(
             name = str(meta.get("name"))
             reader = readers.get(name)
             if reader is not None:
+                # A pod read once is read again only by a follow whose stream has ended.
+                if not (opts.follow and not opts.previous and reader.done):
+                    continue
                 renewed = str(meta.get("uid") or "") != reader.uid or _restarts(pod) > reader.restarts
                 # The API server may end a follow stream while the container runs on (its restart,
                 # a proxy's timeout, a dropped connection): re-open it after the last line read.
@@ -329,16 +332,15 @@ async def stream_logs(
                 # just exited and the pod cache does not say so yet) is not re-opened in a tight loop.
                 # A resumed follow may have joined a shared stream that was being cut as well, so
                 # a stream that ends too soon waits for a later scan rather than ending the follow.
-                cut = (opts.follow and not opts.previous and not renewed and reader.done
-                       and not reader.stop.is_set() and _running(pod))
-                if cut and time.monotonic() - reader.started < REOPEN_AFTER_S:
-                    reopening.add(name)
+                if not renewed and not reader.stop.is_set() and _running(pod):
+                    if time.monotonic() - reader.started < REOPEN_AFTER_S:
+                        reopening.add(name)
+                    else:
+                        start(pod, resume_after=reader.last_ts)
                     continue
-                if not (opts.follow and reader.done and (renewed or cut) and not opts.previous):
+                if not renewed:
                     continue
-                if cut:
-                    start(pod, resume_after=reader.last_ts)
-                    continue
+                # A new pod of the same name, or a restarted container: its log from the start.
             elif name in finished_without_log:
                 continue
             if name in opened or has_log(pod, opts.previous):
