@@ -21,12 +21,12 @@ from ..model.job import Job
 from ..model.status import Phase
 from .callbacks import describe_error, guarded
 from .capabilities import SUSPEND, offers
-from .rerun_editor import RerunEditor
 from .tensorboard_action import TensorBoardAction
 from .words import esc, forget_words, job_ref
 
 if TYPE_CHECKING:
     from .app import DTrainApp
+    from .rerun_editor import RerunEditor
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,10 @@ class JobActions:
     def editor(self) -> RerunEditor:
         """The YAML re-run editor, built the first time it is asked for."""
         if self._editor is None:
+            # Imported here: the editor brings YAML, validation and the code editor, about a
+            # tenth of the panel's import time on its first render (issue 18, the cold click).
+            from .rerun_editor import RerunEditor
+
             self._editor = RerunEditor(self.panel.client, self._rerun_done, self._close_editor)
             self._editor.on_error = self.report_error
             self.editor_box.children = (self._editor,)
