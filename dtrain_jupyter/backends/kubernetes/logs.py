@@ -332,13 +332,12 @@ async def stream_logs(
                 # just exited and the pod cache does not say so yet) is not re-opened in a tight loop.
                 # A resumed follow may have joined a shared stream that was being cut as well, so
                 # a stream that ends too soon waits for a later scan rather than ending the follow.
-                if not renewed and not reader.stop.is_set() and _running(pod):
-                    if time.monotonic() - reader.started < REOPEN_AFTER_S:
-                        reopening.add(name)
-                    else:
-                        start(pod, resume_after=reader.last_ts)
-                    continue
                 if not renewed:
+                    if not reader.stop.is_set() and _running(pod):
+                        if time.monotonic() - reader.started < REOPEN_AFTER_S:
+                            reopening.add(name)
+                        else:
+                            start(pod, resume_after=reader.last_ts)
                     continue
                 # A new pod of the same name, or a restarted container: its log from the start.
             elif name in finished_without_log:
