@@ -53,7 +53,8 @@ def run_then_delete(client: Client, job: dict) -> None:
     archived(client, name)
     client.delete(name)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not client.get(name).removed:
+    while not client.get(name).removed:
+        assert time.monotonic() < deadline, f"{name}'s record was not marked removed 30 s after its delete"
         time.sleep(0.2)
 
 
