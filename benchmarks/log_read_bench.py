@@ -262,9 +262,8 @@ def run(size: str = "full") -> Result:
     res.notes.append(f"log read: {m['size'] / 1e6:,.0f} MB of {LINE_BYTES}-byte lines, in the page cache for all "
                      "sides; the API read is one GET over a plain socket whose body is read 1 MiB at a time, as cat's "
                      "output is read from its pipe (curl, httpx and the loopback TCP ceiling are context rows); "
-                     "memory is the "
-                     "server process's RSS peak over its level before the read; the reads start once the job "
-                     "history has archived the log.")
+                     "memory is the server process's RSS peak over its level before the read; the reads start once "
+                     "the job history has archived the log.")
     return res
 
 

