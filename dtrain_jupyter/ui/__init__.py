@@ -1,7 +1,9 @@
 """The Distributed Training panel (ipywidgets): `show_panel()` builds it once per kernel and shows it.
 
-The labextension runs `from dtrain_jupyter.ui import show_panel; show_panel(compact=...)` in the
-panel's own kernel; the `%dtrain` magic calls the same function in a notebook. Running it again
+The labextension runs `from dtrain_jupyter.ui import show_panel; show_panel(compact=...,
+labextension=True)` in the panel's own kernel, so the panel may use the labextension's own widget
+views; the `%dtrain` magic calls the same function in a notebook, whose front end may have none
+(Notebook 7 without the extension, VS Code), so there the panel is core ipywidgets only. Running it again
 (a page reload re-runs the bootstrap) shows the same app, so state and the feed survive.
 """
 
@@ -15,10 +17,11 @@ _APP: Any = None
 _CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
 
 
-def get_panel(compact: bool = False, client: Any = None) -> Any:
+def get_panel(compact: bool = False, client: Any = None, labextension: bool = False) -> Any:
     """The kernel's one `DTrainApp`, built on first use (with `Client()` unless one is given).
 
-    The first call's `compact` decides the layout; a closed app is rebuilt.
+    The first call's `compact` and `labextension` decide the layout and the widgets (see
+    `DTrainApp`); a closed app is rebuilt.
 
     Raises:
         BackendUnavailable: when no `client` is given and no dtrain server can be found.
@@ -33,7 +36,7 @@ def get_panel(compact: bool = False, client: Any = None) -> Any:
             client = _CLIENT if _CLIENT is not None else Client()
         # Its pages send hundreds of widget models at once; none may be dropped (see iopub.py).
         keep_every_message()
-        _APP = DTrainApp(client, compact=compact)
+        _APP = DTrainApp(client, compact=compact, labextension=labextension)
     return _APP
 
 
@@ -57,8 +60,11 @@ def warm_up() -> None:
             pass
 
 
-def show_panel(compact: bool = False, client: Any = None) -> Any:
+def show_panel(compact: bool = False, client: Any = None, labextension: bool = False) -> Any:
     """Build (once) and display the panel; returns the app so a notebook can hold on to it.
+
+    `labextension=True` says the front end has dtrain-jupyter's labextension (the panel's own
+    kernel, started by it, says so): the job rows then take fewer widget models.
 
     When no dtrain server can be found, a sentence saying so is displayed instead of a
     traceback, and None is returned; running it again once the server is up shows the panel.
@@ -68,7 +74,7 @@ def show_panel(compact: bool = False, client: Any = None) -> Any:
     from ..errors import DTrainError
 
     try:
-        app = get_panel(compact=compact, client=client)
+        app = get_panel(compact=compact, client=client, labextension=labextension)
     except DTrainError as e:
         from html import escape
 

@@ -63,6 +63,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         compact: the ~300 px sidebar layout (fewer columns, stacked controls).
         start: start the change feed now (a test may start it itself).
         poll_timeout: seconds each long poll of the change feed may wait.
+        labextension: the front end has dtrain-jupyter's labextension (it opened this panel), whose
+            views draw the job rows with fewer widget models (row_line.py).
     """
 
     jobs = Tuple(help="Every job the panel knows, as Job objects; replaced on each change, never mutated")
@@ -86,7 +88,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     closed = False
 
     def __init__(self, client: Any, compact: bool = False, start: bool = True,
-                 poll_timeout: float = 25.0, **kwargs: Any) -> None:
+                 poll_timeout: float = 25.0, labextension: bool = False, **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._last_age_refresh = time.monotonic()
@@ -113,7 +115,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"), style=look.html,
                                       _dom_classes=("dtrain-info",))
 
-        self.job_list = JobList(client, self._on_row_action, compact=compact, look=look)
+        self.job_list = JobList(client, self._on_row_action, compact=compact, look=look, labextension=labextension)
         # A full disk under the job history is said in the banner, as the history's pages report it.
         dlink((self.job_list, "history_problem"), (self.banner, "history_problem"))
         # Stable class names: what browser tests and people's custom CSS select on.

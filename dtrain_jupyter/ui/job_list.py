@@ -60,6 +60,8 @@ class JobList(widgets.VBox, ErrorForwarder):
         client: the panel's `Client` (rows fetch their pods with it).
         on_action: called with (action, job, pod) when a row asks for its log or output.
         compact: sidebar layout (fewer columns).
+        labextension: the front end has dtrain-jupyter's labextension, which draws each row's first
+            line from one widget model (row_line.py); elsewhere the rows are core widgets.
     """
 
     jobs = Tuple(help="Every job known to the panel (Job objects); replaced, never mutated")
@@ -83,13 +85,14 @@ class JobList(widgets.VBox, ErrorForwarder):
                          "running jobs show a bar and an ETA")
 
     def __init__(self, client: Any, on_action: Callable[[str, Job, str | None], None],
-                 compact: bool = False, look: PanelLook | None = None, **kwargs: Any) -> None:
+                 compact: bool = False, look: PanelLook | None = None, labextension: bool = False,
+                 **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._on_action = on_action
         self.rows: dict[str, JobRow] = {}
         self.visible: tuple[str, ...] = ()
-        self._look = RowLook(compact)  # built once: every row shares these models
+        self._look = RowLook(compact, labextension)  # built once: every row shares these models
         look = look or PanelLook()
         # Named for screen readers (a placeholder is gone once something is typed), not shown.
         self.text = widgets.Text(placeholder="Filter by text", continuous_update=True, description="Filter jobs",

@@ -13,9 +13,10 @@ feed reads progress every few seconds while a running job is listed (feed.py) an
 row's `progress` trait, which redraws the row's facts only.
 
 A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
-facts and buttons; the expanded parts are 100% wide, so they wrap under it. A list page of
-rows then costs one widget model fewer per row (each model is a message and a browser-side
-build on the panel's first render).
+facts and buttons (row_line.py: core widgets, or one model the labextension draws); the
+expanded parts are 100% wide, so they wrap under it. A list page of rows then costs one widget
+model fewer per row (each model is a message and a browser-side build on the panel's first
+render).
 
 A past job (one that left its cluster; `job.removed` set, read from the job history) keeps
 its row and expands the same way, into its pods and events as last seen; its row is muted and
@@ -35,10 +36,10 @@ from traitlets import Any as AnyTrait, Bool, Instance, Tuple, observe
 
 from ..model.job import Job
 from ..model.status import Phase
-from .assistive import EXPANDED, EXPANDER, NAME_ONLY
 from .callbacks import ErrorForwarder, guarded
 from .capabilities import OUTPUTS, lacks
 from .pods import PodsView
+from .row_line import NAME, build_line, css_text
 from .styles import PHASE_WIDTH, phase_class
 from .words import (age, duration, esc, kind_label, kind_title, reason_words, removed_words, replicas_ready,
                     progress_words, status_title, where, eta_words)
@@ -106,25 +107,43 @@ class RowLook:
 
     Each Layout or Style is a widget model of its own; built per row, they were 13 of a row's
     21 models, and a thousand-job panel spent most of its first render creating and drawing
-    them. One set per list: a row closed on its own leaves the shared models open.
+    them. One set per list: a row closed on its own leaves the shared models open. A line the
+    labextension draws (row_line.DrawnLine) takes the same sizes as CSS text, `part_styles`, so
+    the header's widgets stand above its parts as above core widgets.
+
+    Args:
+        compact: the ~300 px sidebar layout.
+        labextension: the front end has dtrain-jupyter's labextension, which draws a row's line
+            from one widget model (row_line.py).
     """
 
-    def __init__(self, compact: bool = False) -> None:
-        self.check = widgets.Layout(width=CHECK_WIDTH, min_width=CHECK_WIDTH)
+    def __init__(self, compact: bool = False, labextension: bool = False) -> None:
+        self.compact = compact
+        self.labextension = labextension
         if compact:
             # The name takes what the phase leaves; the phase keeps its room.
-            self.name = widgets.Layout(flex="1 1 0%", min_width="0")
-            self.facts = widgets.Layout(width=PHASE_WIDTH, min_width=PHASE_WIDTH, flex="0 0 auto")
+            name = {"flex": "1 1 0%", "min_width": "0"}
+            facts = {"width": PHASE_WIDTH, "min_width": PHASE_WIDTH, "flex": "0 0 auto"}
         else:
-            self.name = widgets.Layout(width=NAME_WIDTH, min_width="0")
+            name = {"width": NAME_WIDTH, "min_width": "0"}
             # Basis 0, not auto: the row wraps (its pods go under it), and an auto basis (the
             # text's width) would wrap the facts themselves onto a line of their own.
-            self.facts = widgets.Layout(flex="1 1 0%", min_width="0")
-        self.log = widgets.Layout(width=LOG_WIDTH, min_width=LOG_WIDTH, flex="0 0 auto")
-        self.output = widgets.Layout(width=OUTPUT_WIDTH, min_width=OUTPUT_WIDTH, flex="0 0 auto")
-        self.metrics = widgets.Layout(width=METRICS_WIDTH, min_width=METRICS_WIDTH, flex="0 0 auto")
+            facts = {"flex": "1 1 0%", "min_width": "0"}
+        sizes = {
+            "check": {"width": CHECK_WIDTH, "min_width": CHECK_WIDTH},
+            "name": name,
+            "facts": facts,
+            "log": {"width": LOG_WIDTH, "min_width": LOG_WIDTH, "flex": "0 0 auto"},
+            "output": {"width": OUTPUT_WIDTH, "min_width": OUTPUT_WIDTH, "flex": "0 0 auto"},
+            "metrics": {"width": METRICS_WIDTH, "min_width": METRICS_WIDTH, "flex": "0 0 auto"},
+        }
+        self.part_styles = {part: css_text(spec) for part, spec in sizes.items()}
+        self.check, self.name, self.facts, self.log, self.output, self.metrics = (
+            widgets.Layout(**spec) for spec in sizes.values())
         self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
         self.full_width = widgets.Layout(width="100%")
+        # A drawn line's own Layout: every DOMWidget has one, and one per row would be a model each.
+        self.line = widgets.Layout() if labextension else None
         self.check_style = CheckboxStyle()
         self.button_style = ButtonStyle()
         self.html_style = HTMLStyle()
@@ -138,6 +157,8 @@ class JobRow(widgets.HBox, ErrorForwarder):
         client: the panel's `Client`, used to fetch pods when the row expands.
         on_action: called with (action, job, pod) for "log", "output" and "metrics" requests.
         compact: True in the ~300 px sidebar, which hides the less needed columns.
+        look: the list's shared `RowLook` (one is built when none is given); it says which line
+            the row gets (row_line.py).
         backends: `Client.backends()` as last read (what the job's backend can do).
     """
 
@@ -156,49 +177,28 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self.compact = compact
         self._on_action = on_action
         look = look or RowLook(compact)
-        # Every widget is opened with its final state and classes: an add_class or a value set
-        # after construction is one more message per widget, and a page of rows has hundreds.
         facts = self._facts(job)
-        # The checkbox's name is its description, read by screen readers but not shown (the row
-        # says whose box it is); a title alone is no accessible name (axe-core's
-        # label-title-only). Set here, not through assistive.name_only: one message per widget.
-        self.check = widgets.Checkbox(False, indent=False, description=f"Select {job.name}",
-                                      description_allow_html=False, tooltip=f"Select {job.name}",
-                                      layout=look.check, style=look.check_style,
-                                      _dom_classes=("dtrain-select", NAME_ONLY))
-        # The expander: keyboard.ts gives it aria-expanded from the EXPANDED class.
-        self.name_button = widgets.Button(description=facts["name"], tooltip=facts["name_tooltip"],
-                                          layout=look.name, style=look.button_style,
-                                          _dom_classes=("dtrain-name", EXPANDER))
-        self.facts = widgets.HTML(facts["facts"], layout=look.facts, style=look.html_style,
-                                  _dom_classes=("dtrain-facts",))
-        # Each row has a Log and an Output button: their titles say whose.
-        self.log_button = widgets.Button(description="Log", tooltip=f"Logs of {job.name}'s pods, merged",
-                                         layout=look.log, style=look.button_style, _dom_classes=("dtrain-row-log",))
-        self.output_button = widgets.Button(description="Output", tooltip=self._output_tooltip(job, backends),
-                                            layout=look.output, style=look.button_style,
-                                            _dom_classes=("dtrain-row-output",))
-        self.metrics_button = widgets.Button(description="Metrics", tooltip=f"Charts of {job.name}'s metrics",
-                                             layout=look.metrics, style=look.button_style,
-                                             _dom_classes=("dtrain-row-metrics",))
-        # In the ~300 px sidebar the action buttons move under the expanded row, or the name
-        # and status would be squeezed to nothing.
-        buttons = (self.log_button, self.output_button, self.metrics_button)
-        self.actions = widgets.HBox(buttons, layout=look.full_width) if compact else None
+        # Each row has a Log, an Output and a Metrics button: their titles say whose.
+        titles = {"log": f"Logs of {job.name}'s pods, merged", "output": self._output_tooltip(job, backends),
+                  "metrics": f"Charts of {job.name}'s metrics"}
+        self.line = build_line(look, name=facts["name"], name_tooltip=facts["name_tooltip"], facts=facts["facts"],
+                               check_label=f"Select {job.name}", tooltips=titles)
         self._full_width = look.full_width
-        # The widgets of the row's first line; expanding appends full-width parts after them.
-        self.line = (self.check, self.name_button, self.facts, *(() if compact else buttons))
         self.pods: PodsView | None = None
         kwargs.setdefault("layout", look.row)
         kwargs.setdefault("_dom_classes", ("dtrain-job", "dtrain-row", *((PAST,) if job.removed else ())))
-        super().__init__(children=self.line, **kwargs)
-        self.check.observe(self._on_check, "value")
-        self.name_button.on_click(self._on_name)
-        self.log_button.on_click(self._on_log)
-        self.output_button.on_click(self._on_output)
-        self.metrics_button.on_click(self._on_metrics)
+        super().__init__(children=self.line.widgets, **kwargs)
+        self.line.on_select(self._on_check)
+        self.line.on_click(self._on_click)
         self.job = job
         self.backends = tuple(backends)  # its tooltip is already the one these give: no message
+
+    def close(self) -> None:
+        """Close the row with its line and pods (a box's close leaves its children open)."""
+        self.line.close()
+        if self.pods is not None:
+            self.pods.close()
+        super().close()
 
     # ------------------------------------------------------------------ reactions
     @observe("job")
@@ -226,7 +226,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @observe("backends")
     @guarded
     def _on_backends(self, change: dict[str, Any]) -> None:
-        self.output_button.tooltip = self._output_tooltip(self.job, self.backends)
+        self.line.set_title("output", self._output_tooltip(self.job, self.backends))
         if self.pods is not None:
             self.pods.backends = self.backends
 
@@ -239,11 +239,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
     def render(self) -> None:
         """Write the job's facts into the row's widgets (also called to refresh ages)."""
         facts = self._facts(self.job)
-        # hold_sync per widget: each sends at most one message however many of its traits changed.
-        with self.name_button.hold_sync(), self.facts.hold_sync():
-            self.name_button.description = facts["name"]
-            self.name_button.tooltip = facts["name_tooltip"]
-            self.facts.value = facts["facts"]
+        self.line.show(facts["name"], facts["name_tooltip"], facts["facts"])
 
     def refresh_ages(self) -> None:
         """Recompute what changes with time alone: the row's age and duration, and the ages of
@@ -282,7 +278,7 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @observe("selected")
     @guarded
     def _on_selected(self, change: dict[str, Any]) -> None:
-        self.check.value = self.selected
+        self.line.selected = self.selected
         if self.selected:
             self.add_class("dtrain-row-selected")
         else:
@@ -291,41 +287,31 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @observe("expanded")
     @guarded
     def _on_expanded(self, change: dict[str, Any]) -> None:
+        self.line.expanded = self.expanded
         if self.expanded:
-            self.name_button.add_class(EXPANDED)
             if self.pods is None:
                 self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
                                      layout=self._full_width, backends=self.backends)
                 self.pods.on_error = self.report_error
             else:
                 self.pods.job = self.job
-            self.children = (*self.line, *((self.actions,) if self.actions else ()), self.pods)
+            self.children = (*self.line.widgets, *self.line.under, self.pods)
             self.pods.refresh()
         else:
-            self.name_button.remove_class(EXPANDED)
-            self.children = self.line
+            self.children = self.line.widgets
         self.render()
 
     # ------------------------------------------------------------------ handlers
     @guarded
-    def _on_check(self, change: dict[str, Any]) -> None:
-        self.selected = bool(change["new"])
+    def _on_check(self, ticked: bool) -> None:
+        self.selected = ticked
 
     @guarded
-    def _on_name(self, _button: widgets.Button) -> None:
-        self.expanded = not self.expanded
-
-    @guarded
-    def _on_log(self, _button: widgets.Button) -> None:
-        self._on_action("log", self.job, None)
-
-    @guarded
-    def _on_output(self, _button: widgets.Button) -> None:
-        self._on_action("output", self.job, None)
-
-    @guarded
-    def _on_metrics(self, _button: widgets.Button) -> None:
-        self._on_action("metrics", self.job, None)
+    def _on_click(self, part: str) -> None:
+        if part == NAME:
+            self.expanded = not self.expanded
+        else:
+            self._on_action(part, self.job, None)
 
     def _open_pod_log(self, job: Job, pod: str | None) -> None:
         self._on_action("log", job, pod)

@@ -40,6 +40,8 @@ _PHASE_RULES = "\n".join(
 # --jp-*-color3 tints stay light in the dark theme, where light text on them is unreadable.
 # List cells wrap between words rather than being cut ("Succeeded PyTorchJobSu…", issue 17), at
 # a line height of their own (the HTML widget's 28px would make a wrapped cell twice as tall).
+# A row's line drawn by the labextension (row_line.py) takes no box of its own: its parts are
+# items of the row's flex line, as core widgets are.
 # A ticked row is marked by a bar at its left edge on the hover colour: the darker
 # --jp-layout-color3 it had left coloured phases at 2.2:1 (an axe-core audit). Plain buttons on
 # that grey (a hovered or ticked row, the delete confirmation) take the panel's background, or
@@ -82,6 +84,7 @@ CSS = f"""
   border-bottom: 1px solid var(--jp-border-color2);
   align-items: center;
 }}
+.dtrain-panel .dtrain-line {{ display: contents; }}
 .dtrain-panel .dtrain-row:hover {{ background: var(--jp-layout-color2); }}
 .dtrain-panel .dtrain-row-selected {{
   background: var(--jp-layout-color2);

@@ -29,21 +29,12 @@ import {
   StateField
 } from '@codemirror/state';
 import { Decoration, DecorationSet, EditorView, GutterMarker, gutter } from '@codemirror/view';
-import {
-  DOMWidgetModel,
-  DOMWidgetView,
-  IJupyterWidgetRegistry,
-  WidgetModel
-} from '@jupyter-widgets/base';
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { DOMWidgetModel, DOMWidgetView, WidgetModel } from '@jupyter-widgets/base';
 import { CodeEditor, IEditorServices } from '@jupyterlab/codeeditor';
 import { CodeMirrorEditor, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { Message } from '@lumino/messaging';
 
-/** The widget module the Python model names (`_model_module`, `_view_module`). */
-export const MODULE_NAME = 'dtrain-jupyter';
-/** Registered module version; the Python side asks for `^` this (tests keep them equal). */
-export const MODULE_VERSION = '0.1.0';
+import { MODULE_NAME, MODULE_VERSION } from './widget_module';
 
 /** Longest pause between typing and the kernel seeing the text. */
 const SYNC_DELAY_MS = 300;
@@ -61,7 +52,7 @@ interface IMarker {
 /** A 1-based (line, column) pair, as Python's `cursor` trait holds it. */
 type Cursor = [number, number];
 
-/** The editor services the views use; set when the plugin activates. */
+/** The editor services the views use; set when own_widgets.ts's plugin activates. */
 let services: { factory: CodeEditor.Factory; languages: IEditorLanguageRegistry } | null = null;
 
 // ------------------------------------------------------------------ markers inside CodeMirror
@@ -194,7 +185,7 @@ export class CodeEditorView extends DOMWidgetView {
   render(): void {
     super.render();
     if (!services) {
-      throw new Error('the dtrain-jupyter code editor plugin has not been activated');
+      throw new Error('the dtrain-jupyter widgets plugin has not been activated');
     }
     this.el.classList.add('dtrain-code-editor');
     const host = document.createElement('div');
@@ -397,23 +388,7 @@ function mimeOf(language: string): string {
   return (Array.isArray(mime) ? mime[0] : (mime as string | undefined)) ?? PLAIN_MIME;
 }
 
-/** Registers the code editor's model and view with the ipywidgets manager. */
-export const codeEditorPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'dtrain-jupyter:code-editor',
-  description: "The panel's code editor widget: JupyterLab's CodeMirror editor as an ipywidget.",
-  autoStart: true,
-  requires: [IJupyterWidgetRegistry, IEditorServices, IEditorLanguageRegistry],
-  activate: (
-    _app: JupyterFrontEnd,
-    registry: IJupyterWidgetRegistry,
-    editorServices: IEditorServices,
-    languages: IEditorLanguageRegistry
-  ): void => {
-    services = { factory: editorServices.factoryService.newDocumentEditor, languages };
-    registry.registerWidget({
-      name: MODULE_NAME,
-      version: MODULE_VERSION,
-      exports: { CodeEditorModel, CodeEditorView }
-    });
-  }
-};
+/** Give the editor views JupyterLab's editor factory and languages (widget_module.ts calls it). */
+export function useEditorServices(editorServices: IEditorServices, languages: IEditorLanguageRegistry): void {
+  services = { factory: editorServices.factoryService.newDocumentEditor, languages };
+}

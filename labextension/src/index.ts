@@ -29,11 +29,11 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { codeEditorPlugin } from './code_editor';
 import { dtrainIcon } from './icons';
 import { keyboardPlugin } from './keyboard';
 import { notificationsPlugin } from './notifications';
 import { openInLabPlugin } from './open_in_lab';
+import { ownWidgetsPlugin } from './own_widgets';
 import { DTrainShell } from './shell';
 import { tensorBoardPlugin } from './tensorboard';
 
@@ -194,4 +194,4 @@ function createMainWidget(
   return widget;
 }
 
-export default [plugin, codeEditorPlugin, openInLabPlugin, keyboardPlugin, notificationsPlugin, tensorBoardPlugin];
+export default [plugin, ownWidgetsPlugin, openInLabPlugin, keyboardPlugin, notificationsPlugin, tensorBoardPlugin];

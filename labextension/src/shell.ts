@@ -29,11 +29,14 @@ import { bindWidgetManager, WIDGET_VIEW_MIMETYPE } from './widgets';
 /**
  * The Python that renders the panel; `compact` picks the narrow sidebar layout.
  *
- * show_panel displays the app and also returns it; the trailing semicolon keeps IPython from
- * displaying that return value a second time as the cell's result.
+ * `labextension=True` tells the panel that this front end has the views of row_line.ts, so its
+ * job rows take fewer widget models. show_panel displays the app and also returns it; the
+ * trailing semicolon keeps IPython from displaying that return value a second time as the
+ * cell's result.
  */
 export function bootstrapCode(compact: boolean): string {
-  return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${compact ? 'True' : 'False'});`;
+  const layout = compact ? 'True' : 'False';
+  return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${layout}, labextension=True);`;
 }
 
 /** A typesetter that leaves text as it is (see the constructor). */

@@ -19,10 +19,11 @@ from dtrain_jupyter import render
 from dtrain_jupyter.client import Client
 from dtrain_jupyter.model.job import Event, Job, JobStatus, OutputFile, Pod
 from dtrain_jupyter.model.status import Phase
-from dtrain_jupyter.ui.job_row import JobRow
+from dtrain_jupyter.ui.job_row import JobRow, RowLook
 from dtrain_jupyter.ui.log_view import LogView
 from dtrain_jupyter.ui.output_view import OutputView
 from dtrain_jupyter.ui.pods import PodLine
+from dtrain_jupyter.ui.row_line import DrawnLine
 from tests.server.conftest import pytorch_manifest, unique
 
 PAYLOADS = ("<img src=x onerror=alert(1)>", "<script>alert('x')</script>", "\"'><svg onload=alert(1)>")
@@ -48,10 +49,13 @@ def assert_escaped(markup: str, where: str) -> None:
 
 
 def html_values(widget: widgets.Widget) -> list[tuple[str, str]]:
-    """(class name, value) of every HTML widget under `widget`."""
+    """(class name, value) of every HTML widget under `widget`, and the facts of a drawn row line
+    (its view sets them as HTML)."""
     out = []
     if isinstance(widget, (widgets.HTML, widgets.HTMLMath)):
         out.append((type(widget).__name__, widget.value))
+    if isinstance(widget, DrawnLine):
+        out.append((type(widget).__name__, widget.facts))
     for child in getattr(widget, "children", ()) or ():
         out.extend(html_values(child))
     return out
@@ -72,8 +76,9 @@ def test_render_html_reprs_escape_every_field() -> None:
     assert html.escape(PAYLOADS[0]) in shown["job"] and html.escape(PAYLOADS[1]) in shown["events"]
 
 
-def test_job_row_and_pod_line_show_markup_as_text() -> None:
-    row = JobRow(hostile_job(), None, lambda *a: None)
+@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-line"])
+def test_job_row_and_pod_line_show_markup_as_text(labextension: bool) -> None:
+    row = JobRow(hostile_job(), None, lambda *a: None, look=RowLook(labextension=labextension))
     line = PodLine(hostile_pod(), lambda name: None)
     line.events = (Event(type="Warning", reason=PAYLOADS[2], message=PAYLOADS[0], object_kind="Pod",
                          object_name=PAYLOADS[0]),)

@@ -24,7 +24,7 @@ def test_a_job_created_elsewhere_appears_and_moves_to_succeeded(app: DTrainApp, 
     job = until(app, lambda: finished(app, name), what=f"{name} to finish")
     assert job.phase == Phase.SUCCEEDED
     row = app.job_list.row_by_name(name)
-    assert "Succeeded" in row.facts.value
+    assert "Succeeded" in row.line.facts
     assert row in app.job_list.rows_box.children
     client.delete(name, kind="PyTorchJob")
 
@@ -40,7 +40,7 @@ def test_delete_names_the_jobs_and_waits_for_confirmation(app: DTrainApp, client
     client.create(python_job(name, "import time; time.sleep(30)"))
     job = until(app, lambda: job_named(app, name), what=name)
     app.selected = (job.uid,)
-    assert app.job_list.row(job.uid).check.value is True
+    assert app.job_list.row(job.uid).line.selected is True
     app.delete_button.click()
     assert app.confirm_box.layout.display == ""
     assert f"PyTorchJob/{name}" in app.confirm_text.value
@@ -121,10 +121,10 @@ def test_row_log_and_output_buttons_open_their_tabs(app: DTrainApp, client) -> N
     client.create(python_job(name, "print('to the log')"))
     until(app, lambda: finished(app, name), what=name)
     row = app.job_list.row_by_name(name)
-    row.log_button.click()
+    row.line.click("log")
     assert app.tabs.selected_index == TABS.index("Log")
     until(app, lambda: any("to the log" in line for line in app.pages.log_view.visible_lines()), what="log")
-    row.output_button.click()
+    row.line.click("output")
     assert app.tabs.selected_index == TABS.index("Output")
     assert name in app.pages.output_view.summary.value
     client.delete(name, kind="PyTorchJob")
@@ -157,7 +157,7 @@ def test_an_open_pods_table_ages_with_its_job(app: DTrainApp, client, monkeypatc
     client.create(python_job(name, "print('ok')"))
     until(app, lambda: finished(app, name), what=name)
     row = app.job_list.row_by_name(name)
-    row.name_button.click()
+    row.line.click("name")
     line = row.pods.line(f"{name}-master-0")
     age_cell = line.cells[-1]
     first = age_cell.value

@@ -169,9 +169,9 @@ def test_a_rows_pods_learn_what_its_backend_keeps() -> None:
 # ---------------------------------------------------------------- the Output button
 def test_the_output_button_says_when_the_backend_keeps_no_files() -> None:
     row = JobRow(_job(), _Pods(), lambda *a: None, backends=(_described("edge", ["events"]),))
-    assert row.output_button.tooltip == "Result of j; its backend keeps no output files"
+    assert row.line.title("output") == "Result of j; its backend keeps no output files"
     row.backends = (_described("edge", ["events", "outputs"]),)
-    assert row.output_button.tooltip == "Result and output files of j"
+    assert row.line.title("output") == "Result and output files of j"
     assert row.last_error is None
 
 

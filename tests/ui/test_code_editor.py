@@ -64,7 +64,7 @@ def customs(sent: list[tuple[str, dict[str, Any]]]) -> list[Any]:
 def test_the_model_asks_for_the_view_the_labextension_registers() -> None:
     package = json.loads((LABEXTENSION / "package.json").read_text())
     registered = re.search(r"export const MODULE_VERSION = '([^']+)'",
-                           (LABEXTENSION / "src" / "code_editor.ts").read_text())
+                           (LABEXTENSION / "src" / "widget_module.ts").read_text())
     assert registered is not None
     editor = CodeEditor()
     assert editor._model_module == editor._view_module == MODULE_NAME == package["name"]

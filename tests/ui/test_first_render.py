@@ -17,7 +17,7 @@ from comm.base_comm import BaseComm
 from dtrain_jupyter.model.job import Job, JobStatus
 from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.ui.app import TABS, DTrainApp
-from dtrain_jupyter.ui.job_row import JobRow
+from dtrain_jupyter.ui.job_row import JobRow, RowLook
 
 from .conftest import python_job, unique
 
@@ -64,7 +64,7 @@ def test_a_row_opens_each_widget_once_in_its_final_state(comms) -> None:
     assert len(names) == 1 and names[0]["description"] == "▸ job-7"
     facts = opened(comms, "HTMLModel")
     assert len(facts) == 1 and "Running" in facts[0]["value"]
-    assert row.name_button.description == "▸ job-7"
+    assert row.line.name == "▸ job-7"
 
 
 def test_an_update_of_a_shown_row_is_one_message(comms) -> None:
@@ -76,6 +76,38 @@ def test_an_update_of_a_shown_row_is_one_message(comms) -> None:
     updates = comms[before:]
     assert [u[0] for u in updates] == ["comm_msg"]
     assert "Failed" in updates[0][2]["state"]["value"]
+
+
+def test_a_drawn_row_is_two_models_opened_in_their_final_state(comms) -> None:
+    look = RowLook(labextension=True)
+    shared = len(comms)  # the list's looks, opened once for every row
+    row = JobRow(a_job(7), client=NoClient(), on_action=lambda *a: None, look=look)
+    mine = comms[shared:]
+    assert [(kind, data["state"]["_model_name"]) for kind, _id, data in mine] == [
+        ("comm_open", "RowLineModel"), ("comm_open", "HBoxModel")]
+    line = opened(comms, "RowLineModel")[0]
+    assert line["name"] == "▸ job-7" and "Running" in line["facts"] and line["check_label"] == "Select job-7"
+    assert [part for part, _label, _title in line["buttons"]] == ["log", "output", "metrics"]
+    assert line["_view_module"] == "dtrain-jupyter" and line["_view_name"] == "RowLineView"
+    # One update: the facts and the name's arrow go together.
+    before = len(comms)
+    changed = a_job(7)
+    changed.status = JobStatus(phase=Phase.FAILED, reason="Failed")
+    row.job = changed
+    assert [u[0] for u in comms[before:]] == ["comm_msg"]
+    assert "Failed" in comms[before][2]["state"]["facts"]
+
+
+@pytest.mark.parametrize("labextension, most", [(False, 7), (True, 2)], ids=["core-widgets", "drawn-line"])
+def test_a_page_of_rows_opens_at_most_so_many_models_a_row(comms, labextension: bool, most: int) -> None:
+    from dtrain_jupyter.ui.job_list import PAGE_SIZE, JobList
+
+    job_list = JobList(NoClient(), lambda *a: None, labextension=labextension)
+    before = sum(1 for c in comms if c[0] == "comm_open")
+    job_list.jobs = tuple(a_job(i) for i in range(PAGE_SIZE + 10))
+    rows = sum(1 for c in comms if c[0] == "comm_open") - before
+    assert len(job_list.rows_box.children) == PAGE_SIZE
+    assert rows <= most * PAGE_SIZE + 5, f"{rows} models for a page of {PAGE_SIZE} rows"
 
 
 def test_the_panel_opens_only_its_jobs_page_until_another_tab_is_chosen(comms) -> None:
@@ -120,7 +152,7 @@ def test_the_first_render_already_lists_the_jobs(client) -> None:
         try:
             # No tick: the constructor waited for the first list and applied it.
             assert any(j.name == name for j in app.jobs)
-            assert any(name in row.name_button.description for row in app.job_list.rows_box.children)
+            assert any(name in row.line.name for row in app.job_list.rows_box.children)
         finally:
             app.close()
     finally:

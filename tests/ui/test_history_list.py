@@ -59,15 +59,15 @@ def test_a_deleted_job_stays_listed_as_removed_and_opens_from_the_history(app: D
     run_and_delete(client, app, name, "print('archived line', flush=True)")
     row = until(app, lambda: past_row(app, name), what=f"{name} as a past row")
     assert PAST in row._dom_classes
-    assert ">Removed</span>" in row.facts.value
-    assert "Removed from the cluster at " in row.facts.value  # the time is on hover
-    assert "Succeeded" in row.facts.value
+    assert ">Removed</span>" in row.line.facts
+    assert "Removed from the cluster at " in row.line.facts  # the time is on hover
+    assert "Succeeded" in row.line.facts
     # It expands like a live row: its pods as last seen, from its record.
-    row.name_button.click()
+    row.line.click("name")
     assert f"{name}-master-0" in [line.pod.name for line in row.pods._lines.values()]
     assert "as last seen" in row.pods.past_line.value
     # Its Log is the archived one.
-    row.log_button.click()
+    row.line.click("log")
     assert app.tabs.selected_index == TABS.index("Log")
     until(app, lambda: any("archived line" in line for line in app.pages.log_view.visible_lines()),
           what="the archived log")
@@ -136,7 +136,7 @@ def test_rerun_creates_name_run2_and_selects_it(app: DTrainApp, client: Client) 
     run_and_delete(client, app, name, "print('once more', flush=True)")
     row = until(app, lambda: past_row(app, name), what=f"{name} as a past row")
     assert app.actions.rerun_button.layout.display == "none", "nothing ticked, nothing to re-run"
-    row.check.value = True
+    row.line.selected = True
     assert app.actions.rerun_button.layout.display == ""
     assert app.actions.forget_button.layout.display == ""
     assert app.actions.suspend_button.layout.display == "none", "a past job cannot be suspended"
@@ -205,7 +205,7 @@ def test_forget_asks_then_removes_the_record(app: DTrainApp, client: Client) -> 
     name = unique("forget")
     run_and_delete(client, app, name)
     row = until(app, lambda: past_row(app, name), what=f"{name} as a past row")
-    row.check.value = True
+    row.line.selected = True
     app.actions.forget_button.click()
     assert app.confirm_box.layout.display == ""
     assert f"PyTorchJob/{name}" in app.confirm_text.value and "archived logs" in app.confirm_text.value
@@ -223,7 +223,7 @@ def test_delete_of_a_past_job_points_to_forget(app: DTrainApp, client: Client) -
     name = unique("twice")
     run_and_delete(client, app, name)
     row = until(app, lambda: past_row(app, name), what=f"{name} as a past row")
-    row.check.value = True
+    row.line.selected = True
     app.delete_button.click()
     assert "Already removed from the cluster" in app.error and "Forget" in app.error
     assert app.confirm_box.layout.display == "none"

@@ -10,6 +10,7 @@ import pytest
 from dtrain_jupyter.model.job import Job, JobStatus, ReplicaCounts
 from dtrain_jupyter.model.status import Phase
 from dtrain_jupyter.ui.job_list import PAGE_SIZE, JobList
+from dtrain_jupyter.ui.row_line import WidgetLine, css_text
 
 
 def make_job(i: int, kind: str = "PyTorchJob", phase: Phase = Phase.RUNNING, name: str | None = None) -> Job:
@@ -30,13 +31,13 @@ def test_a_change_updates_only_that_row_in_place(job_list: JobList) -> None:
     job_list.jobs = jobs
     children = job_list.rows_box.children
     rows = {uid: job_list.rows[uid] for uid in job_list.visible}
-    before = {uid: row.facts.value for uid, row in rows.items()}
+    before = {uid: row.line.facts for uid, row in rows.items()}
     done = replace(jobs[2], status=JobStatus(phase=Phase.SUCCEEDED, reason="PyTorchJobSucceeded"))
     job_list.jobs = (*jobs[:2], done, *jobs[3:])
     assert job_list.rows_box.children is children or job_list.rows_box.children == children
     assert job_list.rows["uid-2"] is rows["uid-2"]
-    assert "Succeeded" in rows["uid-2"].facts.value
-    assert all(rows[uid].facts.value == before[uid] for uid in rows if uid != "uid-2")
+    assert "Succeeded" in rows["uid-2"].line.facts
+    assert all(rows[uid].line.facts == before[uid] for uid in rows if uid != "uid-2")
 
 
 def test_rows_are_added_and_removed_by_a_new_children_tuple(job_list: JobList) -> None:
@@ -65,8 +66,8 @@ def test_selection_keeps_only_known_jobs_and_follows_the_checkboxes(job_list: Jo
     job_list.jobs = (make_job(1), make_job(2))
     job_list.selected = ("uid-1", "nope", "uid-1")
     assert job_list.selected == ("uid-1",)
-    assert job_list.rows["uid-1"].check.value is True
-    job_list.rows["uid-2"].check.value = True
+    assert job_list.rows["uid-1"].line.selected is True
+    job_list.rows["uid-2"].line.selected = True
     assert job_list.selected == ("uid-1", "uid-2")
     job_list.jobs = (make_job(2),)
     assert job_list.selected == ("uid-2",)
@@ -89,8 +90,8 @@ def test_names_and_reasons_are_text_not_markup(job_list: JobList) -> None:
     job.status.reason = "<img src=x onerror=alert(1)>"
     job_list.jobs = (job,)
     row = job_list.rows["uid-1"]
-    assert "<img" not in row.facts.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in row.facts.value
+    assert "<img" not in row.line.facts
+    assert "&lt;img src=x onerror=alert(1)&gt;" in row.line.facts
 
 
 def _header_titles(job_list: JobList) -> list[str]:
@@ -99,26 +100,47 @@ def _header_titles(job_list: JobList) -> list[str]:
     return [t for t in re.findall(r">([^<>]+)<", "".join(texts)) if t.strip()]
 
 
-def test_the_header_names_the_columns_a_row_shows(client) -> None:
-    wide = JobList(client, lambda *a: None)
+def _layout_css(layout) -> dict[str, str]:
+    """A Layout's sizes as CSS declarations, to hold against a drawn line's part_styles."""
+    return _declarations(css_text({key: getattr(layout, key) for key in ("width", "min_width", "flex")
+                                   if getattr(layout, key)}))
+
+
+def _declarations(css: str) -> dict[str, str]:
+    return dict(each.split(":", 1) for each in css.split(";") if each)
+
+
+@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-line"])
+def test_the_header_names_the_columns_a_row_shows(client, labextension: bool) -> None:
+    wide = JobList(client, lambda *a: None, labextension=labextension)
     assert _header_titles(wide) == ["Name", "Kind", "Where", "Status", "Ready", "Age", "Duration"]
-    # Built from the rows' own layouts, so each title stands above its column at any width.
+    # Built from the rows' own sizes, so each title stands above its column at any width.
     wide.jobs = (make_job(1),)
-    row = wide.rows["uid-1"]
-    assert [w.layout for w in wide.header.children] == [
-        row.check.layout, row.name_button.layout, row.facts.layout, row.log_button.layout, row.output_button.layout,
-        row.metrics_button.layout]
+    line = wide.rows["uid-1"].line
+    header = [w.layout for w in wide.header.children]
+    if isinstance(line, WidgetLine):
+        assert header == [line.check.layout, line.name_button.layout, line.facts_html.layout,
+                          *(line.buttons[part].layout for part in ("log", "output", "metrics"))]
+    else:
+        parts = ("check", "name", "facts", "log", "output", "metrics")
+        assert [_layout_css(layout) for layout in header] == [_declarations(line.part_styles[part]) for part in parts]
 
 
-def test_compact_layout_keeps_the_phase_whole_and_its_header_matches(client) -> None:
+@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-line"])
+def test_compact_layout_keeps_the_phase_whole_and_its_header_matches(client, labextension: bool) -> None:
     # Issue 17: the sidebar cut its cells to "Succe…" under a header cut to "R..".
-    narrow = JobList(client, lambda *a: None, compact=True)
+    narrow = JobList(client, lambda *a: None, compact=True, labextension=labextension)
     narrow.jobs = (make_job(1),)
-    row = narrow.rows["uid-1"]
-    assert "Running" in row.facts.value
-    assert "1/2" not in row.facts.value and "local/default" not in row.facts.value
+    line = narrow.rows["uid-1"].line
+    assert "Running" in line.facts
+    assert "1/2" not in line.facts and "local/default" not in line.facts
     assert _header_titles(narrow) == ["Name", "Status"]
-    assert [w.layout for w in narrow.header.children] == [row.check.layout, row.name_button.layout, row.facts.layout]
+    header = [w.layout for w in narrow.header.children]
+    if isinstance(line, WidgetLine):
+        assert header == [line.check.layout, line.name_button.layout, line.facts_html.layout]
+    else:
+        assert [_layout_css(layout) for layout in header] == [_declarations(line.part_styles[p])
+                                                             for p in ("check", "name", "facts")]
 
 
 def test_the_kind_filter_says_mpi_horovod(job_list: JobList) -> None:
@@ -130,7 +152,7 @@ def test_select_all_ticks_every_shown_job_and_only_those(job_list: JobList) -> N
     job_list.kind.value = "PyTorchJob"  # uid-3 is filtered out
     job_list.select_all.value = True
     assert set(job_list.selected) == {"uid-0", "uid-1", "uid-2"}
-    assert all(job_list.rows[uid].check.value for uid in ("uid-0", "uid-1", "uid-2"))
+    assert all(job_list.rows[uid].line.selected for uid in ("uid-0", "uid-1", "uid-2"))
     job_list.select_all.value = False
     assert job_list.selected == ()
 
@@ -147,15 +169,15 @@ def test_select_all_leaves_hidden_ticks_alone(job_list: JobList) -> None:
 
 def test_select_all_shows_whether_every_shown_row_is_ticked(job_list: JobList) -> None:
     job_list.jobs = (make_job(1), make_job(2))
-    job_list.rows["uid-1"].check.value = True
+    job_list.rows["uid-1"].line.selected = True
     assert job_list.select_all.value is False, "only some are ticked: unticked, not ticked"
-    job_list.rows["uid-2"].check.value = True
+    job_list.rows["uid-2"].line.selected = True
     assert job_list.select_all.value is True
-    job_list.rows["uid-2"].check.value = False
+    job_list.rows["uid-2"].line.selected = False
     assert job_list.select_all.value is False
     assert job_list.selected == ("uid-1",), "unticking a row must not untick the others through select_all"
     job_list.jobs = (make_job(1), make_job(2), make_job(3))
-    job_list.rows["uid-2"].check.value = True
+    job_list.rows["uid-2"].line.selected = True
     assert job_list.select_all.value is False, "a new unticked row"
 
 

@@ -140,7 +140,7 @@ def test_the_panel_opens_metrics_from_a_row_and_compare_from_the_toolbar(app: An
         create(client, n, LOSS_LINES.format(n=5, pause=0))
     for n in names:
         until(app, lambda n=n: finished(app, n), what=f"{n} to finish")
-    app.job_list.row_by_name(names[0]).metrics_button.click()
+    app.job_list.row_by_name(names[0]).line.click("metrics")
     assert app.tabs.selected_index == 4 and app.error == ""
     page = app.metrics_page.part
     until(app, lambda: "loss" in page.single.grid.charts and page.single.follower.finished, what="the charts")
@@ -160,8 +160,8 @@ def test_a_running_job_row_shows_its_progress_and_eta(app: Any, client: Client) 
         until(app, lambda: job_named(app, name) and job_named(app, name).phase.value == "Running",
               what="the job to run")
         row = app.job_list.row_by_name(name)
-        until(app, lambda: "<progress" in row.facts.value and "ETA" in row.facts.value, what="progress and ETA")
-        assert f"Progress of {name}: " in row.facts.value and "% done, about" in row.facts.value
+        until(app, lambda: "<progress" in row.line.facts and "ETA" in row.line.facts, what="progress and ETA")
+        assert f"Progress of {name}: " in row.line.facts and "% done, about" in row.line.facts
     finally:
         client.delete(name, backend="local")
 

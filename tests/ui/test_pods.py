@@ -163,7 +163,7 @@ def test_any_other_failure_to_list_pods_reaches_the_error_line() -> None:
     # Not a refusal: the cluster answered with an error. The row's guard shows it (and logs it).
     client = _NoEvents([], pods_error=ClusterError("etcdserver: request timed out", reason="InternalError", code=500))
     row = JobRow(_job(), client, lambda *a: None)
-    row.name_button.click()
+    row.line.click("name")
     assert isinstance(row.last_error, ClusterError)
     assert row.pods is not None and row.pods.notice == ""
 
