@@ -4,13 +4,17 @@ The profiling aid behind the panel figures of report.md (not part of `make bench
 with the Kubernetes backend on the API double (N jobs), Debian Chromium under Playwright; per
 opening it prints, from the click on the launcher card: the kernel messages in both directions
 (first of each type: execute_request, comm_open, display_data, ...) and when the first page of
-rows was drawn. With --trace it also records a Chrome trace of the opening and prints the
+rows was painted (on the page's own clock, page_clock.py; frames are on Playwright's, a few ms
+later than the page saw them). With --trace it also records a Chrome trace of the opening and prints the
 renderer's events by total time (EvaluateScript there means code loaded on the click). With
 --profile it records the page's JavaScript CPU profile of the opening (CDP Profiler) and prints
 the functions by inclusive time (with the warm kernel the click sends the kernel nothing, so
 what is left is there: Lumino attaching the tab, style and layout).
 
     .venv/bin/python benchmarks/panel_timeline.py [--jobs 1000] [--openings 3] [--cold] [--trace] [--profile]
+        [--requests]
+
+--requests marks each HTTP request of the page (a script chunk fetched on the click, say).
 
 --cold turns the warm kernel off (the click starts the kernel). Pair it with cProfile in the
 kernel (python -m cProfile) or py-spy on the kernel's pid for the Python side.
@@ -31,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from page_clock import PageClock  # noqa: E402
 from panel_bench import KINDS, PANEL, SETTLE_S, lab_ready, msg_type  # noqa: E402
 from tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS, run_lab  # noqa: E402
 from tests.kube_double import KubeDouble  # noqa: E402
@@ -39,8 +44,9 @@ from dtrain_jupyter.ui.job_list import PAGE_SIZE  # noqa: E402
 
 
 def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | None,
-            profile: list[dict] | None = None) -> list[tuple[float, str]]:
-    """The opening's marks, (seconds after the click, what); `profile` receives the CPU profile."""
+            profile: list[dict] | None = None, requests: bool = False) -> list[tuple[float, str]]:
+    """The opening's marks, (seconds after the click, what); `profile` receives the CPU profile;
+    `requests` marks when each HTTP request of the page started and ended."""
     marks: list[tuple[float, str]] = []
     seen: set[tuple[str, str]] = set()
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -57,7 +63,13 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
             ws.on("framereceived", lambda p: frame("kernel ->", p))
             ws.on("framesent", lambda p: frame("-> kernel", p))
 
+    def request(what: str, req: Any) -> None:
+        marks.append((time.monotonic(), f"{what} {req.method} {req.url.split('?')[0].rsplit('/', 2)[-2:]}"))
+
     page.on("websocket", on_ws)
+    if requests:
+        page.on("request", lambda req: request("request", req))
+        page.on("requestfinished", lambda req: request("  answered", req))
     try:
         page.goto(server.lab_url(workspace=f"p{uuid.uuid4().hex[:10]}"))
         page.wait_for_selector(".jp-Launcher", timeout=180_000)
@@ -65,20 +77,24 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
                                timeout=180_000)
         time.sleep(SETTLE_S)
         if trace:
-            browser.start_tracing(page=page, path=str(trace), categories=["devtools.timeline", "v8.execute"])
+            browser.start_tracing(page=page, path=str(trace), categories=["devtools.timeline", "v8.execute", "toplevel", "disabled-by-default-devtools.timeline"])
         cdp = context.new_cdp_session(page) if profile is not None else None
         if cdp:
             cdp.send("Profiler.enable")
             cdp.send("Profiler.setSamplingInterval", {"interval": 200})  # microseconds
             cdp.send("Profiler.start")
+        clock = PageClock(page)
+        clock.watch("panel", f"{PANEL} .dtrain-job-list")
+        clock.watch("rows", f"{PANEL} .dtrain-job", count=min(n_jobs, PAGE_SIZE))
         seen.clear()
         t0 = time.monotonic()
         marks.append((t0, "click"))
-        page.locator(".jp-LauncherCard", has_text="Distributed Training").click()
-        page.wait_for_selector(f"{PANEL} .dtrain-job-list", timeout=180_000)
-        marks.append((time.monotonic(), "panel's first widget drawn"))
-        page.locator(f"{PANEL} .dtrain-job").nth(min(n_jobs, PAGE_SIZE) - 1).wait_for(timeout=180_000)
-        marks.append((time.monotonic(), f"first {PAGE_SIZE} rows drawn"))
+        clock.click(page.locator(".jp-LauncherCard", has_text="Distributed Training"))
+        # Painted, on the page's clock from the click event (Playwright's waits would round up
+        # to its 500 ms polling; see page_clock.py).
+        clicked = clock.clicked()
+        marks.append((t0 + (clock.wait("panel") - clicked) / 1000, "panel's first widget painted"))
+        marks.append((t0 + (clock.wait("rows") - clicked) / 1000, f"first {PAGE_SIZE} rows painted"))
         if trace:
             browser.stop_tracing()
         if cdp and profile is not None:
@@ -126,6 +142,7 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="warmKernel off: the click starts the kernel")
     parser.add_argument("--trace", action="store_true", help="record and summarise a Chrome trace per opening")
     parser.add_argument("--profile", action="store_true", help="record and summarise a JavaScript CPU profile")
+    parser.add_argument("--requests", action="store_true", help="mark each HTTP request the page makes")
     args = parser.parse_args()
     logging.getLogger("tornado").setLevel(logging.CRITICAL)
     from playwright.sync_api import sync_playwright
@@ -146,7 +163,8 @@ def main() -> None:
                         trace = Path(tmp) / f"trace-{i}.json" if args.trace else None
                         print(f"--- opening {i + 1} ({'cold' if args.cold else 'warm'} kernel, {args.jobs} jobs)")
                         profiles: list[dict] | None = [] if args.profile else None
-                        for t, what in opening(browser, server, args.jobs, not args.cold, trace, profiles):
+                        for t, what in opening(browser, server, args.jobs, not args.cold, trace, profiles,
+                                                   args.requests):
                             print(f"{t * 1000:8.0f} ms  {what}")
                         for profile in profiles or ():
                             for name, ms in hottest(profile):
