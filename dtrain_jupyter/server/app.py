@@ -33,6 +33,7 @@ from ..service import SHIPPED_BACKENDS, JobService
 from ..tensorboard import TensorBoardLauncher
 from .change_log import JobChangeLog
 from .handlers import FALLBACK_ROUTE, ROUTES
+from .kernel_connect import SUBSCRIBE_WAIT_S, install as install_settled_nudge
 from .list_cache import ListCache
 from .tensorboard_handlers import PROXY_PATH as TENSORBOARD_PROXY_PATH, PROXY_ROUTE as TENSORBOARD_PROXY_ROUTE
 from .notifications import FILE_NAME as NOTIFICATIONS_FILE, JobNotifications
@@ -166,6 +167,13 @@ class DTrain(Configurable):
             raise TraitError(f"metrics_max_points must be 2 or more, not {proposal['value']}")
         return proposal["value"]
 
+    settled_kernel_connect = Bool(
+        True, help="Open kernel websockets (the panel's, and every notebook's) without the half second "
+        "jupyter_server's first kernel_info nudge can lose: the first nudge waits 20 ms for the new iopub "
+        "subscription (server/kernel_connect.py). Only where the server uses jupyter_server's own "
+        "websocket connection class. Off: that class as it is.",
+    ).tag(config=True)
+
     tensorboard_idle_minutes = Float(
         15.0, help="Minutes without a request after which the TensorBoard opened from the panel is stopped "
         "(it starts again when opened again; a fraction is allowed, 0.5 is 30 seconds).",
@@ -295,6 +303,9 @@ class DTrainExtension(ExtensionApp, DTrain):
             idle_seconds=self.tensorboard_idle_minutes * 60,
         )
         self.settings.update(dtrain_tensorboard=self.tensorboard)
+        if self.settled_kernel_connect and install_settled_nudge(self.serverapp, self.settings):
+            self.log.debug("dtrain: kernel websockets wait %.0f ms for their iopub subscription before the "
+                           "first nudge", SUBSCRIBE_WAIT_S * 1000)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend([*ROUTES, TENSORBOARD_PROXY_ROUTE, FALLBACK_ROUTE])
