@@ -14,6 +14,7 @@ import gc
 import glob
 import json
 import os
+import ssl
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
@@ -141,6 +142,20 @@ class Changes(list):
     resync: bool = False
 
 
+def tls_context(url: str) -> ssl.SSLContext | bool:
+    """How a client of `url` verifies TLS: httpx's default (the CA bundle) for https; for plain
+    HTTP, a context with no CA loaded, which refuses any TLS it meets.
+
+    httpx builds its TLS context when the client is made, and loading the CA bundle took ~20 ms
+    of every `Client()`: of each CLI command, and of the panel's start when a click starts its
+    kernel (benchmarks/findings/panel-open.md). A server reached over http:// (or its Unix
+    socket) never uses it: the client sends only relative paths and follows no redirects.
+    """
+    if urlsplit(url).scheme == "https":
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class Client:
     """A synchronous client of one Jupyter server's dtrain API. It can be shared between threads.
 
@@ -162,10 +177,11 @@ class Client:
         elif token is None:
             token = os.environ.get("DTRAIN_TOKEN", "")
         self.url = url.rstrip("/") + "/"
-        transport = httpx.HTTPTransport(uds=sock) if sock else None
+        tls = tls_context(self.url)
+        transport = httpx.HTTPTransport(uds=sock, verify=tls) if sock else None
         headers = {"Authorization": f"token {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url + "dtrain/api/", headers=headers,
-                                  timeout=timeout, transport=transport)
+                                  timeout=timeout, transport=transport, verify=tls)
 
     def __repr__(self) -> str:
         return f"<dtrain Client {self.url}>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from dtrain_jupyter import (
     BackendUnavailable, Client, DTrainError, InvalidJob, InvalidRequest, JobExists, JobNotFound, NotFound,
 )
-from dtrain_jupyter.client import Outputs, discover, running_servers, split_name
+from dtrain_jupyter.client import Outputs, discover, running_servers, split_name, tls_context
 from dtrain_jupyter.model.job import LogLine
 from dtrain_jupyter.render import JobList, RichJob
 
@@ -260,3 +261,27 @@ def test_an_output_location_on_a_claim_reads_as_words_and_is_escaped() -> None:
     assert files.text().splitlines()[0] == "Output location: volume claim results<b>, path /runs/pt"
     assert "results&lt;b&gt;" in files._repr_html_() and "<b>" not in files._repr_html_()
     assert Outputs([]).where == "" and Outputs([]).text() == "No output files."
+
+
+# ---------------------------------------------------------------------------------------------- TLS
+def _tls(client: Client) -> dict[str, int]:
+    return client._http._transport._pool._ssl_context.cert_store_stats()
+
+
+def test_a_plain_http_client_loads_no_ca_bundle_and_still_talks(client: Client) -> None:
+    # The bundle cost ~20 ms of every Client() and is never used over http://.
+    assert client.url.startswith("http://") and _tls(client)["x509_ca"] == 0
+    assert isinstance(client.list(), list)
+
+
+def test_an_https_client_verifies_with_the_ca_bundle() -> None:
+    remote = Client(url="https://dtrain.example.invalid/", token="t")
+    try:
+        assert _tls(remote)["x509_ca"] > 0
+    finally:
+        remote.close()
+
+
+def test_the_tls_context_of_a_plain_http_client_refuses_tls() -> None:
+    context = tls_context("http://127.0.0.1:8888/")
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname  # fails closed
