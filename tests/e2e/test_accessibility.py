@@ -216,6 +216,9 @@ def _notebook(walk: Walk) -> str:
     else:
         walk.page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=".ipynb").click()
         panel_ready(walk.page, NOTEBOOK_PANEL)
+    # A notebook's panel assumes no labextension: its rows are core widgets (row_line.WidgetLine).
+    row(walk.page, NOTEBOOK_PANEL, walk.jobs["done"]).wait_for(timeout=PANEL_TIMEOUT_MS)
+    assert walk.page.locator(f"{NOTEBOOK_PANEL} .dtrain-line").count() == 0
     return NOTEBOOK_PANEL
 
 

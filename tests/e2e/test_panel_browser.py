@@ -128,6 +128,8 @@ def test_wizard_pytorch_and_yaml_tfjob_end_to_end(lab_page: Any, lab_server: Lab
     _row(panel, pt).wait_for(timeout=60_000)
     _wait_succeeded(page, panel, pt)
     screenshot(page, "e2e-05-pytorch-succeeded")
+    # The panel the labextension opened draws each row's line from one model (row_line.ts).
+    assert _row(panel, pt).locator(".dtrain-line").count() == 1
 
     _row(panel, pt).locator(".dtrain-name").click()
     pods = _row(panel, pt).locator(".dtrain-pod")
