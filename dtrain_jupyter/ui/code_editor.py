@@ -17,14 +17,12 @@ from typing import Any, Callable, NamedTuple
 import ipywidgets as widgets
 from traitlets import Bool, Int, TraitError, Tuple, Unicode, observe, validate
 
-from .. import __version__
 from .assistive import name_only
 from .callbacks import ErrorForwarder, guarded
+from .own_widget import MODULE_NAME, MODULE_VERSION, OwnWidget
 
-#: The labextension's npm name, which registers the view (`_model_module`, `_view_module`).
-MODULE_NAME = "dtrain-jupyter"
-#: Any labextension release compatible with this package's version draws the editor.
-MODULE_VERSION = f"^{__version__}"
+__all__ = ["MODULE_NAME", "MODULE_VERSION", "CodeEditor", "CodeEditorBox", "Marker"]
+
 #: How long a view has to report that it rendered before the plain text box takes over. A view
 #: reports within a second of being shown; the rest is room for a busy kernel or browser.
 RENDER_WAIT_S = 6.0
@@ -47,7 +45,7 @@ def _positive(value: Any, where: str) -> int:
 
 
 @widgets.register
-class CodeEditor(widgets.DOMWidget):
+class CodeEditor(OwnWidget):
     """JupyterLab's CodeMirror editor as a widget (the view comes with the labextension).
 
     Edits in the browser update `value` and `cursor`; Ctrl/Cmd-Enter calls the `on_submit`
@@ -57,10 +55,6 @@ class CodeEditor(widgets.DOMWidget):
 
     _model_name = Unicode("CodeEditorModel").tag(sync=True)
     _view_name = Unicode("CodeEditorView").tag(sync=True)
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
 
     # The view sends edits as custom messages (see `_on_view_msg`), so there is nothing to echo.
     value = Unicode("", help="The text in the editor").tag(sync=True, echo_update=False)

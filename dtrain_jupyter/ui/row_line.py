@@ -27,7 +27,7 @@ import ipywidgets as widgets
 from traitlets import Bool, Dict, Tuple, Unicode
 
 from .assistive import EXPANDED, EXPANDER, NAME_ONLY
-from .code_editor import MODULE_NAME, MODULE_VERSION
+from .own_widget import OwnWidget
 
 #: The buttons a line carries after its facts, in order, with their labels.
 BUTTONS = (("log", "Log"), ("output", "Output"), ("metrics", "Metrics"))
@@ -161,7 +161,7 @@ class WidgetLine(_Callbacks):
 
 
 @widgets.register
-class DrawnLine(widgets.DOMWidget, _Callbacks):
+class DrawnLine(OwnWidget, _Callbacks):
     """The line as one widget model, drawn by the labextension's view (row_line.ts).
 
     The view draws the elements `WidgetLine` has, with their classes, so the panel's CSS,
@@ -172,10 +172,6 @@ class DrawnLine(widgets.DOMWidget, _Callbacks):
 
     _model_name = Unicode("RowLineModel").tag(sync=True)
     _view_name = Unicode("RowLineView").tag(sync=True)
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
 
     name = Unicode("", help="The name button's text (the arrow and the job's name)").tag(sync=True)
     name_tooltip = Unicode("", help="The name button's title").tag(sync=True)
@@ -204,9 +200,12 @@ class DrawnLine(widgets.DOMWidget, _Callbacks):
         self.on_msg(self._on_view_msg)
         self.observe(lambda change: self._selected(bool(change["new"])), "selected")
 
-    def _on_view_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
-        part = content.get("part") if content.get("event") == "click" else None
-        if part == NAME or part in BUTTON_CLASSES:
+    def _on_view_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # What the view sends is checked, not trusted: any other message is ignored.
+        if not isinstance(content, dict) or content.get("event") != "click":
+            return
+        part = content.get("part")
+        if isinstance(part, str) and (part == NAME or part in BUTTON_CLASSES):
             self._clicked(part)
 
     def show(self, name: str, name_tooltip: str, facts: str) -> None:

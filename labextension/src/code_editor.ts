@@ -34,7 +34,7 @@ import { CodeEditor, IEditorServices } from '@jupyterlab/codeeditor';
 import { CodeMirrorEditor, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { Message } from '@lumino/messaging';
 
-import { MODULE_NAME, MODULE_VERSION } from './widget_module';
+import { moduleDefaults } from './widget_module';
 
 /** Longest pause between typing and the kernel seeing the text. */
 const SYNC_DELAY_MS = 300;
@@ -163,12 +163,7 @@ export class CodeEditorModel extends DOMWidgetModel {
   defaults(): ReturnType<DOMWidgetModel['defaults']> {
     return {
       ...super.defaults(),
-      _model_name: 'CodeEditorModel',
-      _view_name: 'CodeEditorView',
-      _model_module: MODULE_NAME,
-      _view_module: MODULE_NAME,
-      _model_module_version: `^${MODULE_VERSION}`,
-      _view_module_version: `^${MODULE_VERSION}`,
+      ...moduleDefaults('CodeEditorModel', 'CodeEditorView'),
       value: '',
       language: 'yaml',
       markers: [],

@@ -21,7 +21,7 @@
 import { DOMWidgetModel, DOMWidgetView } from '@jupyter-widgets/base';
 
 import { EXPANDED, EXPANDER } from './keyboard';
-import { MODULE_NAME, MODULE_VERSION } from './widget_module';
+import { moduleDefaults } from './widget_module';
 
 /** The class that shows a control's description to screen readers only (ui/assistive.py). */
 const NAME_ONLY = 'dtrain-name-only';
@@ -42,12 +42,7 @@ export class RowLineModel extends DOMWidgetModel {
   defaults(): ReturnType<DOMWidgetModel['defaults']> {
     return {
       ...super.defaults(),
-      _model_name: 'RowLineModel',
-      _view_name: 'RowLineView',
-      _model_module: MODULE_NAME,
-      _view_module: MODULE_NAME,
-      _model_module_version: `^${MODULE_VERSION}`,
-      _view_module_version: `^${MODULE_VERSION}`,
+      ...moduleDefaults('RowLineModel', 'RowLineView'),
       name: '',
       name_tooltip: '',
       expanded: false,

@@ -188,3 +188,26 @@ def test_closing_a_row_closes_every_model_its_line_and_pods_opened(make_row, cli
     opened = [row.pods, *row.line.widgets, *row.line.under, *buttons]
     row.close()
     assert [w for w in opened if w.comm is not None] == []
+
+
+def test_a_drawn_line_acts_only_on_the_clicks_it_knows() -> None:
+    asked = []
+    row = JobRow(_job(), client=None, on_action=lambda action, job, pod: asked.append(action),
+                 look=RowLook(labextension=True))
+    for content in ({"event": "click", "part": ["log"]}, {"event": "click", "part": "delete"},
+                    {"event": "focus"}, ["click"], {"event": "click", "part": "log"}):
+        row.line._on_view_msg(row.line, content, None)
+    assert asked == ["log"] and row.last_error is None
+
+
+def test_the_drawn_line_asks_for_the_view_the_labextension_registers() -> None:
+    from pathlib import Path
+
+    from dtrain_jupyter.ui.own_widget import MODULE_NAME, MODULE_VERSION
+
+    src = Path(__file__).resolve().parents[2] / "labextension" / "src"
+    line = JobRow(_job(), client=None, on_action=lambda *a: None, look=RowLook(labextension=True)).line
+    assert (line._model_module, line._model_module_version) == (MODULE_NAME, MODULE_VERSION)
+    assert (line._model_name, line._view_name) == ("RowLineModel", "RowLineView")
+    assert "moduleDefaults('RowLineModel', 'RowLineView')" in (src / "row_line.ts").read_text()
+    assert "RowLineModel, RowLineView" in (src / "own_widgets.ts").read_text()
