@@ -51,7 +51,12 @@ async def test_pytorch_nproc_per_node_through_torchrun_and_pet_env(make_backend)
         found = [ln for ln in await _logs(backend, "PyTorchJob", "pt-torchrun") if "sum=10.0 expected=10.0" in ln]
         return found if len(found) >= 4 else None
 
-    sums = await wait_until(four_sums, timeout=60, what="every rank's sum line")
+    try:
+        sums = await wait_until(four_sums, timeout=60, what="every rank's sum line")
+    except AssertionError:
+        # Seen once under a full CI run and not since: say what the logs held, so a next time says why.
+        lines = await _logs(backend, "PyTorchJob", "pt-torchrun")
+        raise AssertionError("not every rank's sum line within 60 s; the job's logs:\n" + "\n".join(lines)) from None
     # Two nodes of two processes each: ranks 0..3, every one saw the full sum.
     assert sorted(int(ln.split("rank=")[1].split()[0]) for ln in sums) == [0, 1, 2, 3]
     assert all("world=4" in ln for ln in sums)
