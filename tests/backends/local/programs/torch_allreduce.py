@@ -10,7 +10,10 @@ rank, world = dist.get_rank(), dist.get_world_size()
 t = torch.tensor([rank + 1.0])
 dist.all_reduce(t)
 expected = world * (world + 1) / 2
-print(f"rank={rank} world={world} sum={t.item()} expected={expected}", flush=True)
+# One write per line: ranks started by one torchrun share its stdout, and print() writes the text
+# and its newline apart, so two ranks' lines could interleave ("...expected=10.0rank=3 ...").
+sys.stdout.write(f"rank={rank} world={world} sum={t.item()} expected={expected}\n")
+sys.stdout.flush()
 if rank == 0:
     with open(os.path.join(os.environ["DTRAIN_OUTPUT_DIR"], "sum.txt"), "w") as f:
         f.write(f"{t.item()}\n")
