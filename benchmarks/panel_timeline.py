@@ -56,7 +56,7 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
         kind = msg_type(payload)
         if kind and (direction, kind) not in seen:
             seen.add((direction, kind))
-            marks.append((time.monotonic(), f"{direction} first {kind}"))
+            marks.append((time.time(), f"{direction} first {kind}"))
 
     def on_ws(ws: Any) -> None:
         if "/api/kernels/" in ws.url:
@@ -64,12 +64,13 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
             ws.on("framesent", lambda p: frame("-> kernel", p))
 
     def request(what: str, req: Any) -> None:
-        marks.append((time.monotonic(), f"{what} {req.method} {req.url.split('?')[0].rsplit('/', 2)[-2:]}"))
+        marks.append((time.time(), f"{what} {req.method} {req.url.split('?')[0].rsplit('/', 2)[-2:]}"))
 
     page.on("websocket", on_ws)
     if requests:
         page.on("request", lambda req: request("request", req))
-        page.on("requestfinished", lambda req: request("  answered", req))
+        # When the answer's head arrived, with its status.
+        page.on("response", lambda res: request(f"  answered {res.status}", res.request))
     try:
         page.goto(server.lab_url(workspace=f"p{uuid.uuid4().hex[:10]}"))
         page.wait_for_selector(".jp-Launcher", timeout=180_000)
@@ -87,19 +88,21 @@ def opening(browser: Any, server: Any, n_jobs: int, warm: bool, trace: Path | No
         clock.watch("panel", f"{PANEL} .dtrain-job-list")
         clock.watch("rows", f"{PANEL} .dtrain-job", count=min(n_jobs, PAGE_SIZE))
         seen.clear()
-        t0 = time.monotonic()
-        marks.append((t0, "click"))
         clock.click(page.locator(".jp-LauncherCard", has_text="Distributed Training"))
-        # Painted, on the page's clock from the click event (Playwright's waits would round up
-        # to its 500 ms polling; see page_clock.py).
+        # Every mark is on the wall clock, which the page's own (timeOrigin + performance.now())
+        # shares: zero is the click event itself, not the start of Playwright's click, which first
+        # checks the card for ~50-130 ms. Painted: on the page's clock from the click event
+        # (Playwright's waits would round up to its 500 ms polling; see page_clock.py).
         clicked = clock.clicked()
+        t0 = (page.evaluate("performance.timeOrigin") + clicked) / 1000
+        marks.append((t0, "click"))
         marks.append((t0 + (clock.wait("panel") - clicked) / 1000, "panel's first widget painted"))
         marks.append((t0 + (clock.wait("rows") - clicked) / 1000, f"first {PAGE_SIZE} rows painted"))
         if trace:
             browser.stop_tracing()
         if cdp and profile is not None:
             profile.append(cdp.send("Profiler.stop")["profile"])
-        return [(t - t0, what) for t, what in sorted(marks) if t >= t0]
+        return [(t - t0, what) for t, what in sorted(marks) if t >= t0 - 0.001]
     finally:
         context.close()
         for session in server.sessions():
