@@ -25,6 +25,7 @@ from .metrics_handlers import MetricsHandler, ProgressHandler
 from .notification_handlers import NotificationsHandler, record_created
 from .openapi import openapi_document
 from .output_send import READ, read_mode, send_capped, send_whole
+from .panel_session import PanelSessionHandler
 from .suspend_handlers import ResumeHandler, SuspendHandler
 from .tensorboard_handlers import TensorBoardHandler
 
@@ -314,6 +315,7 @@ ROUTE_TEMPLATES: list[tuple[str, type[DTrainHandler]]] = [
     (_JOB + "/resume", ResumeHandler),
     (_JOB + "/metrics", MetricsHandler),
     ("/progress", ProgressHandler),
+    ("/panel-session", PanelSessionHandler),
     # Last: its {path} takes the rest of the URL.
     (_JOB + "/outputs/{path}", OutputFileHandler),
 ]

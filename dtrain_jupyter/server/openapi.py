@@ -241,6 +241,19 @@ _OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                    "recent rate.",
         "responses": {"200": _json({"type": "object", "required": ["jobs"], "properties": {
             "jobs": {"type": "array", "items": _ref("JobProgress")}}}, "`{jobs: [JobProgress]}`.")}}},
+    "/panel-session": {"post": {
+        "summary": "The JupyterLab panel's own kernel session at `path`, started when there is none.",
+        "description": "Used by the labextension before it connects to its panel kernel. Where the kernel is an "
+                       "IPython kernel this server starts, it loads the panel's read-ahead extension and keeps no "
+                       "IPython history. Authorized as jupyter_server's sessions API (resource `sessions`).",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["path"], "properties": {
+                "path": {"type": "string", "description": "Session path (1-1024 characters)."},
+                "name": {"type": "string", "description": "Session name."},
+                "kernel": {"type": "string", "description": "Kernel spec name; default: the server's default."}}}}}},
+        "responses": {"200": _json({"type": "object"}, "The session that was there (jupyter_server's session model)."),
+                      "201": _json({"type": "object"}, "The session just started (jupyter_server's session model)."),
+                      "400": _ERRORS["400"], "403": _ERRORS["403"]}}},
     "/history/{backend}/namespaces/{namespace}/{plural}/{name}": {"delete": {
         "summary": "Forget a past job: its records and archived logs go (400 while it is still on the cluster).",
         "responses": {"200": _json({"type": "object", "properties": {"forgotten": {"type": "integer"}}},

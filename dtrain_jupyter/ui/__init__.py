@@ -9,55 +9,112 @@ views; the `%dtrain` magic calls the same function in a notebook, whose front en
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
-__all__ = ["show_panel", "get_panel", "warm_up"]
+__all__ = ["show_panel", "get_panel", "warm_up", "warm_up_in_background"]
+
+log = logging.getLogger("dtrain_jupyter.ui")
 
 _APP: Any = None
 _CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
+_FEED: Any = None  # a ChangeFeed of _CLIENT already reading the job list (warm_up(read_jobs=True))
+_WARMING: threading.Thread | None = None  # warm_up_in_background()'s thread, joined by get_panel()
 
 
 def get_panel(compact: bool = False, client: Any = None, labextension: bool = False) -> Any:
     """The kernel's one `DTrainApp`, built on first use (with `Client()` unless one is given).
 
     The first call's `compact` and `labextension` decide the layout and the widgets (see
-    `DTrainApp`); a closed app is rebuilt.
+    `DTrainApp`); a closed app is rebuilt. A warm-up still running is waited for: it is doing
+    the same work, further along.
 
     Raises:
         BackendUnavailable: when no `client` is given and no dtrain server can be found.
     """
     global _APP
     if _APP is None or _APP.closed:
+        if _WARMING is not None:
+            _WARMING.join()
         from ..client import Client  # the client pulls httpx; import it only when the panel is used
-        from .app import DTrainApp
-        from .iopub import keep_every_message
 
         if client is None:
             client = _CLIENT if _CLIENT is not None else Client()
-        # Its pages send hundreds of widget models at once; none may be dropped (see iopub.py).
-        keep_every_message()
-        _APP = DTrainApp(client, compact=compact, labextension=labextension)
+        # The first job list is read while the widgets are imported and built: on the click that
+        # starts the panel's kernel, those imports are ~100 ms the server's answer need not wait.
+        feed = _reading_feed(client)
+        try:
+            from .app import DTrainApp
+            from .iopub import keep_every_message
+
+            # Its pages send hundreds of widget models at once; none may be dropped (see iopub.py).
+            keep_every_message()
+            _APP = DTrainApp(client, compact=compact, labextension=labextension, feed=feed)
+        except BaseException:
+            feed.stop()
+            raise
     return _APP
 
 
-def warm_up() -> None:
+def _reading_feed(client: Any) -> Any:
+    """A ChangeFeed of `client` whose thread reads: the one warm_up started, else a new one."""
+    global _FEED
+    from .feed import ChangeFeed
+
+    feed, _FEED = _FEED, None
+    if feed is not None and feed.client is client and feed.running:
+        return feed
+    if feed is not None:
+        feed.stop()  # read for another client (show_panel was given one), or stopped
+    feed = ChangeFeed(client, None)
+    feed.start_reading()
+    return feed
+
+
+def warm_up(read_jobs: bool = False) -> None:
     """Do the slow part of the first `show_panel()` ahead of it: import the panel, find the server.
 
-    For a notebook that wants the `%dtrain` panel to open quickly later. No panel is built and
-    nothing polls the server; when no server can be found this does nothing (show_panel says
-    why, later). The labextension's warm kernel goes further: it runs `show_panel()` itself,
-    off screen (labextension/src/shell.ts, warm()).
+    For a notebook that wants the `%dtrain` panel to open quickly later. No panel is built; with
+    `read_jobs` the first job list is also read now, on the thread the panel will then take over
+    (the panel's own kernel does that, see preload.py), else nothing polls the server. When no
+    server can be found this does nothing (show_panel says why, later). The labextension's warm
+    kernel goes further: it runs `show_panel()` itself, off screen (labextension/src/shell.ts,
+    warm()).
     """
-    global _CLIENT
+    global _CLIENT, _FEED
     from ..client import Client
     from ..errors import DTrainError
-    from . import app  # noqa: F401 - importing is the work done here
 
     if _CLIENT is None:
         try:
             _CLIENT = Client()
         except DTrainError:
             pass
+    if read_jobs and _CLIENT is not None and _FEED is None and (_APP is None or _APP.closed):
+        from .feed import ChangeFeed
+
+        _FEED = ChangeFeed(_CLIENT, None)
+        _FEED.start_reading()
+    from . import app  # noqa: F401 - importing is the work done here
+
+
+def warm_up_in_background(read_jobs: bool = True) -> threading.Thread:
+    """Run `warm_up(read_jobs)` on a thread; the next `get_panel()` waits for it to end.
+
+    A failure is logged, not raised: the panel's own start does the same work again and reports.
+    """
+    global _WARMING
+
+    def warm() -> None:
+        try:
+            warm_up(read_jobs=read_jobs)
+        except Exception:  # noqa: BLE001 - get_panel() repeats the work and shows the failure
+            log.debug("the panel's warm-up failed", exc_info=True)
+
+    _WARMING = threading.Thread(target=warm, name="dtrain-warm-up", daemon=True)
+    _WARMING.start()
+    return _WARMING
 
 
 def show_panel(compact: bool = False, client: Any = None, labextension: bool = False) -> Any:

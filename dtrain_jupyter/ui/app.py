@@ -62,9 +62,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         client: the `Client` every part uses.
         compact: the ~300 px sidebar layout (fewer columns, stacked controls).
         start: start the change feed now (a test may start it itself).
-        poll_timeout: seconds each long poll of the change feed may wait.
+        poll_timeout: seconds each long poll of the change feed made here (no `feed` given) may wait.
         labextension: the front end has dtrain-jupyter's labextension (it opened this panel), whose
             views draw the job rows with fewer widget models (row_line.py).
+        feed: a `ChangeFeed` of `client` whose thread already reads (show_panel starts one before
+            importing the widgets); None makes one here. Its `apply` becomes the app's.
     """
 
     jobs = Tuple(help="Every job the panel knows, as Job objects; replaced on each change, never mutated")
@@ -88,7 +90,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     closed = False
 
     def __init__(self, client: Any, compact: bool = False, start: bool = True,
-                 poll_timeout: float = 25.0, labextension: bool = False, **kwargs: Any) -> None:
+                 poll_timeout: float = 25.0, labextension: bool = False, feed: ChangeFeed | None = None,
+                 **kwargs: Any) -> None:
         self.client = client
         self.compact = compact
         self._last_age_refresh = time.monotonic()
@@ -97,8 +100,13 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # those if still shown.
         self._said: dict[str, tuple[str, str]] = {}
         self._said_html: dict[str, str] = {}
-        # The feed's thread starts reading the job list now, while the widgets below are built.
-        self.feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
+        # The feed's thread starts reading the job list now (if it has not yet), while the widgets
+        # below are built.
+        if feed is None:
+            feed = ChangeFeed(client, self.apply, poll_timeout=poll_timeout)
+        else:
+            feed.apply = self.apply
+        self.feed = feed
         if start:
             self.feed.start_reading()
         look = PanelLook()
@@ -226,6 +234,14 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
             if self.metrics_page.part is not None:
                 self.metrics_page.part.stop()
         super().close()
+
+    def __repr__(self) -> str:
+        # The text/plain part of every display() of the panel, and what a front end without
+        # widgets shows. ipywidgets' own repr spells out every widget of the tree: ~30 ms for
+        # one page of rows on the cold click, and unreadable.
+        if self.closed:
+            return "<Distributed Training panel (closed)>"
+        return f"<Distributed Training panel: {len(self.jobs)} jobs>"
 
     # ------------------------------------------------------------------ feed
     def apply(self, items: list[FeedItem]) -> None:

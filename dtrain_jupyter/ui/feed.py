@@ -74,7 +74,8 @@ class ChangeFeed:
 
     Args:
         client: a `dtrain_jupyter.client.Client` (used only from the worker thread here).
-        apply: called on the kernel loop with each non-empty batch of `FeedItem`s.
+        apply: called on the kernel loop with each non-empty batch of `FeedItem`s; None leaves them
+            queued until it is set (a feed started before its app is built).
         interval: seconds between drains (the panel's update rate, ~4 per second).
         poll_timeout: seconds each long poll of the change feed may wait on the server.
     """
@@ -82,7 +83,7 @@ class ChangeFeed:
     def __init__(
         self,
         client: Any,
-        apply: Callable[[list[FeedItem]], None],
+        apply: Callable[[list[FeedItem]], None] | None,
         *,
         interval: float = 0.25,
         poll_timeout: float = 25.0,
@@ -165,6 +166,8 @@ class ChangeFeed:
     # ------------------------------------------------------------------ kernel-loop side
     def drain(self) -> int:
         """Apply every queued item in one batch and run the pumps; returns how many items."""
+        if self.apply is None:
+            return 0
         items: list[FeedItem] = []
         while True:
             try:

@@ -34,7 +34,7 @@ import { keyboardPlugin } from './keyboard';
 import { notificationsPlugin } from './notifications';
 import { openInLabPlugin } from './open_in_lab';
 import { ownWidgetsPlugin } from './own_widgets';
-import { DTrainShell } from './shell';
+import { DTrainShell, startPanelSession } from './shell';
 import { tensorBoardPlugin } from './tensorboard';
 
 export namespace CommandIDs {
@@ -83,6 +83,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: args => (args['isPalette'] ? undefined : dtrainIcon),
       execute: async () => {
         const open = tracker.find(w => w.id === MAIN_ID && !w.isDisposed);
+        if (!open) {
+          // The kernel starts now, while the tab is built and placed (the shell awaits the same request).
+          void startPanelSession(MAIN_SESSION_PATH, app.serviceManager.serverSettings);
+        }
         const widget = open ?? takeMainWidget();
         // Ask the kernel for the panel first (start() is idempotent): it builds while the tab is placed.
         void widget.content.start();

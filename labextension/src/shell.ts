@@ -18,7 +18,7 @@
 import { ISessionContext, SessionContext } from '@jupyterlab/apputils';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMime, IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { Kernel, ServiceManager } from '@jupyterlab/services';
+import { Kernel, ServerConnection, ServiceManager } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
@@ -39,11 +39,47 @@ export function bootstrapCode(compact: boolean): string {
   return `from dtrain_jupyter.ui import show_panel; show_panel(compact=${layout}, labextension=True);`;
 }
 
+/** The panel sessions asked of the server so far, by path (see startPanelSession). */
+const panelSessions = new Map<string, Promise<void>>();
+
+/**
+ * Have the server extension start the panel's kernel session at `path` (server/panel_session.py),
+ * or find it after a page reload. Its kernel reads the panel's code and the first job list while
+ * the page connects to it. The shell's SessionContext then finds the session by its path, as
+ * after a page reload. When the server cannot (an extension without that endpoint), the
+ * SessionContext starts a plain kernel itself and the panel comes up as before, only later.
+ *
+ * Asked once per path until the shell of that path is disposed (its kernel is shut down then);
+ * never rejects. The open command asks before it builds the tab, so the kernel starts while
+ * JupyterLab places it; the shell awaits the same request.
+ */
+export function startPanelSession(path: string, serverSettings: ServerConnection.ISettings): Promise<void> {
+  let started = panelSessions.get(path);
+  if (!started) {
+    started = requestAPI<unknown>('panel-session', serverSettings, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ path, name: SESSION_NAME, kernel: KERNEL_NAME })
+    }).then(
+      () => undefined,
+      error => {
+        // Asked again next time: the SessionContext may start (or restart) a plain kernel meanwhile.
+        panelSessions.delete(path);
+        console.debug('dtrain: the panel session was not started by the server', error);
+      }
+    );
+    panelSessions.set(path, started);
+  }
+  return started;
+}
+
 /** A typesetter that leaves text as it is (see the constructor). */
 const PLAIN_TEXT_MATH: IRenderMime.ILatexTypesetter = { typeset: (): void => undefined };
 
 /** Kernel spec the panel runs on. */
 export const KERNEL_NAME = 'python3';
+/** The panel session's name, as JupyterLab's running-sessions list shows it. */
+const SESSION_NAME = 'Distributed Training';
 
 export namespace DTrainShell {
   export interface IOptions {
@@ -91,7 +127,7 @@ export class DTrainShell extends Panel {
       sessionManager: options.serviceManager.sessions,
       specsManager: options.serviceManager.kernelspecs,
       path: this.sessionPath,
-      name: 'Distributed Training',
+      name: SESSION_NAME,
       type: 'dtrain',
       kernelPreference: {
         name: KERNEL_NAME,
@@ -161,6 +197,7 @@ export class DTrainShell extends Panel {
     this._binding = null;
     // shutdownOnDispose: disposing the session context shuts the kernel down.
     this.sessionContext.dispose();
+    panelSessions.delete(this.sessionPath);
     super.dispose();
   }
 
@@ -208,6 +245,7 @@ export class DTrainShell extends Panel {
   private async _startKernel(): Promise<void> {
     this._setBanner('Starting the panel kernel…');
     void this._checkServer();
+    await startPanelSession(this.sessionPath, this._serverSettings);
     await this.sessionContext.initialize();
     await this.sessionContext.ready;
     if (!this.sessionContext.session?.kernel) {

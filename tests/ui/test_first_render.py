@@ -173,3 +173,16 @@ def test_an_unreachable_server_does_not_hold_the_first_render_back(client) -> No
     finally:
         app.close()
         dead.close()
+
+
+def test_the_panel_displays_as_one_short_line_of_text(client) -> None:
+    # display() puts the text/plain repr beside the widget view; ipywidgets' own spells out every
+    # widget of the tree (a page of rows: thousands of characters, ~30 ms of the cold click).
+    app = DTrainApp(client, poll_timeout=1.0)
+    try:
+        bundle = app._repr_mimebundle_()
+        assert bundle["text/plain"] == f"<Distributed Training panel: {len(app.jobs)} jobs>"
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+    finally:
+        app.close()
+    assert repr(app) == "<Distributed Training panel (closed)>"
