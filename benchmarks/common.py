@@ -190,6 +190,54 @@ def machine() -> dict[str, str]:
     }
 
 
+@dataclass
+class Settled:
+    """How the machine was when a benchmark started (see `quiet_machine`)."""
+
+    waited_s: float
+    cpu_percent: float
+    leftovers: list[str]
+
+    def note(self) -> str:
+        """A sentence for the report's notes, or "" when the machine was quiet at once."""
+        words = []
+        if self.waited_s >= 1:
+            words.append(f"started after waiting {self.waited_s:.0f} s for a quiet machine "
+                         f"(CPU {self.cpu_percent:.0f}% over the last {QUIET_WINDOW_S:g} s)")
+        if self.leftovers:
+            words.append("still running from the benchmarks before it: " + ", ".join(self.leftovers))
+        text = "; ".join(words)
+        return f"{text[0].upper()}{text[1:]}." if text else ""
+
+
+# A benchmark starts once the whole machine's CPU use over QUIET_WINDOW_S is below QUIET_BELOW
+# percent, or after QUIET_LIMIT_S: the one before it may leave a server shutting down, a page
+# cache being written or a process it forgot, and the next figures would carry that.
+QUIET_BELOW = 25.0
+QUIET_WINDOW_S = 2.0
+QUIET_LIMIT_S = 60.0
+
+
+def quiet_machine(limit_s: float = QUIET_LIMIT_S) -> Settled:
+    """Wait until the machine is quiet (at most `limit_s`); says how long, and what was left running.
+
+    The leftovers are this process's own children still alive: a benchmark should stop every
+    process it started, so each one named is worth a look.
+    """
+    start = time.monotonic()
+    cpu = psutil.cpu_percent(interval=QUIET_WINDOW_S)
+    while cpu >= QUIET_BELOW and time.monotonic() - start < limit_s:
+        cpu = psutil.cpu_percent(interval=QUIET_WINDOW_S)
+    leftovers = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            leftovers.append(f"{child.name()} (pid {child.pid})")
+        except psutil.Error:
+            pass
+    # The first window is the measure of "quiet", not a wait.
+    return Settled(max(0.0, time.monotonic() - start - QUIET_WINDOW_S), cpu, leftovers)
+
+
 # -- a live Jupyter server --------------------------------------------------------------------
 
 def free_port() -> int:

@@ -7,7 +7,9 @@
 Runs each benchmark module's `run(size)` in turn (the ones listed in BENCHES, then any other
 benchmarks/*_bench.py) (each compares ours and the peer in the same
 run, alternating, with several repetitions), then writes one table (measure, ours, peer, ratio,
-goal, met?), the machine and versions, the notes, and links to the plots. A benchmark that
+goal, met?), the machine and versions, the notes, and links to the plots. Each benchmark starts
+once the machine is quiet (common.quiet_machine, at most a minute); a wait, or a process the
+ones before left running, is said in its notes. A benchmark that
 fails is a row saying so; the others still run. Exit status 1 when any benchmark failed (a
 goal missed is reported, not an error).
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import HERE, Result, Row, machine, markdown_table, progress  # noqa: E402
+from common import HERE, Result, Row, machine, markdown_table, progress, quiet_machine  # noqa: E402
 
 # (module, title) in report order; the order also spreads the heavy ones out.
 BENCHES = (
@@ -140,8 +142,11 @@ def main() -> int:
     for module, title in all_benches():
         if args.only and module.removesuffix("_bench") not in args.only:
             continue
-        progress(f"=== {module} ({size})")
+        settled = quiet_machine()
+        progress(f"=== {module} ({size}) " + (settled.note() or "on a quiet machine"))
         result, seconds, error = run_one(module, size)
+        if settled.note():
+            result.notes.append(settled.note())
         if error:
             progress(f"!!! {module} failed:\n{error}")
         else:
