@@ -156,9 +156,10 @@ class JobRow(widgets.HBox, ErrorForwarder):
         job: the job shown (reassign `row.job` to update it).
         client: the panel's `Client`, used to fetch pods when the row expands.
         on_action: called with (action, job, pod) for "log", "output" and "metrics" requests.
-        compact: True in the ~300 px sidebar, which hides the less needed columns.
+        compact: True in the ~300 px sidebar, which hides the less needed columns; only read when
+            no `look` is given (a look says it).
         look: the list's shared `RowLook` (one is built when none is given); it says which line
-            the row gets (row_line.py).
+            the row gets (row_line.py) and whether the row is compact.
         backends: `Client.backends()` as last read (what the job's backend can do).
     """
 
@@ -174,9 +175,9 @@ class JobRow(widgets.HBox, ErrorForwarder):
                  compact: bool = False, look: RowLook | None = None, backends: tuple[dict[str, Any], ...] = (),
                  **kwargs: Any) -> None:
         self.client = client
-        self.compact = compact
         self._on_action = on_action
         look = look or RowLook(compact)
+        self.compact = look.compact
         facts = self._facts(job)
         # Each row has a Log, an Output and a Metrics button: their titles say whose.
         titles = {"log": f"Logs of {job.name}'s pods, merged", "output": self._output_tooltip(job, backends),
@@ -287,7 +288,10 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @observe("expanded")
     @guarded
     def _on_expanded(self, change: dict[str, Any]) -> None:
-        self.line.expanded = self.expanded
+        # The line's state and its arrow (render) go as one message.
+        with self.line.hold_sync():
+            self.line.expanded = self.expanded
+            self.render()
         if self.expanded:
             if self.pods is None:
                 self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
@@ -299,7 +303,6 @@ class JobRow(widgets.HBox, ErrorForwarder):
             self.pods.refresh()
         else:
             self.children = self.line.widgets
-        self.render()
 
     # ------------------------------------------------------------------ handlers
     @guarded

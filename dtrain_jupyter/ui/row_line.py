@@ -14,14 +14,15 @@ It is drawn one of two ways, with the same Python face (`JobRow` does not know w
   (benchmarks/findings/panel-open.md).
 
 Both answer the same calls: `show` writes the name and facts, `expanded` and `selected` set the
-state, `set_title` a button's title; `on_click` hears the name ("name") or a button ("log",
+state, `set_title` a button's title, `hold_sync` makes the changes inside it one message per model; `on_click` hears the name ("name") or a button ("log",
 "output", "metrics"), `on_select` the checkbox. `click` and `selected` let tests act as a person,
 and `close` closes every model the line opened (the row's own close leaves its children open).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Tuple, Unicode
@@ -111,11 +112,16 @@ class WidgetLine(_Callbacks):
             button.on_click(lambda _button, part=part: self._clicked(part))
 
     def show(self, name: str, name_tooltip: str, facts: str) -> None:
-        # hold_sync per widget: each sends at most one message however many of its traits changed.
-        with self.name_button.hold_sync(), self.facts_html.hold_sync():
+        with self.hold_sync():
             self.name_button.description = name
             self.name_button.tooltip = name_tooltip
             self.facts_html.value = facts
+
+    @contextmanager
+    def hold_sync(self) -> Iterator[None]:
+        """Changes to the name and facts inside send at most one message per widget (as a widget's own)."""
+        with self.name_button.hold_sync(), self.facts_html.hold_sync():
+            yield
 
     @property
     def expanded(self) -> bool:

@@ -186,3 +186,33 @@ def test_the_panel_displays_as_one_short_line_of_text(client) -> None:
     finally:
         app.close()
     assert repr(app) == "<Distributed Training panel (closed)>"
+
+
+class NoPods:
+    """A client whose job has no pods and no events yet."""
+
+    def pods(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def events(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+
+@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-line"])
+def test_expanding_a_row_sends_its_line_one_message(comms, labextension: bool) -> None:
+    row = JobRow(a_job(7), client=NoPods(), on_action=lambda *a: None, look=RowLook(labextension=labextension))
+    line_models = {w.comm.comm_id for w in row.line.widgets}
+    before = len(comms)
+    row.expanded = True
+    to_line = [data["state"] for kind, comm_id, data in comms[before:] if kind == "comm_msg" and comm_id in line_models]
+    # The expander's state and its arrow (▾) together, in one message.
+    assert len(to_line) == 1, to_line
+    assert "▾ job-7" in str(to_line[0])
+    assert row.line.expanded and row.line.name == "▾ job-7"
+
+
+def test_a_row_is_as_compact_as_its_look_says() -> None:
+    # The look is the list's one word on it; the argument only builds a look when none is given.
+    assert JobRow(a_job(1), client=NoClient(), on_action=lambda *a: None, compact=True,
+                  look=RowLook(False)).compact is False
+    assert JobRow(a_job(2), client=NoClient(), on_action=lambda *a: None, compact=True).compact is True
