@@ -32,7 +32,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import ensure_async
 from tornado import web
 
-from ..errors import InvalidRequest
+from ..errors import DTrainError, InvalidRequest
 from .base import DTrainHandler
 
 #: The IPython extension the panel's kernel loads at its start.
@@ -45,6 +45,17 @@ MAX_PATH_CHARS = 1024
 
 # One start at a time for each path: two tabs opening at once must share one kernel.
 _starting: dict[str, asyncio.Lock] = {}
+
+
+def _plain(text: str) -> bool:
+    """No control character, and UTF-8 can write it (a lone surrogate from JSON cannot)."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def preload_arguments(serverapp: Any, kernel_name: str | None) -> list[str]:
@@ -97,13 +108,17 @@ class PanelSessionHandler(DTrainHandler):
         if not isinstance(body, dict):
             raise InvalidRequest('send {"path": "...", "name": "...", "kernel": "python3"} as JSON')
         path, name, kernel_name = body.get("path"), body.get("name", ""), body.get("kernel")
-        if not isinstance(path, str) or not path.strip() or len(path) > MAX_PATH_CHARS:
-            raise InvalidRequest(f"path: a session path of 1 to {MAX_PATH_CHARS} characters is needed",
-                                 field="path")
-        if not isinstance(name, str):
-            raise InvalidRequest("name: must be a string", field="name")
-        if kernel_name is not None and (not isinstance(kernel_name, str) or not kernel_name):
-            raise InvalidRequest("kernel: must be a kernel spec's name", field="kernel")
+        if not isinstance(path, str) or not path.strip() or len(path) > MAX_PATH_CHARS or not _plain(path):
+            raise InvalidRequest(f"path: a session path of 1 to {MAX_PATH_CHARS} characters, none of them a "
+                                 "control character, is needed", field="path")
+        if not isinstance(name, str) or len(name) > MAX_PATH_CHARS or not _plain(name):
+            raise InvalidRequest(f"name: a string of at most {MAX_PATH_CHARS} characters, none of them a "
+                                 "control character", field="name")
+        if kernel_name is not None:
+            specs = sorted(self.kernel_spec_manager.find_kernel_specs())
+            if kernel_name not in specs:
+                raise InvalidRequest(f"kernel: no kernel spec named {kernel_name!r} on this server "
+                                     f"(it has: {', '.join(specs) or 'none'})", field="kernel")
         return path, name, kernel_name
 
     async def _session_at(self, path: str) -> dict[str, Any] | None:
@@ -114,12 +129,16 @@ class PanelSessionHandler(DTrainHandler):
 
     async def _start(self, path: str, name: str, kernel_name: str | None) -> dict[str, Any]:
         sessions = self.session_manager
-        kernel_id = await self.kernel_manager.start_kernel(
-            path=await ensure_async(self.contents_manager.get_kernel_path(path=path)),
-            kernel_name=kernel_name,
-            env=sessions.get_kernel_env(path, name),
-            extra_arguments=preload_arguments(self.serverapp, kernel_name),
-        )
+        try:
+            kernel_id = await self.kernel_manager.start_kernel(
+                path=await ensure_async(self.contents_manager.get_kernel_path(path=path)),
+                kernel_name=kernel_name,
+                env=sessions.get_kernel_env(path, name),
+                extra_arguments=preload_arguments(self.serverapp, kernel_name),
+            )
+        except Exception as e:  # noqa: BLE001 - the spec's command failed: say so, not "internal error"
+            self.log.warning("the panel's kernel did not start: %s", e, exc_info=True)
+            raise DTrainError(f"the panel's kernel ({kernel_name or 'the default spec'}) did not start: {e}") from e
         return await sessions.create_session(path=path, name=name, type=SESSION_TYPE, kernel_id=kernel_id)
 
     def _answer(self, status: int, model: dict[str, Any]) -> None:

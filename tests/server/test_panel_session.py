@@ -90,7 +90,10 @@ async def test_its_kernel_reads_ahead_and_keeps_no_history(api, jp_serverapp) ->
 
 @pytest.mark.parametrize("body, field", [
     ({}, "path"), ({"path": ""}, "path"), ({"path": 7}, "path"), ({"path": "x" * 1025}, "path"),
-    ({"path": "p", "name": 3}, "name"), ({"path": "p", "kernel": ""}, "kernel"),
+    ({"path": "a\u0000b"}, "path"), ({"path": "\ud800"}, "path"),
+    ({"path": "p", "name": 3}, "name"), ({"path": "p", "name": "\udfff"}, "name"),
+    ({"path": "p", "kernel": ""}, "kernel"), ({"path": "p", "kernel": "no-such-spec"}, "kernel"),
+    ({"path": "p", "kernel": 7}, "kernel"),
 ])
 async def test_a_malformed_request_names_its_field(api, jp_serverapp, body: dict, field: str) -> None:
     code, error, _ = await api("panel-session", method="POST", body=body)
@@ -142,3 +145,13 @@ def test_only_an_ipython_kernel_this_server_starts_takes_the_arguments() -> None
     assert preload_arguments(_server(["R", "--slave", "-e", "IRkernel::main()"]), "python3") == []
     assert preload_arguments(_server(ipython), "no-such-spec") == []
     assert f"--ext={PRELOAD_EXTENSION}" in PRELOAD_ARGUMENTS
+
+
+async def test_a_kernel_that_cannot_start_is_said_in_words(api, jp_serverapp, monkeypatch) -> None:
+    async def refuse(*args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("no such executable: /opt/python/bin/python")
+
+    monkeypatch.setattr(jp_serverapp.kernel_manager, "start_kernel", refuse)
+    code, error, _ = await api("panel-session", method="POST", body={"path": "broken.dtrain"})
+    assert code == 500 and "did not start: no such executable" in error["message"], error
+    assert [s for s in await jp_serverapp.session_manager.list_sessions() if s["path"] == "broken.dtrain"] == []
