@@ -24,8 +24,9 @@ connects, as it does after a page reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from typing import Any
+from typing import Any, AsyncIterator
 
 from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
@@ -43,8 +44,33 @@ PRELOAD_ARGUMENTS = (f"--ext={PRELOAD_EXTENSION}", "--HistoryManager.enabled=Fal
 SESSION_TYPE = "dtrain"
 MAX_PATH_CHARS = 1024
 
+
+
+class PathLocks:
+    """One asyncio lock per path, kept only while a request holds it or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, path: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(path, asyncio.Lock())
+        self._users[path] = self._users.get(path, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[path] -= 1
+            if not self._users[path]:
+                del self._users[path], self._locks[path]
+
+
 # One start at a time for each path: two tabs opening at once must share one kernel.
-_starting: dict[str, asyncio.Lock] = {}
+_starting = PathLocks()
 
 
 def _plain(text: str) -> bool:
@@ -89,8 +115,7 @@ class PanelSessionHandler(DTrainHandler):
     @authorized
     async def post(self) -> None:
         path, name, kernel_name = self._request_fields()
-        lock = _starting.setdefault(path, asyncio.Lock())
-        async with lock:
+        async with _starting.hold(path):
             existing = await self._session_at(path)
             if existing is not None:
                 self._answer(200, existing)

@@ -17,6 +17,9 @@ __all__ = ["show_panel", "get_panel", "warm_up", "warm_up_in_background"]
 
 log = logging.getLogger("dtrain_jupyter.ui")
 
+#: How long get_panel() waits for a warm-up still running before it goes on by itself.
+WARM_UP_WAIT_S = 30.0
+
 _APP: Any = None
 _CLIENT: Any = None  # found by warm_up(), used by the first get_panel() that is given none
 _FEED: Any = None  # a ChangeFeed of _CLIENT already reading the job list (warm_up(read_jobs=True))
@@ -36,7 +39,8 @@ def get_panel(compact: bool = False, client: Any = None, labextension: bool = Fa
     global _APP
     if _APP is None or _APP.closed:
         if _WARMING is not None:
-            _WARMING.join()
+            # Bounded: a warm-up stuck on something the bootstrap would redo must not hold it.
+            _WARMING.join(WARM_UP_WAIT_S)
         from ..client import Client  # the client pulls httpx; import it only when the panel is used
 
         if client is None:

@@ -8,13 +8,12 @@ IPython kernel loads the read-ahead extension (ui/preload.py) and keeps no histo
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client import KernelManager
 
+from dtrain_jupyter.server import panel_session
 from dtrain_jupyter.server.panel_session import PRELOAD_ARGUMENTS, PRELOAD_EXTENSION, SESSION_TYPE, preload_arguments
 
 from .conftest import unique
@@ -69,6 +68,7 @@ async def test_two_tabs_asking_at_once_share_one_kernel(api, jp_serverapp) -> No
         assert sorted(code for code, _, _ in answers) == [200, 200, 201]
         assert len({model["id"] for _, model, _ in answers}) == 1
         assert len(jp_serverapp.kernel_manager.list_kernel_ids()) == 1
+        assert len(panel_session._starting) == 0  # no lock outlives its requests
     finally:
         await jp_serverapp.session_manager.delete_session(answers[0][1]["id"])
 
