@@ -96,10 +96,7 @@ def warm_up(read_jobs: bool = False) -> None:
         except DTrainError:
             pass
     if read_jobs and _CLIENT is not None and _FEED is None and (_APP is None or _APP.closed):
-        from .feed import ChangeFeed
-
-        _FEED = ChangeFeed(_CLIENT, None)
-        _FEED.start_reading()
+        _FEED = _reading_feed(_CLIENT)
     from . import app  # noqa: F401 - importing is the work done here
 
 
