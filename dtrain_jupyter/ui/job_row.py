@@ -39,7 +39,7 @@ from ..model.status import Phase
 from .callbacks import ErrorForwarder, guarded
 from .capabilities import OUTPUTS, lacks
 from .pods import PodsView
-from .row_line import NAME, build_line, css_text
+from .row_line import NAME, DrawnLine, DrawnLineState, WidgetLine, css_text
 from .styles import PHASE_WIDTH, phase_class
 from .words import (age, duration, esc, kind_label, kind_title, reason_words, removed_words, replicas_ready,
                     progress_words, status_title, where, eta_words)
@@ -142,8 +142,6 @@ class RowLook:
             widgets.Layout(**spec) for spec in sizes.values())
         self.row = widgets.Layout(width="100%", overflow="hidden", flex_flow="row wrap", align_items="center")
         self.full_width = widgets.Layout(width="100%")
-        # A drawn line's own Layout: every DOMWidget has one, and one per row would be a model each.
-        self.line = widgets.Layout() if labextension else None
         self.check_style = CheckboxStyle()
         self.button_style = ButtonStyle()
         self.html_style = HTMLStyle()
@@ -159,7 +157,8 @@ class JobRow(widgets.HBox, ErrorForwarder):
         compact: True in the ~300 px sidebar, which hides the less needed columns; only read when
             no `look` is given (a look says it).
         look: the list's shared `RowLook` (one is built when none is given); it says which line
-            the row gets (row_line.py) and whether the row is compact.
+            the row gets (row_line.py) and whether the row is compact. Where it says the
+            labextension is there, `JobRow(...)` makes a `DrawnJobRow`: one widget model.
         backends: `Client.backends()` as last read (what the job's backend can do).
     """
 
@@ -170,6 +169,12 @@ class JobRow(widgets.HBox, ErrorForwarder):
                           "events")
     progress = AnyTrait(None, allow_none=True, help="The job's JobProgress as last read (Client.progress()), or "
                                                     "None: a running job with one shows a bar and its ETA")
+
+    def __new__(cls, *args: Any, look: RowLook | None = None, **kwargs: Any) -> "JobRow":
+        # The look decides the row's model, so every caller (the list, tests) builds rows one way.
+        if cls is JobRow and look is not None and look.labextension:
+            cls = DrawnJobRow
+        return super().__new__(cls, *args, look=look, **kwargs)
 
     def __init__(self, job: Job, client: Any, on_action: Callable[[str, Job, str | None], None],
                  compact: bool = False, look: RowLook | None = None, backends: tuple[dict[str, Any], ...] = (),
@@ -182,13 +187,15 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # Each row has a Log, an Output and a Metrics button: their titles say whose.
         titles = {"log": f"Logs of {job.name}'s pods, merged", "output": self._output_tooltip(job, backends),
                   "metrics": f"Charts of {job.name}'s metrics"}
-        self.line = build_line(look, name=facts["name"], name_tooltip=facts["name_tooltip"], facts=facts["facts"],
+        line_class = DrawnLine if isinstance(self, DrawnLineState) else WidgetLine
+        self.line = line_class(look, name=facts["name"], name_tooltip=facts["name_tooltip"], facts=facts["facts"],
                                check_label=f"Select {job.name}", tooltips=titles)
         self._full_width = look.full_width
         self.pods: PodsView | None = None
         kwargs.setdefault("layout", look.row)
         kwargs.setdefault("_dom_classes", ("dtrain-job", "dtrain-row", *((PAST,) if job.removed else ())))
-        super().__init__(children=self.line.widgets, **kwargs)
+        super().__init__(children=self.line.widgets, **self.line.state, **kwargs)
+        self.line.attach(self)
         self.line.on_select(self._on_check)
         self.line.on_click(self._on_click)
         self.job = job
@@ -288,21 +295,23 @@ class JobRow(widgets.HBox, ErrorForwarder):
     @observe("expanded")
     @guarded
     def _on_expanded(self, change: dict[str, Any]) -> None:
-        # The line's state and its arrow (render) go as one message.
-        with self.line.hold_sync():
+        # The line's state, its arrow (render) and the row's children go as one message each
+        # (one in all where the row's model carries the line).
+        with self.hold_sync(), self.line.hold_sync():
             self.line.expanded = self.expanded
             self.render()
-        if self.expanded:
-            if self.pods is None:
-                self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
-                                     layout=self._full_width, backends=self.backends)
-                self.pods.on_error = self.report_error
+            if self.expanded:
+                if self.pods is None:
+                    self.pods = PodsView(self.client, self.job, self._open_pod_log, compact=self.compact,
+                                         layout=self._full_width, backends=self.backends)
+                    self.pods.on_error = self.report_error
+                else:
+                    self.pods.job = self.job
+                self.children = (*self.line.widgets, *self.line.under, self.pods)
             else:
-                self.pods.job = self.job
-            self.children = (*self.line.widgets, *self.line.under, self.pods)
+                self.children = self.line.widgets
+        if self.expanded and self.pods is not None:
             self.pods.refresh()
-        else:
-            self.children = self.line.widgets
 
     # ------------------------------------------------------------------ handlers
     @guarded
@@ -318,6 +327,17 @@ class JobRow(widgets.HBox, ErrorForwarder):
 
     def _open_pod_log(self, job: Job, pod: str | None) -> None:
         self._on_action("log", job, pod)
+
+
+
+@widgets.register
+class DrawnJobRow(DrawnLineState, JobRow):
+    """A job row that is one widget model: its line is state of the row's own model.
+
+    The labextension's row view (labextension/src/row_line.ts) draws the line and lays the
+    row's children (its pods) under it. `JobRow(...)` makes one where its look says the
+    labextension is there; everything else is `JobRow`'s.
+    """
 
 
 def progress_html(job: Job, progress: Any) -> str:

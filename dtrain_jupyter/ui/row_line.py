@@ -3,32 +3,36 @@
 It is drawn one of two ways, with the same Python face (`JobRow` does not know which):
 
 - `WidgetLine`, core ipywidgets: a Checkbox, the name Button, an HTML of facts and three Buttons,
-  six widget models, each a `comm_open` the kernel sends and a view the browser builds. Every
-  front end draws it (JupyterLab, Notebook 7, VS Code).
-- `DrawnLine`, one widget model whose view (`labextension/src/row_line.ts`) draws the same
-  elements, with the same classes, as plain DOM. Only a front end with dtrain-jupyter's
+  six widget models, each a `comm_open` the kernel sends and a view the browser builds. They
+  are the row's children. Every front end draws it (JupyterLab, Notebook 7, VS Code).
+- `DrawnLine`, no model of its own: the line is state of its row's model (`DrawnLineState`,
+  which job_row.DrawnJobRow carries), and the labextension's row view (`JobRowView`,
+  labextension/src/row_line.ts) draws the same elements, with the same classes, as plain DOM,
+  then lays the row's children (its pods) under them. Only a front end with dtrain-jupyter's
   labextension has that view, so the panel uses it where the labextension itself opened the
   panel (`show_panel(labextension=True)`, which its launcher card and sidebar run). A page of
-  50 rows is then about 100 widget models instead of about 350: on a panel opened by a click
-  that starts the kernel, making and drawing the models was most of the panel's own time
+  50 rows is then 50 widget models instead of about 350: on a panel opened by a click that
+  starts the kernel, making and drawing the models was most of the panel's own time
   (benchmarks/findings/panel-open.md).
 
 Both answer the same calls: `show` writes the name and facts, `expanded` and `selected` set the
-state, `set_title` a button's title, `hold_sync` makes the changes inside it one message per model; `on_click` hears the name ("name") or a button ("log",
-"output", "metrics"), `on_select` the checkbox. `click` and `selected` let tests act as a person,
-and `close` closes every model the line opened (the row's own close leaves its children open).
+state, `set_title` a button's title, `hold_sync` makes the changes inside it one message per
+model; `on_click` hears the name ("name") or a button ("log", "output", "metrics"), `on_select`
+the checkbox. `click` and `selected` let tests act as a person, and `close` closes every model
+the line opened (the row's own close leaves its children open). A line is built before its row
+(`state` is what the row opens with) and tied to it by `attach`.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import ipywidgets as widgets
-from traitlets import Bool, Dict, Tuple, Unicode
+from traitlets import Bool, Dict, HasTraits, Tuple, Unicode
 
 from .assistive import EXPANDED, EXPANDER, NAME_ONLY
-from .own_widget import OwnWidget
+from .own_widget import MODULE_NAME, MODULE_VERSION
 
 #: The buttons a line carries after its facts, in order, with their labels.
 BUTTONS = (("log", "Log"), ("output", "Output"), ("metrics", "Metrics"))
@@ -106,10 +110,14 @@ class WidgetLine(_Callbacks):
         self.widgets: tuple[widgets.Widget, ...] = (self.check, self.name_button, self.facts_html,
                                                      *(() if look.compact else buttons))
         self.under: tuple[widgets.Widget, ...] = (widgets.HBox(buttons, layout=look.full_width),) if look.compact else ()
+        self.state: dict[str, Any] = {}  # the row opens with no state of the line's: the widgets hold it
         self.check.observe(lambda change: self._selected(bool(change["new"])), "value")
         self.name_button.on_click(lambda _button: self._clicked(NAME))
         for part, button in self.buttons.items():
             button.on_click(lambda _button, part=part: self._clicked(part))
+
+    def attach(self, row: widgets.Box) -> None:
+        """Nothing to tie: the row shows the line's widgets as its children."""
 
     def show(self, name: str, name_tooltip: str, facts: str) -> None:
         with self.hold_sync():
@@ -166,45 +174,60 @@ class WidgetLine(_Callbacks):
             widget.close()
 
 
-@widgets.register
-class DrawnLine(OwnWidget, _Callbacks):
-    """The line as one widget model, drawn by the labextension's view (row_line.ts).
+class DrawnLineState(HasTraits):
+    """The traits of a line the labextension draws, kept on its row's own widget model.
 
-    The view draws the elements `WidgetLine` has, with their classes, so the panel's CSS,
-    keyboard.ts and the browser tests find the same checkbox, expander and buttons. Its element
-    takes no box of its own (`display: contents`): the parts sit in the row's wrapping flex line
-    as WidgetLine's widgets do. Build it with `DrawnLine.build` (WidgetLine's arguments).
+    A row with these traits (job_row.DrawnJobRow) is one model: the labextension's row view
+    (`JobRowView`, labextension/src/row_line.ts) draws the line from them and lays the row's
+    children (its pods) under it, as a box lays out its children.
     """
 
-    _model_name = Unicode("RowLineModel").tag(sync=True)
-    _view_name = Unicode("RowLineView").tag(sync=True)
+    _model_module = Unicode(MODULE_NAME).tag(sync=True)
+    _view_module = Unicode(MODULE_NAME).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _model_name = Unicode("JobRowModel").tag(sync=True)
+    _view_name = Unicode("JobRowView").tag(sync=True)
 
-    name = Unicode("", help="The name button's text (the arrow and the job's name)").tag(sync=True)
-    name_tooltip = Unicode("", help="The name button's title").tag(sync=True)
-    expanded = Bool(False, help="Whether the row shows its pods; the name button is marked expanded").tag(sync=True)
-    facts = Unicode("", help="The facts grid, HTML already escaped (job_row.grid)").tag(sync=True)
-    check_label = Unicode("", help="The checkbox's accessible name, not shown").tag(sync=True)
-    selected = Bool(False, help="Whether the checkbox is ticked; the view sets it on a tick").tag(sync=True)
-    buttons = Tuple(help="((part, label, title), ...) of the buttons after the facts").tag(sync=True)
-    buttons_under = Bool(False, help="The sidebar's layout: the buttons go under the line, shown while "
-                                     "expanded").tag(sync=True)
-    part_styles = Dict(help="CSS text by part ('check', 'name', 'facts', 'log', ...): the widths the header's "
+    line_name = Unicode("", help="The name button's text (the arrow and the job's name)").tag(sync=True)
+    line_name_tooltip = Unicode("", help="The name button's title").tag(sync=True)
+    line_expanded = Bool(False, help="Whether the row shows its pods; the name button is marked expanded").tag(
+        sync=True)
+    line_facts = Unicode("", help="The facts grid, HTML already escaped (job_row.grid)").tag(sync=True)
+    line_check_label = Unicode("", help="The checkbox's accessible name, not shown").tag(sync=True)
+    line_selected = Bool(False, help="Whether the checkbox is ticked; the view sets it on a tick").tag(sync=True)
+    line_buttons = Tuple(help="((part, label, title), ...) of the buttons after the facts").tag(sync=True)
+    line_buttons_under = Bool(False, help="The sidebar's layout: the buttons go under the line, shown while "
+                                          "expanded").tag(sync=True)
+    line_styles = Dict(help="CSS text by part ('check', 'name', 'facts', 'log', ...): the widths the header's "
                             "widgets have too").tag(sync=True)
 
-    @classmethod
-    def build(cls, look: Any, name: str, name_tooltip: str, facts: str, check_label: str,
-              tooltips: dict[str, str]) -> "DrawnLine":
-        return cls(name=name, name_tooltip=name_tooltip, facts=facts, check_label=check_label,
-                   buttons=_button_specs(tooltips), buttons_under=look.compact, part_styles=look.part_styles,
-                   layout=look.line, _dom_classes=("dtrain-line",))
 
-    def __init__(self, **kwargs: Any) -> None:
-        _Callbacks.__init__(self)
-        super().__init__(**kwargs)
-        self.widgets: tuple[widgets.Widget, ...] = (self,)
+class DrawnLine(_Callbacks):
+    """The line as state of its row's own model (`DrawnLineState`), drawn by the labextension's view.
+
+    The view draws the elements `WidgetLine` has, with their classes, so the panel's CSS,
+    keyboard.ts and the browser tests find the same checkbox, expander and buttons. The line
+    opens no model of its own: `state` is what its row opens with, and `attach` ties the line to
+    the row once the row exists (its ticks and clicks come through the row's model).
+    """
+
+    def __init__(self, look: Any, name: str, name_tooltip: str, facts: str, check_label: str,
+                 tooltips: dict[str, str]) -> None:
+        super().__init__()
+        self.widgets: tuple[widgets.Widget, ...] = ()
         self.under: tuple[widgets.Widget, ...] = ()
-        self.on_msg(self._on_view_msg)
-        self.observe(lambda change: self._selected(bool(change["new"])), "selected")
+        self.state: dict[str, Any] = {
+            "line_name": name, "line_name_tooltip": name_tooltip, "line_facts": facts,
+            "line_check_label": check_label, "line_buttons": _button_specs(tooltips),
+            "line_buttons_under": look.compact, "line_styles": look.part_styles}
+        self._row: Any = None
+
+    def attach(self, row: DrawnLineState) -> None:
+        """Draw into `row` (opened with `state`) and hear its view's ticks and clicks."""
+        self._row = row
+        row.on_msg(self._on_view_msg)
+        row.observe(lambda change: self._selected(bool(change["new"])), "line_selected")
 
     def _on_view_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # What the view sends is checked, not trusted: any other message is ignored.
@@ -215,29 +238,68 @@ class DrawnLine(OwnWidget, _Callbacks):
             self._clicked(part)
 
     def show(self, name: str, name_tooltip: str, facts: str) -> None:
-        with self.hold_sync():
-            self.name = name
-            self.name_tooltip = name_tooltip
-            self.facts = facts
+        with self._row.hold_sync():
+            self._row.line_name = name
+            self._row.line_name_tooltip = name_tooltip
+            self._row.line_facts = facts
+
+    def hold_sync(self) -> ContextManager[None]:
+        """Changes to the line inside go out as one message of the row's model."""
+        return self._row.hold_sync()
+
+    @property
+    def expanded(self) -> bool:
+        return self._row.line_expanded
+
+    @expanded.setter
+    def expanded(self, value: bool) -> None:
+        self._row.line_expanded = value
+
+    @property
+    def selected(self) -> bool:
+        return self._row.line_selected
+
+    @selected.setter
+    def selected(self, value: bool) -> None:
+        self._row.line_selected = value
+
+    @property
+    def name(self) -> str:
+        return self._row.line_name
+
+    @property
+    def facts(self) -> str:
+        return self._row.line_facts
+
+    @property
+    def check_label(self) -> str:
+        return self._row.line_check_label
+
+    @property
+    def buttons_under(self) -> bool:
+        return self._row.line_buttons_under
+
+    @property
+    def part_styles(self) -> dict[str, str]:
+        return self._row.line_styles
 
     def title(self, part: str) -> str:
         """The title (tooltip) of the name or a button."""
         if part == NAME:
-            return self.name_tooltip
-        return next(title for each, _label, title in self.buttons if each == part)
+            return self._row.line_name_tooltip
+        return next(title for each, _label, title in self._row.line_buttons if each == part)
 
     def set_title(self, part: str, text: str) -> None:
-        self.buttons = tuple((each, label, text if each == part else title) for each, label, title in self.buttons)
+        self._row.line_buttons = tuple((each, label, text if each == part else title)
+                                       for each, label, title in self._row.line_buttons)
 
     def click(self, part: str) -> None:
         """Click the name or a button, as a person would (the view's message, handled here)."""
-        self._on_view_msg(self, {"event": "click", "part": part}, None)
+        self._on_view_msg(self._row, {"event": "click", "part": part}, None)
+
+    def close(self) -> None:
+        """Nothing to close: the line is its row's model, which the row closes."""
 
 
 def _button_specs(tooltips: dict[str, str]) -> tuple[tuple[str, str, str], ...]:
     return tuple((part, label, tooltips.get(part, "")) for part, label in BUTTONS)
-
-
-def build_line(look: Any, **facts: Any) -> WidgetLine | DrawnLine:
-    """A row's line: drawn by the labextension where the list's look says it is there, else core widgets."""
-    return DrawnLine.build(look, **facts) if look.labextension else WidgetLine(look, **facts)

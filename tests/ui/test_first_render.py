@@ -78,27 +78,28 @@ def test_an_update_of_a_shown_row_is_one_message(comms) -> None:
     assert "Failed" in updates[0][2]["state"]["value"]
 
 
-def test_a_drawn_row_is_two_models_opened_in_their_final_state(comms) -> None:
+def test_a_drawn_row_is_one_model_opened_in_its_final_state(comms) -> None:
     look = RowLook(labextension=True)
     shared = len(comms)  # the list's looks, opened once for every row
     row = JobRow(a_job(7), client=NoClient(), on_action=lambda *a: None, look=look)
     mine = comms[shared:]
-    assert [(kind, data["state"]["_model_name"]) for kind, _id, data in mine] == [
-        ("comm_open", "RowLineModel"), ("comm_open", "HBoxModel")]
-    line = opened(comms, "RowLineModel")[0]
-    assert line["name"] == "▸ job-7" and "Running" in line["facts"] and line["check_label"] == "Select job-7"
-    assert [part for part, _label, _title in line["buttons"]] == ["log", "output", "metrics"]
-    assert line["_view_module"] == "dtrain-jupyter" and line["_view_name"] == "RowLineView"
+    assert [(kind, data["state"]["_model_name"]) for kind, _id, data in mine] == [("comm_open", "JobRowModel")]
+    state = mine[0][2]["state"]
+    assert state["line_name"] == "▸ job-7" and "Running" in state["line_facts"]
+    assert state["line_check_label"] == "Select job-7" and state["children"] == []
+    assert [part for part, _label, _title in state["line_buttons"]] == ["log", "output", "metrics"]
+    assert state["_view_module"] == "dtrain-jupyter" and state["_view_name"] == "JobRowView"
+    assert set(state["_dom_classes"]) == {"dtrain-job", "dtrain-row"}
     # One update: the facts and the name's arrow go together.
     before = len(comms)
     changed = a_job(7)
     changed.status = JobStatus(phase=Phase.FAILED, reason="Failed")
     row.job = changed
     assert [u[0] for u in comms[before:]] == ["comm_msg"]
-    assert "Failed" in comms[before][2]["state"]["facts"]
+    assert "Failed" in comms[before][2]["state"]["line_facts"]
 
 
-@pytest.mark.parametrize("labextension, most", [(False, 7), (True, 2)], ids=["core-widgets", "drawn-line"])
+@pytest.mark.parametrize("labextension, most", [(False, 7), (True, 1)], ids=["core-widgets", "drawn-row"])
 def test_a_page_of_rows_opens_at_most_so_many_models_a_row(comms, labextension: bool, most: int) -> None:
     from dtrain_jupyter.ui.job_list import PAGE_SIZE, JobList
 
@@ -198,10 +199,11 @@ class NoPods:
         return []
 
 
-@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-line"])
+@pytest.mark.parametrize("labextension", [False, True], ids=["core-widgets", "drawn-row"])
 def test_expanding_a_row_sends_its_line_one_message(comms, labextension: bool) -> None:
     row = JobRow(a_job(7), client=NoPods(), on_action=lambda *a: None, look=RowLook(labextension=labextension))
-    line_models = {w.comm.comm_id for w in row.line.widgets}
+    # A drawn row's line is its own model: the state and the new children go as one message then.
+    line_models = {w.comm.comm_id for w in row.line.widgets} or {row.comm.comm_id}
     before = len(comms)
     row.expanded = True
     to_line = [data["state"] for kind, comm_id, data in comms[before:] if kind == "comm_msg" and comm_id in line_models]
@@ -209,6 +211,7 @@ def test_expanding_a_row_sends_its_line_one_message(comms, labextension: bool) -
     assert len(to_line) == 1, to_line
     assert "▾ job-7" in str(to_line[0])
     assert row.line.expanded and row.line.name == "▾ job-7"
+    assert row.pods in row.children
 
 
 def test_a_row_is_as_compact_as_its_look_says() -> None:

@@ -21,7 +21,7 @@ from dtrain_jupyter.ui.styles import PHASE_WIDTH
 from .conftest import python_job, unique
 
 
-@pytest.fixture(params=[False, True], ids=["core-widgets", "drawn-line"])
+@pytest.fixture(params=[False, True], ids=["core-widgets", "drawn-row"])
 def labextension(request) -> bool:
     return request.param
 
@@ -200,14 +200,19 @@ def test_a_drawn_line_acts_only_on_the_clicks_it_knows() -> None:
     assert asked == ["log"] and row.last_error is None
 
 
-def test_the_drawn_line_asks_for_the_view_the_labextension_registers() -> None:
+def test_the_drawn_row_asks_for_the_view_the_labextension_registers() -> None:
     from pathlib import Path
 
     from dtrain_jupyter.ui.own_widget import MODULE_NAME, MODULE_VERSION
 
     src = Path(__file__).resolve().parents[2] / "labextension" / "src"
-    line = JobRow(_job(), client=None, on_action=lambda *a: None, look=RowLook(labextension=True)).line
-    assert (line._model_module, line._model_module_version) == (MODULE_NAME, MODULE_VERSION)
-    assert (line._model_name, line._view_name) == ("RowLineModel", "RowLineView")
-    assert "moduleDefaults('RowLineModel', 'RowLineView')" in (src / "row_line.ts").read_text()
-    assert "RowLineModel, RowLineView" in (src / "own_widgets.ts").read_text()
+    row = JobRow(_job(), client=None, on_action=lambda *a: None, look=RowLook(labextension=True))
+    assert (row._model_module, row._model_module_version) == (MODULE_NAME, MODULE_VERSION)
+    assert (row._view_module, row._view_module_version) == (MODULE_NAME, MODULE_VERSION)
+    assert (row._model_name, row._view_name) == ("JobRowModel", "JobRowView")
+    assert "moduleDefaults('JobRowModel', 'JobRowView')" in (src / "row_line.ts").read_text()
+    assert "JobRowModel, JobRowView" in (src / "own_widgets.ts").read_text()
+    # Every trait the model syncs has a default in the view's model (a missing one reads undefined).
+    synced = {name for name in row.keys if name.startswith("line_")} | {"children"}
+    ts = (src / "row_line.ts").read_text()
+    assert [name for name in sorted(synced) if f"      {name}:" not in ts] == []
