@@ -115,13 +115,14 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self.title = widgets.HTML("<span class='dtrain-title'>Distributed Training</span>", layout=look.full,
                                   style=look.html)
         self.banner = Banner()
-        self.error_text = widgets.HTML("", layout=look.full, style=look.html, _dom_classes=("dtrain-error",))
-        self.dismiss = widgets.Button(description="Dismiss", style=look.button, _dom_classes=("dtrain-dismiss",),
-                                      layout=widgets.Layout(width="auto", min_width="80px", flex="0 0 auto"))
-        self.error_box = widgets.HBox([self.error_text, self.dismiss], _dom_classes=("dtrain-error-line",),
-                                      layout=widgets.Layout(display="none", width="100%"))
-        self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"), style=look.html,
-                                      _dom_classes=("dtrain-info",))
+        self._look = look
+        # Built when first needed, into these slots (see "Parts built when first needed" below).
+        self._lines: _MessageLines | None = None
+        self._confirmation: _Confirmation | None = None
+        self._actions: JobActions | None = None
+        self._lines_slot = widgets.VBox(layout=look.slot)
+        self._selection_slot = widgets.VBox(layout=look.slot)
+        self._actions_slot = widgets.HBox(layout=look.slot)
 
         self.job_list = JobList(client, self._on_row_action, compact=compact, look=look, labextension=labextension)
         # A full disk under the job history is said in the banner, as the history's pages report it.
@@ -134,43 +135,31 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
                                          style=look.button, _dom_classes=("dtrain-new", FOCUS_HERE))
         self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger",
                                             layout=look.auto, style=look.button, _dom_classes=("dtrain-delete",))
-        self.confirm_text = widgets.HTML("", layout=look.full, style=look.html)
-        self.confirm_yes = widgets.Button(description="Yes, delete", button_style="danger", layout=look.auto,
-                                          style=look.button, _dom_classes=("dtrain-confirm-yes",))
-        self.confirm_no = widgets.Button(description="Cancel", layout=look.auto, style=look.button,
-                                         _dom_classes=("dtrain-confirm-no",))
-        self.confirm_box = widgets.VBox([self.confirm_text, widgets.HBox([self.confirm_yes, self.confirm_no],
-                                                                         layout=look.wrap)],
-                                        layout=widgets.Layout(display="none"), _dom_classes=("dtrain-confirm",))
         # What the shown confirmation confirms: "delete" or "forget" (see ask).
         self._confirming = "delete"
-        self.actions = JobActions(self, look.button)
-        toolbar = widgets.HBox([self.new_button, self.delete_button, *self.actions.buttons, self.refresh_button],
-                               layout=look.wrap)
-        jobs_page = widgets.VBox([toolbar, self.confirm_box, self.actions.editor_box, self.job_list],
-                                 layout=look.full)
+        self.toolbar = widgets.HBox([self.new_button, self.delete_button, self._actions_slot, self.refresh_button],
+                                    layout=look.wrap)
+        self.jobs_page = widgets.VBox([self.toolbar, self._selection_slot, self.job_list], layout=look.full)
 
         # Only the Jobs page is built now; the others when first opened (pages.py).
         self.pages = LaterPages(client, self._on_created, self.report_error, look,
                                 report_create_error=lambda exc: self.report_error(exc, FLOW_CREATE))
         self.metrics_page = LazyPage(self._build_metrics_page, "dtrain-metrics-tab", look.full)
-        self.tabs = widgets.Tab(children=(jobs_page, *self.pages.boxes(), self.metrics_page.box), titles=TABS,
+        self.tabs = widgets.Tab(children=(self.jobs_page, *self.pages.boxes(), self.metrics_page.box), titles=TABS,
                                 layout=look.full)
         self.tabs.observe(self._on_tab, "selected_index")
         for part in (self.banner, self.job_list):
             part.on_error = self.report_error
         kwargs.setdefault("_dom_classes", ("dtrain-panel", "dtrain-compact") if compact else ("dtrain-panel",))
-        super().__init__(children=(style_widget(), self.title, self.banner, self.error_box, self.info_line,
-                                   self.tabs), layout=look.full, **kwargs)
+        self._style = style_widget()
+        super().__init__(children=(self._style, self.title, self.banner, self._lines_slot, self.tabs),
+                         layout=look.full, **kwargs)
 
         self.job_list.observe(self._on_list_selected, "selected")
         self.job_list.observe(self._on_list_jobs, ["past", "jobs", "backends"])
-        self.dismiss.on_click(self._on_dismiss)
         self.refresh_button.on_click(self._on_refresh)
         self.new_button.on_click(self._on_new)
         self.delete_button.on_click(self._on_delete)
-        self.confirm_yes.on_click(self._on_confirm)
-        self.confirm_no.on_click(self._on_cancel)
 
         self.feed.on_error = self.report_error
         self.feed.add_pump(self.pages.flush_log)
@@ -313,14 +302,18 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_selected(self, change: dict[str, Any]) -> None:
         self.job_list.selected = self.selected
-        self.confirm_box.layout.display = "none"
+        if self.selected or self._confirmation is not None:
+            self.confirm_box.layout.display = "none"
         self._update_actions()
 
     @observe("error")
     @guarded
     def _on_error(self, change: dict[str, Any]) -> None:
-        self.error_text.value = f"<span class='dtrain-error'>{esc(self.error)}</span>" if self.error else ""
-        self.error_box.layout.display = "" if self.error else "none"
+        if not self.error and self._lines is None:
+            return
+        lines = self._message_lines()
+        lines.error_text.value = f"<span class='dtrain-error'>{esc(self.error)}</span>" if self.error else ""
+        lines.error_box.layout.display = "" if self.error else "none"
 
     @observe("info", "info_html")
     @guarded
@@ -329,8 +322,11 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
             self._info_at = time.monotonic()  # each new line gets its full info_seconds
             if self.info:
                 self.info_html = ""  # a newer plain line replaces a lasting one
-        self.info_line.value = self.info_html or esc(self.info)
-        self.info_line.layout.display = "" if self.info_html or self.info else "none"
+        if not (self.info_html or self.info) and self._lines is None:
+            return
+        lines = self._message_lines()
+        lines.info_line.value = self.info_html or esc(self.info)
+        lines.info_line.layout.display = "" if self.info_html or self.info else "none"
 
     @observe("busy")
     @guarded
@@ -340,9 +336,12 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         # no longer busy, and the button must be enabled by then.
         if self.busy:
             self.add_class(BUSY)
-        for button in (self.delete_button, self.confirm_yes, self.refresh_button):
+        for button in (self.delete_button, self.refresh_button):
             button.disabled = self.busy
-        self.actions.set_busy(self.busy)
+        if self._confirmation is not None:
+            self._confirmation.yes.disabled = self.busy
+        if self._actions is not None:
+            self._actions.set_busy(self.busy)
         if not self.busy:
             self.remove_class(BUSY)
 
@@ -519,6 +518,80 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         if found != self.job_list.progress:
             self.job_list.progress = found
 
+    # ------------------------------------------------------------------ parts built when first needed
+    # The message lines, the delete confirmation and the actions on ticked jobs are hidden until
+    # used. Each widget is a model the kernel opens and the browser builds before the panel
+    # first shows (issue 18: the cold click), so they are built when first needed: the lines on
+    # the first error or success line, the rest on the first tick (Delete and the actions act
+    # on ticked jobs only). Reading one of these attributes builds its part, hidden. Each part
+    # goes into a slot of its own (PanelLook.slot), so no view already drawn is drawn again (the
+    # job list's, which may hold the focus, above all).
+    @property
+    def error_box(self) -> widgets.HBox:
+        """The error line: the error and its Dismiss button."""
+        return self._message_lines().error_box
+
+    @property
+    def dismiss(self) -> widgets.Button:
+        return self._message_lines().dismiss
+
+    @property
+    def info_line(self) -> widgets.HTML:
+        """The success line."""
+        return self._message_lines().info_line
+
+    @property
+    def confirm_box(self) -> widgets.VBox:
+        """The confirmation of a delete or a forget: its words, Yes and Cancel."""
+        return self._confirm_parts().box
+
+    @property
+    def confirm_text(self) -> widgets.HTML:
+        return self._confirm_parts().text
+
+    @property
+    def confirm_yes(self) -> widgets.Button:
+        return self._confirm_parts().yes
+
+    @property
+    def confirm_no(self) -> widgets.Button:
+        return self._confirm_parts().no
+
+    @property
+    def actions(self) -> JobActions:
+        """The toolbar's buttons for the ticked jobs (Re-run, Forget, ...)."""
+        if self._actions is None:
+            self._build_selection_parts()
+        assert self._actions is not None
+        return self._actions
+
+    def _message_lines(self) -> "_MessageLines":
+        if self._lines is None:
+            self._lines = _MessageLines(self._look)
+            self._lines.dismiss.on_click(self._on_dismiss)
+            # Under the banner, above the tabs, as a person reads the panel from its top.
+            self._lines_slot.children = (self._lines.error_box, self._lines.info_line)
+        return self._lines
+
+    def _confirm_parts(self) -> "_Confirmation":
+        if self._confirmation is None:
+            self._build_selection_parts()
+        assert self._confirmation is not None
+        return self._confirmation
+
+    def _build_selection_parts(self) -> None:
+        """The confirmation and the actions, placed in the Jobs page: before the person can ask
+        for them, so a confirmation's focus finds its view already drawn."""
+        confirmation = _Confirmation(self._look)
+        confirmation.yes.on_click(self._on_confirm)
+        confirmation.no.on_click(self._on_cancel)
+        confirmation.yes.disabled = self.busy
+        actions = JobActions(self, self._look.button)
+        actions.set_busy(self.busy)
+        self._confirmation, self._actions = confirmation, actions
+        self._actions_slot.children = actions.buttons
+        self._selection_slot.children = (confirmation.box, actions.editor_box)
+
     # ------------------------------------------------------------------ helpers
     def show_tab(self, title: str) -> None:
         """Bring the tab titled `title` (one of TABS) to the front."""
@@ -534,7 +607,8 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         return [by_uid[uid] for uid in self.selected if uid in by_uid]
 
     def _update_actions(self) -> None:
-        self.actions.update(self._selected_jobs(), self.job_list.backends)
+        if self.selected or self._actions is not None:
+            self.actions.update(self._selected_jobs(), self.job_list.backends)
 
     def _refresh_ages(self) -> None:
         now = time.monotonic()
@@ -567,3 +641,29 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         if self.deleting and self.info == self._said.get(FLOW_DELETE, ("", ""))[0]:
             return
         self.info = ""
+
+
+class _MessageLines:
+    """The error line (its text and Dismiss) and the success line, both hidden at first."""
+
+    def __init__(self, look: PanelLook) -> None:
+        self.error_text = widgets.HTML("", layout=look.full, style=look.html, _dom_classes=("dtrain-error",))
+        self.dismiss = widgets.Button(description="Dismiss", style=look.button, _dom_classes=("dtrain-dismiss",),
+                                      layout=widgets.Layout(width="auto", min_width="80px", flex="0 0 auto"))
+        self.error_box = widgets.HBox([self.error_text, self.dismiss], _dom_classes=("dtrain-error-line",),
+                                      layout=widgets.Layout(display="none", width="100%"))
+        self.info_line = widgets.HTML("", layout=widgets.Layout(display="none"), style=look.html,
+                                      _dom_classes=("dtrain-info",))
+
+
+class _Confirmation:
+    """The confirmation box: its words, Yes (labelled by what it confirms) and Cancel; hidden at first."""
+
+    def __init__(self, look: PanelLook) -> None:
+        self.text = widgets.HTML("", layout=look.full, style=look.html)
+        self.yes = widgets.Button(description="Yes, delete", button_style="danger", layout=look.auto,
+                                  style=look.button, _dom_classes=("dtrain-confirm-yes",))
+        self.no = widgets.Button(description="Cancel", layout=look.auto, style=look.button,
+                                 _dom_classes=("dtrain-confirm-no",))
+        self.box = widgets.VBox([self.text, widgets.HBox([self.yes, self.no], layout=look.wrap)],
+                                layout=widgets.Layout(display="none"), _dom_classes=("dtrain-confirm",))

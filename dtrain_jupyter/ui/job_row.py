@@ -13,10 +13,11 @@ feed reads progress every few seconds while a running job is listed (feed.py) an
 row's `progress` trait, which redraws the row's facts only.
 
 A row is one wrapping flex box, not a box of lines: its first line is the checkbox, name,
-facts and buttons (row_line.py: core widgets, or one model the labextension draws); the
-expanded parts are 100% wide, so they wrap under it. A list page of rows then costs one widget
-model fewer per row (each model is a message and a browser-side build on the panel's first
-render).
+facts and buttons (row_line.py), and the expanded parts are 100% wide, so they wrap under it.
+The line is core widgets (the row's first children), or, where the labextension opened the
+panel, state of the row's own model, which the labextension's view draws (`DrawnJobRow`): a
+row is then one widget model, and each model is a message and a browser-side build on the
+panel's first render.
 
 A past job (one that left its cluster; `job.removed` set, read from the job history) keeps
 its row and expands the same way, into its pods and events as last seen; its row is muted and

@@ -1,6 +1,6 @@
 """The first line of a job row: its checkbox, name (the expander), facts and Log/Output/Metrics buttons.
 
-It is drawn one of two ways, with the same Python face (`JobRow` does not know which):
+It is drawn one of two ways, with the same Python face (`JobRow` uses either alike):
 
 - `WidgetLine`, core ipywidgets: a Checkbox, the name Button, an HTML of facts and three Buttons,
   six widget models, each a `comm_open` the kernel sends and a view the browser builds. They

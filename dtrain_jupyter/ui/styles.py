@@ -309,6 +309,10 @@ class PanelLook:
         self.full = widgets.Layout(width="100%")
         self.auto = widgets.Layout(width="auto")
         self.wrap = widgets.Layout(width="100%", flex_flow="row wrap")
+        # A box that only holds a place for parts built later: its children lay out as its
+        # parent's own. Filling it leaves the parent's children as they are; a child inserted
+        # into the parent's children instead makes the front end rebuild the views after it.
+        self.slot = widgets.Layout(display="contents")
         self.button = ButtonStyle()
         self.html = HTMLStyle()
 

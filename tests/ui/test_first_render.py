@@ -130,6 +130,59 @@ def test_the_panel_opens_only_its_jobs_page_until_another_tab_is_chosen(comms) -
         app.close()
 
 
+def test_the_hidden_parts_are_opened_when_first_needed(comms) -> None:
+    from dtrain_jupyter.ui.feed import SNAPSHOT, FeedItem
+
+    def opened_classes() -> set[str]:
+        return {css for kind, _id, data in comms if kind == "comm_open"
+                for css in data.get("state", {}).get("_dom_classes", ())}
+
+    hidden = {"dtrain-error-line", "dtrain-info", "dtrain-confirm", "dtrain-rerun", "dtrain-rerun-box"}
+    app = DTrainApp(NoClient(), start=False)
+    try:
+        assert hidden & opened_classes() == set()
+        app.apply([FeedItem(SNAPSHOT, [a_job(1), a_job(2)])])
+        assert hidden & opened_classes() == set()  # a listed job needs none of them
+        # The first error brings both message lines, under the banner.
+        app.error = "It broke"
+        assert {"dtrain-error-line", "dtrain-info"} <= opened_classes()
+        # Each goes into its slot: the panel's, the page's and the toolbar's children stay as they
+        # were, so the front end redraws none of the views it has (the list's, which holds the focus).
+        assert app._lines_slot.children == (app.error_box, app.info_line)
+        assert app.children.index(app._lines_slot) == app.children.index(app.banner) + 1
+        panel, page, toolbar = app.children, app.jobs_page.children, app.toolbar.children
+        assert app.error_box.layout.display == "" and "It broke" in app._lines.error_text.value
+        app.dismiss.click()
+        assert app.error_box.layout.display == "none"
+        # The first tick brings the confirmation and the actions, hidden where they apply not.
+        assert "dtrain-confirm" not in opened_classes()
+        app.selected = ("uid-1",)
+        assert {"dtrain-confirm", "dtrain-rerun", "dtrain-rerun-box"} <= opened_classes()
+        assert app._selection_slot.children == (app.confirm_box, app.actions.editor_box)
+        assert app._actions_slot.children == app.actions.buttons
+        assert (app.children, app.jobs_page.children, app.toolbar.children) == (panel, page, toolbar)
+        assert app.confirm_box.layout.display == "none" and app.actions.rerun_button.layout.display == ""
+        app.delete_button.click()
+        assert app.confirm_box.layout.display == "" and "job-1" in app.confirm_text.value
+    finally:
+        app.close()
+
+
+def test_a_busy_panel_builds_its_selection_parts_busy(comms) -> None:
+    from dtrain_jupyter.ui.feed import SNAPSHOT, FeedItem
+
+    app = DTrainApp(NoClient(), start=False)
+    try:
+        app.apply([FeedItem(SNAPSHOT, [a_job(1)])])
+        app.busy = True
+        app.selected = ("uid-1",)
+        assert app.confirm_yes.disabled and all(button.disabled for button in app.actions.buttons)
+        app.busy = False
+        assert not app.confirm_yes.disabled and not any(button.disabled for button in app.actions.buttons)
+    finally:
+        app.close()
+
+
 def test_a_page_built_late_gets_what_the_panel_already_knows(comms) -> None:
     from dtrain_jupyter.ui.feed import BACKENDS, SNAPSHOT, FeedItem
 
