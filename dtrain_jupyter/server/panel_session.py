@@ -45,7 +45,6 @@ SESSION_TYPE = "dtrain"
 MAX_PATH_CHARS = 1024
 
 
-
 class PathLocks:
     """One asyncio lock per path, kept only while a request holds it or waits for it."""
 

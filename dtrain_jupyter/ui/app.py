@@ -118,8 +118,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         self._look = look
         # Built when first needed, into these slots (see "Parts built when first needed" below).
         self._lines: _MessageLines | None = None
-        self._confirmation: _Confirmation | None = None
-        self._actions: JobActions | None = None
+        self._selection: tuple[_Confirmation, JobActions] | None = None
         self._lines_slot = widgets.VBox(layout=look.slot)
         self._selection_slot = widgets.VBox(layout=look.slot)
         self._actions_slot = widgets.HBox(layout=look.slot)
@@ -302,7 +301,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @guarded
     def _on_selected(self, change: dict[str, Any]) -> None:
         self.job_list.selected = self.selected
-        if self.selected or self._confirmation is not None:
+        if self.selected or self._selection is not None:
             self.confirm_box.layout.display = "none"
         self._update_actions()
 
@@ -338,10 +337,10 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
             self.add_class(BUSY)
         for button in (self.delete_button, self.refresh_button):
             button.disabled = self.busy
-        if self._confirmation is not None:
-            self._confirmation.yes.disabled = self.busy
-        if self._actions is not None:
-            self._actions.set_busy(self.busy)
+        if self._selection is not None:
+            confirmation, actions = self._selection
+            confirmation.yes.disabled = self.busy
+            actions.set_busy(self.busy)
         if not self.busy:
             self.remove_class(BUSY)
 
@@ -543,27 +542,24 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
     @property
     def confirm_box(self) -> widgets.VBox:
         """The confirmation of a delete or a forget: its words, Yes and Cancel."""
-        return self._confirm_parts().box
+        return self._selection_parts()[0].box
 
     @property
     def confirm_text(self) -> widgets.HTML:
-        return self._confirm_parts().text
+        return self._selection_parts()[0].text
 
     @property
     def confirm_yes(self) -> widgets.Button:
-        return self._confirm_parts().yes
+        return self._selection_parts()[0].yes
 
     @property
     def confirm_no(self) -> widgets.Button:
-        return self._confirm_parts().no
+        return self._selection_parts()[0].no
 
     @property
     def actions(self) -> JobActions:
         """The toolbar's buttons for the ticked jobs (Re-run, Forget, ...)."""
-        if self._actions is None:
-            self._build_selection_parts()
-        assert self._actions is not None
-        return self._actions
+        return self._selection_parts()[1]
 
     def _message_lines(self) -> "_MessageLines":
         if self._lines is None:
@@ -573,24 +569,20 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
             self._lines_slot.children = (self._lines.error_box, self._lines.info_line)
         return self._lines
 
-    def _confirm_parts(self) -> "_Confirmation":
-        if self._confirmation is None:
-            self._build_selection_parts()
-        assert self._confirmation is not None
-        return self._confirmation
-
-    def _build_selection_parts(self) -> None:
-        """The confirmation and the actions, placed in the Jobs page: before the person can ask
-        for them, so a confirmation's focus finds its view already drawn."""
-        confirmation = _Confirmation(self._look)
-        confirmation.yes.on_click(self._on_confirm)
-        confirmation.no.on_click(self._on_cancel)
-        confirmation.yes.disabled = self.busy
-        actions = JobActions(self, self._look.button)
-        actions.set_busy(self.busy)
-        self._confirmation, self._actions = confirmation, actions
-        self._actions_slot.children = actions.buttons
-        self._selection_slot.children = (confirmation.box, actions.editor_box)
+    def _selection_parts(self) -> "tuple[_Confirmation, JobActions]":
+        """The confirmation and the actions, placed in the Jobs page: built on the first tick,
+        before the person can ask for them, so a confirmation's focus finds its view drawn."""
+        if self._selection is None:
+            confirmation = _Confirmation(self._look)
+            confirmation.yes.on_click(self._on_confirm)
+            confirmation.no.on_click(self._on_cancel)
+            confirmation.yes.disabled = self.busy
+            actions = JobActions(self, self._look.button)
+            actions.set_busy(self.busy)
+            self._selection = (confirmation, actions)
+            self._actions_slot.children = actions.buttons
+            self._selection_slot.children = (confirmation.box, actions.editor_box)
+        return self._selection
 
     # ------------------------------------------------------------------ helpers
     def show_tab(self, title: str) -> None:
@@ -607,7 +599,7 @@ class DTrainApp(widgets.VBox, ErrorForwarder):
         return [by_uid[uid] for uid in self.selected if uid in by_uid]
 
     def _update_actions(self) -> None:
-        if self.selected or self._actions is not None:
+        if self.selected or self._selection is not None:
             self.actions.update(self._selected_jobs(), self.job_list.backends)
 
     def _refresh_ages(self) -> None:

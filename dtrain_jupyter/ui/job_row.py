@@ -171,6 +171,9 @@ class JobRow(widgets.HBox, ErrorForwarder):
     progress = AnyTrait(None, allow_none=True, help="The job's JobProgress as last read (Client.progress()), or "
                                                     "None: a running job with one shows a bar and its ETA")
 
+    #: What draws the row's first line (row_line.py): core widgets, its children.
+    line_class: type[WidgetLine] | type[DrawnLine] = WidgetLine
+
     def __new__(cls, *args: Any, look: RowLook | None = None, **kwargs: Any) -> "JobRow":
         # The look decides the row's model, so every caller (the list, tests) builds rows one way.
         if cls is JobRow and look is not None and look.labextension:
@@ -188,9 +191,8 @@ class JobRow(widgets.HBox, ErrorForwarder):
         # Each row has a Log, an Output and a Metrics button: their titles say whose.
         titles = {"log": f"Logs of {job.name}'s pods, merged", "output": self._output_tooltip(job, backends),
                   "metrics": f"Charts of {job.name}'s metrics"}
-        line_class = DrawnLine if isinstance(self, DrawnLineState) else WidgetLine
-        self.line = line_class(look, name=facts["name"], name_tooltip=facts["name_tooltip"], facts=facts["facts"],
-                               check_label=f"Select {job.name}", tooltips=titles)
+        self.line = self.line_class(look, name=facts["name"], name_tooltip=facts["name_tooltip"], facts=facts["facts"],
+                                    check_label=f"Select {job.name}", tooltips=titles)
         self._full_width = look.full_width
         self.pods: PodsView | None = None
         kwargs.setdefault("layout", look.row)
@@ -330,7 +332,6 @@ class JobRow(widgets.HBox, ErrorForwarder):
         self._on_action("log", job, pod)
 
 
-
 @widgets.register
 class DrawnJobRow(DrawnLineState, JobRow):
     """A job row that is one widget model: its line is state of the row's own model.
@@ -339,6 +340,8 @@ class DrawnJobRow(DrawnLineState, JobRow):
     row's children (its pods) under it. `JobRow(...)` makes one where its look says the
     labextension is there; everything else is `JobRow`'s.
     """
+
+    line_class = DrawnLine
 
 
 def progress_html(job: Job, progress: Any) -> str:

@@ -9,7 +9,7 @@ only built where the labextension opened the panel).
 from __future__ import annotations
 
 import ipywidgets as widgets
-from traitlets import Unicode
+from traitlets import HasTraits, Unicode
 
 from .. import __version__
 
@@ -19,10 +19,15 @@ MODULE_NAME = "dtrain-jupyter"
 MODULE_VERSION = f"^{__version__}"
 
 
-class OwnWidget(widgets.DOMWidget):
-    """A DOMWidget whose model and view the labextension registers; subclasses name them."""
+class OwnModule(HasTraits):
+    """The module traits of a model the labextension registers: put before the widget class it
+    mixes into (job_row.DrawnJobRow is an HBox whose model is the labextension's)."""
 
     _model_module = Unicode(MODULE_NAME).tag(sync=True)
     _view_module = Unicode(MODULE_NAME).tag(sync=True)
     _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
     _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+
+class OwnWidget(OwnModule, widgets.DOMWidget):
+    """A DOMWidget whose model and view the labextension registers; subclasses name them."""

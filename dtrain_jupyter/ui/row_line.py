@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
 import ipywidgets as widgets
-from traitlets import Bool, Dict, HasTraits, Tuple, Unicode
+from traitlets import Bool, Dict, Tuple, Unicode
 
 from .assistive import EXPANDED, EXPANDER, NAME_ONLY
-from .own_widget import MODULE_NAME, MODULE_VERSION
+from .own_widget import OwnModule
 
 #: The buttons a line carries after its facts, in order, with their labels.
 BUTTONS = (("log", "Log"), ("output", "Output"), ("metrics", "Metrics"))
@@ -174,7 +174,7 @@ class WidgetLine(_Callbacks):
             widget.close()
 
 
-class DrawnLineState(HasTraits):
+class DrawnLineState(OwnModule):
     """The traits of a line the labextension draws, kept on its row's own widget model.
 
     A row with these traits (job_row.DrawnJobRow) is one model: the labextension's row view
@@ -182,10 +182,6 @@ class DrawnLineState(HasTraits):
     children (its pods) under it, as a box lays out its children.
     """
 
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
     _model_name = Unicode("JobRowModel").tag(sync=True)
     _view_name = Unicode("JobRowView").tag(sync=True)
 
