@@ -5,8 +5,10 @@ for 10 s): a real `jupyter server` on the Kubernetes backend, pointed at the API
 seeded with `bulk_load` (1,000 jobs of three kinds, 4 pods each); every client (its own httpx
 connections, as each user's browser or `Client` has) lists all jobs, then follows one running
 job's log for a second, and again, until the time is up. The clients run in driver processes of
-50 (`load.CLIENTS_PER_PROCESS`): one process of 200 was busy a whole core and measured its own
-queue; the busiest driver's CPU share is reported beside the figures. Reported:
+50 (`load.CLIENTS_PER_PROCESS`), never in the process holding the double: one process of 200 was
+busy a whole core and measured its own queue, and clients beside the double waited on its turn
+(the double stands for a kube-apiserver, a process of its own); the busiest driver's CPU share is
+reported beside the figures. Reported:
 requests made, errors (goal: none), list and first-log-line latency p50/p99, and the server's
 resident memory at start, peak and end (growth). The list goal is over each client's lists after
 its first: the first ones are sent by every client at the same instant, one burst of whole

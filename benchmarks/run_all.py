@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/run_all.py --quick    # smaller sizes (about 8 min)
     .venv/bin/python benchmarks/run_all.py --only log_read panel
 
-Runs each benchmark module's `run(size)` in turn (the ones listed in BENCHES, then any other
-benchmarks/*_bench.py) (each compares ours and the peer in the same
+Runs each benchmark module's `run(size)` in turn, each in a fresh process (the ones listed in
+BENCHES, then any other benchmarks/*_bench.py) (each compares ours and the peer in the same
 run, alternating, with several repetitions), then writes one table (measure, ours, peer, ratio,
 goal, met?), the machine and versions, the notes, and links to the plots. Each benchmark starts
 once the machine is quiet (common.quiet_machine, at most a minute); a wait, or a process the
@@ -17,8 +17,13 @@ goal missed is reported, not an error).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
+import os
+import pickle
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -26,6 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HERE, Result, Row, machine, markdown_table, progress, quiet_machine  # noqa: E402
+
+PR_SET_CHILD_SUBREAPER = 36  # prctl option, <linux/prctl.h>
 
 # (module, title) in report order; the order also spreads the heavy ones out.
 BENCHES = (
@@ -63,19 +70,69 @@ NAMES = [m.removesuffix("_bench") for m, _ in all_benches()]
 
 
 def run_one(module: str, size: str) -> tuple[Result, float, str | None]:
-    """(result, seconds, error text or None) of one benchmark module."""
+    """(result, seconds, error text or None) of one benchmark module, run in a process of its own.
+
+    One process per benchmark: run in this one, a benchmark inherits every object the ones before
+    left in the heap (the 50,000-job cache, a browser driver's state), which its garbage
+    collections walk, and every thread they left, which share its interpreter lock.
+    """
     t = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="dtrain-bench-") as tmp:
+        answer = Path(tmp) / "result.pickle"
+        child = subprocess.run([sys.executable, "-c", CHILD, str(HERE), module, size, str(answer)], check=False)
+        _reap_orphans()
+        if answer.exists():
+            result, error = pickle.loads(answer.read_bytes())
+        else:
+            result = Result(module.removesuffix("_bench"))
+            error = f"the benchmark's process exited with code {child.returncode} before it sent its result"
+    return result, time.monotonic() - t, error
+
+
+# The benchmark's process: run one module, pickle (result, error) into the answer file.
+CHILD = """
+import pickle, sys
+here, module, size, answer = sys.argv[1:]
+sys.path.insert(0, here)
+from run_all import _run_module
+data = pickle.dumps(_run_module(module, size))
+with open(answer, "wb") as out:
+    out.write(data)
+"""
+
+
+def _run_module(module: str, size: str) -> tuple[Result, str | None]:
     try:
         mod = importlib.import_module(module)
         if not hasattr(mod, "run"):
             result = Result(module.removesuffix("_bench"))
             result.notes.append(f"not run here: benchmarks/{module}.py offers no run(size); run it alone "
                                 f"(.venv/bin/python benchmarks/{module}.py).")
-            return result, time.monotonic() - t, None
-        result = mod.run(size)
-        return result, time.monotonic() - t, None
+            return result, None
+        return mod.run(size), None
     except Exception:  # one broken benchmark must not hide the others' figures
-        return Result(module.removesuffix("_bench")), time.monotonic() - t, traceback.format_exc()
+        return Result(module.removesuffix("_bench")), traceback.format_exc()
+
+
+def _adopt_orphans() -> None:
+    """Become the parent of every process a benchmark's process leaves behind (Linux), so
+    quiet_machine still finds and names them after that process has exited."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: leftovers of a finished benchmark go unnamed
+        pass
+
+
+def _reap_orphans() -> None:
+    """Collect the exit status of adopted processes that have ended (no zombies kept)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def render(size: str, info: dict[str, str], sections: list[tuple[str, Result, float, str | None]],
@@ -137,6 +194,7 @@ def main() -> int:
         info["kube-apiserver (real control plane)"] = kubernetes_version()
     except Exception:  # noqa: BLE001 - a report without it is still a report
         pass
+    _adopt_orphans()
     start = time.monotonic()
     sections = []
     for module, title in all_benches():
