@@ -231,7 +231,8 @@ def quiet_machine(limit_s: float = QUIET_LIMIT_S) -> Settled:
     leftovers = []
     for child in psutil.Process().children(recursive=True):
         try:
-            leftovers.append(f"{child.name()} (pid {child.pid})")
+            if child.status() != psutil.STATUS_ZOMBIE:  # ended, its exit status not yet collected
+                leftovers.append(f"{child.name()} (pid {child.pid})")
         except psutil.Error:
             pass
     # The first window is the measure of "quiet", not a wait.

@@ -200,6 +200,7 @@ def main() -> int:
     for module, title in all_benches():
         if args.only and module.removesuffix("_bench") not in args.only:
             continue
+        _reap_orphans()
         settled = quiet_machine()
         progress(f"=== {module} ({size}) " + (settled.note() or "on a quiet machine"))
         result, seconds, error = run_one(module, size)
