@@ -12,7 +12,9 @@ with two more command-line arguments:
 
 - `--ext=dtrain_jupyter.ui.preload`: an IPython extension that, once the kernel's loop runs,
   imports the panel and starts reading the job list on a thread (ui/preload.py);
-- `--HistoryManager.enabled=False`: the bootstrap is no line of the person's IPython history.
+- `--HistoryManager.enabled=False`: the bootstrap is no line of the person's IPython history;
+- `--IPKernelApp.kernel_class=...PanelKernel`: an IPython kernel built without debugpy, whose
+  import was ~36 ms of the kernel's start (ui/panel_kernel.py).
 
 jupyter_client keeps them for a restart of that kernel. Any other kernel (a gateway's, another
 language's spec under the same name) is started as `POST /api/sessions` would start it, and the
@@ -39,7 +41,8 @@ from .base import DTrainHandler
 #: The IPython extension the panel's kernel loads at its start.
 PRELOAD_EXTENSION = "dtrain_jupyter.ui.preload"
 #: What the panel's kernel gets on its command line when it is an IPython kernel of this server.
-PRELOAD_ARGUMENTS = (f"--ext={PRELOAD_EXTENSION}", "--HistoryManager.enabled=False")
+PRELOAD_ARGUMENTS = (f"--ext={PRELOAD_EXTENSION}", "--HistoryManager.enabled=False",
+                     "--IPKernelApp.kernel_class=dtrain_jupyter.ui.panel_kernel.PanelKernel")
 #: The session's type, as the shell's SessionContext names it.
 SESSION_TYPE = "dtrain"
 MAX_PATH_CHARS = 1024

@@ -81,9 +81,11 @@ async def test_its_kernel_reads_ahead_and_keeps_no_history(api, jp_serverapp) ->
             "import sys, dtrain_jupyter.ui as ui\n"
             "ui._WARMING.join(60)\n"
             "print(type(ui._WARMING).__name__, 'dtrain_jupyter.ui.app' in sys.modules, "
-            "get_ipython().history_manager.enabled, 'click' in sys.modules, callable(sys.modules['httpx'].main))\n"))
-        # Read ahead: the panel imported, no history, and none of httpx's command line (click).
-        assert printed.split() == ["Thread", "True", "False", "False", "True"]
+            "get_ipython().history_manager.enabled, 'click' in sys.modules, callable(sys.modules['httpx'].main), "
+            "type(get_ipython().kernel).__name__, any(m.startswith('_pydevd') for m in sys.modules))\n"))
+        # Read ahead: the panel imported, no history, none of httpx's command line (click), and
+        # a kernel built without the debugger (debugpy's pydevd never loaded).
+        assert printed.split() == ["Thread", "True", "False", "False", "True", "PanelKernel", "False"]
     finally:
         await jp_serverapp.session_manager.delete_session(model["id"])
 
