@@ -12,9 +12,9 @@ reported beside the figures. Reported:
 requests made, errors (goal: none), list and first-log-line latency p50/p99, and the server's
 resident memory at start, peak and end (growth). The list goal is over each client's lists after
 its first: the first ones are sent by every client at the same instant, one burst of whole
-lists, and are reported apart as context; so are each client's first follows, which start together
-as that burst ends, when the server opens every followed pod's stream. `make bench` runs it twice, each on a fresh
-server: 50 clients (goals: list p99 <= 250 ms, first log line p50 <= 100 ms and p99 <= 500 ms)
+lists, and are reported apart as context; so are each client's first follows, which start
+together as that burst ends, when the server opens every followed pod's stream. `make bench` runs
+it twice, each on a fresh server: 50 clients (goals: list p99 <= 250 ms, first log line p50 <= 100 ms and p99 <= 500 ms)
 and 200 clients (goals: no error, list p99 <= 1 s, RSS growth <= 100 MiB); run alone, the goals
 are the 50-client ones up to 50 clients and the 200-client ones above.
 

@@ -80,7 +80,6 @@ def run_one(module: str, size: str) -> tuple[Result, float, str | None]:
     with tempfile.TemporaryDirectory(prefix="dtrain-bench-") as tmp:
         answer = Path(tmp) / "result.pickle"
         child = subprocess.run([sys.executable, "-c", CHILD, str(HERE), module, size, str(answer)], check=False)
-        _reap_orphans()
         if answer.exists():
             result, error = pickle.loads(answer.read_bytes())
         else:
@@ -89,7 +88,8 @@ def run_one(module: str, size: str) -> tuple[Result, float, str | None]:
     return result, time.monotonic() - t, error
 
 
-# The benchmark's process: run one module, pickle (result, error) into the answer file.
+# The benchmark's process: run one module, pickle (result, error) into the answer file. The file
+# is opened only once the result is there: a process that dies mid-run leaves none behind.
 CHILD = """
 import pickle, sys
 here, module, size, answer = sys.argv[1:]

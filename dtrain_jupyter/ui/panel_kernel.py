@@ -4,11 +4,12 @@ The server starts the labextension's panel kernel with
 `--IPKernelApp.kernel_class=dtrain_jupyter.ui.panel_kernel.PanelKernel`
 (server/panel_session.py). When ipykernel builds its kernel, it imports debugpy: the kernel's
 `debugger_class` trait names `ipykernel.debugger.Debugger`, and traitlets imports that module as
-it sets up the new instance, before `__init__` runs. That import was ~100 ms of the kernel's
-start, which the click that opens the panel waits for. This kernel runs the panel, never code that a person steps through in
-JupyterLab's debugger. A None in sys.modules makes the import fail, and ipykernel then builds the
-kernel without a debugger, as it does where debugpy is not installed (its kernel_info says
-`"debugger": false`, so JupyterLab offers none).
+it sets up the new instance, before `__init__` runs. Without it the kernel is ready ~36 ms
+sooner (587 -> 551 ms, 10 starts each), and the click that opens the panel waits for that start.
+This kernel runs the panel, never code that a person steps through in JupyterLab's debugger. A
+None in sys.modules makes the import fail, and ipykernel then builds the kernel without a
+debugger, as it does where debugpy is not installed (its kernel_info says `"debugger": false`,
+so JupyterLab offers none).
 """
 
 from __future__ import annotations
