@@ -12,8 +12,8 @@ Rows (issue 16 item 7):
     history (which follows the same log into its archive) vs one with `--DTrain.history=False`,
     rounds alternated in the same run; goal: ratio of the per-round p50 medians <= 1.05;
   * create -> Running (as local_bench.py measures it: from the create request until the replica's
-    own command has been exec'd, its pid file exists), 2 replicas, history on vs off, alternated;
-    goal: ratio of medians <= 1.05.
+    own command has been exec'd, its pid file exists), 2 replicas, history on vs off, the sides
+    taking turns to lead, each create 0.3 s after the one before; goal: ratio of medians <= 1.05.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from dtrain_jupyter.model.status import Phase  # noqa: E402
 
 LIST_GOAL_MS = 100.0
 OVERHEAD_GOAL = 1.05
+CREATE_PAUSE_SECONDS = 0.3
 DEEP_PAGE = 50
 HISTORY_API = "dtrain/api/history"
 
@@ -127,18 +128,15 @@ def measure_overhead(lines: int, rounds: int, creates: int) -> dict[str, dict[st
             for side in order:
                 out["follow"][side].append(local_round(servers[side], r, lines))
         progress(f"history: {creates} creates each, history on and off")
-        n = {"on": 0, "off": 0}
-
-        def create(side: str):
-            def call() -> None:
-                n[side] += 1
-                out["create"][side].append(create_to_running(servers[side], f"create-{side}-{n[side]}"))
-            return call
-        alternate({"on": create("on"), "off": create("off")}, creates)
-    # alternate's own timings include the delete; the create time is what each call recorded
-    # (its warm-up call included first, dropped here).
-    for side in ("on", "off"):
-        out["create"][side] = out["create"][side][1:]
+        # One untimed create a side first; then the sides take turns leading. Each create starts
+        # CREATE_PAUSE_SECONDS after the one before, so it does not run in the wake of the other
+        # server's last create and delete (its history's archiving of that job).
+        for side in ("on", "off"):
+            create_to_running(servers[side], f"create-{side}-warm-up")
+        for i in range(creates):
+            for side in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                time.sleep(CREATE_PAUSE_SECONDS)
+                out["create"][side].append(create_to_running(servers[side], f"create-{side}-{i}"))
     return out
 
 
@@ -168,13 +166,15 @@ def result_for(listing: dict[str, list[float]], overhead: dict[str, dict[str, li
                             ratio <= OVERHEAD_GOAL))
     res.notes.append(f"history: the 'peer' column of the overhead rows is the same server with "
                      f"--DTrain.history=False, alternated in the same run; log follow: {lines} lines a round, "
-                     f"lines received with history on {received['on']}/{expected}, off {received['off']}/{expected}.")
+                     f"lines received with history on {received['on']}/{expected}, off {received['off']}/{expected}; "
+                     f"create: {len(overhead['create']['on'])} a side, the sides taking turns to lead, each "
+                     f"{CREATE_PAUSE_SECONDS:g} s after the one before.")
     return res
 
 
 def run(size: str = "full") -> Result:
     records = 10_000
-    repeat, lines, rounds, creates = (20, 100, 4, 10) if size == "full" else (10, 50, 2, 5)
+    repeat, lines, rounds, creates = (20, 100, 4, 40) if size == "full" else (10, 50, 2, 10)
     return result_for(measure_list(records, repeat), measure_overhead(lines, rounds, creates), records, lines)
 
 
@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="calls of each GET /history")
     parser.add_argument("--lines", type=int, default=100, help="log lines per follow round")
     parser.add_argument("--rounds", type=int, default=4, help="follow rounds per side")
-    parser.add_argument("--creates", type=int, default=10, help="creates per side")
+    parser.add_argument("--creates", type=int, default=40, help="creates per side")
     args = parser.parse_args()
     listing = measure_list(args.records, args.repeat)
     overhead = measure_overhead(args.lines, args.rounds, args.creates)

@@ -262,6 +262,13 @@ class HistoryRecorder:
                 backlogged = True
                 return
             self._live[key] = (record_id, job)
+            if change == "ADDED" and first_sight and job.phase == Phase.PENDING:
+                # Just created: no pod of it can run yet, and looking now would only compete with
+                # the start of its replicas (the local backend starts them right after this
+                # change). The change that says they run brings the first look, or the pending
+                # look does if that change is slow to come.
+                self._look_soon(record_id, job)
+                return
             await self._look_at_pods(record_id, job)
             if job.phase.finished:
                 self._live.pop(key, None)

@@ -37,10 +37,10 @@ class ScriptedCluster:
                        namespace="default", uid="uid-1", created="2026-12-06T00:00:00Z", manifest={},
                        status=JobStatus(phase=Phase.RUNNING))
 
-    def change(self, phase: Phase) -> None:
+    def change(self, phase: Phase, change: str = "MODIFIED") -> None:
         self.job = dataclasses.replace(self.job, status=JobStatus(phase=phase))
         for listener in self.listeners:
-            listener("MODIFIED", self.job)
+            listener(change, self.job)
 
     def subscribe(self, listener: Callable[[str, Job], None]) -> None:
         self.listeners.append(listener)
@@ -102,6 +102,37 @@ def test_a_pod_that_starts_after_the_change_heard_is_followed(tmp_path: Path) ->
                 lines = [x.line async for x in history.log_lines(record, pod=pod, tail=None)]
                 assert lines == [f"{pod} step {i}" for i in range(1, 6)], pod
             assert history.incomplete(record) == []
+        finally:
+            await history.stop()
+    asyncio.run(scenario())
+
+
+def test_a_job_just_created_is_recorded_at_once_and_its_pods_looked_at_when_they_can_run(tmp_path: Path) -> None:
+    """A job heard as created (Pending) is kept at once, so a delete or `wait` finds it; its pods are
+    not looked at then (none can run yet), but they are soon after, with no other change of the job."""
+    async def scenario() -> None:
+        cluster = ScriptedCluster()
+        cluster.phases = {pod: "Pending" for pod in cluster.phases}
+        history = JobHistory(tmp_path / "history")
+        await history.start(cluster)  # type: ignore[arg-type]
+        try:
+            cluster.change(Phase.PENDING, "ADDED")
+            await wait_until(lambda: _async(bool(history.store.find("kubernetes", "default", "PyTorchJob", NAME))),
+                             what="the job recorded")
+            assert cluster.looks == 0
+            for pod in cluster.phases:
+                cluster.phases[pod] = "Running"  # no change of the job says so
+            await wait_until(lambda: _async(cluster.followed == set(cluster.phases)), what="both pods followed",
+                             timeout=10)
+            for pod in list(cluster.phases):
+                cluster.run_and_remove(pod, [f"{pod} step {i}" for i in range(1, 4)])
+            cluster.phases.clear()
+            cluster.change(Phase.SUCCEEDED)
+            await history.recorder.settle()
+            [record] = history.store.find("kubernetes", "default", "PyTorchJob", NAME)
+            for pod in (f"{NAME}-master-0", f"{NAME}-worker-0"):
+                lines = [x.line async for x in history.log_lines(record, pod=pod, tail=None)]
+                assert lines == [f"{pod} step {i}" for i in range(1, 4)], pod
         finally:
             await history.stop()
     asyncio.run(scenario())
