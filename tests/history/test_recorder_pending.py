@@ -16,6 +16,7 @@ from typing import Any, AsyncGenerator, Callable
 
 from dtrain_jupyter.errors import NotFound
 from dtrain_jupyter.history.history import JobHistory
+from dtrain_jupyter.history.store import HistoryRecord
 from dtrain_jupyter.model.job import Event, Job, JobStatus, Pod
 from dtrain_jupyter.model.status import Phase
 
@@ -92,15 +93,7 @@ def test_a_pod_that_starts_after_the_change_heard_is_followed(tmp_path: Path) ->
             cluster.phases[f"{NAME}-worker-0"] = "Running"  # no change of the job says so
             await wait_until(lambda: _async(cluster.followed == set(cluster.phases)), what="the worker followed",
                              timeout=10)
-            for pod in list(cluster.phases):
-                cluster.run_and_remove(pod, [f"{pod} step {i}" for i in range(1, 6)])
-            cluster.phases.clear()
-            cluster.change(Phase.SUCCEEDED)
-            await history.recorder.settle()
-            [record] = history.store.find("kubernetes", "default", "PyTorchJob", NAME)
-            for pod in (f"{NAME}-master-0", f"{NAME}-worker-0"):
-                lines = [x.line async for x in history.log_lines(record, pod=pod, tail=None)]
-                assert lines == [f"{pod} step {i}" for i in range(1, 6)], pod
+            record = await _run_to_the_end_and_check_the_archive(cluster, history, steps=5)
             assert history.incomplete(record) == []
         finally:
             await history.stop()
@@ -124,18 +117,26 @@ def test_a_job_just_created_is_recorded_at_once_and_its_pods_looked_at_when_they
                 cluster.phases[pod] = "Running"  # no change of the job says so
             await wait_until(lambda: _async(cluster.followed == set(cluster.phases)), what="both pods followed",
                              timeout=10)
-            for pod in list(cluster.phases):
-                cluster.run_and_remove(pod, [f"{pod} step {i}" for i in range(1, 4)])
-            cluster.phases.clear()
-            cluster.change(Phase.SUCCEEDED)
-            await history.recorder.settle()
-            [record] = history.store.find("kubernetes", "default", "PyTorchJob", NAME)
-            for pod in (f"{NAME}-master-0", f"{NAME}-worker-0"):
-                lines = [x.line async for x in history.log_lines(record, pod=pod, tail=None)]
-                assert lines == [f"{pod} step {i}" for i in range(1, 4)], pod
+            await _run_to_the_end_and_check_the_archive(cluster, history, steps=3)
         finally:
             await history.stop()
     asyncio.run(scenario())
+
+
+async def _run_to_the_end_and_check_the_archive(cluster: ScriptedCluster, history: JobHistory,
+                                                steps: int) -> HistoryRecord:
+    """Every pod prints `steps` lines and is removed, the job succeeds; each pod's archived log must
+    hold all of its lines. Returns the job's record."""
+    for pod in list(cluster.phases):
+        cluster.run_and_remove(pod, [f"{pod} step {i}" for i in range(1, steps + 1)])
+    cluster.phases.clear()
+    cluster.change(Phase.SUCCEEDED)
+    await history.recorder.settle()
+    [record] = history.store.find("kubernetes", "default", "PyTorchJob", NAME)
+    for pod in (f"{NAME}-master-0", f"{NAME}-worker-0"):
+        lines = [x.line async for x in history.log_lines(record, pod=pod, tail=None)]
+        assert lines == [f"{pod} step {i}" for i in range(1, steps + 1)], pod
+    return record
 
 
 async def _async(value: Any) -> Any:
