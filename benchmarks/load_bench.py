@@ -14,9 +14,9 @@ resident memory at start, peak and end (growth). The list goal is over each clie
 its first: the first ones are sent by every client at the same instant, one burst of whole
 lists, and are reported apart as context; so are each client's first follows, which start
 together as that burst ends, when the server opens every followed pod's stream. `make bench` runs
-it twice, each on a fresh server: 50 clients (goals: list p99 <= 250 ms, first log line p50 <= 100 ms and p99 <= 500 ms)
-and 200 clients (goals: no error, list p99 <= 1 s, RSS growth <= 100 MiB); run alone, the goals
-are the 50-client ones up to 50 clients and the 200-client ones above.
+it twice, each on a fresh server: 50 clients (goals: list p99 <= 250 ms, first log line p50 <= 100
+ms and p99 <= 500 ms) and 200 clients (goals: no error, list p99 <= 1 s, RSS growth <= 100 MiB);
+run alone, the goals are the 50-client ones up to 50 clients and the 200-client ones above.
 
     .venv/bin/python benchmarks/load_bench.py [--clients 50] [--seconds 60] [--jobs 1000]
     .venv/bin/python benchmarks/load_bench.py --backend local [--jobs 200]
