@@ -14,7 +14,7 @@ Goals (issue 18), against kubectl's p50 in the same run: local p50 <= 2x kubectl
 p50 <= 1.5x kubectl's; every line received. The first report's absolute goal (p50 <= 50 ms) is
 still shown beside them. Also writes benchmarks/log_follow_cdf.png (distribution of latencies).
 
-    .venv/bin/python benchmarks/log_follow_bench.py [--lines 100] [--rounds 3]
+    .venv/bin/python benchmarks/log_follow_bench.py [--lines 100] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -190,14 +190,16 @@ def result_for(m: dict[str, list[list[float]]], lines: int, out_dir: Path = HERE
 
 
 def run(size: str = "full") -> Result:
-    lines, rounds = (100, 3) if size == "full" else (50, 2)
+    # Five rounds: kubectl's own p50 moves by a third from round to round (0.64-1.17 ms in one
+    # run), and the ratio is only as steady as the two medians under it.
+    lines, rounds = (100, 5) if size == "full" else (50, 2)
     return result_for(measure(lines, rounds), lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     result_for(measure(args.lines, args.rounds), args.lines).print()
 

@@ -7,7 +7,8 @@ Bodies stay plain dicts: we ask the ApiClient for the raw response and parse the
 ourselves, so custom resources, pods and events never pass through the generated models.
 
 The kubernetes client is synchronous; `Api.arequest` runs a request on this object's own
-thread pool so the Jupyter server's loop never blocks.
+thread pool so the Jupyter server's loop never blocks. A followed stream whose every byte is
+waited for (a log follow) is read on the loop itself where it can be: `Api.astream`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import json
 import random
 import re
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from ...errors import (
     BackendUnavailable, ClusterError, DTrainError, Forbidden, InvalidJob, InvalidRequest, JobExists, JobNotFound,
     NotFound, ValidationIssue,
 )
+from . import loop_stream
 from .config import ClusterConfig
 
 BACKEND = "kubernetes"
@@ -197,13 +200,17 @@ def translate_status(code: int, status: Any, call: Call, server: str) -> DTrainE
 
 def translate_transport(exc: BaseException, call: Call, server: str) -> BackendUnavailable:
     """A connection that failed, timed out or dropped: the server is unreachable for now."""
-    inner = getattr(exc, "reason", None) or exc
+    reason = getattr(exc, "reason", None)  # urllib3 wraps the cause; an SSLError's reason is a word
+    inner = reason if isinstance(reason, BaseException) else exc
     # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it must be asked first.
-    if isinstance(inner, urllib3.exceptions.NewConnectionError):
+    if isinstance(inner, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
         text = "refused the connection (is it running?)"
-    elif isinstance(inner, (urllib3.exceptions.TimeoutError,)) or isinstance(exc, urllib3.exceptions.TimeoutError):
+    elif isinstance(inner, (urllib3.exceptions.TimeoutError, asyncio.TimeoutError)) or isinstance(exc, urllib3.exceptions.TimeoutError):
         text = "did not answer in time"
-    elif isinstance(inner, urllib3.exceptions.ProtocolError) or isinstance(exc, urllib3.exceptions.ProtocolError):
+    elif isinstance(inner, ssl.SSLCertVerificationError):
+        text = f"has a certificate we cannot verify ({inner.verify_message})"
+    elif isinstance(inner, (urllib3.exceptions.ProtocolError, ConnectionResetError, loop_stream.StreamBroken)) \
+            or isinstance(exc, urllib3.exceptions.ProtocolError):
         text = "dropped the connection"
     else:
         text = f"could not be reached ({type(inner).__name__})"
@@ -221,6 +228,12 @@ class Api:
         self._client = k8s_client.ApiClient(cluster.configuration)
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dtrain-kube-api")
         self._closed = False
+        self._ssl_context: Any = None  # built on the first `astream`
+
+    @property
+    def streams_on_loop(self) -> bool:
+        """Whether `astream` can reach this cluster (not through a proxy)."""
+        return loop_stream.supported(self.cluster.configuration)
 
     @property
     def server(self) -> str:
@@ -311,6 +324,52 @@ class Api:
                 raise ClusterError(
                     f"{call.verb} {call.resource}: the API server sent a body that is not JSON", reason="BadBody",
                 ) from e
+
+    async def astream(self, path: str, call: Call, *, query: dict[str, Any] | None = None) -> loop_stream.LoopStream:
+        """GET a stream read on the server loop (see `loop_stream`): the open response, its body unread.
+
+        Retries and errors as `request` for a read; only where `streams_on_loop`. The token is
+        asked for on the thread pool: the configuration's refresh hook may run a credential
+        plugin, and the first TLS context reads its files there too.
+
+        Raises:
+            Forbidden, NotFound, InvalidRequest, ClusterError, BackendUnavailable.
+        """
+        if self._closed:
+            raise BackendUnavailable("the Kubernetes backend has been stopped")
+        loop = asyncio.get_running_loop()
+        configuration = self.cluster.configuration
+        attempt = 0
+        while True:
+            try:
+                authorization, context = await loop.run_in_executor(self._executor, self._stream_credentials)
+                resp = await loop_stream.open_stream(configuration, context, path, query or {}, authorization,
+                                                     self.tuning.connect_timeout)
+            except (OSError, asyncio.TimeoutError) as e:
+                if attempt < min(1, self.tuning.retries):
+                    await asyncio.sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise translate_transport(e, call, self.server) from e
+            if resp.status < 300:
+                return resp
+            try:
+                body = await resp.read_all()
+            except (OSError, asyncio.TimeoutError):
+                body = b""
+            if resp.status in _RETRY_ANY_VERB | _RETRY_IDEMPOTENT and attempt < self.tuning.retries:
+                await asyncio.sleep(self._delay(attempt, resp.headers.get("retry-after")))
+                attempt += 1
+                continue
+            raise translate_status(resp.status, parse_status(body), call, self.server)
+
+    def _stream_credentials(self) -> tuple[str | None, Any]:
+        """(Authorization header, TLS context) for `astream`, on the thread pool."""
+        configuration = self.cluster.configuration
+        if self._ssl_context is None:
+            self._ssl_context = loop_stream.ssl_context(configuration) or False
+        # The kubeconfig's token, or its user and password as a Basic header, as `request` sends it.
+        return configuration.get_api_key_with_prefix("authorization"), self._ssl_context or None
 
     async def arequest(self, method: str, path: str, call: Call, **kwargs: Any) -> Any:
         """`request` on this client's thread pool, awaited from the server loop."""

@@ -42,7 +42,7 @@ from .config import ClusterConfig, load_cluster_config
 from .discovery import Served
 from .events import EVENT_BY_SUBJECT, job_event_keys, job_events, slim_event
 from .jobs import CachedJob, job_from_object
-from .logs import LogOptions, has_log, pod_waiting_line, relay_log_bytes, stream_logs
+from .logs import LogOptions, close_follows, has_log, pod_waiting_line, relay_log_bytes, stream_logs
 from .pods import (
     OLD_LABEL_JOB_NAME, belongs_to, default_container, job_pod_keys, job_pods, pod_requests, slim_pod,
 )
@@ -122,6 +122,8 @@ class KubernetesBackend:
 
     async def stop(self) -> None:
         """Stop the watches and close the client."""
+        if self._api is not None:
+            close_follows(self._api)  # here, on the loop that reads them: they end while the rest closes
         await asyncio.to_thread(self.close)
 
     def close(self) -> None:
@@ -129,6 +131,7 @@ class KubernetesBackend:
         if self._watches is not None:
             self._watches.close()
         if self._api is not None:
+            close_follows(self._api)
             self._api.close()
 
     def subscribe(self, listener: ChangeListener) -> None:

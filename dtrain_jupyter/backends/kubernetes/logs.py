@@ -1,15 +1,16 @@
 """Pod logs: one pod, or every pod of a job merged line by line with the pod's name on each line.
 
 A followed pod's log is read from one stream shared by everyone following it (`shared_follow`:
-the job history's copy, every view and client), on a thread of its own (the kubernetes client
-blocks; a follow may last for hours); a read that does not follow has a thread and a request of
-its own. Lines reach the server loop through a deque, with one wake-up per batch. With
-`follow`, pods that appear later, and pods recreated or restarted in place, are picked up from
-the pod cache; the merged stream ends when the job is finished and every reader is done. A pod
-that cannot have a log yet (Pending, image pull back-off) shows as one "waiting: <reason>"
-line instead of being skipped; with `follow` its log starts once it runs. One pod's log is
-asked for before the first line is promised, so the API server's refusal (a container the pod
-does not run, no previous attempt) reaches the caller as an error, not as a cut stream.
+the job history's copy, every view and client), on the server loop where the API client can
+(`Api.astream`), else on a thread of its own (the kubernetes client blocks; a follow may last
+for hours); a read that does not follow has a thread and a request of its own. Lines reach the
+generator through a deque, with one wake-up per batch. With `follow`, pods that appear later,
+and pods recreated or restarted in place, are picked up from the pod cache; the merged stream
+ends when the job is finished and every reader is done. A pod that cannot have a log yet
+(Pending, image pull back-off) shows as one "waiting: <reason>" line instead of being skipped;
+with `follow` its log starts once it runs. One pod's log is asked for before the first line is
+promised, so the API server's refusal (a container the pod does not run, no previous attempt)
+reaches the caller as an error, not as a cut stream.
 """
 
 from __future__ import annotations
@@ -144,6 +145,13 @@ def _open_log(api: Api, namespace: str, pod: str, container: str | None, opts: L
                        timeout=(api.tuning.connect_timeout, None if opts.follow else api.tuning.read_timeout))
 
 
+async def _open_log_on_loop(api: Api, namespace: str, pod: str, container: str | None, opts: LogOptions,
+                           resume: str | None = None) -> Any:
+    """`_open_log` for a follow read on the loop (`Api.astream`): the open stream, or the refusal raised."""
+    return await api.astream(resource_path("", "v1", "pods", namespace, pod, "log"),
+                             Call("get", "pods/log", namespace, name=pod), query=_log_query(opts, container, resume))
+
+
 def _read(api: Api, namespace: str, reader: _Reader, container: str | None, opts: LogOptions,
           emit: Callable[[Any], None], opened: Any = None) -> None:
     """Thread body of a read that does not follow: one pod's log (from `opened`, or a request of
@@ -206,15 +214,22 @@ def _subscribe(api: Api, namespace: str, reader: _Reader, container: str | None,
         start = _follow_start(opts)
         holds_from = start.since
     reader.subscription = Subscription(deliver, finish)
+    on_loop = api.streams_on_loop
     FOLLOWS.follow(_follow_key(api, namespace, reader.pod, reader.uid, reader.restarts, container), start,
                    reader.subscription,
-                   partial(_open_log, api, namespace, reader.pod, container, opts, resume),
-                   f"dtrain-log-{reader.pod}", holds_from=holds_from, opened=opened)
+                   partial(_open_log_on_loop if on_loop else _open_log, api, namespace, reader.pod, container, opts,
+                           resume),
+                   f"dtrain-log-{reader.pod}", holds_from=holds_from, opened=opened, on_loop=on_loop)
 
 
 def _follow_key(api: Api, namespace: str, pod: str, uid: str, restarts: int, container: str | None) -> tuple[Any, ...]:
     """Follows of the same container instance (a pod made anew, or restarted in place, is another) share a stream."""
     return (id(api), namespace, pod, uid, restarts, container)
+
+
+def close_follows(api: Api) -> None:
+    """Close every shared follow stream of this API client (its backend is stopping)."""
+    FOLLOWS.shut_all(id(api))
 
 
 def _follow_start(opts: LogOptions) -> Start:
@@ -254,6 +269,7 @@ async def stream_logs(
         NotFound, InvalidRequest, Forbidden, ClusterError, BackendUnavailable (single pod only).
     """
     loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
     # Readers append here (a deque's append is atomic) and wake the loop once per batch; the
     # generator waits on one future of its own. An asyncio.Queue read through `wait_for` cost a
     # task and three passes of the loop per line between the reader thread and the client
@@ -270,6 +286,9 @@ async def stream_logs(
 
     def emit(item: Any) -> None:
         arrived.append(item)
+        if threading.get_ident() == loop_thread:
+            wake()  # a stream read on the loop: no trip through the loop's wake-up pipe
+            return
         if not wake_pending[0]:  # a wake already queued will find this item too
             wake_pending[0] = True
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
@@ -368,9 +387,14 @@ async def stream_logs(
                     name = str(meta.get("name"))
                     container = container_of(pod)
                     key = _follow_key(api, namespace, name, str(meta.get("uid") or ""), _restarts(pod), container)
-                    if opts.follow and not opts.previous and FOLLOWS.can_join(key, _follow_start(opts)):
+                    follows = opts.follow and not opts.previous
+                    if follows and FOLLOWS.can_join(key, _follow_start(opts)):
                         continue
-                    opened[name] = await loop.run_in_executor(None, _open_log, api, namespace, name, container, opts)
+                    if follows and api.streams_on_loop:
+                        opened[name] = await _open_log_on_loop(api, namespace, name, container, opts)
+                    else:
+                        opened[name] = await loop.run_in_executor(None, _open_log, api, namespace, name, container,
+                                                                  opts)
         yield None
         # The pod list is read once a `poll`, and again when a reader ends (a restart, a cut
         # stream, the last pod done), never once a line: each read walks the namespace's pod

@@ -6,7 +6,8 @@ that was about 200 TLS handshakes a second, and the reader threads' connects and
 were most of the server process's CPU (issue 18, `benchmarks/findings/server-under-load.md`);
 the job history, which follows every running pod, doubled the streams of each followed pod.
 
-An `Upstream` reads one stream on its own thread and hands each line to every `Subscription`.
+An `Upstream` reads one stream and hands each line to every `Subscription`: on the server loop
+where the API client can (`Api.astream`), else on a thread of its own.
 It keeps its last lines (`RING_LINES`, `RING_BYTES`), so a follower that joins later starts
 exactly where a stream of its own would have started (the last N lines, the lines since a
 time, every line after a resume point, or the whole log while the upstream still holds it
@@ -26,6 +27,7 @@ given to the followers that asked for them.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import threading
@@ -33,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
-from typing import Any, Callable, Hashable
+from typing import Any, Awaitable, Callable, Hashable
 
 import urllib3
 
@@ -131,6 +133,7 @@ class Upstream:
     # `ts_key` of the moment the stream was asked for, and whether a line written since has come.
     opened_key: str = field(default_factory=lambda: key_of_time(time.time()))
     caught_up: bool = False
+    task: asyncio.Task[None] | None = None  # the loop's read, where the stream is read there
 
     # ---- followers (the server loop) ------------------------------------------------------
     def join(self, sub: Subscription, start: Start, creator: bool) -> bool:
@@ -190,37 +193,41 @@ class Upstream:
 
     def _close_if_idle(self, token: object) -> None:  # on the housekeeping thread
         with self.lock:
-            if self.done or self.idle is not token:
+            if self.idle is not token:
+                return
+        self.shut()
+
+    def shut(self) -> None:
+        """Close the stream now (from any thread); its followers are told it ended."""
+        with self.lock:
+            if self.done:
                 return
             self.done = True
             resp = self.resp
+            followers, self.followers = self.followers, []
         self.registry.forget(self)
         if resp is not None:
             with contextlib.suppress(Exception):
-                resp.shutdown()  # unblocks the reading thread, which then ends
+                resp.shutdown()  # unblocks the reading thread, or ends the loop's read
+        for sub in followers:
+            sub.finish(None)
 
-    # ---- the stream (its own thread) ------------------------------------------------------
+    # ---- the stream ------------------------------------------------------------------------
     def run(self, open_stream: Callable[[], Any], opened: Any = None) -> None:
+        """Read the stream on this thread (a urllib3 response) until it ends or is shut."""
         error: DTrainError | None = None
         try:
             resp = opened if opened is not None else open_stream()
-            with self.lock:
-                self.resp = resp
-                closed = self.done
-            if closed:  # every follower left, and the linger passed, while it was being opened
-                drop_response(resp)
+            if not self._hold(resp):
                 return
-            buf = b""
+            rest = b""
             try:
                 for chunk in resp.stream(amt=None, decode_content=True):
                     if self.done:
                         break
-                    buf += chunk
-                    if b"\n" in buf:
-                        *complete, buf = buf.split(b"\n")
-                        self._hand_out(complete)
-                if buf and not self.done:
-                    self._hand_out([buf])
+                    rest = self._take(rest, chunk)
+                if rest and not self.done:
+                    self._hand_out([rest])
             except (urllib3.exceptions.HTTPError, OSError):
                 pass  # the stream ended under us (closed, pod gone, server restart)
             finally:
@@ -230,6 +237,54 @@ class Upstream:
             error = e
         finally:
             self._end(error)
+
+    async def run_on_loop(self, open_stream: Callable[[], Awaitable[Any]], opened: Any = None) -> None:
+        """Read the stream on the server loop (a `loop_stream.LoopStream`): each piece of it is
+        handed out in the loop pass that read it, until it ends or is shut."""
+        error: DTrainError | None = None
+        resp = None
+        try:
+            resp = opened if opened is not None else await open_stream()
+            if not self._hold(resp):
+                return
+            rest = [b""]
+
+            def take(piece: bytes) -> None:
+                if not self.done:
+                    rest[0] = self._take(rest[0], piece)
+
+            resp.start(take)
+            try:
+                await resp.ended
+            except OSError:
+                pass  # the stream ended under us (closed, pod gone, server restart)
+            else:
+                if rest[0] and not self.done:
+                    self._hand_out([rest[0]])
+        except DTrainError as e:
+            error = e
+        finally:
+            if resp is not None:
+                resp.close()  # a no-op once the body has ended
+            self._end(error)
+
+    def _hold(self, resp: Any) -> bool:
+        """Keep the opened stream (so a close can shut it); False, and the stream dropped, when
+        every follower left, and the linger passed, while it was being opened."""
+        with self.lock:
+            self.resp = resp
+            closed = self.done
+        if closed:
+            drop_response(resp)
+        return not closed
+
+    def _take(self, rest: bytes, piece: bytes) -> bytes:
+        """Hand out the lines `rest + piece` completes; returns the unfinished line after them."""
+        rest += piece
+        if b"\n" in rest:
+            *complete, rest = rest.split(b"\n")
+            self._hand_out(complete)
+        return rest
 
     def _hand_out(self, raws: list[bytes]) -> None:
         with self.lock:
@@ -287,12 +342,15 @@ class SharedFollows:
         return False
 
     def follow(self, key: Hashable, start: Start, sub: Subscription, open_stream: Callable[[], Any],
-               thread_name: str, holds_from: str | None = None, opened: Any = None) -> None:
-        """Join an open upstream that can start `sub` where it asks, or open one (on a new thread).
+               name: str, holds_from: str | None = None, opened: Any = None, on_loop: bool = False) -> None:
+        """Join an open upstream that can start `sub` where it asks, or open one.
 
-        `open_stream` asks the API server for this follow's own stream (blocking), unless
-        `opened` is that stream already; `holds_from` is the `ts_key` from which that stream
-        sends every line, where its ask says so (the window of a `since` or of a resume point).
+        `open_stream` asks the API server for this follow's own stream, unless `opened` is that
+        stream already; `holds_from` is the `ts_key` from which that stream sends every line,
+        where its ask says so (the window of a `since` or of a resume point). With `on_loop`,
+        `open_stream` is a coroutine function and the stream is read by a task on the running
+        loop (called from it); else `open_stream` blocks and a new thread reads the stream.
+        `name` names that task or thread.
         """
         with self._lock:
             ups = list(self._open.get(key, ()))
@@ -306,7 +364,20 @@ class SharedFollows:
         up.join(sub, start, creator=True)
         with self._lock:
             self._open.setdefault(key, []).append(up)
-        HOUSEKEEPER.start(threading.Thread(target=up.run, args=(open_stream, opened), name=thread_name, daemon=True))
+        if on_loop:
+            up.task = asyncio.get_running_loop().create_task(up.run_on_loop(open_stream, opened), name=name)
+        else:
+            HOUSEKEEPER.start(threading.Thread(target=up.run, args=(open_stream, opened), name=name, daemon=True))
+
+    def shut_all(self, client: Hashable) -> None:
+        """Close every open upstream whose key starts with `client`, an API client whose backend is
+        stopping: a stream read on a loop that will not run again would otherwise stay open, and
+        on the books, for good."""
+        with self._lock:
+            ups = [up for key, group in self._open.items() if isinstance(key, tuple) and key[:1] == (client,)
+                   for up in group]
+        for up in ups:
+            up.shut()
 
     def forget(self, up: Upstream) -> None:
         with self._lock:
@@ -329,8 +400,10 @@ def drop_response(resp: Any) -> None:
     """Close a log response that was not read to its end (its connection cannot be reused)."""
     with contextlib.suppress(Exception):
         resp.close()
-    with contextlib.suppress(Exception):
-        resp.release_conn()
+    release = getattr(resp, "release_conn", None)  # a urllib3 response; a loop's stream has no pool
+    if release is not None:
+        with contextlib.suppress(Exception):
+            release()
 
 
 FOLLOWS = SharedFollows()

@@ -19,9 +19,10 @@ FAST_WATCH = WatchTuning(page_size=200, watch_timeout=20, backoff_base=0.05, bac
 
 
 @pytest.fixture
-def make_backend() -> Any:
+def make_backend(jp_asyncio_loop) -> Any:
     """make_backend(server, **kwargs) -> an unstarted KubernetesBackend on an API server (the double or
-    a real control plane: anything with a `kubeconfig_path`); closed after the test."""
+    a real control plane: anything with a `kubeconfig_path`); stopped after the test, on the test's loop
+    (its followed logs are read there)."""
     made: list[KubernetesBackend] = []
 
     def make(server, **kwargs: Any) -> KubernetesBackend:
@@ -34,7 +35,10 @@ def make_backend() -> Any:
 
     yield make
     for backend in made:
-        backend.close()
+        if jp_asyncio_loop.is_closed():
+            backend.close()
+        else:
+            jp_asyncio_loop.run_until_complete(backend.stop())
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Followers of one pod share one stream from the API server, and each starts where it asked.
 
 Through the backend on the API test double (one `pods/log` request per shared stream, counted in
-the double's request log), and the kept lines' rules on a stream the test writes itself.
+the double's request log), with the stream read on the loop and, as where a proxy is configured,
+on a thread; and the kept lines' rules on a stream the test writes itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from dtrain_jupyter.backends.kubernetes import shared_follow
+from dtrain_jupyter.backends.kubernetes.api import Api
 from dtrain_jupyter.backends.kubernetes.logs import REOPEN_AFTER_S
 from dtrain_jupyter.backends.kubernetes.shared_follow import (
     SharedFollows, Start, Subscription, key_of_time, ts_key,
@@ -25,6 +27,19 @@ from .test_backend import pytorch
 from .test_logs import running
 
 POD = "sf-worker-0"
+
+
+@pytest.fixture(params=["on-loop", "on-thread"])
+def backend(request, backend, monkeypatch):  # noqa: F811 - conftest's backend, read both ways
+    """The backend, its followed streams read on the loop, or on threads (a cluster behind a proxy)."""
+    if request.param == "on-thread":
+        monkeypatch.setattr(Api, "streams_on_loop", property(lambda self: False))
+    backend.reads_on = request.param
+    return backend
+
+
+def reader_threads(pod: str) -> int:
+    return sum(1 for t in threading.enumerate() if t.name == f"dtrain-log-{pod}")
 
 
 def follow_requests(kube_double: Any, pod: str) -> int:
@@ -80,6 +95,7 @@ async def test_followers_of_one_pod_share_one_stream_each_from_its_own_tail(back
     # The line times go to the follower that asked for them only.
     assert all(ln.timestamp for ln in first.lines) and not any(ln.timestamp for ln in second.lines)
     assert follow_requests(kube_double, POD) == 1
+    assert reader_threads(POD) == (1 if backend.reads_on == "on-thread" else 0)
     await first.close()
     await second.close()
 
