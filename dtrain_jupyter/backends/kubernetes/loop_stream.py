@@ -35,6 +35,9 @@ MAX_HEAD = 64 * 1024
 MAX_ERROR_BODY = 1024 * 1024
 # Bytes a socket read may bring (the read buffer, one per thread that runs a loop).
 READ_SIZE = 64 * 1024
+# Body bytes kept for a reader that has not started taking them; past this the socket is not read
+# until it does (the server waits, as it would for a thread that has not read yet).
+HOLD_LIMIT = 1024 * 1024
 _read_buffers = threading.local()
 
 
@@ -101,11 +104,13 @@ class _BodyReader:
     head: asyncio.Future[Head] = field(init=False)
     ended: asyncio.Future[None] = field(init=False)
     on_bytes: Callable[[bytes], None] | None = None
-    transport: Any = None  # the connection: close, abort, is_closing
+    transport: Any = None  # the connection: close, abort, is_closing, pause_reading, resume_reading
     _buf: bytearray = field(default_factory=bytearray)
     _state: str = "head"      # head, size, data, crlf, trailer, length, close, done
     _need: int = 0            # bytes still to come of this chunk (data) or of the body (length)
     _held: list[bytes] = field(default_factory=list)  # body bytes before anyone took them
+    _held_bytes: int = 0
+    _paused: bool = False
 
     def __post_init__(self) -> None:
         self.head = self.loop.create_future()
@@ -116,10 +121,13 @@ class _BodyReader:
 
     def take(self, on_bytes: Callable[[bytes], None]) -> None:
         """From now on, hand each piece of the body to `on_bytes` (those already read first)."""
-        held, self._held = self._held, []
+        held, self._held, self._held_bytes = self._held, [], 0
         self.on_bytes = on_bytes
         for piece in held:
             on_bytes(piece)
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
 
     # ---- from the connection ---------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -217,6 +225,10 @@ class _BodyReader:
                 self.on_bytes(piece)
             else:
                 self._held.append(piece)
+                self._held_bytes += len(piece)
+                if self._held_bytes > HOLD_LIMIT and not self._paused and self.transport is not None:
+                    self._paused = True
+                    self.transport.pause_reading()
         if self._state == "done":
             self._finish(None)
 
@@ -272,6 +284,14 @@ class _Connection(asyncio.BufferedProtocol):
 
     def is_closing(self) -> bool:
         return self.transport is None or self.transport.is_closing()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     # ---- asyncio.BufferedProtocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

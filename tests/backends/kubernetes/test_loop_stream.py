@@ -30,6 +30,13 @@ class FakeTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.closed = False
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def close(self) -> None:
         self.closed = True
@@ -80,6 +87,19 @@ async def test_body_bytes_read_before_anyone_takes_them_are_kept():
     reader.take(later.append)
     reader.data_received(b"2\r\nde\r\n")
     assert later == [b"abc", b"de"] and not reader.ended.done()
+
+
+async def test_a_body_nobody_takes_yet_stops_being_read_past_the_hold_limit():
+    reader = _BodyReader(asyncio.get_running_loop())
+    reader.connection_made(FakeTransport())
+    reader.data_received(HEAD_CHUNKED)
+    piece = b"x" * 4096
+    for _ in range(loop_stream.HOLD_LIMIT // len(piece) + 1):
+        reader.data_received(b"%x\r\n%s\r\n" % (len(piece), piece))
+    assert not reader.transport.reading  # the server waits, as for a reader thread that has not read
+    got: list[bytes] = []
+    reader.take(got.append)
+    assert reader.transport.reading and sum(map(len, got)) > loop_stream.HOLD_LIMIT
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-piece", "byte-by-byte"])
