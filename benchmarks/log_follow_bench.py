@@ -190,7 +190,7 @@ def result_for(m: dict[str, list[list[float]]], lines: int, out_dir: Path = HERE
 
 
 def run(size: str = "full") -> Result:
-    # Five rounds: kubectl's own p50 moves by a third from round to round (0.64-1.17 ms in one
+    # Five rounds: kubectl's own p50 moves by a third from round to round (0.64-1.00 ms in one
     # run), and the ratio is only as steady as the two medians under it.
     lines, rounds = (100, 5) if size == "full" else (50, 2)
     return result_for(measure(lines, rounds), lines)

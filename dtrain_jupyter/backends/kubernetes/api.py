@@ -257,6 +257,16 @@ class Api:
             _request_timeout=timeout or (self.tuning.connect_timeout, self.tuning.read_timeout),
         )
 
+    def _retries_status(self, call: Call, status: int, attempt: int) -> bool:
+        """Whether an answer of `status` is asked for again, after `attempt` retries: "later" (429,
+        503) for any verb, a server's failure (5xx) only for a call that changes nothing."""
+        retryable = _RETRY_ANY_VERB if call.verb in _WRITE_VERBS else _RETRY_ANY_VERB | _RETRY_IDEMPOTENT
+        return status in retryable and attempt < self.tuning.retries
+
+    def _retries_transport(self, call: Call, attempt: int) -> bool:
+        """Whether a connection that failed is tried again, after `attempt` retries: a read, once."""
+        return call.verb in ("get", "list") and attempt < min(1, self.tuning.retries)
+
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after:
             try:
@@ -286,15 +296,12 @@ class Api:
         Raises:
             Forbidden, JobNotFound, NotFound, JobExists, InvalidJob, ClusterError, BackendUnavailable.
         """
-        retryable = set(_RETRY_ANY_VERB)
-        if call.verb not in _WRITE_VERBS:
-            retryable |= _RETRY_IDEMPOTENT
         attempt = 0
         while True:
             try:
                 resp = self._send(method, path, query, body, content_type, timeout)
             except ApiException as e:
-                if e.status in retryable and attempt < self.tuning.retries:
+                if self._retries_status(call, e.status, attempt):
                     retry_after = (e.headers or {}).get("Retry-After") if e.headers else None
                     time.sleep(self._delay(attempt, retry_after))
                     attempt += 1
@@ -303,7 +310,7 @@ class Api:
                     raise BackendUnavailable(f"cannot talk to the Kubernetes API at {self.server}: {e.reason}") from e
                 raise translate_status(e.status, parse_status(e.body), call, self.server) from e
             except (urllib3.exceptions.HTTPError, OSError) as e:
-                if call.verb in ("get", "list") and attempt < min(1, self.tuning.retries):
+                if self._retries_transport(call, attempt):
                     time.sleep(self._delay(attempt, None))
                     attempt += 1
                     continue
@@ -346,7 +353,7 @@ class Api:
                 resp = await loop_stream.open_stream(configuration, context, path, query or {}, authorization,
                                                      self.tuning.connect_timeout)
             except (OSError, asyncio.TimeoutError) as e:
-                if attempt < min(1, self.tuning.retries):
+                if self._retries_transport(call, attempt):
                     await asyncio.sleep(self._delay(attempt, None))
                     attempt += 1
                     continue
@@ -357,7 +364,7 @@ class Api:
                 body = await resp.read_all()
             except (OSError, asyncio.TimeoutError):
                 body = b""
-            if resp.status in _RETRY_ANY_VERB | _RETRY_IDEMPOTENT and attempt < self.tuning.retries:
+            if self._retries_status(call, resp.status, attempt):
                 await asyncio.sleep(self._delay(attempt, resp.headers.get("retry-after")))
                 attempt += 1
                 continue

@@ -134,9 +134,6 @@ class _BodyReader:
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        if self._state in ("close", "length") and not self._buf:
-            self._body(data)  # the common case needs no copy
-            return
         self._buf += data
         try:
             self._parse()

@@ -202,15 +202,12 @@ class Upstream:
         with self.lock:
             if self.done:
                 return
-            self.done = True
+            self.done = True  # with `resp` read under the same lock: a stream opened later is dropped
             resp = self.resp
-            followers, self.followers = self.followers, []
-        self.registry.forget(self)
         if resp is not None:
             with contextlib.suppress(Exception):
                 resp.shutdown()  # unblocks the reading thread, or ends the loop's read
-        for sub in followers:
-            sub.finish(None)
+        self._end(None)
 
     # ---- the stream ------------------------------------------------------------------------
     def run(self, open_stream: Callable[[], Any], opened: Any = None) -> None:

@@ -134,6 +134,20 @@ async def test_a_shared_stream_is_closed_once_its_last_follower_has_left_for_a_w
     assert shared_follow.FOLLOWS.open_count() == 0
 
 
+async def test_stopping_the_backend_closes_its_shared_streams(backend, kube_double, monkeypatch):
+    await _running_job(backend, kube_double, "sf", monkeypatch)
+    kube_double.simulator.write_log(POD, "hello")
+    one = Follower(backend.logs("PyTorchJob", "sf", "default", pod=POD, follow=True))
+    await eventually(lambda: one.texts() == ["hello"])
+    followers = kube_double.logs._followers
+    await backend.stop()
+    assert shared_follow.FOLLOWS.open_count() == 0
+    # The connection itself is gone: the API server has no follower of the pod left.
+    await eventually(lambda: sum(len(f) for k, f in followers.items() if k[1] == POD) == 0)
+    one.task.cancel()  # it may have ended already: the stopped backend refuses the re-open
+    await asyncio.gather(one.task, return_exceptions=True)
+
+
 @pytest.mark.parametrize("pod", [None, POD], ids=["merged", "one-pod"])
 async def test_followers_of_a_cut_stream_go_on_after_their_last_line_without_repeats(backend, kube_double, monkeypatch,
                                                                                      pod):
